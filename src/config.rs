@@ -1,0 +1,206 @@
+//! Configuration: a TOML file in the XDG config directory, overridden by `AUTOVOLT_*` environment
+//! variables, overridden by command-line flags. A missing file is not an error.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Everything the commands read. Field names are the TOML keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The campus's name, shown in the dashboard's header.
+    pub campus: String,
+    /// `mongodb://…`; the database is the URI's path (default `autovolt`).
+    pub mongodb_uri: String,
+    /// `mqtt://host:port` or `mqtts://host:port`.
+    pub mqtt_url: String,
+    /// The campus time zone (IANA name), which decides where days begin.
+    pub timezone: String,
+    /// Seconds of silence after which a board counts as stale.
+    pub stale_after_secs: u64,
+    /// Seconds of silence after which a board is offline and its open intervals close.
+    pub offline_after_secs: u64,
+    /// Seconds to wait for a board to acknowledge a relay command.
+    pub toggle_timeout_secs: u64,
+    /// Local time (`HH:MM`) at which the collector aggregates yesterday.
+    pub aggregate_at: String,
+    /// Minutes without motion after which loads on in a classroom count as waste.
+    pub waste_no_motion_minutes: u64,
+    /// The campus's working hours, e.g. `08:00-18:00`.
+    pub campus_hours: String,
+    /// Working days, 0 = Sunday.
+    pub campus_days: Vec<u8>,
+    /// Dashboard theme: a name in `themes/` or a path to a TOML file.
+    pub theme: String,
+    /// Key binding overrides: action name → key (`"toggle" = "t"`).
+    pub keys: std::collections::BTreeMap<String, String>,
+    /// Where the dashboard writes its log (default: the XDG state directory).
+    pub log_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            campus: "Main Campus".into(),
+            mongodb_uri: "mongodb://127.0.0.1:27017/autovolt".into(),
+            mqtt_url: "mqtt://127.0.0.1:1883".into(),
+            timezone: "Asia/Kolkata".into(),
+            stale_after_secs: 90,
+            offline_after_secs: 120,
+            toggle_timeout_secs: 5,
+            aggregate_at: "00:10".into(),
+            waste_no_motion_minutes: 15,
+            campus_hours: "08:00-18:00".into(),
+            campus_days: vec![1, 2, 3, 4, 5, 6],
+            theme: "dark".into(),
+            keys: Default::default(),
+            log_file: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{name} = {value:?} is not valid: {rule}")]
+    Value {
+        name: String,
+        value: String,
+        rule: String,
+    },
+}
+
+/// The default config file: `$XDG_CONFIG_HOME/autovolt/config.toml`.
+pub fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("autovolt").join("config.toml"))
+}
+
+impl Config {
+    /// Loads the file (if any), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match path.map(Path::to_path_buf).or_else(default_path) {
+            Some(p) if p.exists() => Self::from_file(&p)?,
+            Some(p) if path.is_some() => {
+                return Err(ConfigError::Read {
+                    path: p,
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                })
+            }
+            _ => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Applies `AUTOVOLT_*` variables (read through `get`, so tests need not touch the process).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn num(name: &str, v: &str) -> Result<u64, ConfigError> {
+            v.trim().parse().map_err(|_| ConfigError::Value {
+                name: name.into(),
+                value: v.into(),
+                rule: "must be a whole number".into(),
+            })
+        }
+        if let Some(v) = get("AUTOVOLT_CAMPUS") {
+            self.campus = v;
+        }
+        if let Some(v) = get("AUTOVOLT_MONGODB_URI") {
+            self.mongodb_uri = v;
+        }
+        if let Some(v) = get("AUTOVOLT_MQTT_URL") {
+            self.mqtt_url = v;
+        }
+        if let Some(v) = get("AUTOVOLT_TIMEZONE") {
+            self.timezone = v;
+        }
+        if let Some(v) = get("AUTOVOLT_THEME") {
+            self.theme = v;
+        }
+        if let Some(v) = get("AUTOVOLT_OFFLINE_AFTER_SECS") {
+            self.offline_after_secs = num("AUTOVOLT_OFFLINE_AFTER_SECS", &v)?;
+        }
+        if let Some(v) = get("AUTOVOLT_TOGGLE_TIMEOUT_SECS") {
+            self.toggle_timeout_secs = num("AUTOVOLT_TOGGLE_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = get("AUTOVOLT_LOG_FILE") {
+            self.log_file = Some(PathBuf::from(v));
+        }
+        Ok(())
+    }
+
+    /// Checks the values that would otherwise fail later and less clearly.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.tz()?;
+        crate::domain::validation::time_of_day("aggregate_at", &self.aggregate_at).map_err(
+            |e| ConfigError::Value {
+                name: "aggregate_at".into(),
+                value: e.value,
+                rule: e.rule,
+            },
+        )?;
+        if self.offline_after_secs == 0 || self.stale_after_secs > self.offline_after_secs {
+            return Err(ConfigError::Value {
+                name: "offline_after_secs".into(),
+                value: self.offline_after_secs.to_string(),
+                rule: "must be more than 0 and at least stale_after_secs".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The campus time zone.
+    pub fn tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.timezone.parse().map_err(|_| ConfigError::Value {
+            name: "timezone".into(),
+            value: self.timezone.clone(),
+            rule: "must be an IANA time zone name such as Asia/Kolkata".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file() {
+        let mut c: Config =
+            toml::from_str("campus = \"North\"\nmqtt_url = \"mqtt://a:1\"").unwrap();
+        assert_eq!(c.campus, "North");
+        assert_eq!(c.timezone, "Asia/Kolkata");
+        c.apply_env(|k| (k == "AUTOVOLT_MQTT_URL").then(|| "mqtt://b:2".to_string()))
+            .unwrap();
+        assert_eq!(c.mqtt_url, "mqtt://b:2");
+        assert_eq!(c.campus, "North");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut c = Config::default();
+        let err = c
+            .apply_env(|k| (k == "AUTOVOLT_OFFLINE_AFTER_SECS").then(|| "soon".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("AUTOVOLT_OFFLINE_AFTER_SECS"));
+        c.timezone = "Mars/Olympus".into();
+        assert!(c.check().unwrap_err().to_string().contains("timezone"));
+        assert!(toml::from_str::<Config>("colour = 1").is_err());
+    }
+}

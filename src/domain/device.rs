@@ -1,0 +1,258 @@
+//! ESP32 boards (`devices`) and their relays (`devices.switches[]`).
+
+use super::{dates, Id, Instant, Mac, Secret};
+use serde::{Deserialize, Serialize};
+
+crate::string_enum! {
+    pub enum DeviceType {
+        Esp32 => "esp32",
+        Sensor => "sensor",
+        Gateway => "gateway",
+    }
+}
+
+impl Default for DeviceType {
+    fn default() -> Self {
+        DeviceType::Esp32
+    }
+}
+
+crate::string_enum! {
+    pub enum DeviceStatus {
+        Online => "online",
+        Offline => "offline",
+        Maintenance => "maintenance",
+    }
+}
+
+impl Default for DeviceStatus {
+    fn default() -> Self {
+        DeviceStatus::Offline
+    }
+}
+
+crate::string_enum! {
+    /// The load a relay switches. Ledger rows and power settings also know `computer`.
+    pub enum SwitchType {
+        Light => "light",
+        Fan => "fan",
+        Projector => "projector",
+        Ac => "ac",
+        Outlet => "outlet",
+        Computer => "computer",
+    }
+}
+
+impl Default for SwitchType {
+    fn default() -> Self {
+        SwitchType::Light
+    }
+}
+
+/// The board-clock anchor (PROTOCOL.md, "event time"): the estimated wall instant the board booted,
+/// and the last `millis()` value seen in this boot.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BootClock {
+    #[serde(rename = "bootAt", with = "dates::required")]
+    pub boot_at: Instant,
+    #[serde(rename = "lastMillis")]
+    pub last_millis: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceConfig {
+    #[serde(rename = "mqttTopic", default, skip_serializing_if = "Option::is_none")]
+    pub mqtt_topic: Option<String>,
+    /// Milliseconds between the board's reports.
+    #[serde(rename = "updateInterval", default = "default_update_interval")]
+    pub update_interval: i64,
+}
+
+fn default_update_interval() -> i64 {
+    30_000
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        DeviceConfig {
+            mqtt_topic: None,
+            update_interval: default_update_interval(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Switch {
+    #[serde(rename = "switchId")]
+    pub switch_id: String,
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub switch_type: SwitchType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpio: Option<i32>,
+    #[serde(rename = "relayGpio", default, skip_serializing_if = "Option::is_none")]
+    pub relay_gpio: Option<i32>,
+    #[serde(default)]
+    pub state: bool,
+    #[serde(rename = "lastStateChange", with = "dates::optional", default)]
+    pub last_state_change: Option<Instant>,
+    /// Rated power in W; 0 or absent means "the type's wattage from the power settings".
+    #[serde(
+        rename = "powerRating",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub power_rating: Option<f64>,
+}
+
+impl Switch {
+    /// The relay pin the firmware reports this switch by (`relayGpio`, else `gpio`).
+    pub fn relay_pin(&self) -> Option<i32> {
+        self.relay_gpio.or(self.gpio)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    #[serde(rename = "_id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<Id>,
+    pub name: String,
+    #[serde(rename = "macAddress")]
+    pub mac_address: Mac,
+    #[serde(rename = "type", default)]
+    pub device_type: DeviceType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classroom: Option<Id>,
+    #[serde(rename = "ipAddress", default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(
+        rename = "firmwareVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub firmware_version: Option<String>,
+    #[serde(default)]
+    pub status: DeviceStatus,
+    #[serde(rename = "lastSeen", with = "dates::optional", default)]
+    pub last_seen: Option<Instant>,
+    #[serde(rename = "deviceSecret", default)]
+    pub device_secret: Secret,
+    #[serde(rename = "lastMotionAt", with = "dates::optional", default)]
+    pub last_motion_at: Option<Instant>,
+    #[serde(rename = "bootClock", default, skip_serializing_if = "Option::is_none")]
+    pub boot_clock: Option<BootClock>,
+    #[serde(default)]
+    pub config: DeviceConfig,
+    #[serde(default)]
+    pub switches: Vec<Switch>,
+    #[serde(rename = "createdAt", with = "dates::optional", default)]
+    pub created_at: Option<Instant>,
+    #[serde(rename = "updatedAt", with = "dates::optional", default)]
+    pub updated_at: Option<Instant>,
+}
+
+impl Device {
+    /// The device id as the ledger and aggregates store it: the `_id` in hex.
+    pub fn ledger_id(&self) -> Option<String> {
+        self.id.map(|id| id.to_hex())
+    }
+
+    /// The index and switch whose relay pin is `pin`.
+    pub fn switch_by_pin(&self, pin: i32) -> Option<(usize, &Switch)> {
+        self.switches
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.relay_pin() == Some(pin))
+    }
+
+    /// The index and switch with this `switchId`.
+    pub fn switch_by_id(&self, switch_id: &str) -> Option<(usize, &Switch)> {
+        self.switches
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.switch_id == switch_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn switch(gpio: Option<i32>, relay: Option<i32>) -> Switch {
+        Switch {
+            switch_id: "s".into(),
+            name: "n".into(),
+            switch_type: SwitchType::Light,
+            gpio,
+            relay_gpio: relay,
+            state: false,
+            last_state_change: None,
+            power_rating: None,
+        }
+    }
+
+    #[test]
+    fn relay_pin_prefers_relay_gpio() {
+        assert_eq!(switch(Some(4), Some(16)).relay_pin(), Some(16));
+        assert_eq!(switch(Some(16), None).relay_pin(), Some(16));
+        assert_eq!(switch(None, None).relay_pin(), None);
+    }
+
+    #[test]
+    fn device_round_trips_through_bson_with_exact_names() {
+        let now = super::super::dates::now_millis();
+        let d = Device {
+            id: Some(Id::new()),
+            name: "CS-101-A".into(),
+            mac_address: Mac::parse("a4:cf:12:b3:c4:d5").unwrap(),
+            device_type: DeviceType::Esp32,
+            classroom: Some(Id::new()),
+            ip_address: Some("10.0.0.5".into()),
+            firmware_version: Some("1.4.2".into()),
+            status: DeviceStatus::Online,
+            last_seen: Some(now),
+            device_secret: Secret::new("abc"),
+            last_motion_at: None,
+            boot_clock: Some(BootClock {
+                boot_at: now,
+                last_millis: 5,
+            }),
+            config: DeviceConfig::default(),
+            switches: vec![Switch {
+                last_state_change: Some(now),
+                ..switch(Some(16), Some(16))
+            }],
+            created_at: Some(now),
+            updated_at: Some(now),
+        };
+        let doc = bson::to_document(&d).unwrap();
+        assert_eq!(doc.get_str("macAddress").unwrap(), "A4:CF:12:B3:C4:D5");
+        assert!(doc.get_datetime("lastSeen").is_ok());
+        assert!(doc.get_object_id("classroom").is_ok());
+        assert_eq!(doc.get_str("deviceSecret").unwrap(), "abc");
+        let sw = doc.get_array("switches").unwrap()[0]
+            .as_document()
+            .unwrap()
+            .clone();
+        assert_eq!(sw.get_i32("relayGpio").unwrap(), 16);
+        assert!(sw.get_datetime("lastStateChange").is_ok());
+        let back: Device = bson::from_document(doc).unwrap();
+        assert_eq!(back, d);
+    }
+
+    #[test]
+    fn unknown_enum_values_load() {
+        let doc = bson::doc! {
+            "name": "x", "macAddress": "A4:CF:12:B3:C4:D5", "type": "robot", "status": "sleeping",
+            "switches": [{"switchId": "1", "name": "y", "type": "heater"}],
+        };
+        let d: Device = bson::from_document(doc).unwrap();
+        assert_eq!(d.device_type, DeviceType::Other("robot".into()));
+        assert_eq!(d.status, DeviceStatus::Other("sleeping".into()));
+        assert_eq!(
+            d.switches[0].switch_type,
+            SwitchType::Other("heater".into())
+        );
+        assert_eq!(d.config.update_interval, 30_000);
+    }
+}

@@ -1,0 +1,8 @@
+//! AutoVolt control: the data layer, the live MQTT pipeline and the terminal dashboard of a campus
+//! whose ESP32 relay boards switch classroom loads.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod servers;
+pub mod store;

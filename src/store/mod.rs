@@ -1,0 +1,122 @@
+//! MongoDB: the connection and capability probe, and one module per collection family.
+//!
+//! Only this module (and `mqtt`) talks to servers. Every write is single-document atomic and
+//! idempotent, because FerretDB and standalone servers have no transactions.
+
+mod capabilities;
+pub mod error;
+
+pub use capabilities::{Capabilities, ServerInfo, ServerKind};
+pub use error::StoreError;
+
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+use std::time::Duration;
+
+/// Collection names (SCHEMA.md).
+pub mod collections {
+    pub const USERS: &str = "users";
+    pub const CLASSROOMS: &str = "classrooms";
+    pub const DEVICES: &str = "devices";
+    pub const POWER_SETTINGS: &str = "powersettings";
+    pub const COST_VERSIONS: &str = "costversions";
+    pub const LEDGER: &str = "deviceconsumptionledgers";
+    pub const DAILY: &str = "dailyaggregates";
+    pub const MONTHLY: &str = "monthlyaggregates";
+    pub const TELEMETRY: &str = "telemetryevents";
+    pub const ACTIVITY: &str = "activitylogs";
+    pub const SCHEDULES: &str = "schedules";
+    pub const FIRMWARE_UPDATES: &str = "firmwareupdates";
+    pub const MIGRATIONS: &str = "migrations";
+
+    /// Every collection of the design, in a stable order.
+    pub const ALL: &[&str] = &[
+        USERS,
+        CLASSROOMS,
+        DEVICES,
+        POWER_SETTINGS,
+        COST_VERSIONS,
+        LEDGER,
+        DAILY,
+        MONTHLY,
+        TELEMETRY,
+        ACTIVITY,
+        SCHEDULES,
+        FIRMWARE_UPDATES,
+        MIGRATIONS,
+    ];
+}
+
+/// How long to wait for a server before saying it does not answer.
+pub const DEFAULT_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connected database, with what its server can do.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    db: Database,
+    server: ServerInfo,
+    capabilities: Capabilities,
+}
+
+impl Store {
+    /// Connects to `uri` (the database is the URI's path, default `autovolt`), checks that the server
+    /// answers within `timeout`, and probes what it can do.
+    pub async fn connect(uri: &str, timeout: Duration) -> Result<Store, StoreError> {
+        let mut options = ClientOptions::parse(uri)
+            .await
+            .map_err(|e| StoreError::BadUri(error::redact(&e.to_string(), uri)))?;
+        options.server_selection_timeout = Some(timeout);
+        options.connect_timeout = Some(timeout);
+        options.app_name = Some("autovolt".into());
+        let db_name = options
+            .default_database
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "autovolt".into());
+        let client = Client::with_options(options)
+            .map_err(|e| StoreError::BadUri(error::redact(&e.to_string(), uri)))?;
+        let db = client.database(&db_name);
+        let address = error::redacted_uri(uri);
+        db.run_command(bson::doc! {"ping": 1})
+            .await
+            .map_err(|e| StoreError::from_connect(e, &address, timeout))?;
+        let server = capabilities::server_info(&db).await?;
+        let capabilities = capabilities::probe(&db, &server).await;
+        tracing::info!(server = %server, capabilities = %capabilities, database = %db_name, "connected to the database");
+        Ok(Store {
+            client,
+            db,
+            server,
+            capabilities,
+        })
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn server(&self) -> &ServerInfo {
+        &self.server
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// A typed collection.
+    pub fn collection<T: Send + Sync>(&self, name: &str) -> mongodb::Collection<T> {
+        self.db.collection(name)
+    }
+
+    /// Round-trip time of a `ping`.
+    pub async fn ping(&self) -> Result<Duration, StoreError> {
+        let start = std::time::Instant::now();
+        self.db.run_command(bson::doc! {"ping": 1}).await?;
+        Ok(start.elapsed())
+    }
+}
