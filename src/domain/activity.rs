@@ -4,19 +4,15 @@ use super::{dates, Id, Instant};
 use serde::{Deserialize, Serialize};
 
 crate::string_enum! {
+    #[derive(Default)]
     pub enum TriggeredBy {
         User => "user",
         Schedule => "schedule",
         Pir => "pir",
         ManualSwitch => "manual_switch",
+        #[default]
         System => "system",
         Monitoring => "monitoring",
-    }
-}
-
-impl Default for TriggeredBy {
-    fn default() -> Self {
-        TriggeredBy::System
     }
 }
 

@@ -4,48 +4,36 @@ use super::{dates, Id, Instant, Mac, Secret};
 use serde::{Deserialize, Serialize};
 
 crate::string_enum! {
+    #[derive(Default)]
     pub enum DeviceType {
+        #[default]
         Esp32 => "esp32",
         Sensor => "sensor",
         Gateway => "gateway",
     }
 }
 
-impl Default for DeviceType {
-    fn default() -> Self {
-        DeviceType::Esp32
-    }
-}
-
 crate::string_enum! {
+    #[derive(Default)]
     pub enum DeviceStatus {
         Online => "online",
+        #[default]
         Offline => "offline",
         Maintenance => "maintenance",
     }
 }
 
-impl Default for DeviceStatus {
-    fn default() -> Self {
-        DeviceStatus::Offline
-    }
-}
-
 crate::string_enum! {
     /// The load a relay switches. Ledger rows and power settings also know `computer`.
+    #[derive(Default)]
     pub enum SwitchType {
+        #[default]
         Light => "light",
         Fan => "fan",
         Projector => "projector",
         Ac => "ac",
         Outlet => "outlet",
         Computer => "computer",
-    }
-}
-
-impl Default for SwitchType {
-    fn default() -> Self {
-        SwitchType::Light
     }
 }
 

@@ -14,30 +14,22 @@ pub const MAX_ROW_WH: f64 = 100_000.0;
 pub const TOLERANCE: f64 = 0.01;
 
 crate::string_enum! {
+    #[derive(Default)]
     pub enum Confidence {
+        #[default]
         High => "high",
         Medium => "medium",
         Low => "low",
     }
 }
 
-impl Default for Confidence {
-    fn default() -> Self {
-        Confidence::High
-    }
-}
-
 crate::string_enum! {
+    #[derive(Default)]
     pub enum DataSource {
+        #[default]
         PowerTracker => "power_tracker",
         Telemetry => "telemetry",
         Manual => "manual",
-    }
-}
-
-impl Default for DataSource {
-    fn default() -> Self {
-        DataSource::PowerTracker
     }
 }
 

@@ -34,10 +34,7 @@ pub fn midnights_within(start: Instant, end: Instant, tz: Tz) -> Vec<Instant> {
         return out;
     }
     let mut day = local_date(start, tz);
-    loop {
-        let Some(next) = day.checked_add_days(Days::new(1)) else {
-            break;
-        };
+    while let Some(next) = day.checked_add_days(Days::new(1)) {
         let m = local_midnight(next, tz);
         if m >= end {
             break;

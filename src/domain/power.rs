@@ -4,15 +4,11 @@ use super::{dates, Id, Instant, SwitchType};
 use serde::{Deserialize, Serialize};
 
 crate::string_enum! {
+    #[derive(Default)]
     pub enum PowerUnit {
+        #[default]
         W => "W",
         KW => "kW",
-    }
-}
-
-impl Default for PowerUnit {
-    fn default() -> Self {
-        PowerUnit::W
     }
 }
 

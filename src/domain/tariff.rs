@@ -4,16 +4,12 @@ use super::{dates, Id, Instant};
 use serde::{Deserialize, Serialize};
 
 crate::string_enum! {
+    #[derive(Default)]
     pub enum TariffScope {
+        #[default]
         Global => "global",
         Classroom => "classroom",
         Device => "device",
-    }
-}
-
-impl Default for TariffScope {
-    fn default() -> Self {
-        TariffScope::Global
     }
 }
 

@@ -5,16 +5,12 @@ use serde::{Deserialize, Serialize};
 
 crate::string_enum! {
     /// What an operator may do. An unknown role read from the database is the least privileged.
+    #[derive(Default)]
     pub enum Role {
+        #[default]
         User => "user",
         Admin => "admin",
         SuperAdmin => "super-admin",
-    }
-}
-
-impl Default for Role {
-    fn default() -> Self {
-        Role::User
     }
 }
 
