@@ -29,6 +29,10 @@ impl Mac {
             )
         };
         let text = raw.trim();
+        // Byte offsets below are only character offsets for ASCII text.
+        if !text.is_ascii() {
+            return Err(bad());
+        }
         let mut out = [0u8; 6];
         if text.len() == 12 && text.chars().all(|c| c.is_ascii_hexdigit()) {
             for (i, b) in out.iter_mut().enumerate() {
@@ -136,6 +140,7 @@ mod tests {
             "A4:CF:12:B3:C4:D5x",
             "+4:CF:12:B3:C4:D5",
             "A4CF12B3C4D",
+            "\u{fffd}\u{feff}.\u{7b808}`<.&{",
         ] {
             let err = Mac::parse(raw).unwrap_err();
             assert_eq!(err.field, "macAddress", "{raw}");
