@@ -1,0 +1,1121 @@
+//! The dashboard's state and `update`, the only way it changes. Effects (publish, write, run) are
+//! returned to the runtime, which runs them and feeds their results back as events.
+
+use super::event::{AggregationUpdate, DbChange, DbHealth, Event, Link, LinkState, Live, Operator};
+use super::keymap::{Action, Keymap};
+use super::model::{Campus, Clock, Presence, Ring, ToggleState};
+use super::theme::{Symbols, Theme};
+use super::waste::{waste, WasteRow, WasteRule};
+use crate::domain::activity::action;
+use crate::domain::{validation, ActivityLog, Instant, Mac, Role, Secret, TriggeredBy};
+use chrono::{Duration, NaiveDate, TimeZone};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use tui_input::backend::crossterm::EventHandler;
+use tui_input::Input;
+
+/// How long a confirmed toggle shows its tick.
+const CONFIRMED_FOR_SECS: i64 = 3;
+/// Seconds of one-per-second message counts kept for the rate figure.
+const RATE_WINDOW: usize = 60;
+
+/// Fixed settings of a dashboard session.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub campus: String,
+    pub read_only: bool,
+    pub toggle_timeout_secs: i64,
+    pub stale_after_secs: i64,
+    pub offline_after_secs: i64,
+    pub tz: chrono_tz::Tz,
+    pub waste: WasteRule,
+    pub mqtt_url: String,
+}
+
+/// A relay command to publish on `esp32/switches`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelayCommand {
+    pub device_id: String,
+    pub switch_id: String,
+    pub mac: Mac,
+    pub secret: Secret,
+    pub pin: i32,
+    pub on: bool,
+    pub user_id: Option<String>,
+    pub user_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Publish(RelayCommand),
+    /// Record an operator's action in `activitylogs`.
+    Record(Box<ActivityLog>),
+    SaveTariff {
+        price: f64,
+        from: Option<Instant>,
+        note: String,
+        operator: Operator,
+    },
+    Aggregate {
+        date: NaiveDate,
+        operator: Operator,
+    },
+    SignIn {
+        email: String,
+        password: String,
+    },
+    ChangeTheme(String),
+    Quit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Classrooms,
+    Classroom(usize),
+    Board(usize),
+    Activity,
+    Health,
+    Tariff,
+    Waste,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Cost,
+    SwitchesOn,
+    Offline,
+}
+
+impl SortKey {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::Cost => "cost",
+            SortKey::SwitchesOn => "switches on",
+            SortKey::Offline => "offline boards",
+        }
+    }
+
+    fn next(self) -> SortKey {
+        match self {
+            SortKey::Cost => SortKey::SwitchesOn,
+            SortKey::SwitchesOn => SortKey::Offline,
+            SortKey::Offline => SortKey::Name,
+            SortKey::Name => SortKey::Cost,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TariffForm {
+    pub fields: [Input; 3],
+    pub focus: usize,
+    pub saving: bool,
+    pub error: Option<String>,
+}
+
+impl TariffForm {
+    pub const LABELS: [&'static str; 3] = ["New", "From", "Note"];
+
+    /// The price if valid, else what is wrong.
+    pub fn price(&self) -> Result<f64, String> {
+        let text = self.fields[0].value().trim();
+        let price: f64 = text
+            .parse()
+            .map_err(|_| format!("{text:?} is not a number of ₹/kWh (e.g. 8.25)"))?;
+        validation::tariff("cost_per_kwh", price).map_err(|e| e.rule)
+    }
+
+    /// `now` (None) or a local `YYYY-MM-DD` / `YYYY-MM-DD HH:MM`.
+    pub fn from(&self, tz: chrono_tz::Tz) -> Result<Option<Instant>, String> {
+        let text = self.fields[1].value().trim();
+        if text.is_empty() || text.eq_ignore_ascii_case("now") {
+            return Ok(None);
+        }
+        let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
+            .or_else(|_| {
+                NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map(|d| d.and_time(chrono::NaiveTime::MIN))
+            })
+            .map_err(|_| format!("from {text:?}: use now, YYYY-MM-DD or YYYY-MM-DD HH:MM"))?;
+        tz.from_local_datetime(&naive)
+            .earliest()
+            .map(|t| Some(t.with_timezone(&chrono::Utc)))
+            .ok_or_else(|| format!("from {text:?} does not exist in the campus time zone"))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SignInForm {
+    pub email: Input,
+    pub password: Input,
+    pub focus: usize,
+    pub busy: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Modal {
+    Help,
+    Filter(Input),
+    TariffEdit(TariffForm),
+    ConfirmAllOff(usize),
+    Aggregate(Input),
+    SignIn(SignInForm),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AggregationState {
+    Running {
+        date: NaiveDate,
+        done: u64,
+        total: u64,
+    },
+    Done(String),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    Info,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct Links {
+    pub mqtt: LinkState,
+    pub db: LinkState,
+    pub feed: LinkState,
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub campus: Campus,
+    pub clock: Clock,
+    pub view: View,
+    history: Vec<View>,
+    pub rooms_sel: usize,
+    pub switch_sel: usize,
+    pub list_sel: usize,
+    pub sort: SortKey,
+    pub filter: String,
+    pub modal: Option<Modal>,
+    pub theme: Theme,
+    pub symbols: Symbols,
+    pub keymap: Keymap,
+    pub no_color: bool,
+    pub links: Links,
+    pub db_health: DbHealth,
+    msgs_per_second: Ring<u32>,
+    msgs_this_second: u32,
+    pub rejected: u64,
+    pub aggregation: Option<AggregationState>,
+    pub notice: Option<(NoticeKind, String)>,
+    pub operator: Option<Operator>,
+    pub loaded: bool,
+    pub width: u16,
+    pub height: u16,
+    pub dirty: bool,
+    pub quit: bool,
+    last_sample_minute: i64,
+}
+
+impl App {
+    pub fn new(
+        settings: Settings,
+        theme: Theme,
+        symbols: Symbols,
+        keymap: Keymap,
+        now: Instant,
+    ) -> App {
+        let clock = Clock {
+            now,
+            day_start: day_start(now, settings.tz),
+            stale_after_secs: settings.stale_after_secs,
+            offline_after_secs: settings.offline_after_secs,
+        };
+        App {
+            settings,
+            campus: Campus::default(),
+            clock,
+            view: View::Classrooms,
+            history: Vec::new(),
+            rooms_sel: 0,
+            switch_sel: 0,
+            list_sel: 0,
+            sort: SortKey::Cost,
+            filter: String::new(),
+            modal: None,
+            no_color: theme.on.fg == Some(ratatui::style::Color::Reset),
+            theme,
+            symbols,
+            keymap,
+            links: Links {
+                mqtt: LinkState::Connecting,
+                db: LinkState::Connecting,
+                feed: LinkState::Connecting,
+            },
+            db_health: DbHealth::default(),
+            msgs_per_second: Ring::new(RATE_WINDOW),
+            msgs_this_second: 0,
+            rejected: 0,
+            aggregation: None,
+            notice: None,
+            operator: None,
+            loaded: false,
+            width: 120,
+            height: 40,
+            dirty: true,
+            quit: false,
+            last_sample_minute: i64::MIN,
+        }
+    }
+
+    /// Asks the operator to sign in (the database has users and the session may act).
+    pub fn require_sign_in(&mut self) {
+        self.operator = None;
+        self.modal = Some(Modal::SignIn(SignInForm {
+            email: Input::default(),
+            password: Input::default(),
+            focus: 0,
+            busy: false,
+            error: None,
+        }));
+    }
+
+    /// Messages per minute over the last minute.
+    pub fn msgs_per_minute(&self) -> u64 {
+        let sum: u64 = self.msgs_per_second.iter().map(|&n| n as u64).sum();
+        let secs = self.msgs_per_second.len().max(1) as u64;
+        sum * 60 / secs
+    }
+
+    pub fn waste_rows(&self) -> Vec<WasteRow> {
+        waste(&self.campus, &self.clock, &self.settings.waste)
+    }
+
+    pub fn update(&mut self, event: Event) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match event {
+            Event::Tick(now) => self.tick(now),
+            Event::Resize(w, h) => {
+                self.width = w;
+                self.height = h;
+                self.dirty = true;
+            }
+            Event::Key(k) => self.key(k, &mut fx),
+            Event::Mouse(m) => self.mouse(m),
+            Event::Live(live) => self.live(live),
+            Event::Db(change) => self.db(change),
+            Event::Link(link, state) => {
+                let slot = match link {
+                    Link::Mqtt => &mut self.links.mqtt,
+                    Link::Db => &mut self.links.db,
+                    Link::Feed => &mut self.links.feed,
+                };
+                if *slot != state {
+                    *slot = state;
+                    self.dirty = true;
+                }
+            }
+            Event::PublishFailed {
+                device_id,
+                switch_id,
+                reason,
+            } => {
+                if let Some(bi) = self.campus.board_by_id(&device_id) {
+                    if let Some(s) = self.campus.boards[bi]
+                        .switches
+                        .iter_mut()
+                        .find(|s| s.id == switch_id)
+                    {
+                        s.toggle = ToggleState::Failed {
+                            reason: format!("failed: not sent ({reason})"),
+                        };
+                    }
+                }
+                self.dirty = true;
+            }
+            Event::TariffResult(result) => {
+                match result {
+                    Ok(version) => {
+                        let price = version.cost_per_kwh;
+                        let mut versions = self.campus.tariff.versions.clone();
+                        for v in versions
+                            .iter_mut()
+                            .filter(|v| v.scope == version.scope && v.effective_until.is_none())
+                        {
+                            v.effective_until = Some(version.effective_from);
+                        }
+                        versions.push(version);
+                        let settings = self.campus.settings.clone();
+                        self.campus.set_tariff(settings, versions);
+                        if matches!(self.modal, Some(Modal::TariffEdit(_))) {
+                            self.modal = None;
+                        }
+                        self.notice = Some((
+                            NoticeKind::Info,
+                            format!("tariff saved: {}{price:.2}/kWh", self.symbols.rupee),
+                        ));
+                    }
+                    Err(e) => {
+                        if let Some(Modal::TariffEdit(form)) = &mut self.modal {
+                            form.saving = false;
+                            form.error = Some(e);
+                        } else {
+                            self.notice =
+                                Some((NoticeKind::Error, format!("tariff not saved: {e}")));
+                        }
+                    }
+                }
+                self.dirty = true;
+            }
+            Event::Aggregation(u) => {
+                self.aggregation = Some(match (u, self.aggregation.take()) {
+                    (
+                        AggregationUpdate::Progress { done, total },
+                        Some(AggregationState::Running { date, .. }),
+                    ) => AggregationState::Running { date, done, total },
+                    (AggregationUpdate::Progress { .. }, other) => {
+                        other.unwrap_or(AggregationState::Failed("progress without a run".into()))
+                    }
+                    (AggregationUpdate::Done { summary }, _) => AggregationState::Done(summary),
+                    (AggregationUpdate::Failed(e), _) => AggregationState::Failed(e),
+                });
+                self.dirty = true;
+            }
+            Event::SignIn(result) => {
+                match result {
+                    Ok(op) => {
+                        self.notice = Some((
+                            NoticeKind::Info,
+                            format!("signed in as {} ({})", op.name, op.role.as_str()),
+                        ));
+                        self.operator = Some(op);
+                        self.modal = None;
+                    }
+                    Err(e) => {
+                        if let Some(Modal::SignIn(f)) = &mut self.modal {
+                            f.busy = false;
+                            f.error = Some(e);
+                            f.password = Input::default();
+                        }
+                    }
+                }
+                self.dirty = true;
+            }
+        }
+        fx
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.clock.now = now;
+        self.clock.day_start = day_start(now, self.settings.tz);
+        self.msgs_per_second.push(self.msgs_this_second);
+        self.msgs_this_second = 0;
+        let timeout = self.settings.toggle_timeout_secs;
+        for b in self.campus.boards.iter_mut() {
+            for s in b.switches.iter_mut() {
+                match &s.toggle {
+                    ToggleState::Pending { deadline, .. } if *deadline <= now => {
+                        let reason = format!("failed: no acknowledgement in {timeout} s");
+                        // Also in the status line, which every width shows, until dismissed.
+                        self.notice = Some((
+                            NoticeKind::Error,
+                            format!("{} {}: {reason}", b.name, s.name),
+                        ));
+                        s.toggle = ToggleState::Failed { reason };
+                    }
+                    ToggleState::Confirmed { at }
+                        if (now - *at).num_seconds() >= CONFIRMED_FOR_SECS =>
+                    {
+                        s.toggle = ToggleState::Idle;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let minute = now.timestamp() / 60;
+        if minute != self.last_sample_minute {
+            self.last_sample_minute = minute;
+            self.campus.sample_power();
+        }
+        // The clock, presence ages and running totals move every second.
+        self.dirty = true;
+    }
+
+    fn live(&mut self, live: Live) {
+        self.msgs_this_second = self.msgs_this_second.saturating_add(1);
+        if live == Live::Rejected {
+            self.rejected += 1;
+            return;
+        }
+        let out = self.campus.apply_live(&live, self.clock.now);
+        if out.unregistered.is_none() {
+            self.dirty = true;
+        }
+    }
+
+    fn db(&mut self, change: DbChange) {
+        match change {
+            DbChange::Snapshot(snap) => {
+                if let Some(h) = snap.health.clone() {
+                    self.db_health = h;
+                }
+                self.campus.load(*snap);
+                self.loaded = true;
+            }
+            DbChange::Device(d) => {
+                self.campus.upsert_device(*d);
+            }
+            DbChange::Classroom(c) => {
+                self.campus.upsert_classroom(c);
+            }
+            DbChange::Tariff {
+                settings,
+                cost_versions,
+            } => self.campus.set_tariff(settings, cost_versions),
+            DbChange::Activity(a) => {
+                if a.action == action::AGGREGATION_RUN {
+                    self.db_health.last_aggregation =
+                        Some(a.timestamp.format("%Y-%m-%d %H:%M").to_string());
+                }
+                self.campus.activity.push(*a);
+            }
+            DbChange::Today(t) => self.campus.set_today(&t),
+            DbChange::Health(h) => self.db_health = h,
+        }
+        self.clamp_selection();
+        self.dirty = true;
+    }
+
+    fn key(&mut self, k: KeyEvent, fx: &mut Vec<Effect>) {
+        if k.kind == crossterm::event::KeyEventKind::Release {
+            return;
+        }
+        self.dirty = true;
+        if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+            self.quit = true;
+            fx.push(Effect::Quit);
+            return;
+        }
+        if let Some(modal) = self.modal.take() {
+            self.modal = self.modal_key(modal, k, fx);
+            return;
+        }
+        let Some(action) = self.keymap.action(&k) else {
+            return;
+        };
+        self.action(action, fx);
+    }
+
+    /// Keys while a modal is open; returns the modal to keep open, if any.
+    fn modal_key(&mut self, modal: Modal, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Modal> {
+        let ev = crossterm::event::Event::Key(k);
+        match modal {
+            Modal::Help => match self.keymap.action(&k) {
+                Some(Action::Quit) => {
+                    self.quit = true;
+                    fx.push(Effect::Quit);
+                    None
+                }
+                _ => None,
+            },
+            Modal::Filter(mut input) => match k.code {
+                KeyCode::Esc => {
+                    self.filter.clear();
+                    self.list_sel = 0;
+                    self.rooms_sel = 0;
+                    None
+                }
+                KeyCode::Enter => None,
+                _ => {
+                    input.handle_event(&ev);
+                    self.filter = input.value().to_string();
+                    self.rooms_sel = 0;
+                    self.list_sel = 0;
+                    Some(Modal::Filter(input))
+                }
+            },
+            Modal::ConfirmAllOff(room) => match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+                    self.all_off(room, fx);
+                    None
+                }
+                _ => None,
+            },
+            Modal::Aggregate(mut input) => match k.code {
+                KeyCode::Esc => None,
+                KeyCode::Enter => {
+                    let text = input.value().trim().to_string();
+                    match self.aggregation_date(&text) {
+                        Ok(date) => {
+                            let operator = self.operator.clone()?;
+                            self.aggregation = Some(AggregationState::Running {
+                                date,
+                                done: 0,
+                                total: 0,
+                            });
+                            fx.push(Effect::Aggregate { date, operator });
+                            None
+                        }
+                        Err(e) => {
+                            self.notice = Some((NoticeKind::Error, e));
+                            Some(Modal::Aggregate(input))
+                        }
+                    }
+                }
+                _ => {
+                    input.handle_event(&ev);
+                    Some(Modal::Aggregate(input))
+                }
+            },
+            Modal::TariffEdit(mut form) => {
+                if form.saving {
+                    return Some(Modal::TariffEdit(form));
+                }
+                match k.code {
+                    KeyCode::Esc => None,
+                    KeyCode::Tab | KeyCode::Down => {
+                        form.focus = (form.focus + 1) % 3;
+                        Some(Modal::TariffEdit(form))
+                    }
+                    KeyCode::BackTab | KeyCode::Up => {
+                        form.focus = (form.focus + 2) % 3;
+                        Some(Modal::TariffEdit(form))
+                    }
+                    KeyCode::Enter => {
+                        let checked = form
+                            .price()
+                            .and_then(|p| form.from(self.settings.tz).map(|f| (p, f)));
+                        match (checked, self.operator.clone()) {
+                            (Ok((price, from)), Some(operator)) => {
+                                form.saving = true;
+                                form.error = None;
+                                fx.push(Effect::SaveTariff {
+                                    price,
+                                    from,
+                                    note: form.fields[2].value().trim().to_string(),
+                                    operator,
+                                });
+                            }
+                            (Err(e), _) => form.error = Some(e),
+                            (_, None) => form.error = Some("sign in first".into()),
+                        }
+                        Some(Modal::TariffEdit(form))
+                    }
+                    _ => {
+                        form.fields[form.focus].handle_event(&ev);
+                        form.error = None;
+                        Some(Modal::TariffEdit(form))
+                    }
+                }
+            }
+            Modal::SignIn(mut f) => {
+                if f.busy {
+                    return Some(Modal::SignIn(f));
+                }
+                match k.code {
+                    KeyCode::Esc => {
+                        self.quit = true;
+                        fx.push(Effect::Quit);
+                        None
+                    }
+                    KeyCode::Tab | KeyCode::Down | KeyCode::Up | KeyCode::BackTab => {
+                        f.focus = 1 - f.focus;
+                        Some(Modal::SignIn(f))
+                    }
+                    KeyCode::Enter if f.focus == 0 => {
+                        f.focus = 1;
+                        Some(Modal::SignIn(f))
+                    }
+                    KeyCode::Enter => {
+                        let email = f.email.value().trim().to_string();
+                        let password = f.password.value().to_string();
+                        if email.is_empty() || password.is_empty() {
+                            f.error = Some("enter your e-mail and password".into());
+                        } else {
+                            f.busy = true;
+                            f.error = None;
+                            fx.push(Effect::SignIn { email, password });
+                        }
+                        Some(Modal::SignIn(f))
+                    }
+                    _ => {
+                        if f.focus == 0 {
+                            f.email.handle_event(&ev);
+                        } else {
+                            f.password.handle_event(&ev);
+                        }
+                        Some(Modal::SignIn(f))
+                    }
+                }
+            }
+        }
+    }
+
+    fn aggregation_date(&self, text: &str) -> Result<NaiveDate, String> {
+        let today = self
+            .settings
+            .tz
+            .from_utc_datetime(&self.clock.now.naive_utc())
+            .date_naive();
+        match text {
+            "" | "today" => Ok(today),
+            "yesterday" => Ok(today - Duration::days(1)),
+            other => NaiveDate::parse_from_str(other, "%Y-%m-%d").map_err(|_| {
+                format!("{other:?} is not a date: use today, yesterday or YYYY-MM-DD")
+            }),
+        }
+    }
+
+    fn action(&mut self, action: Action, fx: &mut Vec<Effect>) {
+        match action {
+            Action::Quit => {
+                self.quit = true;
+                fx.push(Effect::Quit);
+            }
+            Action::Help => self.modal = Some(Modal::Help),
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-(self.page() as i64)),
+            Action::PageDown => self.move_by(self.page() as i64),
+            Action::Top => self.move_by(i64::MIN / 2),
+            Action::Bottom => self.move_by(i64::MAX / 2),
+            Action::Open => self.open(fx),
+            Action::Toggle => {
+                if matches!(self.view, View::Classroom(_) | View::Board(_)) {
+                    self.toggle_selected(fx);
+                }
+            }
+            Action::Back => self.back(),
+            Action::AllOff => {
+                if let Some(room) = self.current_room() {
+                    if let Err(e) = self.may_act() {
+                        self.notice = Some((NoticeKind::Error, e));
+                    } else {
+                        self.modal = Some(Modal::ConfirmAllOff(room));
+                    }
+                }
+            }
+            Action::NextBoard => {
+                if let View::Classroom(room) = self.view {
+                    let boards = &self.campus.rooms[room].boards;
+                    let mut acc = 0;
+                    for &bi in boards {
+                        let n = self.campus.boards[bi].switches.len();
+                        if self.switch_sel < acc + n {
+                            self.switch_sel = acc + n;
+                            break;
+                        }
+                        acc += n;
+                    }
+                    if self.switch_sel >= self.flat_switches(room).len() {
+                        self.switch_sel = 0;
+                    }
+                }
+            }
+            Action::BoardInfo => {
+                if let Some((bi, _)) = self.selected_switch() {
+                    self.go(View::Board(bi));
+                }
+            }
+            Action::Filter => {
+                if matches!(self.view, View::Classrooms | View::Activity) {
+                    self.modal = Some(Modal::Filter(Input::new(self.filter.clone())));
+                }
+            }
+            Action::Sort => {
+                self.sort = self.sort.next();
+                self.rooms_sel = 0;
+            }
+            Action::Classrooms => {
+                self.history.clear();
+                self.view = View::Classrooms;
+            }
+            Action::Waste => self.go(View::Waste),
+            Action::Activity => self.go(View::Activity),
+            Action::Health => self.go(View::Health),
+            Action::Tariff => self.go(View::Tariff),
+            Action::EditTariff => match self.may_administer() {
+                Ok(()) => {
+                    let current = format!("{:.2}", self.campus.global_rate(self.clock.now));
+                    self.modal = Some(Modal::TariffEdit(TariffForm {
+                        fields: [
+                            Input::new(current),
+                            Input::new("now".into()),
+                            Input::default(),
+                        ],
+                        focus: 0,
+                        saving: false,
+                        error: None,
+                    }));
+                }
+                Err(e) => self.notice = Some((NoticeKind::Error, e)),
+            },
+            Action::Aggregate => match self.may_administer() {
+                Ok(()) if matches!(self.aggregation, Some(AggregationState::Running { .. })) => {
+                    self.notice = Some((
+                        NoticeKind::Error,
+                        "an aggregation is already running".into(),
+                    ));
+                }
+                Ok(()) => self.modal = Some(Modal::Aggregate(Input::new("today".into()))),
+                Err(e) => self.notice = Some((NoticeKind::Error, e)),
+            },
+            Action::Theme => fx.push(Effect::ChangeTheme(
+                Theme::next_name(&self.theme.name).to_string(),
+            )),
+            Action::Dismiss => {
+                self.notice = None;
+                if matches!(
+                    self.aggregation,
+                    Some(AggregationState::Done(_) | AggregationState::Failed(_))
+                ) {
+                    self.aggregation = None;
+                }
+                for b in self.campus.boards.iter_mut() {
+                    for s in b.switches.iter_mut() {
+                        if matches!(s.toggle, ToggleState::Failed { .. }) {
+                            s.toggle = ToggleState::Idle;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn go(&mut self, view: View) {
+        if self.view != view {
+            self.history.push(self.view);
+            self.view = view;
+            self.list_sel = 0;
+        }
+    }
+
+    fn back(&mut self) {
+        if let Some(v) = self.history.pop() {
+            self.view = v;
+        } else if !self.filter.is_empty() {
+            self.filter.clear();
+        }
+        self.clamp_selection();
+    }
+
+    fn open(&mut self, fx: &mut Vec<Effect>) {
+        match self.view {
+            View::Classrooms => {
+                if let Some(&room) = self.visible_rooms().get(self.rooms_sel) {
+                    self.go(View::Classroom(room));
+                    self.switch_sel = 0;
+                }
+            }
+            View::Waste => {
+                if let Some(row) = self.waste_rows().get(self.list_sel) {
+                    let room = row.room;
+                    self.go(View::Classroom(room));
+                    self.switch_sel = 0;
+                }
+            }
+            View::Classroom(_) | View::Board(_) => self.toggle_selected(fx),
+            _ => {}
+        }
+    }
+
+    fn may_act(&self) -> Result<(), String> {
+        if self.settings.read_only {
+            return Err("read-only: this dashboard sends nothing".into());
+        }
+        match &self.operator {
+            Some(op) if op.role.may_toggle() => Ok(()),
+            Some(op) => Err(format!(
+                "{} ({}) may not switch relays",
+                op.name,
+                op.role.as_str()
+            )),
+            None => Err("sign in first".into()),
+        }
+    }
+
+    fn may_administer(&self) -> Result<(), String> {
+        self.may_act()?;
+        match &self.operator {
+            Some(op) if op.role.may_administer() => Ok(()),
+            Some(op) => Err(format!(
+                "{} ({}) may not change tariffs or run the aggregation: an admin may",
+                op.name,
+                op.role.as_str()
+            )),
+            None => Err("sign in first".into()),
+        }
+    }
+
+    fn toggle_selected(&mut self, fx: &mut Vec<Effect>) {
+        let Some((bi, si)) = self.selected_switch() else {
+            return;
+        };
+        let want = !self.campus.boards[bi].switches[si].on;
+        if let Err(e) = self.command(bi, si, want, fx) {
+            self.notice = Some((NoticeKind::Error, e));
+        }
+    }
+
+    /// Sends one relay command, marking the switch pending.
+    fn command(
+        &mut self,
+        bi: usize,
+        si: usize,
+        want: bool,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), String> {
+        self.may_act()?;
+        let presence = self.clock.presence(self.campus.boards[bi].last_seen);
+        let b = &self.campus.boards[bi];
+        let s = &b.switches[si];
+        if presence == Presence::Offline {
+            return Err(format!(
+                "{} is offline: the command would not arrive",
+                b.name
+            ));
+        }
+        if matches!(s.toggle, ToggleState::Pending { .. }) {
+            return Err(format!(
+                "{}: a command is already waiting for the board",
+                s.name
+            ));
+        }
+        let Some(pin) = s.pin else {
+            return Err(format!(
+                "{}: the switch has no relay pin configured",
+                s.name
+            ));
+        };
+        let operator = self.operator.clone().unwrap_or(Operator {
+            id: None,
+            name: "operator".into(),
+            role: Role::User,
+        });
+        let room = self.campus.rooms[b.room].name.clone();
+        fx.push(Effect::Publish(RelayCommand {
+            device_id: b.id.clone(),
+            switch_id: s.id.clone(),
+            mac: b.mac,
+            secret: b.secret.clone(),
+            pin,
+            on: want,
+            user_id: operator.id.clone(),
+            user_name: operator.name.clone(),
+        }));
+        let mut log = ActivityLog::new(
+            if want { action::ON } else { action::OFF },
+            TriggeredBy::User,
+            self.clock.now,
+        );
+        log.device_id = bson::oid::ObjectId::parse_str(&b.id).ok();
+        log.switch_id = Some(s.id.clone());
+        log.switch_name = Some(s.name.clone());
+        log.classroom = Some(room);
+        log.user_id = operator
+            .id
+            .as_deref()
+            .and_then(|i| bson::oid::ObjectId::parse_str(i).ok());
+        log.user_name = Some(operator.name);
+        log.context = Some(serde_json::json!({ "source": "dashboard" }));
+        fx.push(Effect::Record(Box::new(log)));
+        let deadline = self.clock.now + Duration::seconds(self.settings.toggle_timeout_secs);
+        self.campus.boards[bi].switches[si].toggle = ToggleState::Pending { want, deadline };
+        Ok(())
+    }
+
+    fn all_off(&mut self, room: usize, fx: &mut Vec<Effect>) {
+        let mut sent = 0;
+        let mut skipped = 0;
+        let boards = self.campus.rooms[room].boards.clone();
+        for bi in boards {
+            for si in 0..self.campus.boards[bi].switches.len() {
+                if !self.campus.boards[bi].switches[si].on {
+                    continue;
+                }
+                match self.command(bi, si, false, fx) {
+                    Ok(()) => sent += 1,
+                    Err(_) => skipped += 1,
+                }
+            }
+        }
+        let name = &self.campus.rooms[room].name;
+        self.notice = Some(if skipped == 0 {
+            (
+                NoticeKind::Info,
+                format!("{name}: {sent} off command(s) sent"),
+            )
+        } else {
+            (
+                NoticeKind::Error,
+                format!("{name}: {sent} sent, {skipped} not sent (offline or already pending)"),
+            )
+        });
+    }
+
+    fn current_room(&self) -> Option<usize> {
+        match self.view {
+            View::Classrooms => self.visible_rooms().get(self.rooms_sel).copied(),
+            View::Classroom(r) => Some(r),
+            View::Board(b) => Some(self.campus.boards[b].room),
+            View::Waste => self.waste_rows().get(self.list_sel).map(|w| w.room),
+            _ => None,
+        }
+    }
+
+    /// (board, switch) pairs of a classroom in display order.
+    pub fn flat_switches(&self, room: usize) -> Vec<(usize, usize)> {
+        self.campus.rooms[room]
+            .boards
+            .iter()
+            .flat_map(|&bi| (0..self.campus.boards[bi].switches.len()).map(move |si| (bi, si)))
+            .collect()
+    }
+
+    pub fn selected_switch(&self) -> Option<(usize, usize)> {
+        match self.view {
+            View::Classroom(room) => self.flat_switches(room).get(self.switch_sel).copied(),
+            View::Board(bi) => (self.list_sel < self.campus.boards[bi].switches.len())
+                .then_some((bi, self.list_sel)),
+            _ => None,
+        }
+    }
+
+    /// The classrooms shown on the home view: filtered, then sorted.
+    pub fn visible_rooms(&self) -> Vec<usize> {
+        let f = self.filter.to_lowercase();
+        let mut rooms: Vec<(usize, super::model::RoomStats)> = (0..self.campus.rooms.len())
+            .filter(|&i| {
+                let r = &self.campus.rooms[i];
+                f.is_empty()
+                    || r.name.to_lowercase().contains(&f)
+                    || r.building
+                        .as_deref()
+                        .is_some_and(|b| b.to_lowercase().contains(&f))
+            })
+            .map(|i| (i, self.campus.room_stats(i, &self.clock)))
+            .collect();
+        let name = |i: usize| &self.campus.rooms[i].name;
+        match self.sort {
+            SortKey::Name => rooms.sort_by(|a, b| name(a.0).cmp(name(b.0))),
+            SortKey::Cost => rooms.sort_by(|a, b| {
+                b.1.today_cost
+                    .total_cmp(&a.1.today_cost)
+                    .then(name(a.0).cmp(name(b.0)))
+            }),
+            SortKey::SwitchesOn => rooms.sort_by(|a, b| {
+                b.1.switches_on
+                    .cmp(&a.1.switches_on)
+                    .then(name(a.0).cmp(name(b.0)))
+            }),
+            SortKey::Offline => rooms.sort_by(|a, b| {
+                let off = |s: &super::model::RoomStats| s.boards_total - s.boards_online;
+                off(&b.1).cmp(&off(&a.1)).then(name(a.0).cmp(name(b.0)))
+            }),
+        }
+        rooms.into_iter().map(|(i, _)| i).collect()
+    }
+
+    /// Activity entries shown (newest first), filtered.
+    pub fn visible_activity(&self) -> Vec<&ActivityLog> {
+        let f = self.filter.to_lowercase();
+        self.campus
+            .activity
+            .iter()
+            .rev()
+            .filter(|a| {
+                f.is_empty()
+                    || [
+                        Some(a.action.as_str()),
+                        a.classroom.as_deref(),
+                        a.switch_name.as_deref(),
+                        a.user_name.as_deref(),
+                        Some(a.triggered_by.as_str()),
+                    ]
+                    .iter()
+                    .flatten()
+                    .any(|t| t.to_lowercase().contains(&f))
+            })
+            .collect()
+    }
+
+    fn list_len(&self) -> usize {
+        match self.view {
+            View::Classrooms => self.visible_rooms().len(),
+            View::Classroom(r) => self.flat_switches(r).len(),
+            View::Board(b) => self.campus.boards[b].switches.len(),
+            View::Activity => self.visible_activity().len(),
+            View::Waste => self.waste_rows().len(),
+            View::Tariff => self.campus.tariff.versions.len(),
+            View::Health => 0,
+        }
+    }
+
+    /// Rows a page move jumps.
+    fn page(&self) -> usize {
+        self.height.saturating_sub(8).max(1) as usize
+    }
+
+    fn selection_mut(&mut self) -> &mut usize {
+        match self.view {
+            View::Classrooms => &mut self.rooms_sel,
+            View::Classroom(_) => &mut self.switch_sel,
+            _ => &mut self.list_sel,
+        }
+    }
+
+    fn move_by(&mut self, delta: i64) {
+        let len = self.list_len();
+        let sel = self.selection_mut();
+        let max = len.saturating_sub(1) as i64;
+        *sel = (*sel as i64).saturating_add(delta).clamp(0, max) as usize;
+    }
+
+    fn clamp_selection(&mut self) {
+        if let View::Classroom(r) | View::Board(r) = self.view {
+            let limit = match self.view {
+                View::Classroom(_) => self.campus.rooms.len(),
+                _ => self.campus.boards.len(),
+            };
+            if r >= limit {
+                self.view = View::Classrooms;
+                self.history.clear();
+            }
+        }
+        self.move_by(0);
+    }
+
+    fn mouse(&mut self, m: MouseEvent) {
+        match m.kind {
+            MouseEventKind::ScrollDown => self.move_by(3),
+            MouseEventKind::ScrollUp => self.move_by(-3),
+            MouseEventKind::Down(MouseButton::Left) => {
+                if let Some(i) = super::views::row_at(self, m.row) {
+                    *self.selection_mut() = i;
+                    self.move_by(0);
+                }
+            }
+            _ => return,
+        }
+        self.dirty = true;
+    }
+}
+
+/// Midnight of `now`'s day in the campus time zone, as a UTC instant.
+pub fn day_start(now: Instant, tz: chrono_tz::Tz) -> Instant {
+    let local = tz.from_utc_datetime(&now.naive_utc()).date_naive();
+    tz.from_local_datetime(&local.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or(now)
+}
+
+impl App {
+    /// Whether live messages are arriving (else the switch states shown are the last known).
+    pub fn live_ok(&self) -> bool {
+        matches!(self.links.mqtt, LinkState::Up(_))
+    }
+}

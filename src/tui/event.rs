@@ -1,0 +1,156 @@
+//! Everything that can change the dashboard's state arrives as one `Event` on one channel.
+
+use crate::domain::{
+    ActivityLog, Classroom, CostVersion, Device, Instant, Mac, PowerSettings, Role,
+};
+use crossterm::event::{KeyEvent, MouseEvent};
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    /// The 1 s clock.
+    Tick(Instant),
+    /// A board's message, straight from the broker (no database round trip).
+    Live(Live),
+    /// A change read from the database (change stream or polling: the same events).
+    Db(DbChange),
+    /// A connection went up or down.
+    Link(Link, LinkState),
+    /// A relay command could not be handed to the broker.
+    PublishFailed {
+        device_id: String,
+        switch_id: String,
+        reason: String,
+    },
+    TariffResult(Result<CostVersion, String>),
+    Aggregation(AggregationUpdate),
+    SignIn(Result<Operator, String>),
+}
+
+/// A board message in domain terms: what the dashboard needs of PROTOCOL.md.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Live {
+    /// `esp32/state`: every relay's state by relay pin.
+    State {
+        mac: Mac,
+        relays: Vec<(i32, bool)>,
+    },
+    /// `switch_event` / `manual_switch`: one relay changed.
+    SwitchChanged {
+        mac: Mac,
+        pin: i32,
+        on: bool,
+        source: ChangeSource,
+    },
+    Motion {
+        mac: Mac,
+        detected: bool,
+    },
+    Heartbeat {
+        mac: Mac,
+    },
+    /// A message that was not valid (counted for the health view, never shown raw).
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeSource {
+    /// The acknowledgement of a command (`source: "backend"`).
+    Command,
+    Motion,
+    WallSwitch,
+}
+
+impl Live {
+    pub fn mac(&self) -> Option<Mac> {
+        match self {
+            Live::State { mac, .. }
+            | Live::SwitchChanged { mac, .. }
+            | Live::Motion { mac, .. }
+            | Live::Heartbeat { mac } => Some(*mac),
+            Live::Rejected => None,
+        }
+    }
+}
+
+/// Today's closed energy of one switch (ledger rows since the campus's midnight).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwitchTotal {
+    pub device_id: String,
+    pub switch_id: String,
+    pub wh: f64,
+    pub cost_inr: f64,
+}
+
+/// What the dashboard loads at start and after a reconnection.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub classrooms: Vec<Classroom>,
+    pub devices: Vec<Device>,
+    pub settings: Option<PowerSettings>,
+    pub cost_versions: Vec<CostVersion>,
+    pub today: Vec<SwitchTotal>,
+    /// Newest last.
+    pub activity: Vec<ActivityLog>,
+    /// Month-to-date energy cost from the daily aggregates, before today.
+    pub month_before_today_inr: f64,
+    pub health: Option<DbHealth>,
+}
+
+#[derive(Debug, Clone)]
+pub enum DbChange {
+    Snapshot(Box<Snapshot>),
+    Device(Box<Device>),
+    Classroom(Classroom),
+    Tariff {
+        settings: Option<PowerSettings>,
+        cost_versions: Vec<CostVersion>,
+    },
+    Activity(Box<ActivityLog>),
+    Today(Vec<SwitchTotal>),
+    Health(DbHealth),
+}
+
+/// Facts about the database for the health view and the header.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DbHealth {
+    pub server: String,
+    pub capabilities: String,
+    pub latency_ms: Option<f64>,
+    pub schema_version: Option<i64>,
+    /// Receive time of the newest telemetry document (the collector's lag is now minus this).
+    pub newest_telemetry: Option<Instant>,
+    pub last_aggregation: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Mqtt,
+    Db,
+    /// The change feed; its `Up` detail says `stream` or `polling`.
+    Feed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    Connecting,
+    Up(String),
+    Down(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AggregationUpdate {
+    Progress { done: u64, total: u64 },
+    Done { summary: String },
+    Failed(String),
+}
+
+/// The signed-in operator (or the anonymous one when the database has no users).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operator {
+    pub id: Option<String>,
+    pub name: String,
+    pub role: Role,
+}

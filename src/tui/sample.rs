@@ -1,0 +1,242 @@
+//! A deterministic sample campus (fixed ids, names, states and times) for the view tests, the
+//! benchmark and the screenshots' layout checks.
+
+use super::app::{App, Settings};
+use super::event::{DbHealth, Event, Link, LinkState, Operator, Snapshot, SwitchTotal};
+use super::keymap::Keymap;
+use super::theme::{Symbols, Theme, UNICODE};
+use super::waste::WasteRule;
+use crate::domain::{
+    ActivityLog, Classroom, CostVersion, CreatedBy, Device, DeviceConfig, DeviceStatus, DeviceType,
+    Id, Instant, Mac, PowerSettings, Role, Secret, Switch, SwitchType, TariffScope, TriggeredBy,
+};
+use chrono::{Duration, TimeZone};
+
+/// 2026-11-24 14:32:00 IST, a Tuesday during campus hours.
+pub fn now() -> Instant {
+    chrono_tz::Asia::Kolkata
+        .with_ymd_and_hms(2026, 11, 24, 14, 32, 0)
+        .single()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_default()
+}
+
+fn id(kind: u8, n: u32) -> Id {
+    let mut b = [0u8; 12];
+    b[0] = kind;
+    b[8..].copy_from_slice(&n.to_be_bytes());
+    Id::from_bytes(b)
+}
+
+const KINDS: [(SwitchType, &str); 6] = [
+    (SwitchType::Light, "Front lights"),
+    (SwitchType::Light, "Back lights"),
+    (SwitchType::Fan, "Ceiling fan 1"),
+    (SwitchType::Fan, "Ceiling fan 2"),
+    (SwitchType::Projector, "Projector"),
+    (SwitchType::Ac, "AC"),
+];
+
+const BLOCKS: [&str; 4] = ["CS", "EE", "ME", "Lib"];
+
+/// The name of classroom `i`: `CS-101`, `EE-102`, …
+pub fn room_name(i: usize) -> String {
+    format!("{}-{}", BLOCKS[i % BLOCKS.len()], 101 + i / BLOCKS.len())
+}
+
+/// `rooms` classrooms of `boards` boards of `switches` switches (at most 6 kinds, repeated).
+/// Every seventh board is offline; about a third of the switches are on; room 0 has had no
+/// motion for 42 minutes (waste).
+pub fn snapshot(rooms: usize, boards: usize, switches: usize) -> Snapshot {
+    let now = now();
+    let mut snap = Snapshot::default();
+    let mut n = 0u32;
+    for r in 0..rooms {
+        let rid = id(1, r as u32);
+        snap.classrooms.push(Classroom {
+            id: Some(rid),
+            name: room_name(r),
+            building: Some(format!("Block {}", (b'A' + (r % 4) as u8) as char)),
+            floor: Some((r / 4 % 3) as i32 + 1),
+            created_at: None,
+            updated_at: None,
+        });
+        for b in 0..boards {
+            let offline = n % 7 == 6;
+            let did = id(2, n);
+            let mac = Mac::from_bytes([0xA4, 0xCF, 0x12, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
+            let sws = (0..switches)
+                .map(|s| {
+                    let (kind, name) = &KINDS[s % KINDS.len()];
+                    let on = (n as usize + s).is_multiple_of(3);
+                    Switch {
+                        switch_id: format!("sw{}", s + 1),
+                        name: if s < KINDS.len() {
+                            name.to_string()
+                        } else {
+                            format!("{name} {}", s / KINDS.len() + 1)
+                        },
+                        switch_type: kind.clone(),
+                        gpio: None,
+                        relay_gpio: Some([16, 17, 18, 19, 21, 22][s % 6] + 10 * (s / 6) as i32),
+                        state: on,
+                        last_state_change: Some(
+                            now - Duration::minutes(30 + (s as i64 * 17) % 200),
+                        ),
+                        power_rating: None,
+                    }
+                })
+                .collect();
+            snap.devices.push(Device {
+                id: Some(did),
+                name: format!("{}-{}", room_name(r), (b'A' + b as u8) as char),
+                mac_address: mac,
+                device_type: DeviceType::Esp32,
+                classroom: Some(rid),
+                ip_address: Some(format!("10.20.{}.{}", n / 250, n % 250 + 2)),
+                firmware_version: Some("1.4.2".into()),
+                status: if offline {
+                    DeviceStatus::Offline
+                } else {
+                    DeviceStatus::Online
+                },
+                last_seen: Some(if offline {
+                    now - Duration::minutes(4)
+                } else {
+                    now - Duration::seconds(3 + (n % 20) as i64)
+                }),
+                device_secret: Secret::new(format!("{:048x}", n)),
+                last_motion_at: Some(if r == 0 {
+                    now - Duration::minutes(42)
+                } else {
+                    now - Duration::minutes(2)
+                }),
+                boot_clock: None,
+                config: DeviceConfig::default(),
+                switches: sws,
+                created_at: None,
+                updated_at: None,
+            });
+            for s in 0..switches {
+                snap.today.push(SwitchTotal {
+                    device_id: did.to_hex(),
+                    switch_id: format!("sw{}", s + 1),
+                    wh: 40.0 * ((n as usize + s) % 9) as f64 * 10.0,
+                    cost_inr: 40.0 * ((n as usize + s) % 9) as f64 * 10.0 / 1000.0 * 7.5,
+                });
+            }
+            n += 1;
+        }
+    }
+    snap.settings = Some(PowerSettings::campus_default(7.5));
+    snap.cost_versions = vec![
+        CostVersion {
+            id: Some(id(3, 1)),
+            cost_per_kwh: 7.0,
+            effective_from: now - Duration::days(60),
+            effective_until: Some(now - Duration::days(23)),
+            scope: TariffScope::Global,
+            classroom: None,
+            device_id: None,
+            created_by: Some(CreatedBy {
+                user_id: None,
+                username: "admin".into(),
+            }),
+            notes: Some("2026 rate".into()),
+            is_active: false,
+            created_at: None,
+            updated_at: None,
+        },
+        CostVersion {
+            id: Some(id(3, 2)),
+            cost_per_kwh: 7.5,
+            effective_from: now - Duration::days(23),
+            effective_until: None,
+            scope: TariffScope::Global,
+            classroom: None,
+            device_id: None,
+            created_by: Some(CreatedBy {
+                user_id: None,
+                username: "admin".into(),
+            }),
+            notes: Some("MSEDCL revision Nov".into()),
+            is_active: true,
+            created_at: None,
+            updated_at: None,
+        },
+    ];
+    for i in 0..12u32 {
+        let mut a = ActivityLog::new(
+            if i % 2 == 0 { "on" } else { "off" },
+            if i % 3 == 0 {
+                TriggeredBy::User
+            } else {
+                TriggeredBy::ManualSwitch
+            },
+            now - Duration::minutes(60 - i as i64 * 5),
+        );
+        a.device_id = Some(id(2, i % n.max(1)));
+        a.switch_id = Some("sw1".into());
+        a.switch_name = Some("Front lights".into());
+        a.classroom = Some(room_name((i as usize) % rooms.max(1)));
+        if i % 3 == 0 {
+            a.user_name = Some("Technician".into());
+        }
+        snap.activity.push(a);
+    }
+    snap.month_before_today_inr = 14_200.0;
+    snap.health = Some(DbHealth {
+        server: "FerretDB 1.24.2 (sqlite)".into(),
+        capabilities: "change streams: no, transactions: no, TTL indexes: no, partial indexes: no"
+            .into(),
+        latency_ms: Some(3.1),
+        schema_version: Some(2),
+        newest_telemetry: Some(now - Duration::milliseconds(400)),
+        last_aggregation: Some("2026-11-24 00:10".into()),
+    });
+    snap
+}
+
+pub fn settings() -> Settings {
+    Settings {
+        campus: "Main Campus".into(),
+        read_only: false,
+        toggle_timeout_secs: 5,
+        stale_after_secs: 90,
+        offline_after_secs: 120,
+        tz: chrono_tz::Asia::Kolkata,
+        waste: WasteRule {
+            no_motion_minutes: 15,
+            open_from: 8 * 60,
+            open_until: 18 * 60,
+            days: vec![1, 2, 3, 4, 5, 6],
+            tz: chrono_tz::Asia::Kolkata,
+        },
+        mqtt_url: "mqtt://broker:1883".into(),
+    }
+}
+
+/// An app showing the sample campus, connected, signed in as `role`.
+pub fn app(rooms: usize, boards: usize, switches: usize, role: Role, symbols: Symbols) -> App {
+    let theme = Theme::load("dark", false).unwrap_or_else(|e| panic!("built-in theme: {e}"));
+    let mut keymap = Keymap::default();
+    keymap.ascii = symbols == super::theme::ASCII;
+    let mut app = App::new(settings(), theme, symbols, keymap, now());
+    app.update(Event::Db(super::event::DbChange::Snapshot(Box::new(
+        snapshot(rooms, boards, switches),
+    ))));
+    app.update(Event::Link(Link::Mqtt, LinkState::Up("live".into())));
+    app.update(Event::Link(Link::Db, LinkState::Up("connected".into())));
+    app.update(Event::Link(Link::Feed, LinkState::Up("polling".into())));
+    app.operator = Some(Operator {
+        id: Some(id(4, 1).to_hex()),
+        name: "Technician".into(),
+        role,
+    });
+    app
+}
+
+/// The sample app with Unicode symbols, as most tests want it.
+pub fn default_app(role: Role) -> App {
+    app(6, 2, 6, role, UNICODE)
+}

@@ -1,0 +1,258 @@
+//! Every view rendered into ratatui's TestBackend at 120×40 and 80×24 and snapshotted; styled-cell
+//! checks for the states whose meaning must be right (ON, OFF, offline, stale).
+
+use autovolt::domain::Role;
+use autovolt::tui::app::App;
+use autovolt::tui::event::{Event, Link, LinkState};
+use autovolt::tui::sample;
+use autovolt::tui::theme::{Theme, ASCII};
+use autovolt::tui::views;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::Terminal;
+
+fn key(app: &mut App, c: KeyCode) {
+    app.update(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+}
+
+fn keys(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
+    app.update(Event::Resize(w, h));
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| views::render(f, app)).unwrap();
+    term.backend().buffer().clone()
+}
+
+fn text(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Renders at both sizes and snapshots each.
+fn snap(name: &str, setup: impl Fn(&mut App)) {
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut app = sample::default_app(Role::Admin);
+        app.update(Event::Resize(w, h));
+        setup(&mut app);
+        let buf = draw(&mut app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), text(&buf));
+    }
+}
+
+#[test]
+fn classrooms_home() {
+    snap("classrooms", |_| {});
+}
+
+#[test]
+fn classrooms_filtered_and_sorted_by_name() {
+    snap("classrooms_filtered", |app| {
+        keys(app, "s");
+        keys(app, "s");
+        keys(app, "s");
+        keys(app, "/CS");
+    });
+}
+
+#[test]
+fn classroom_grid() {
+    snap("classroom", |app| key(app, KeyCode::Enter));
+}
+
+#[test]
+fn classroom_with_pending_and_failed_commands() {
+    snap("classroom_toggles", |app| {
+        key(app, KeyCode::Enter);
+        keys(app, " j ");
+        let later = sample::now() + chrono::Duration::seconds(6);
+        app.update(Event::Tick(later));
+        keys(app, "j ");
+    });
+}
+
+#[test]
+fn board_view() {
+    snap("board", |app| {
+        key(app, KeyCode::Enter);
+        keys(app, "i");
+    });
+}
+
+#[test]
+fn activity_view() {
+    snap("activity", |app| keys(app, "v"));
+}
+
+#[test]
+fn health_view() {
+    snap("health", |app| keys(app, "H"));
+}
+
+#[test]
+fn tariff_view_and_edit_modal() {
+    snap("tariff", |app| keys(app, "r"));
+    snap("tariff_edit", |app| {
+        keys(app, "re");
+        key(app, KeyCode::Backspace);
+        keys(app, "x");
+    });
+}
+
+#[test]
+fn waste_view() {
+    snap("waste", |app| keys(app, "w"));
+}
+
+#[test]
+fn help_overlay() {
+    snap("help", |app| keys(app, "?"));
+}
+
+#[test]
+fn sign_in_modal() {
+    snap("sign_in", |app| {
+        app.require_sign_in();
+        keys(app, "tech@campus.edu");
+        key(app, KeyCode::Enter);
+        keys(app, "secret12");
+    });
+}
+
+#[test]
+fn aggregation_progress_and_confirm_all_off() {
+    snap("aggregating", |app| {
+        keys(app, "a");
+        key(app, KeyCode::Enter);
+        app.update(Event::Aggregation(
+            autovolt::tui::event::AggregationUpdate::Progress { done: 7, total: 12 },
+        ));
+    });
+    snap("all_off_confirm", |app| {
+        key(app, KeyCode::Enter);
+        keys(app, "o");
+    });
+}
+
+#[test]
+fn broker_gone_banner() {
+    snap("broker_down", |app| {
+        key(app, KeyCode::Enter);
+        app.update(Event::Link(
+            Link::Mqtt,
+            LinkState::Down("connection refused".into()),
+        ));
+    });
+}
+
+#[test]
+fn too_small_terminal_says_so() {
+    let mut app = sample::default_app(Role::User);
+    let buf = draw(&mut app, 60, 20);
+    assert!(text(&buf).contains("at least 80×24"), "{}", text(&buf));
+}
+
+#[test]
+fn ascii_symbols_have_no_wide_or_fancy_characters() {
+    let mut app = sample::app(6, 2, 6, Role::User, ASCII);
+    key(&mut app, KeyCode::Enter);
+    let t = text(&draw(&mut app, 120, 40));
+    assert!(t.is_ascii(), "{t}");
+    assert!(t.contains("# ON") && t.contains("- off"), "{t}");
+}
+
+/// The first cell of the first occurrence of `needle` in the buffer.
+fn find(buf: &Buffer, needle: &str) -> (u16, u16) {
+    let t = text(buf);
+    for (y, line) in t.lines().enumerate() {
+        if let Some(byte) = line.find(needle) {
+            let x = line[..byte].chars().count();
+            return (x as u16, y as u16);
+        }
+    }
+    panic!("{needle:?} not on screen:\n{t}");
+}
+
+#[test]
+fn on_off_offline_and_stale_are_styled_by_the_theme() {
+    let mut app = sample::default_app(Role::User);
+    let theme = Theme::load("dark", false).unwrap();
+    key(&mut app, KeyCode::Enter);
+    let buf = draw(&mut app, 120, 40);
+    let (x, y) = find(&buf, "■ ON");
+    assert_eq!(buf[(x, y)].fg, theme.on.fg.unwrap());
+    assert!(buf[(x + 2, y)]
+        .modifier
+        .contains(ratatui::style::Modifier::BOLD));
+    let (x, y) = find(&buf, "□ off");
+    assert_eq!(buf[(x, y)].fg, theme.off.fg.unwrap());
+
+    // The sample's seventh board (Lib-101-A) is offline.
+    let mut app = sample::default_app(Role::User);
+    keys(&mut app, "sss"); // sort by name
+    keys(&mut app, "/Lib-101");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Enter);
+    let buf = draw(&mut app, 120, 40);
+    let (x, y) = find(&buf, "OFFLINE");
+    assert_eq!(buf[(x, y)].fg, theme.offline.fg.unwrap());
+    let below = y + 2;
+    let row: String = (0..120)
+        .map(|x| buf[(x, below)].symbol().to_string())
+        .collect();
+    assert!(row.contains("ON") || row.contains("off"), "{row}");
+    let state_x = row
+        .find("■")
+        .or_else(|| row.find("□"))
+        .map(|b| row[..b].chars().count())
+        .unwrap() as u16;
+    assert_eq!(
+        buf[(state_x, below)].fg,
+        theme.offline.fg.unwrap(),
+        "an offline board's switches are greyed"
+    );
+
+    // Broker gone: online boards' values are stale.
+    let mut app = sample::default_app(Role::User);
+    key(&mut app, KeyCode::Enter);
+    app.update(Event::Link(
+        Link::Mqtt,
+        LinkState::Down("connection refused".into()),
+    ));
+    let buf = draw(&mut app, 120, 40);
+    let (x, y) = find(&buf, "■ ON");
+    assert_eq!(buf[(x, y)].fg, theme.stale.fg.unwrap());
+    let (x, y) = find(&buf, "stale · last seen");
+    assert_eq!(buf[(x, y)].fg, theme.stale.fg.unwrap());
+    assert!(text(&buf).contains("MQTT broker unreachable"));
+}
+
+#[test]
+fn no_color_keeps_meaning_in_symbols_and_modifiers() {
+    let mut app = sample::default_app(Role::User);
+    app.theme = Theme::load("dark", true).unwrap();
+    key(&mut app, KeyCode::Enter);
+    let buf = draw(&mut app, 120, 40);
+    let (x, y) = find(&buf, "■ ON");
+    assert_eq!(buf[(x, y)].fg, ratatui::style::Color::Reset);
+    assert!(buf[(x, y)]
+        .modifier
+        .contains(ratatui::style::Modifier::BOLD));
+    let sel = find(&buf, "▶ Front lights");
+    assert!(buf[(sel.0 + 3, sel.1)]
+        .modifier
+        .contains(ratatui::style::Modifier::REVERSED));
+}
