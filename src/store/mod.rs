@@ -5,6 +5,7 @@
 
 mod capabilities;
 pub mod error;
+pub mod tariffs;
 
 pub use capabilities::{Capabilities, ServerInfo, ServerKind};
 pub use error::StoreError;
