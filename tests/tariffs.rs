@@ -2,11 +2,12 @@
 
 mod support;
 
-use autovolt::domain::tariff::{RateSource, TariffTarget};
+use autovolt::domain::tariff::{RateSource, TariffChange, TariffTarget};
 use autovolt::domain::{CostVersion, PowerSettings, TariffScope};
 use autovolt::store::{collections, Store, StoreError};
 use bson::doc;
 use chrono::{TimeZone, Utc};
+use futures::TryStreamExt;
 
 fn t(d: u32, h: u32) -> autovolt::domain::Instant {
     Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap()
@@ -298,4 +299,262 @@ async fn the_tariff_book_holds_the_overlapping_versions_and_the_fallback() {
         RateSource::PowerSettings
     );
     assert_eq!(book.rate_at(early, "d", "c").cost_per_kwh, 6.5);
+}
+
+async fn add_classroom(store: &Store, name: &str) {
+    store
+        .collection::<autovolt::domain::Classroom>(collections::CLASSROOMS)
+        .insert_one(autovolt::domain::Classroom {
+            id: None,
+            name: name.into(),
+            building: None,
+            floor: None,
+            created_at: None,
+            updated_at: None,
+        })
+        .await
+        .unwrap();
+}
+
+async fn add_device(store: &Store, mac: &str) -> String {
+    let id = bson::oid::ObjectId::new();
+    store
+        .collection::<bson::Document>(collections::DEVICES)
+        .insert_one(doc! {"_id": id, "name": "CS-101-A", "macAddress": mac, "switches": []})
+        .await
+        .unwrap();
+    id.to_hex()
+}
+
+fn change(
+    price: f64,
+    target: TariffTarget,
+    from: Option<autovolt::domain::Instant>,
+) -> TariffChange {
+    TariffChange {
+        price,
+        target,
+        from,
+        note: Some("board decision".into()),
+        operator: "asha".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_global_change_closes_the_previous_version_syncs_the_settings_and_logs() {
+    let store = support::store("set_global").await;
+    store
+        .save_power_settings(&PowerSettings::campus_default(7.5))
+        .await
+        .unwrap();
+    let first = store
+        .set_tariff(&change(7.5, TariffTarget::Global, Some(t(1, 0))))
+        .await
+        .unwrap();
+    let second = store
+        .set_tariff(&change(8.25, TariffTarget::Global, Some(t(15, 6))))
+        .await
+        .unwrap();
+    assert_eq!(second.effective_from, t(15, 6));
+    let history = store
+        .cost_versions(Some(&TariffTarget::Global))
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].id, second.id);
+    assert_eq!(history[0].effective_until, None);
+    assert!(history[0].is_active);
+    assert_eq!(history[1].id, first.id);
+    assert_eq!(history[1].effective_until, Some(t(15, 6)));
+    assert!(!history[1].is_active);
+    assert_eq!(
+        history[0].created_by.as_ref().map(|c| c.username.as_str()),
+        Some("asha")
+    );
+
+    let settings = store.active_power_settings().await.unwrap().unwrap();
+    assert_eq!(settings.electricity_price, 8.25);
+    assert_eq!(settings.version, 3, "one bump per price change");
+
+    let logs: Vec<autovolt::domain::ActivityLog> = store
+        .collection::<autovolt::domain::ActivityLog>(collections::ACTIVITY)
+        .find(doc! {"action": "tariff_change"})
+        .sort(doc! {"timestamp": 1, "_id": 1})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[1].user_name.as_deref(), Some("asha"));
+    let ctx = logs[1].context.as_ref().unwrap();
+    assert_eq!(ctx["cost_per_kwh"], 8.25);
+    assert_eq!(ctx["previous_cost_per_kwh"], 7.5);
+    assert_eq!(ctx["scope"], "global");
+
+    // The rate of an instant follows the history; the day before keeps its price.
+    let book = store.tariff_book(t(14, 0), t(16, 0)).await.unwrap();
+    assert_eq!(book.rate_at(t(15, 5), "d", "c").cost_per_kwh, 7.5);
+    assert_eq!(book.rate_at(t(15, 6), "d", "c").cost_per_kwh, 8.25);
+}
+
+#[tokio::test]
+async fn scoped_changes_need_an_existing_target_and_apply_only_to_it() {
+    let store = support::store("set_scoped").await;
+    add_classroom(&store, "CS-101").await;
+    let dev = add_device(&store, "A4:CF:12:B3:C4:D5").await;
+    store
+        .set_tariff(&change(7.5, TariffTarget::Global, Some(t(1, 0))))
+        .await
+        .unwrap();
+    let err = store
+        .set_tariff(&change(9.0, TariffTarget::Classroom("EE-9".into()), None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert!(err.to_string().contains("EE-9"), "{err}");
+    let err = store
+        .set_tariff(&change(
+            9.0,
+            TariffTarget::Device("11:22:33:44:55:66".into()),
+            None,
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+
+    store
+        .set_tariff(&change(
+            9.0,
+            TariffTarget::Classroom("CS-101".into()),
+            Some(t(2, 0)),
+        ))
+        .await
+        .unwrap();
+    // By MAC, in any accepted spelling; stored under the device's id.
+    let by_mac = store
+        .set_tariff(&change(
+            12.0,
+            TariffTarget::Device("a4-cf-12-b3-c4-d5".into()),
+            Some(t(3, 0)),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(by_mac.device_id.as_deref(), Some(dev.as_str()));
+    assert_eq!(by_mac.scope, TariffScope::Device);
+
+    let book = store.tariff_book(t(4, 0), t(5, 0)).await.unwrap();
+    assert_eq!(book.rate_at(t(4, 0), &dev, "CS-101").cost_per_kwh, 12.0);
+    assert_eq!(book.rate_at(t(4, 0), "other", "CS-101").cost_per_kwh, 9.0);
+    assert_eq!(book.rate_at(t(4, 0), "other", "EE-1").cost_per_kwh, 7.5);
+    // Scoped changes leave the power settings' price to the global tariff.
+    assert_eq!(
+        store
+            .active_power_settings()
+            .await
+            .unwrap()
+            .unwrap()
+            .electricity_price,
+        7.5
+    );
+}
+
+#[tokio::test]
+async fn invalid_changes_are_refused_with_the_reason_and_write_nothing() {
+    let store = support::store("set_invalid").await;
+    store
+        .set_tariff(&change(7.5, TariffTarget::Global, Some(t(10, 0))))
+        .await
+        .unwrap();
+    for (price, from, field) in [
+        (f64::NAN, None, "price"),
+        (f64::INFINITY, None, "price"),
+        (0.0, None, "price"),
+        (-1.0, None, "price"),
+        (100.01, None, "price"),
+        (8.0, Some(t(9, 23)), "from"),
+    ] {
+        let err = store
+            .set_tariff(&change(price, TariffTarget::Global, from))
+            .await
+            .unwrap_err();
+        match err {
+            StoreError::Invalid(v) => assert_eq!(v.field, field, "{price} {from:?}: {v}"),
+            other => panic!("{price}: {other:?}"),
+        }
+    }
+    let mut nobody = change(8.0, TariffTarget::Global, None);
+    nobody.operator = " ".into();
+    assert!(matches!(
+        store.set_tariff(&nobody).await.unwrap_err(),
+        StoreError::Invalid(_)
+    ));
+    // The boundary itself is accepted, and so is a start equal to the newest one's.
+    store
+        .set_tariff(&change(100.0, TariffTarget::Global, Some(t(10, 0))))
+        .await
+        .unwrap();
+    let history = store.cost_versions(None).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        store
+            .collection::<bson::Document>(collections::ACTIVITY)
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn an_interrupted_change_is_repaired_by_the_next_one() {
+    let store = support::store("set_repair").await;
+    store
+        .save_power_settings(&PowerSettings::campus_default(7.5))
+        .await
+        .unwrap();
+    // A change that stopped right after inserting its version: two open global versions.
+    insert_versions(
+        &store,
+        &[
+            version(7.5, t(1, 0), None, TariffTarget::Global),
+            version(8.0, t(5, 0), None, TariffTarget::Global),
+        ],
+    )
+    .await;
+    // Already correct for billing: the newer start wins from its start on.
+    let book = store.tariff_book(t(1, 0), t(9, 0)).await.unwrap();
+    assert_eq!(book.rate_at(t(4, 0), "d", "c").cost_per_kwh, 7.5);
+    assert_eq!(book.rate_at(t(6, 0), "d", "c").cost_per_kwh, 8.0);
+
+    store.repair_tariffs(&TariffTarget::Global).await.unwrap();
+    let history = store.cost_versions(None).await.unwrap();
+    assert_eq!(history[1].effective_until, Some(t(5, 0)));
+    assert_eq!(history[0].effective_until, None);
+    assert_eq!(
+        store
+            .active_power_settings()
+            .await
+            .unwrap()
+            .unwrap()
+            .electricity_price,
+        8.0
+    );
+    // Repair again: nothing left to do, no version bump.
+    let before = store
+        .active_power_settings()
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+    store.repair_tariffs(&TariffTarget::Global).await.unwrap();
+    assert_eq!(
+        store
+            .active_power_settings()
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        before
+    );
 }

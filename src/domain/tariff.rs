@@ -218,6 +218,60 @@ impl TariffBook {
     }
 }
 
+/// A tariff edit, from the command line or the dashboard. The device of a device-scoped change may
+/// be named by its MAC or its `_id` in hex; the store resolves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TariffChange {
+    /// ₹/kWh.
+    pub price: f64,
+    pub target: TariffTarget,
+    /// When the new price starts (default: now).
+    pub from: Option<Instant>,
+    pub note: Option<String>,
+    /// Who made the change (a user name).
+    pub operator: String,
+}
+
+impl TariffChange {
+    /// Checks what can be checked without the database: the price (finite, 0 < price ≤ 100),
+    /// `from` not before the start of the newest version of the same target.
+    pub fn validate(&self, newest: Option<&CostVersion>) -> Result<(), super::ValidationError> {
+        super::validation::tariff("price", self.price)?;
+        if self.operator.trim().is_empty() {
+            return Err(super::ValidationError::new(
+                "operator",
+                "",
+                "must name who makes the change (--as NAME or $USER)",
+            ));
+        }
+        if let (Some(from), Some(newest)) = (self.from, newest) {
+            if from < newest.effective_from {
+                return Err(super::ValidationError::new(
+                    "from",
+                    from.to_rfc3339(),
+                    format!(
+                        "must not be before the start of the current {} tariff ({}); the past keeps its prices",
+                        self.target,
+                        newest.effective_from.to_rfc3339()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Of the still-open versions of one target, which are superseded and when each ends: where the next
+/// one (by start, then `_id`) begins. The newest stays open. Returns indexes into `open`.
+pub fn closures(open: &[CostVersion]) -> Vec<(usize, Instant)> {
+    let mut order: Vec<usize> = (0..open.len()).collect();
+    order.sort_by_key(|&i| (open[i].effective_from, open[i].id));
+    order
+        .windows(2)
+        .map(|w| (w[0], open[w[1]].effective_from))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

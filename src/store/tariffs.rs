@@ -3,11 +3,15 @@
 //! No transactions (FerretDB has none): every write is one single-document atomic operation, and
 //! readers resolve any in-between state the same way (the newest active document wins).
 
-use super::collections::{COST_VERSIONS, POWER_SETTINGS};
+use super::collections::{ACTIVITY, CLASSROOMS, COST_VERSIONS, DEVICES, POWER_SETTINGS};
 use super::{Store, StoreError};
+use crate::domain::activity::action;
 use crate::domain::dates;
-use crate::domain::tariff::{TariffBook, TariffTarget};
-use crate::domain::{CostVersion, Id, Instant, PowerSettings};
+use crate::domain::tariff::{closures, TariffBook, TariffChange, TariffTarget};
+use crate::domain::{
+    ActivityLog, CostVersion, CreatedBy, Id, Instant, Mac, PowerSettings, TriggeredBy,
+    ValidationError,
+};
 use bson::{doc, Document};
 use futures::TryStreamExt;
 
@@ -216,5 +220,170 @@ impl Store {
             }
         };
         Ok(TariffBook::new(versions, fallback))
+    }
+}
+
+impl Store {
+    /// The one code path of a tariff edit (command line and dashboard): validates the change, writes
+    /// the new cost version, closes the previous one of the same target, keeps the power settings'
+    /// price in step for the global target and logs a `tariff_change` activity.
+    ///
+    /// Without transactions the writes are ordered so that any prefix is correct: once the new version
+    /// is inserted, the rate lookup already prefers it from its start (newest start wins), the old one
+    /// still answers before it; closing, the price copy and the log follow, and the repair at the start
+    /// of every change finishes what an interrupted one left open.
+    pub async fn set_tariff(&self, change: &TariffChange) -> Result<CostVersion, StoreError> {
+        let (target, device_oid) = self.resolve_tariff_target(&change.target).await?;
+        self.repair_tariffs(&target).await?;
+        let history = self.cost_versions(Some(&target)).await?;
+        let previous = history.first();
+        let from = change
+            .from
+            .map(dates::truncate_millis)
+            .unwrap_or_else(dates::now_millis);
+        let checked = TariffChange {
+            from: Some(from),
+            target: target.clone(),
+            ..change.clone()
+        };
+        checked.validate(previous)?;
+
+        let now = dates::now_millis();
+        let (classroom, device_id) = match &target {
+            TariffTarget::Global => (None, None),
+            TariffTarget::Classroom(c) => (Some(c.clone()), None),
+            TariffTarget::Device(d) => (None, Some(d.clone())),
+        };
+        let version = CostVersion {
+            id: Some(Id::new()),
+            cost_per_kwh: change.price,
+            effective_from: from,
+            effective_until: None,
+            scope: target.scope(),
+            classroom: classroom.clone(),
+            device_id,
+            created_by: Some(CreatedBy {
+                user_id: None,
+                username: change.operator.clone(),
+            }),
+            notes: change.note.clone().filter(|n| !n.trim().is_empty()),
+            is_active: true,
+            created_at: Some(now),
+            updated_at: Some(now),
+        };
+        self.collection::<Document>(COST_VERSIONS)
+            .insert_one(encode("cost version", &version)?)
+            .await?;
+        self.close_superseded_versions(&target).await?;
+        if target == TariffTarget::Global {
+            self.set_power_settings_price(change.price).await?;
+        }
+
+        let mut log = ActivityLog::new(action::TARIFF_CHANGE, TriggeredBy::User, now);
+        log.user_name = Some(change.operator.clone());
+        log.classroom = classroom;
+        log.device_id = device_oid;
+        log.context = Some(serde_json::json!({
+            "scope": target.to_string(),
+            "cost_per_kwh": change.price,
+            "previous_cost_per_kwh": previous.map(|p| p.cost_per_kwh),
+            "effective_from": from.to_rfc3339(),
+            "notes": version.notes,
+            "cost_version_id": version.id.map(|i| i.to_hex()),
+        }));
+        log.created_at = Some(now);
+        log.updated_at = Some(now);
+        self.collection::<Document>(ACTIVITY)
+            .insert_one(encode("activity log", &log)?)
+            .await?;
+        Ok(version)
+    }
+
+    /// Finishes what an interrupted tariff change may have left: closes superseded versions of the
+    /// target and, for the global target, copies the newest global price into the power settings.
+    pub async fn repair_tariffs(&self, target: &TariffTarget) -> Result<(), StoreError> {
+        let newest = self.close_superseded_versions(target).await?;
+        if let (TariffTarget::Global, Some(newest)) = (target, newest) {
+            let settings = self.active_power_settings().await?;
+            if settings.map(|s| s.electricity_price) != Some(newest.cost_per_kwh) {
+                self.set_power_settings_price(newest.cost_per_kwh).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every open version of the target that a newer open one supersedes; returns the one
+    /// left open.
+    async fn close_superseded_versions(
+        &self,
+        target: &TariffTarget,
+    ) -> Result<Option<CostVersion>, StoreError> {
+        let mut filter = target_filter(target);
+        filter.insert("effective_until", bson::Bson::Null);
+        let open = self
+            .find_cost_versions(filter, doc! {"effective_from": 1, "_id": 1})
+            .await?;
+        let now = bson::DateTime::from_chrono(dates::now_millis());
+        for (i, until) in closures(&open) {
+            let Some(id) = open[i].id else { continue };
+            self.collection::<Document>(COST_VERSIONS)
+                .update_one(
+                    doc! {"_id": id, "effective_until": null},
+                    doc! {"$set": {
+                        "effective_until": bson::DateTime::from_chrono(until),
+                        "is_active": false,
+                        "updatedAt": now,
+                    }},
+                )
+                .await?;
+        }
+        Ok(open.into_iter().last())
+    }
+
+    /// The stored form of a target: a classroom that exists, a device (by MAC or `_id`) that exists,
+    /// given as its `_id` in hex, and that `_id`.
+    async fn resolve_tariff_target(
+        &self,
+        target: &TariffTarget,
+    ) -> Result<(TariffTarget, Option<Id>), StoreError> {
+        match target {
+            TariffTarget::Global => Ok((TariffTarget::Global, None)),
+            TariffTarget::Classroom(name) => {
+                let found = self
+                    .collection::<Document>(CLASSROOMS)
+                    .find_one(doc! {"name": name})
+                    .await?;
+                match found {
+                    Some(_) => Ok((target.clone(), None)),
+                    None => Err(StoreError::NotFound(format!(
+                        "no classroom named {name:?}; check the name (classroom names are case-sensitive)"
+                    ))),
+                }
+            }
+            TariffTarget::Device(key) => {
+                let filter = if let Ok(mac) = Mac::parse(key) {
+                    let colons = mac.to_string();
+                    doc! {"macAddress": {"$in": [colons.clone(), colons.replace(':', "-")]}}
+                } else if let Ok(id) = Id::parse_str(key) {
+                    doc! {"_id": id}
+                } else {
+                    return Err(StoreError::Invalid(ValidationError::new(
+                        "scope",
+                        key,
+                        "device:… must be a MAC (AA:BB:CC:DD:EE:FF) or a device id (24 hex digits)",
+                    )));
+                };
+                let found = self
+                    .collection::<Document>(DEVICES)
+                    .find_one(filter)
+                    .await?;
+                match found.and_then(|d| d.get_object_id("_id").ok()) {
+                    Some(id) => Ok((TariffTarget::Device(id.to_hex()), Some(id))),
+                    None => Err(StoreError::NotFound(format!(
+                        "no device {key}; check the MAC or id"
+                    ))),
+                }
+            }
+        }
     }
 }
