@@ -7,17 +7,21 @@ mod capabilities;
 pub mod error;
 
 pub mod activity;
+pub mod aggregates;
 pub mod classrooms;
 pub mod devices;
 pub mod indexes;
 pub mod ledger;
+pub mod users;
 
 pub use capabilities::{Capabilities, ServerInfo, ServerKind};
 pub use error::StoreError;
 
 pub use activity::{ActivityCursor, ActivityFilter};
+pub use aggregates::AggregateQuery;
 pub use indexes::{IndexReport, IndexSpec};
 pub use ledger::{InsertSummary, LedgerCursor, LedgerQuery, Page};
+pub use users::{AuthError, NewUser};
 
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
