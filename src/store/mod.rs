@@ -12,6 +12,7 @@ pub mod classrooms;
 pub mod devices;
 pub mod indexes;
 pub mod ledger;
+pub mod migrations;
 pub mod users;
 
 pub use capabilities::{Capabilities, ServerInfo, ServerKind};
