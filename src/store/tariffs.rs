@@ -3,7 +3,7 @@
 //! No transactions (FerretDB has none): every write is one single-document atomic operation, and
 //! readers resolve any in-between state the same way (the newest active document wins).
 
-use super::collections::{ACTIVITY, CLASSROOMS, COST_VERSIONS, DEVICES, POWER_SETTINGS};
+use super::collections::{COST_VERSIONS, POWER_SETTINGS};
 use super::{Store, StoreError};
 use crate::domain::activity::action;
 use crate::domain::dates;
@@ -291,11 +291,7 @@ impl Store {
             "notes": version.notes,
             "cost_version_id": version.id.map(|i| i.to_hex()),
         }));
-        log.created_at = Some(now);
-        log.updated_at = Some(now);
-        self.collection::<Document>(ACTIVITY)
-            .insert_one(encode("activity log", &log)?)
-            .await?;
+        self.log_activity(&log).await?;
         Ok(version)
     }
 
@@ -348,24 +344,17 @@ impl Store {
     ) -> Result<(TariffTarget, Option<Id>), StoreError> {
         match target {
             TariffTarget::Global => Ok((TariffTarget::Global, None)),
-            TariffTarget::Classroom(name) => {
-                let found = self
-                    .collection::<Document>(CLASSROOMS)
-                    .find_one(doc! {"name": name})
-                    .await?;
-                match found {
-                    Some(_) => Ok((target.clone(), None)),
-                    None => Err(StoreError::NotFound(format!(
-                        "no classroom named {name:?}; check the name (classroom names are case-sensitive)"
-                    ))),
-                }
-            }
+            TariffTarget::Classroom(name) => match self.classroom_by_name(name).await? {
+                Some(_) => Ok((target.clone(), None)),
+                None => Err(StoreError::NotFound(format!(
+                    "no classroom named {name:?}; check the name (classroom names are case-sensitive)"
+                ))),
+            },
             TariffTarget::Device(key) => {
-                let filter = if let Ok(mac) = Mac::parse(key) {
-                    let colons = mac.to_string();
-                    doc! {"macAddress": {"$in": [colons.clone(), colons.replace(':', "-")]}}
+                let found = if let Ok(mac) = Mac::parse(key) {
+                    self.device_by_mac(mac).await?
                 } else if let Ok(id) = Id::parse_str(key) {
-                    doc! {"_id": id}
+                    self.device_by_id(id).await?
                 } else {
                     return Err(StoreError::Invalid(ValidationError::new(
                         "scope",
@@ -373,11 +362,7 @@ impl Store {
                         "device:… must be a MAC (AA:BB:CC:DD:EE:FF) or a device id (24 hex digits)",
                     )));
                 };
-                let found = self
-                    .collection::<Document>(DEVICES)
-                    .find_one(filter)
-                    .await?;
-                match found.and_then(|d| d.get_object_id("_id").ok()) {
+                match found.and_then(|d| d.id) {
                     Some(id) => Ok((TariffTarget::Device(id.to_hex()), Some(id))),
                     None => Err(StoreError::NotFound(format!(
                         "no device {key}; check the MAC or id"
