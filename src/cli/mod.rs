@@ -1,6 +1,7 @@
 //! The subcommands, grouped by what they work on. Each group parses its own arguments and returns
 //! the process exit code (0 OK, 1 a problem found or refused, 2 a server or the input unusable).
 
+pub mod books;
 pub mod data;
 
 /// Logs to stderr for the daemons and one-shot commands (`RUST_LOG` filters; default `info`).

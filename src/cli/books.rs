@@ -1,0 +1,264 @@
+//! Commands on the energy books: tariffs.
+
+use crate::config::Config;
+use crate::domain::tariff::{TariffChange, TariffTarget};
+use crate::domain::{CostVersion, Instant, ValidationError};
+use crate::store::{Store, StoreError, DEFAULT_SELECTION_TIMEOUT};
+use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum BooksCommand {
+    /// The electricity tariff: set a new price, show what is in force, list the history.
+    Tariff {
+        #[command(subcommand)]
+        command: TariffCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TariffCommand {
+    /// Start a new price (₹/kWh, more than 0 and at most 100). Past ledger rows keep their cost.
+    Set {
+        /// ₹/kWh.
+        price: f64,
+        /// `global`, `classroom:NAME` or `device:MAC` (a device id works too).
+        #[arg(long, default_value = "global")]
+        scope: String,
+        /// When the price starts: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` (campus time) or RFC 3339;
+        /// default now. Not before the start of the current price of the same scope.
+        #[arg(long)]
+        from: Option<String>,
+        /// Why the price changed.
+        #[arg(long)]
+        note: Option<String>,
+        /// Who makes the change (default: $USER, else $LOGNAME).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: Option<String>,
+    },
+    /// The prices in force now, per scope, and the power settings' fallback price.
+    Show,
+    /// Every price ever set, newest first.
+    History {
+        /// Only this scope: `global`, `classroom:NAME` or `device:ID`.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+}
+
+pub async fn run(command: BooksCommand, config: &Config) -> i32 {
+    super::init_stderr_logging();
+    let tz = match config.tz() {
+        Ok(tz) => tz,
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            return 2;
+        }
+    };
+    let store = match Store::connect(&config.mongodb_uri, DEFAULT_SELECTION_TIMEOUT).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            return e.exit_code();
+        }
+    };
+    let result = match command {
+        BooksCommand::Tariff { command } => tariff(&store, command, tz).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn tariff(store: &Store, command: TariffCommand, tz: Tz) -> Result<i32, StoreError> {
+    match command {
+        TariffCommand::Set {
+            price,
+            scope,
+            from,
+            note,
+            operator,
+        } => {
+            let target = parse_scope(&scope)?;
+            let from = from.map(|f| parse_instant(&f, tz)).transpose()?;
+            let operator = operator
+                .or_else(|| std::env::var("USER").ok())
+                .or_else(|| std::env::var("LOGNAME").ok())
+                .unwrap_or_default();
+            let version = store
+                .set_tariff(&TariffChange {
+                    price,
+                    target,
+                    from,
+                    note,
+                    operator,
+                })
+                .await?;
+            println!("set {}", describe(&version, tz));
+            Ok(0)
+        }
+        TariffCommand::Show => {
+            match store.active_power_settings().await? {
+                Some(s) => println!(
+                    "power settings  v{}  ₹{:.2}/kWh  (used where no tariff is in force)",
+                    s.version, s.electricity_price
+                ),
+                None => println!("power settings  none saved"),
+            }
+            let now = crate::domain::dates::now_millis();
+            let mut current: Vec<CostVersion> = store
+                .cost_versions(None)
+                .await?
+                .into_iter()
+                .filter(|v| v.in_force_at(now))
+                .collect();
+            current.sort_by_key(|v| TariffTarget::of(v).map(|t| t.to_string()));
+            if current.is_empty() {
+                println!("no tariff in force now");
+            }
+            for v in &current {
+                println!("{}", describe(v, tz));
+            }
+            Ok(0)
+        }
+        TariffCommand::History { scope } => {
+            let target = scope.as_deref().map(parse_scope).transpose()?;
+            let history = store.cost_versions(target.as_ref()).await?;
+            if history.is_empty() {
+                println!("no tariff set yet");
+            }
+            for v in &history {
+                let until = v
+                    .effective_until
+                    .map(|u| format!("until {}", local(u, tz)))
+                    .unwrap_or_else(|| "current".into());
+                println!("{}  {until}", describe(v, tz));
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn local(t: Instant, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
+fn describe(v: &CostVersion, tz: Tz) -> String {
+    let scope = TariffTarget::of(v)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| v.scope.to_string());
+    let by = v
+        .created_by
+        .as_ref()
+        .map(|c| format!("  by {}", c.username))
+        .unwrap_or_default();
+    let note = v
+        .notes
+        .as_ref()
+        .map(|n| format!("  \"{n}\""))
+        .unwrap_or_default();
+    format!(
+        "{scope:<20} ₹{:.2}/kWh  from {}{by}{note}",
+        v.cost_per_kwh,
+        local(v.effective_from, tz)
+    )
+}
+
+/// `global`, `classroom:NAME` or `device:MAC|ID`.
+pub fn parse_scope(raw: &str) -> Result<TariffTarget, ValidationError> {
+    let bad = || ValidationError::new("scope", raw, "must be global, classroom:NAME or device:MAC");
+    match raw.split_once(':') {
+        None if raw.trim() == "global" => Ok(TariffTarget::Global),
+        Some(("classroom", name)) if !name.trim().is_empty() => {
+            Ok(TariffTarget::Classroom(name.trim().to_string()))
+        }
+        Some(("device", key)) if !key.trim().is_empty() => {
+            Ok(TariffTarget::Device(key.trim().to_string()))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// An instant from the command line: RFC 3339, or a campus-local `YYYY-MM-DD[ HH:MM[:SS]]` (also
+/// with `T`). A local time that does not exist (a DST gap) is refused; an ambiguous one is the first.
+pub fn parse_instant(raw: &str, tz: Tz) -> Result<Instant, ValidationError> {
+    let raw = raw.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let naive = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    })
+    .ok_or_else(|| {
+        ValidationError::new(
+            "from",
+            raw,
+            "must be YYYY-MM-DD, YYYY-MM-DD HH:MM (campus time) or RFC 3339",
+        )
+    })?;
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| {
+            ValidationError::new(
+                "from",
+                raw,
+                format!("does not exist in {tz} (a clock change)"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    const IST: Tz = chrono_tz::Asia::Kolkata;
+
+    #[test]
+    fn scopes() {
+        assert_eq!(parse_scope("global").unwrap(), TariffTarget::Global);
+        assert_eq!(
+            parse_scope("classroom:CS-101").unwrap(),
+            TariffTarget::Classroom("CS-101".into())
+        );
+        assert_eq!(
+            parse_scope("device:A4:CF:12:B3:C4:D5").unwrap(),
+            TariffTarget::Device("A4:CF:12:B3:C4:D5".into())
+        );
+        for bad in ["", "classroom:", "device: ", "room:CS", "everything"] {
+            assert_eq!(parse_scope(bad).unwrap_err().field, "scope", "{bad}");
+        }
+    }
+
+    #[test]
+    fn instants_are_campus_local_unless_zoned() {
+        let midnight = Utc.with_ymd_and_hms(2026, 11, 24, 18, 30, 0).unwrap();
+        assert_eq!(parse_instant("2026-11-25", IST).unwrap(), midnight);
+        assert_eq!(parse_instant("2026-11-25 00:00", IST).unwrap(), midnight);
+        assert_eq!(parse_instant("2026-11-25T00:00:00", IST).unwrap(), midnight);
+        assert_eq!(
+            parse_instant("2026-11-24T18:30:00Z", IST).unwrap(),
+            midnight
+        );
+        assert!(parse_instant("25/11/2026", IST).is_err());
+        assert!(parse_instant("2026-02-30", IST).is_err());
+        let ny: Tz = chrono_tz::America::New_York;
+        assert!(parse_instant("2026-03-08 02:30", ny).is_err());
+    }
+}
