@@ -6,8 +6,18 @@
 mod capabilities;
 pub mod error;
 
+pub mod activity;
+pub mod classrooms;
+pub mod devices;
+pub mod indexes;
+pub mod ledger;
+
 pub use capabilities::{Capabilities, ServerInfo, ServerKind};
 pub use error::StoreError;
+
+pub use activity::{ActivityCursor, ActivityFilter};
+pub use indexes::{IndexReport, IndexSpec};
+pub use ledger::{InsertSummary, LedgerCursor, LedgerQuery, Page};
 
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
@@ -119,4 +129,14 @@ impl Store {
         self.db.run_command(bson::doc! {"ping": 1}).await?;
         Ok(start.elapsed())
     }
+}
+
+/// Sets `createdAt` (unless already given) and `updatedAt` on a new document.
+pub(crate) fn stamp_new(
+    created_at: &mut Option<crate::domain::Instant>,
+    updated_at: &mut Option<crate::domain::Instant>,
+) {
+    let now = crate::domain::dates::now_millis();
+    created_at.get_or_insert(now);
+    *updated_at = Some(now);
 }

@@ -1,0 +1,71 @@
+//! Who did what (`activitylogs`), newest first.
+
+use super::ledger::{newest_first, older_than, Page};
+use super::{collections, stamp_new, Store, StoreError};
+use crate::domain::{ActivityLog, Id, Instant};
+use bson::doc;
+
+/// Which entries: all filters optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActivityFilter {
+    pub device_id: Option<Id>,
+    /// The classroom's name.
+    pub classroom: Option<String>,
+    pub action: Option<String>,
+}
+
+/// The last entry of a page: the next page holds the entries strictly older in `(timestamp, _id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivityCursor {
+    pub timestamp: Instant,
+    pub id: Id,
+}
+
+impl Store {
+    /// Records an entry (sets `createdAt`/`updatedAt`).
+    pub async fn log_activity(&self, entry: &ActivityLog) -> Result<Id, StoreError> {
+        let mut e = entry.clone();
+        let id = *e.id.get_or_insert_with(Id::new);
+        stamp_new(&mut e.created_at, &mut e.updated_at);
+        self.collection::<ActivityLog>(collections::ACTIVITY)
+            .insert_one(&e)
+            .await?;
+        Ok(id)
+    }
+
+    /// A newest-first page of entries by `(timestamp, _id)`; `before` is the previous page's `next`.
+    pub async fn recent_activity(
+        &self,
+        limit: usize,
+        before: Option<ActivityCursor>,
+        filter: &ActivityFilter,
+    ) -> Result<Page<ActivityLog, ActivityCursor>, StoreError> {
+        let mut and = Vec::new();
+        if let Some(d) = filter.device_id {
+            and.push(doc! {"deviceId": d});
+        }
+        if let Some(c) = &filter.classroom {
+            and.push(doc! {"classroom": c});
+        }
+        if let Some(a) = &filter.action {
+            and.push(doc! {"action": a});
+        }
+        if let Some(c) = before {
+            and.push(older_than("timestamp", c.timestamp, c.id));
+        }
+        let (rows, more) = newest_first(
+            self.collection::<ActivityLog>(collections::ACTIVITY),
+            and,
+            "timestamp",
+            limit,
+        )
+        .await?;
+        let next = rows.last().filter(|_| more).and_then(|r| {
+            r.id.map(|id| ActivityCursor {
+                timestamp: r.timestamp,
+                id,
+            })
+        });
+        Ok(Page { rows, next })
+    }
+}

@@ -1,0 +1,184 @@
+//! The consumption ledger (`deviceconsumptionledgers`): idempotent batch inserts and newest-first
+//! keyset pages on `(start_ts, _id)`.
+
+use super::{collections, Store, StoreError};
+use crate::domain::{dates, Id, Instant, LedgerRow};
+use bson::{doc, Bson, Document};
+use futures::TryStreamExt;
+use mongodb::error::ErrorKind;
+
+/// What a batch insert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InsertSummary {
+    pub inserted: u64,
+    /// Rows already present (same device, switch and start): re-delivered, not billed twice.
+    pub duplicates: u64,
+}
+
+/// One page of a newest-first list and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T, C> {
+    pub rows: Vec<T>,
+    /// `None` on the last page.
+    pub next: Option<C>,
+}
+
+/// Which ledger rows: all filters optional; `from` inclusive and `to` exclusive on `start_ts`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LedgerQuery {
+    /// The device's `_id` in hex.
+    pub device_id: Option<String>,
+    /// The classroom's name.
+    pub classroom: Option<String>,
+    pub from: Option<Instant>,
+    pub to: Option<Instant>,
+}
+
+/// The last row of a page: the next page holds the rows strictly older in `(start_ts, _id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerCursor {
+    pub start_ts: Instant,
+    pub id: Id,
+}
+
+/// The largest page a query may ask for.
+pub const MAX_PAGE: usize = 10_000;
+
+impl Store {
+    /// Inserts rows (unordered, so one duplicate does not stop the rest). Every row is validated
+    /// first: an invalid row refuses the whole batch with its [`StoreError::Invalid`]. Rows that hit the unique
+    /// `(device_id, switch_id, start_ts)` key count as duplicates, not errors.
+    pub async fn insert_ledger_rows(
+        &self,
+        rows: &[LedgerRow],
+    ) -> Result<InsertSummary, StoreError> {
+        for row in rows {
+            row.validate()?;
+        }
+        if rows.is_empty() {
+            return Ok(InsertSummary::default());
+        }
+        let now = dates::now_millis();
+        let docs: Vec<LedgerRow> = rows
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.created_at = r.created_at.or(Some(now));
+                r.updated_at = Some(now);
+                r
+            })
+            .collect();
+        let total = docs.len() as u64;
+        match self
+            .collection::<LedgerRow>(collections::LEDGER)
+            .insert_many(&docs)
+            .ordered(false)
+            .await
+        {
+            Ok(r) => Ok(InsertSummary {
+                inserted: r.inserted_ids.len() as u64,
+                duplicates: 0,
+            }),
+            Err(e) => {
+                let ErrorKind::InsertMany(failure) = &*e.kind else {
+                    return Err(e.into());
+                };
+                if failure.write_concern_error.is_some() {
+                    return Err(e.into());
+                }
+                let errors = failure.write_errors.as_deref().unwrap_or_default();
+                if let Some(other) = errors
+                    .iter()
+                    .find(|w| w.code != super::error::DUPLICATE_KEY)
+                {
+                    return Err(StoreError::Conflict(format!(
+                        "ledger row {} was refused by the database: {}",
+                        other.index, other.message
+                    )));
+                }
+                let duplicates = errors.len() as u64;
+                Ok(InsertSummary {
+                    inserted: total - duplicates,
+                    duplicates,
+                })
+            }
+        }
+    }
+
+    /// A newest-first page of ledger rows, ordered by `(start_ts, _id)` descending. `after` is the
+    /// previous page's `next`. `limit` is capped at [`MAX_PAGE`].
+    pub async fn ledger_page(
+        &self,
+        query: &LedgerQuery,
+        after: Option<LedgerCursor>,
+        limit: usize,
+    ) -> Result<Page<LedgerRow, LedgerCursor>, StoreError> {
+        let mut and = Vec::new();
+        if let Some(d) = &query.device_id {
+            and.push(doc! {"device_id": d});
+        }
+        if let Some(c) = &query.classroom {
+            and.push(doc! {"classroom": c});
+        }
+        if let Some(from) = query.from {
+            and.push(doc! {"start_ts": {"$gte": bson::DateTime::from_chrono(from)}});
+        }
+        if let Some(to) = query.to {
+            and.push(doc! {"start_ts": {"$lt": bson::DateTime::from_chrono(to)}});
+        }
+        if let Some(c) = after {
+            and.push(older_than("start_ts", c.start_ts, c.id));
+        }
+        let (rows, more) = newest_first(
+            self.collection::<LedgerRow>(collections::LEDGER),
+            and,
+            "start_ts",
+            limit,
+        )
+        .await?;
+        let next = rows.last().filter(|_| more).and_then(|r| {
+            r.id.map(|id| LedgerCursor {
+                start_ts: r.start_ts,
+                id,
+            })
+        });
+        Ok(Page { rows, next })
+    }
+}
+
+/// The filter "strictly older than `(t, id)`" in `(field, _id)` order.
+pub(crate) fn older_than(field: &str, t: Instant, id: Id) -> Document {
+    let t = Bson::DateTime(bson::DateTime::from_chrono(t));
+    doc! {"$or": [
+        {field: {"$lt": t.clone()}},
+        {field: t, "_id": {"$lt": id}},
+    ]}
+}
+
+/// Runs a newest-first query on `(field, _id)`; also says whether more rows follow the `limit`.
+pub(crate) async fn newest_first<T>(
+    coll: mongodb::Collection<T>,
+    and: Vec<Document>,
+    field: &str,
+    limit: usize,
+) -> Result<(Vec<T>, bool), StoreError>
+where
+    T: serde::de::DeserializeOwned + Send + Sync,
+{
+    let limit = limit.clamp(1, MAX_PAGE);
+    let filter = if and.is_empty() {
+        doc! {}
+    } else {
+        doc! {"$and": and}
+    };
+    let mut rows: Vec<T> = coll
+        .find(filter)
+        .sort(doc! {field: -1, "_id": -1})
+        .limit(limit as i64 + 1)
+        .await?
+        .try_collect()
+        .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    Ok((rows, more))
+}
