@@ -89,6 +89,58 @@ impl CostVersion {
     }
 }
 
+/// What a tariff applies to: the whole campus, one classroom (its name) or one device (its `_id` in
+/// hex, as the ledger stores it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TariffTarget {
+    Global,
+    Classroom(String),
+    Device(String),
+}
+
+impl TariffTarget {
+    pub fn scope(&self) -> TariffScope {
+        match self {
+            TariffTarget::Global => TariffScope::Global,
+            TariffTarget::Classroom(_) => TariffScope::Classroom,
+            TariffTarget::Device(_) => TariffScope::Device,
+        }
+    }
+
+    /// Whether a stored version belongs to exactly this target.
+    pub fn matches(&self, v: &CostVersion) -> bool {
+        match self {
+            TariffTarget::Global => v.scope == TariffScope::Global,
+            TariffTarget::Classroom(name) => {
+                v.scope == TariffScope::Classroom && v.classroom.as_deref() == Some(name)
+            }
+            TariffTarget::Device(id) => {
+                v.scope == TariffScope::Device && v.device_id.as_deref() == Some(id)
+            }
+        }
+    }
+
+    /// The target of a stored version (`None` for a scope this version does not know).
+    pub fn of(v: &CostVersion) -> Option<TariffTarget> {
+        match v.scope {
+            TariffScope::Global => Some(TariffTarget::Global),
+            TariffScope::Classroom => v.classroom.clone().map(TariffTarget::Classroom),
+            TariffScope::Device => v.device_id.clone().map(TariffTarget::Device),
+            TariffScope::Other(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TariffTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TariffTarget::Global => f.write_str("global"),
+            TariffTarget::Classroom(name) => write!(f, "classroom:{name}"),
+            TariffTarget::Device(id) => write!(f, "device:{id}"),
+        }
+    }
+}
+
 /// Where a rate came from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RateSource {
@@ -123,10 +175,7 @@ impl TariffBook {
     /// The rate of instant `t` for a device in a classroom: the cost version in force, most specific
     /// scope first (device, classroom, global), the newest start winning a tie; else the power settings.
     pub fn rate_at(&self, t: Instant, device_id: &str, classroom: &str) -> Rate {
-        self.versions
-            .iter()
-            .filter(|v| v.in_force_at(t) && v.applies_to(device_id, classroom))
-            .max_by_key(|v| (v.specificity(), v.effective_from))
+        self.version_at(t, device_id, classroom)
             .map(|v| Rate {
                 cost_per_kwh: v.cost_per_kwh,
                 source: RateSource::Version(v.scope.clone()),
@@ -135,6 +184,15 @@ impl TariffBook {
                 cost_per_kwh: self.fallback_price,
                 source: RateSource::PowerSettings,
             })
+    }
+
+    /// The cost version in force at `t` for a device in a classroom, most specific scope first, the
+    /// newest start winning a tie; `None` when only the power settings' price applies.
+    pub fn version_at(&self, t: Instant, device_id: &str, classroom: &str) -> Option<&CostVersion> {
+        self.versions
+            .iter()
+            .filter(|v| v.in_force_at(t) && v.applies_to(device_id, classroom))
+            .max_by_key(|v| (v.specificity(), v.effective_from))
     }
 
     /// The instants strictly inside `(start, end)` where the rate for this device may change, sorted

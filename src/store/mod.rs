@@ -5,6 +5,7 @@
 
 mod capabilities;
 pub mod error;
+pub mod tariffs;
 
 pub mod activity;
 pub mod classrooms;

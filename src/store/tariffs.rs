@@ -1,0 +1,220 @@
+//! The power settings singleton and the tariff history (`powersettings`, `costversions`).
+//!
+//! No transactions (FerretDB has none): every write is one single-document atomic operation, and
+//! readers resolve any in-between state the same way (the newest active document wins).
+
+use super::collections::{COST_VERSIONS, POWER_SETTINGS};
+use super::{Store, StoreError};
+use crate::domain::dates;
+use crate::domain::tariff::{TariffBook, TariffTarget};
+use crate::domain::{CostVersion, Id, Instant, PowerSettings};
+use bson::{doc, Document};
+use futures::TryStreamExt;
+
+/// How often a save retries when concurrent saves keep taking its version number.
+const SAVE_ATTEMPTS: usize = 20;
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, d: Document) -> Result<T, StoreError> {
+    bson::from_document(d).map_err(|e| StoreError::Decode(format!("{what}: {e}")))
+}
+
+fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<Document, StoreError> {
+    bson::to_document(value).map_err(|e| StoreError::Decode(format!("{what}: {e}")))
+}
+
+/// The `_id` of the power settings document with this version: "avps" then the number, big-endian.
+fn power_settings_id(version: i64) -> Id {
+    let mut bytes = [0u8; 12];
+    bytes[..4].copy_from_slice(b"avps");
+    bytes[4..].copy_from_slice(&version.to_be_bytes());
+    Id::from_bytes(bytes)
+}
+
+/// The query selecting the versions of exactly one target.
+pub(crate) fn target_filter(target: &TariffTarget) -> Document {
+    match target {
+        TariffTarget::Global => doc! {"scope": "global"},
+        TariffTarget::Classroom(name) => doc! {"scope": "classroom", "classroom": name},
+        TariffTarget::Device(id) => doc! {"scope": "device", "device_id": id},
+    }
+}
+
+/// The query selecting every version that may apply to a device in a classroom.
+fn applicable_filter(device_id: &str, classroom: &str) -> Document {
+    doc! {"$or": [
+        {"scope": "global"},
+        {"scope": "classroom", "classroom": classroom},
+        {"scope": "device", "device_id": device_id},
+    ]}
+}
+
+impl Store {
+    /// The power settings in force: the active document with the highest `version` (ties, which
+    /// only exist while two saves race, go to the higher `_id`, as the saves themselves decide).
+    pub async fn active_power_settings(&self) -> Result<Option<PowerSettings>, StoreError> {
+        let found = self
+            .collection::<Document>(POWER_SETTINGS)
+            .find_one(doc! {"isActive": true})
+            .sort(doc! {"version": -1, "_id": -1})
+            .await?;
+        found.map(|d| decode("power settings", d)).transpose()
+    }
+
+    async fn highest_power_settings_version(&self) -> Result<i64, StoreError> {
+        let found = self
+            .collection::<Document>(POWER_SETTINGS)
+            .find_one(doc! {})
+            .sort(doc! {"version": -1})
+            .await?;
+        Ok(found
+            .and_then(|d| {
+                d.get_i64("version")
+                    .ok()
+                    .or(d.get_i32("version").ok().map(i64::from))
+            })
+            .unwrap_or(0))
+    }
+
+    /// Saves power settings under the singleton rule: the saved table becomes a new document with
+    /// the next `version` (1 for the first), and saving an active one deactivates every other.
+    ///
+    /// Every save writes a new document, whose `_id` is derived from its version number, so that two
+    /// saves claiming the same number collide on the primary key: the one check that is atomic on
+    /// every server (FerretDB rewrites whole documents on update, so a compare-and-set by update is
+    /// not). Saving a table read earlier (`id` set) is refused with `Conflict` when someone saved in
+    /// between; a new table (`id` unset) simply takes the next number.
+    pub async fn save_power_settings(
+        &self,
+        settings: &PowerSettings,
+    ) -> Result<PowerSettings, StoreError> {
+        settings.validate()?;
+        let coll = self.collection::<Document>(POWER_SETTINGS);
+        for _ in 0..SAVE_ATTEMPTS {
+            let highest = self.highest_power_settings_version().await?;
+            if settings.id.is_some() && settings.version != highest {
+                return Err(StoreError::Conflict(format!(
+                    "the power settings were changed by someone else (now version {highest}, yours is {}); reload them and save again",
+                    settings.version
+                )));
+            }
+            let now = dates::now_millis();
+            let saved = PowerSettings {
+                id: Some(power_settings_id(highest + 1)),
+                version: highest + 1,
+                created_at: Some(now),
+                updated_at: Some(now),
+                ..settings.clone()
+            };
+            match coll.insert_one(encode("power settings", &saved)?).await {
+                Ok(_) => {}
+                Err(e) if super::error::is_duplicate_key(&e) && settings.id.is_none() => continue,
+                Err(e) if super::error::is_duplicate_key(&e) => {
+                    return Err(StoreError::Conflict(format!(
+                        "the power settings were changed by someone else at the same moment (version {} is taken); reload them and save again",
+                        highest + 1
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if saved.is_active {
+                coll.update_many(
+                    doc! {"isActive": true, "version": {"$lt": saved.version}},
+                    doc! {"$set": {"isActive": false, "updatedAt": bson::DateTime::from_chrono(now)}},
+                )
+                .await?;
+            }
+            return Ok(saved);
+        }
+        Err(StoreError::Conflict(format!(
+            "the power settings kept changing under {SAVE_ATTEMPTS} attempts to save them; try again"
+        )))
+    }
+
+    /// Sets the active power settings' `electricityPrice` (bumping its version), retrying when a
+    /// concurrent save gets in between. With no power settings at all, AutoVolt's default table is
+    /// saved with this price.
+    pub async fn set_power_settings_price(&self, price: f64) -> Result<PowerSettings, StoreError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let mut settings = match self.active_power_settings().await? {
+                Some(s) => s,
+                None => PowerSettings::campus_default(price),
+            };
+            settings.electricity_price = price;
+            match self.save_power_settings(&settings).await {
+                Err(StoreError::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "the power settings kept changing under {SAVE_ATTEMPTS} attempts to set the price; try again"
+        )))
+    }
+
+    /// Tariff history, newest first: of one target, or of every target with `None`.
+    pub async fn cost_versions(
+        &self,
+        target: Option<&TariffTarget>,
+    ) -> Result<Vec<CostVersion>, StoreError> {
+        let filter = target.map(target_filter).unwrap_or_default();
+        self.find_cost_versions(filter, doc! {"effective_from": -1, "_id": -1})
+            .await
+    }
+
+    pub(crate) async fn find_cost_versions(
+        &self,
+        filter: Document,
+        sort: Document,
+    ) -> Result<Vec<CostVersion>, StoreError> {
+        let docs: Vec<Document> = self
+            .collection::<Document>(COST_VERSIONS)
+            .find(filter)
+            .sort(sort)
+            .await?
+            .try_collect()
+            .await?;
+        docs.into_iter()
+            .map(|d| decode("cost version", d))
+            .collect()
+    }
+
+    /// The cost version in force at `at` for a device (its `_id` in hex) in a classroom (its name):
+    /// device scope first, then classroom, then global; `None` when only the power settings' price
+    /// applies.
+    pub async fn cost_version_in_force(
+        &self,
+        at: Instant,
+        device_id: &str,
+        classroom: &str,
+    ) -> Result<Option<CostVersion>, StoreError> {
+        let mut filter = applicable_filter(device_id, classroom);
+        filter.insert(
+            "effective_from",
+            doc! {"$lte": bson::DateTime::from_chrono(at)},
+        );
+        let versions = self.find_cost_versions(filter, doc! {"_id": 1}).await?;
+        let book = TariffBook::new(versions, 0.0);
+        Ok(book.version_at(at, device_id, classroom).cloned())
+    }
+
+    /// Everything needed to bill instants in `[from, to]`: the cost versions overlapping it and the
+    /// active power settings' price as the fallback (0 with a warning when there are none, so that
+    /// the ledger still records the energy).
+    pub async fn tariff_book(&self, from: Instant, to: Instant) -> Result<TariffBook, StoreError> {
+        let filter = doc! {
+            "effective_from": {"$lte": bson::DateTime::from_chrono(to)},
+            "$or": [
+                {"effective_until": null},
+                {"effective_until": {"$gt": bson::DateTime::from_chrono(from)}},
+            ],
+        };
+        let versions = self.find_cost_versions(filter, doc! {"_id": 1}).await?;
+        let fallback = match self.active_power_settings().await? {
+            Some(s) => s.electricity_price,
+            None => {
+                tracing::warn!("no active power settings: intervals without a cost version are billed at ₹0/kWh");
+                0.0
+            }
+        };
+        Ok(TariffBook::new(versions, fallback))
+    }
+}
