@@ -2,6 +2,7 @@
 //! whose ESP32 relay boards switch classroom loads.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod servers;

@@ -44,3 +44,4 @@ pub use tariff::{CostVersion, CreatedBy, TariffScope};
 pub use telemetry::TelemetryEvent;
 pub use user::{Role, User};
 pub use validation::ValidationError;
+pub mod board_clock;
