@@ -36,6 +36,8 @@ enum Command {
     Data(autovolt::cli::data::DataCommand),
     #[command(flatten)]
     Books(autovolt::cli::books::BooksCommand),
+    #[command(flatten)]
+    Dashboard(autovolt::cli::dashboard::DashboardCommand),
 }
 
 fn main() -> ExitCode {
@@ -64,10 +66,8 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Data(c)) => autovolt::cli::data::run(c, &config).await,
             Some(Command::Books(c)) => autovolt::cli::books::run(c, &config).await,
-            None => {
-                eprintln!("autovolt: no command given; see `autovolt --help`");
-                2
-            }
+            Some(Command::Dashboard(c)) => autovolt::cli::dashboard::run(c, &config).await,
+            None => autovolt::cli::dashboard::dashboard(Default::default(), &config).await,
         }
     });
     ExitCode::from(code as u8)

@@ -2,6 +2,7 @@
 //! the process exit code (0 OK, 1 a problem found or refused, 2 a server or the input unusable).
 
 pub mod books;
+pub mod dashboard;
 pub mod data;
 
 /// Logs to stderr for the daemons and one-shot commands (`RUST_LOG` filters; default `info`).

@@ -209,6 +209,8 @@ pub struct App {
     msgs_per_second: Ring<u32>,
     msgs_this_second: u32,
     pub rejected: u64,
+    /// Live messages applied since start (the benchmark matches them to frames).
+    pub live_messages: u64,
     pub aggregation: Option<AggregationState>,
     pub notice: Option<(NoticeKind, String)>,
     pub operator: Option<Operator>,
@@ -259,6 +261,7 @@ impl App {
             msgs_per_second: Ring::new(RATE_WINDOW),
             msgs_this_second: 0,
             rejected: 0,
+            live_messages: 0,
             aggregation: None,
             notice: None,
             operator: None,
@@ -445,6 +448,7 @@ impl App {
     }
 
     fn live(&mut self, live: Live) {
+        self.live_messages += 1;
         self.msgs_this_second = self.msgs_this_second.saturating_add(1);
         if live == Live::Rejected {
             self.rejected += 1;
@@ -484,6 +488,14 @@ impl App {
             }
             DbChange::Today(t) => self.campus.set_today(&t),
             DbChange::Health(h) => self.db_health = h,
+            DbChange::UsersExist(exist) => {
+                let signing_in = matches!(self.modal, Some(Modal::SignIn(_)));
+                if exist && !self.settings.read_only && self.operator.is_none() && !signing_in {
+                    self.require_sign_in();
+                } else if !exist && self.operator.is_none() {
+                    self.operator = Some(local_operator());
+                }
+            }
         }
         self.clamp_selection();
         self.dirty = true;
@@ -1101,6 +1113,20 @@ impl App {
             _ => return,
         }
         self.dirty = true;
+    }
+}
+
+/// The operator when the database has no users: the local account, trusted as an admin (a
+/// campus without accounts has no one else to ask).
+pub fn local_operator() -> Operator {
+    let name = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "operator".into());
+    Operator {
+        id: None,
+        name,
+        role: Role::Admin,
     }
 }
 

@@ -111,6 +111,8 @@ pub enum DbChange {
     Activity(Box<ActivityLog>),
     Today(Vec<SwitchTotal>),
     Health(DbHealth),
+    /// Whether the `users` collection has users (then acting needs a sign-in).
+    UsersExist(bool),
 }
 
 /// Facts about the database for the health view and the header.

@@ -4,8 +4,11 @@
 pub mod app;
 pub mod event;
 pub mod keymap;
+pub mod live;
 pub mod model;
+pub mod runtime;
 pub mod sample;
+pub mod terminal;
 pub mod theme;
 pub mod views;
 pub mod waste;

@@ -1,0 +1,51 @@
+//! The dashboard commands: `autovolt` / `autovolt tui` and `autovolt demo`.
+
+use crate::config::Config;
+use crate::tui::runtime::{self, Options};
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct DashboardArgs {
+    /// Watch only: never send a relay command, a tariff or an aggregation (wall displays).
+    #[arg(long, env = "AUTOVOLT_READ_ONLY")]
+    pub read_only: bool,
+    /// Colour theme: dark, light, high-contrast, or a path to a theme TOML file.
+    #[arg(long, env = "AUTOVOLT_THEME")]
+    pub theme: Option<String>,
+    /// ASCII symbols and borders only, for old consoles.
+    #[arg(long, env = "AUTOVOLT_ASCII")]
+    pub ascii: bool,
+}
+
+impl DashboardArgs {
+    fn options(&self) -> Options {
+        Options {
+            read_only: self.read_only,
+            theme: self.theme.clone(),
+            ascii: self.ascii,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum DashboardCommand {
+    /// The live dashboard (also what `autovolt` alone opens).
+    Tui(DashboardArgs),
+}
+
+pub async fn run(command: DashboardCommand, config: &Config) -> i32 {
+    match command {
+        DashboardCommand::Tui(args) => dashboard(args, config).await,
+    }
+}
+
+/// Opens the dashboard; errors after the terminal is restored go to stderr.
+pub async fn dashboard(args: DashboardArgs, config: &Config) -> i32 {
+    match runtime::run(config, args.options()).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("autovolt: {e:#}");
+            2
+        }
+    }
+}

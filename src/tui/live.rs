@@ -1,0 +1,202 @@
+//! The dashboard's reading of board messages (PROTOCOL.md) and the relay command it publishes.
+//! It needs only relay states, presence and motion; billing-grade handling is the collector's.
+
+use super::app::RelayCommand;
+use super::event::{ChangeSource, Live};
+use crate::domain::Mac;
+use serde_json::Value;
+
+pub const STATE_TOPIC: &str = "esp32/state";
+pub const TELEMETRY_TOPIC: &str = "esp32/telemetry";
+pub const SWITCHES_TOPIC: &str = "esp32/switches";
+/// The largest payload read (the boards' buffer is 1 KiB).
+pub const MAX_PAYLOAD: usize = 64 * 1024;
+
+/// `None` for topics the dashboard does not follow; `Live::Rejected` for a malformed message.
+pub fn parse(topic: &str, payload: &[u8]) -> Option<Live> {
+    if topic != STATE_TOPIC && topic != TELEMETRY_TOPIC {
+        return None;
+    }
+    Some(parse_json(topic, payload).unwrap_or(Live::Rejected))
+}
+
+fn parse_json(topic: &str, payload: &[u8]) -> Option<Live> {
+    if payload.len() > MAX_PAYLOAD {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    let mac = Mac::parse(v.get("mac")?.as_str()?).ok()?;
+    let pin = |v: &Value| {
+        v.get("gpio")
+            .and_then(Value::as_i64)
+            .and_then(|g| i32::try_from(g).ok())
+    };
+    if topic == STATE_TOPIC {
+        let relays = v
+            .get("switches")?
+            .as_array()?
+            .iter()
+            .map(|s| Some((pin(s)?, s.get("state")?.as_bool()?)))
+            .collect::<Option<Vec<_>>>()?;
+        return Some(Live::State { mac, relays });
+    }
+    match v.get("type").and_then(Value::as_str) {
+        Some("switch_event") => Some(Live::SwitchChanged {
+            mac,
+            pin: pin(&v)?,
+            on: v.get("state")?.as_bool()?,
+            source: match v.get("source").and_then(Value::as_str) {
+                Some("backend") => ChangeSource::Command,
+                Some("manual") => ChangeSource::WallSwitch,
+                _ => ChangeSource::Motion,
+            },
+        }),
+        Some("manual_switch") => Some(Live::SwitchChanged {
+            mac,
+            pin: pin(&v)?,
+            on: v.get("state")?.as_bool()?,
+            source: ChangeSource::WallSwitch,
+        }),
+        Some("motion") => Some(Live::Motion {
+            mac,
+            detected: v.get("detected")?.as_bool()?,
+        }),
+        None if v.get("status").and_then(Value::as_str) == Some("heartbeat") => {
+            Some(Live::Heartbeat { mac })
+        }
+        _ => None,
+    }
+}
+
+/// The `esp32/switches` payload: `gpio` and `relayGpio` both the relay pin (PROTOCOL.md).
+pub fn command_payload(c: &RelayCommand) -> Vec<u8> {
+    let mut v = serde_json::json!({
+        "mac": c.mac.to_string(),
+        "secret": c.secret.expose(),
+        "gpio": c.pin,
+        "relayGpio": c.pin,
+        "state": c.on,
+        "source": "backend",
+        "userName": c.user_name,
+    });
+    if let Some(id) = &c.user_id {
+        v["userId"] = Value::String(id.clone());
+    }
+    v.to_string().into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Secret;
+
+    const FIELD_MESSAGES: &str = r#"{"topic":"esp32/status","payload":"online","note":"retained, no device id"}
+{"topic":"esp32/state","payload":{"mac":"A4:CF:12:B3:C4:D5","secret":"5f1c0a9e8d7b6a5948372615f4e3d2c1b0a99887","switches":[{"gpio":16,"state":false,"manual_override":false},{"gpio":17,"state":false,"manual_override":false},{"gpio":18,"state":false,"manual_override":false},{"gpio":19,"state":false,"manual_override":false},{"gpio":21,"state":false,"manual_override":false},{"gpio":22,"state":false,"manual_override":false}]},"note":"snapshot on connect"}
+{"topic":"esp32/telemetry","payload":{"mac":"A4:CF:12:B3:C4:D5","status":"heartbeat","heap":187332,"uptime":30012,"detectionAllowed":true,"scheduleEnabled":false},"note":"heartbeat: no type, no secret"}
+{"topic":"esp32/switches","payload":{"mac":"A4:CF:12:B3:C4:D5","secret":"5f1c0a9e8d7b6a5948372615f4e3d2c1b0a99887","gpio":16,"relayGpio":16,"state":true,"source":"backend","userId":"64b7f0c2a1e4c3b2a1d0e9f8","userName":"Technician"},"note":"command from us"}
+{"topic":"esp32/telemetry","payload":{"mac":"A4:CF:12:B3:C4:D5","secret":"5f1c0a9e8d7b6a5948372615f4e3d2c1b0a99887","type":"switch_event","gpio":16,"state":true,"source":"backend","timestamp":41877},"note":"acknowledgement of the command"}
+{"topic":"esp32/state","payload":{"mac":"A4:CF:12:B3:C4:D5","secret":"5f1c0a9e8d7b6a5948372615f4e3d2c1b0a99887","switches":[{"gpio":16,"state":true,"manual_override":false},{"gpio":17,"state":false,"manual_override":false},{"gpio":18,"state":false,"manual_override":false},{"gpio":19,"state":false,"manual_override":false},{"gpio":21,"state":false,"manual_override":false},{"gpio":22,"state":false,"manual_override":false}]},"note":"snapshot after the change"}
+{"topic":"esp32/telemetry","payload":{"mac":"A4:CF:12:B3:C4:D5","secret":"5f1c0a9e8d7b6a5948372615f4e3d2c1b0a99887","type":"manual_switch","gpio":17,"state":true,"physicalPin":26,"timestamp":58120},"note":"wall switch; a snapshot follows and must not count it twice"}
+{"topic":"esp32/state","payload":{"mac":"A4:CF:12:B3:C4:D5","secret":"5f1c0a9e8d7b6a5948372615f4e3d2c1b0a99887","switches":[{"gpio":16,"state":true,"manual_override":false},{"gpio":17,"state":true,"manual_override":true},{"gpio":18,"state":false,"manual_override":false},{"gpio":19,"state":false,"manual_override":false},{"gpio":21,"state":false,"manual_override":false},{"gpio":22,"state":false,"manual_override":false}]},"note":"snapshot after the wall switch"}
+{"topic":"esp32/telemetry","payload":{"mac":"A4:CF:12:B3:C4:D5","secret":"5f1c0a9e8d7b6a5948372615f4e3d2c1b0a99887","type":"motion","detected":true,"sensorType":"hc-sr501","timestamp":60211,"detectionAllowed":true,"scheduleEnabled":true,"timezone":"IST-5:30IST","activeWindow":"08:00-18:00","activeDaysMask":62,"localTime":"09:14","wday":2},"note":"occupancy"}
+{"topic":"esp32/telemetry","payload":{"mac":"A4:CF:12:B3:C4:D5","secret":"5f1c0a9e8d7b6a5948372615f4e3d2c1b0a99887","type":"switch_event","gpio":16,"state":false,"source":"motion","timestamp":95002},"note":"motion auto-off"}
+{"topic":"esp32/telemetry","payload":{"mac":"24:6F:28:AA:10:0B","secret":"c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00","type":"switch_event","gpio":21,"state":true,"source":"manual","timestamp":1204},"note":"second board, just rebooted: tiny timestamp"}
+{"topic":"esp32/telemetry","payload":{"mac":"24:6F:28:AA:10:0B","secret":"c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00","type":"switch_event","gpio":21,"state":true,"source":"manual","timestamp":1204},"note":"QoS 1 redelivery of the same event"}"#;
+
+    fn fixtures() -> Vec<(String, Vec<u8>)> {
+        // The field firmware's recorded messages (fixtures/firmware/messages.jsonl of the design).
+        let text = FIELD_MESSAGES;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| {
+                let topic = v["topic"].as_str().unwrap_or_default().to_string();
+                let payload = match &v["payload"] {
+                    Value::String(s) => s.clone().into_bytes(),
+                    other => other.to_string().into_bytes(),
+                };
+                (topic, payload)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_fixture_message_is_understood_or_ignored() {
+        let all = fixtures();
+        assert!(all.len() > 4);
+        for (topic, payload) in &all {
+            let parsed = parse(topic, payload);
+            match topic.as_str() {
+                STATE_TOPIC | TELEMETRY_TOPIC => assert!(
+                    !matches!(parsed, Some(Live::Rejected)),
+                    "{topic} {}",
+                    String::from_utf8_lossy(payload)
+                ),
+                _ => assert_eq!(parsed, None, "{topic}"),
+            }
+        }
+        assert!(all.iter().any(|(t, p)| matches!(
+            parse(t, p),
+            Some(Live::SwitchChanged {
+                source: ChangeSource::Command,
+                pin: 16,
+                on: true,
+                ..
+            })
+        )));
+    }
+
+    #[test]
+    fn malformed_messages_are_rejected_not_panicked_on() {
+        for bad in [
+            &b"not json"[..],
+            br#"{"mac":"A4:CF:12:B3:C4:D5","type":"switch_event","gpio":"16","state":true}"#,
+            br#"{"mac":"A4:CF:12:B3:C4:D5","type":"switch_event","gpio":16,"state":"on"}"#,
+            br#"{"type":"motion","detected":true}"#,
+            br#"{"mac":"A4:CF:12:B3:C4:D5","switches":[{"gpio":16"#,
+            br#"{"mac":"A4:CF:12:B3:C4:D5","type":"reboot"}"#,
+        ] {
+            assert_eq!(
+                parse(TELEMETRY_TOPIC, bad),
+                Some(Live::Rejected),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let huge = vec![b' '; MAX_PAYLOAD + 1];
+        assert_eq!(parse(STATE_TOPIC, &huge), Some(Live::Rejected));
+        assert_eq!(parse("esp32/status", b"online"), None);
+    }
+
+    #[test]
+    fn lower_case_and_dashed_macs_are_normalised() {
+        let p = br#"{"mac":"a4-cf-12-b3-c4-d5","status":"heartbeat","uptime":5}"#;
+        assert_eq!(
+            parse(TELEMETRY_TOPIC, p),
+            Some(Live::Heartbeat {
+                mac: Mac::parse("A4:CF:12:B3:C4:D5").unwrap()
+            })
+        );
+    }
+
+    #[test]
+    fn command_payload_matches_the_firmware_contract() {
+        let c = RelayCommand {
+            device_id: "d".into(),
+            switch_id: "s".into(),
+            mac: Mac::parse("A4:CF:12:B3:C4:D5").unwrap(),
+            secret: Secret::new("abc"),
+            pin: 16,
+            on: true,
+            user_id: Some("64b7f0c2a1e4c3b2a1d0e9f8".into()),
+            user_name: "Technician".into(),
+        };
+        let v: Value = serde_json::from_slice(&command_payload(&c)).unwrap();
+        assert_eq!(v["mac"], "A4:CF:12:B3:C4:D5");
+        assert_eq!(v["secret"], "abc");
+        assert_eq!(v["gpio"], 16);
+        assert_eq!(v["relayGpio"], 16);
+        assert_eq!(v["state"], true);
+        assert_eq!(v["source"], "backend");
+        assert_eq!(v["userId"], "64b7f0c2a1e4c3b2a1d0e9f8");
+    }
+}

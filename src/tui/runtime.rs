@@ -1,0 +1,777 @@
+//! The dashboard's runtime: tokio tasks (terminal input, the MQTT subscription, the database
+//! follower, a 1 s tick) feed one channel; the loop drains it, lets `App::update` change the state,
+//! runs the effects in tasks whose results come back as events, and draws at most 50 times a second
+//! and only when something changed.
+
+use super::app::{App, Effect, Settings};
+use super::event::{
+    AggregationUpdate, DbChange, DbHealth, Event, Link, LinkState, Operator, Snapshot, SwitchTotal,
+};
+use super::keymap::Keymap;
+use super::live::{self, STATE_TOPIC, SWITCHES_TOPIC, TELEMETRY_TOPIC};
+use super::theme::{Symbols, Theme};
+use super::waste::WasteRule;
+use super::{terminal, views};
+use crate::config::Config;
+use crate::domain::activity::action;
+use crate::domain::tariff::{TariffChange, TariffTarget};
+use crate::domain::{ActivityLog, CostVersion, Device, Instant, PowerSettings};
+use crate::store::activity::ActivityFilter;
+use crate::store::aggregates::AggregateQuery;
+use crate::store::ledger::{LedgerQuery, MAX_PAGE};
+use crate::store::{Store, DEFAULT_SELECTION_TIMEOUT};
+use anyhow::Context;
+use chrono::{Datelike, TimeZone};
+use futures::StreamExt;
+use ratatui::backend::Backend;
+use ratatui::Terminal;
+use rumqttc::{AsyncClient, MqttOptions, Packet, QoS, Transport};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, RwLock};
+use tokio_util::sync::CancellationToken;
+
+/// Shortest time between two frames (50 frames/s).
+pub const FRAME: Duration = Duration::from_millis(20);
+/// Events queued before live messages are dropped (counted) rather than blocking the broker.
+const QUEUE: usize = 16_384;
+/// How often the database is polled for changes.
+const POLL: Duration = Duration::from_secs(2);
+/// How often today's totals, the month and health are re-read.
+const SLOW_POLL: Duration = Duration::from_secs(30);
+/// Activity entries loaded at start.
+const ACTIVITY_LOADED: usize = 200;
+
+/// Command-line choices of a dashboard session.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub read_only: bool,
+    pub theme: Option<String>,
+    pub ascii: bool,
+}
+
+/// Builds the app from the configuration (theme, symbols, keys, waste rule) at `now`.
+pub fn build_app(config: &Config, opts: &Options, now: Instant) -> anyhow::Result<App> {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = Theme::load(opts.theme.as_deref().unwrap_or(&config.theme), no_color)?;
+    let locale = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    let symbols = Symbols::detect(opts.ascii, locale.as_deref());
+    let mut keymap = Keymap::with_overrides(&config.keys).map_err(anyhow::Error::msg)?;
+    keymap.ascii = symbols == super::theme::ASCII;
+    let tz = config.tz()?;
+    let waste = WasteRule::new(
+        config.waste_no_motion_minutes,
+        &config.campus_hours,
+        &config.campus_days,
+        tz,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let settings = Settings {
+        campus: config.campus.clone(),
+        read_only: opts.read_only,
+        toggle_timeout_secs: config.toggle_timeout_secs as i64,
+        stale_after_secs: config.stale_after_secs as i64,
+        offline_after_secs: config.offline_after_secs as i64,
+        tz,
+        waste,
+        mqtt_url: crate::store::error::redacted_uri(&config.mqtt_url),
+    };
+    Ok(App::new(settings, theme, symbols, keymap, now))
+}
+
+/// Logs go to a file (a TUI must not print): `log_file`, else `$XDG_STATE_HOME/autovolt/dashboard.log`.
+pub fn init_file_logging(
+    config: &Config,
+) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+    let path = match &config.log_file {
+        Some(p) => p.clone(),
+        None => dirs::state_dir()
+            .or_else(dirs::cache_dir)
+            .unwrap_or_else(std::env::temp_dir)
+            .join("autovolt")
+            .join("dashboard.log"),
+    };
+    let dir = path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| ".".into());
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the log directory {}", dir.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the log file {}", path.display()))?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,rumqttc=warn,mongodb=warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(writer)
+        .try_init();
+    Ok(guard)
+}
+
+/// Runs the dashboard in this terminal until the operator quits.
+pub async fn run(config: &Config, opts: Options) -> anyhow::Result<()> {
+    let _log = init_file_logging(config)?;
+    let app = build_app(config, &opts, chrono::Utc::now())?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let cancel = CancellationToken::new();
+    let services = Services::start(config, opts.read_only, tx.clone(), cancel.clone())?;
+    spawn_input(tx.clone(), cancel.clone());
+    spawn_tick(tx, cancel.clone());
+    let mut term = terminal::enter().context("cannot set up the terminal")?;
+    let size = term.size().unwrap_or_default();
+    let mut app = app;
+    app.width = size.width;
+    app.height = size.height;
+    let result = event_loop(&mut term, app, rx, &services, |_| {}).await;
+    cancel.cancel();
+    terminal::restore();
+    tracing::info!("dashboard closed");
+    result.map(|_| ())
+}
+
+/// The loop: wait for an event, drain the queue, update; draw when dirty and a frame is due.
+/// `after_draw` sees the state each frame showed (the benchmark times frames with it).
+pub async fn event_loop<B: Backend>(
+    term: &mut Terminal<B>,
+    mut app: App,
+    mut rx: mpsc::Receiver<Event>,
+    services: &Services,
+    mut after_draw: impl FnMut(&App),
+) -> anyhow::Result<App>
+where
+    B::Error: Send + Sync + 'static,
+{
+    let mut last_draw = tokio::time::Instant::now() - FRAME;
+    loop {
+        tokio::select! {
+            biased;
+            _ = tokio::time::sleep_until(last_draw + FRAME), if app.dirty => {
+                term.draw(|f| views::render(f, &app))?;
+                app.dirty = false;
+                last_draw = tokio::time::Instant::now();
+                after_draw(&app);
+            }
+            ev = rx.recv() => {
+                let Some(ev) = ev else { break };
+                handle(&mut app, ev, services);
+                while let Ok(ev) = rx.try_recv() {
+                    handle(&mut app, ev, services);
+                }
+            }
+        }
+        if app.quit {
+            break;
+        }
+    }
+    Ok(app)
+}
+
+fn handle(app: &mut App, ev: Event, services: &Services) {
+    for effect in app.update(ev) {
+        match effect {
+            Effect::ChangeTheme(name) => match Theme::load(&name, app.no_color) {
+                Ok(t) => {
+                    app.theme = t;
+                    app.dirty = true;
+                }
+                Err(e) => tracing::warn!(error = %e, "theme"),
+            },
+            Effect::Quit => app.quit = true,
+            other => services.run(other),
+        }
+    }
+}
+
+/// The connections effects need, shared with the tasks that run them.
+pub struct Services {
+    read_only: bool,
+    mqtt: Option<AsyncClient>,
+    store: Arc<RwLock<Option<Store>>>,
+    tx: mpsc::Sender<Event>,
+    tz: chrono_tz::Tz,
+}
+
+impl Services {
+    /// Starts the MQTT subscription and the database follower.
+    pub fn start(
+        config: &Config,
+        read_only: bool,
+        tx: mpsc::Sender<Event>,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Services> {
+        let mqtt = spawn_mqtt(&config.mqtt_url, tx.clone(), cancel.clone())?;
+        let store = Arc::new(RwLock::new(None));
+        let tz = config.tz()?;
+        tokio::spawn(follow_database(
+            config.mongodb_uri.clone(),
+            tz,
+            store.clone(),
+            tx.clone(),
+            cancel,
+        ));
+        Ok(Services {
+            read_only,
+            mqtt: Some(mqtt),
+            store,
+            tx,
+            tz,
+        })
+    }
+
+    /// Runs one effect in a task; its result comes back as an event.
+    fn run(&self, effect: Effect) {
+        if self.read_only {
+            // The app never asks in read-only mode; this is the second lock on the door.
+            tracing::warn!(?effect, "read-only session: effect dropped");
+            return;
+        }
+        let tx = self.tx.clone();
+        let store = self.store.clone();
+        match effect {
+            Effect::Publish(cmd) => {
+                let Some(client) = self.mqtt.clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let payload = live::command_payload(&cmd);
+                    tracing::info!(device = %cmd.device_id, switch = %cmd.switch_id, on = cmd.on, user = %cmd.user_name, "relay command");
+                    if let Err(e) = client
+                        .publish(SWITCHES_TOPIC, QoS::AtLeastOnce, false, payload)
+                        .await
+                    {
+                        let _ = tx
+                            .send(Event::PublishFailed {
+                                device_id: cmd.device_id,
+                                switch_id: cmd.switch_id,
+                                reason: e.to_string(),
+                            })
+                            .await;
+                    }
+                });
+            }
+            Effect::Record(log) => {
+                tokio::spawn(async move {
+                    let guard = store.read().await;
+                    match guard.as_ref() {
+                        Some(s) => {
+                            if let Err(e) = s.log_activity(&log).await {
+                                tracing::warn!(error = %e, "activity not recorded");
+                            }
+                        }
+                        None => {
+                            tracing::warn!(action = %log.action, "activity not recorded: no database")
+                        }
+                    }
+                });
+            }
+            Effect::SaveTariff {
+                price,
+                from,
+                note,
+                operator,
+            } => {
+                tokio::spawn(async move {
+                    let change = TariffChange {
+                        price,
+                        target: TariffTarget::Global,
+                        from,
+                        note: (!note.is_empty()).then_some(note),
+                        operator: operator.name,
+                    };
+                    let result = match store.read().await.as_ref() {
+                        Some(s) => s.set_tariff(&change).await.map_err(|e| e.to_string()),
+                        None => {
+                            Err("the database is unreachable; try again when it is back".into())
+                        }
+                    };
+                    let _ = tx.send(Event::TariffResult(result)).await;
+                });
+            }
+            Effect::Aggregate { date, operator } => {
+                let tz = self.tz;
+                tokio::spawn(async move {
+                    let guard = store.read().await;
+                    let update = match guard.as_ref() {
+                        Some(s) => run_aggregation(s, date, tz, &operator, &tx).await,
+                        None => AggregationUpdate::Failed("the database is unreachable".into()),
+                    };
+                    let _ = tx.send(Event::Aggregation(update)).await;
+                });
+            }
+            Effect::SignIn { email, password } => {
+                tokio::spawn(async move {
+                    let result = match store.read().await.as_ref() {
+                        Some(s) => s
+                            .authenticate(&email, &password, chrono::Utc::now())
+                            .await
+                            .map(|u| Operator {
+                                id: u.id.map(|i| i.to_hex()),
+                                name: u.name,
+                                role: u.role,
+                            })
+                            .map_err(|e| e.to_string()),
+                        None => Err(
+                            "the database is unreachable; wait for it, or start with --read-only"
+                                .into(),
+                        ),
+                    };
+                    let _ = tx.send(Event::SignIn(result)).await;
+                });
+            }
+            Effect::ChangeTheme(_) | Effect::Quit => {}
+        }
+    }
+}
+
+fn spawn_input(tx: mpsc::Sender<Event>, cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let mut reader = crossterm::event::EventStream::new();
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => break,
+                n = reader.next() => n,
+            };
+            let ev = match next {
+                Some(Ok(crossterm::event::Event::Key(k))) => Event::Key(k),
+                Some(Ok(crossterm::event::Event::Mouse(m))) => Event::Mouse(m),
+                Some(Ok(crossterm::event::Event::Resize(w, h))) => Event::Resize(w, h),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "terminal input");
+                    break;
+                }
+                None => break,
+            };
+            if tx.send(ev).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// The 1 s clock, also sent once at start.
+pub fn spawn_tick(tx: mpsc::Sender<Event>, cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = every.tick() => {
+                    if tx.send(Event::Tick(chrono::Utc::now())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// MQTT options from `mqtt://[user:pass@]host:port` or `mqtts://…`.
+pub fn mqtt_options(url: &str, client_id: &str) -> anyhow::Result<MqttOptions> {
+    let parsed = url::Url::parse(url).with_context(|| {
+        format!(
+            "the MQTT URL {} is not valid: use mqtt://host:port",
+            crate::store::error::redacted_uri(url)
+        )
+    })?;
+    let host = parsed
+        .host_str()
+        .context("the MQTT URL has no host")?
+        .to_string();
+    let tls = match parsed.scheme() {
+        "mqtt" | "tcp" => false,
+        "mqtts" | "ssl" => true,
+        other => anyhow::bail!("MQTT URL scheme {other:?}: use mqtt:// or mqtts://"),
+    };
+    let port = parsed.port().unwrap_or(if tls { 8883 } else { 1883 });
+    let mut o = MqttOptions::new(client_id, host, port);
+    o.set_keep_alive(Duration::from_secs(15));
+    o.set_clean_session(true);
+    o.set_max_packet_size(live::MAX_PAYLOAD + 1024, live::MAX_PAYLOAD + 1024);
+    if !parsed.username().is_empty() {
+        o.set_credentials(parsed.username(), parsed.password().unwrap_or_default());
+    }
+    if tls {
+        o.set_transport(Transport::tls_with_default_config());
+    }
+    Ok(o)
+}
+
+/// Subscribes to the device topics and turns messages into `Live` events, reconnecting in the
+/// background; returns the client that publishes relay commands.
+pub fn spawn_mqtt(
+    url: &str,
+    tx: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+) -> anyhow::Result<AsyncClient> {
+    let id = format!(
+        "autovolt-dash-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    );
+    let (client, mut events) = AsyncClient::new(mqtt_options(url, &id)?, 1024);
+    let sub = client.clone();
+    tokio::spawn(async move {
+        let _ = tx
+            .send(Event::Link(Link::Mqtt, LinkState::Connecting))
+            .await;
+        let mut dropped: u64 = 0;
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let polled = tokio::select! {
+                _ = cancel.cancelled() => break,
+                p = events.poll() => p,
+            };
+            match polled {
+                Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) => {
+                    backoff = Duration::from_millis(500);
+                    // A clean session forgets subscriptions: ask again on every connection.
+                    for topic in [STATE_TOPIC, TELEMETRY_TOPIC] {
+                        if let Err(e) = sub.try_subscribe(topic, QoS::AtLeastOnce) {
+                            tracing::warn!(error = %e, topic, "subscribe");
+                        }
+                    }
+                    let _ = tx
+                        .send(Event::Link(Link::Mqtt, LinkState::Up("live".into())))
+                        .await;
+                }
+                Ok(rumqttc::Event::Incoming(Packet::Publish(p))) => {
+                    if let Some(live) = live::parse(&p.topic, &p.payload) {
+                        if tx.try_send(Event::Live(live)).is_err() {
+                            dropped += 1;
+                            if dropped.is_power_of_two() {
+                                tracing::warn!(
+                                    dropped,
+                                    "dashboard queue full: live messages dropped"
+                                );
+                            }
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx
+                        .send(Event::Link(Link::Mqtt, LinkState::Down(e.to_string())))
+                        .await;
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    });
+    Ok(client)
+}
+
+/// What the follower last sent, to send only changes.
+#[derive(Default)]
+struct Seen {
+    devices: HashMap<String, Option<Instant>>,
+    settings: Option<PowerSettings>,
+    versions: Vec<CostVersion>,
+    newest_activity: Option<(Instant, Option<crate::domain::Id>)>,
+}
+
+/// Connects, loads a snapshot, then follows the database by polling (the same events a change
+/// stream would give), reconnecting in the background after a failure.
+async fn follow_database(
+    uri: String,
+    tz: chrono_tz::Tz,
+    slot: Arc<RwLock<Option<Store>>>,
+    tx: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+) {
+    let _ = tx.send(Event::Link(Link::Db, LinkState::Connecting)).await;
+    let mut backoff = Duration::from_secs(1);
+    let store = loop {
+        match Store::connect(&uri, DEFAULT_SELECTION_TIMEOUT).await {
+            Ok(s) => break s,
+            Err(e) => {
+                let _ = tx
+                    .send(Event::Link(Link::Db, LinkState::Down(e.to_string())))
+                    .await;
+                let _ = tx
+                    .send(Event::Link(
+                        Link::Feed,
+                        LinkState::Down("no database".into()),
+                    ))
+                    .await;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
+    *slot.write().await = Some(store.clone());
+    let _ = tx
+        .send(Event::Link(
+            Link::Db,
+            LinkState::Up(store.server().to_string()),
+        ))
+        .await;
+    let mut seen = Seen::default();
+    let mut need_snapshot = true;
+    let mut last_slow = tokio::time::Instant::now();
+    loop {
+        let step = if need_snapshot {
+            load_snapshot(&store, tz, &mut seen).await.map(|snap| {
+                vec![
+                    Event::Db(DbChange::Snapshot(Box::new(snap))),
+                    Event::Link(
+                        Link::Feed,
+                        LinkState::Up(format!("polling {} s", POLL.as_secs())),
+                    ),
+                ]
+            })
+        } else if last_slow.elapsed() >= SLOW_POLL {
+            last_slow = tokio::time::Instant::now();
+            slow_poll(&store, tz).await
+        } else {
+            poll(&store, &mut seen).await
+        };
+        match step {
+            Ok(events) => {
+                if need_snapshot {
+                    let users = has_users(&store).await.unwrap_or(false);
+                    let _ = tx.send(Event::Db(DbChange::UsersExist(users))).await;
+                    let _ = tx
+                        .send(Event::Link(
+                            Link::Db,
+                            LinkState::Up(store.server().to_string()),
+                        ))
+                        .await;
+                }
+                need_snapshot = false;
+                for e in events {
+                    if tx.send(e).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "database follower");
+                let _ = tx
+                    .send(Event::Link(Link::Db, LinkState::Down(e.to_string())))
+                    .await;
+                let _ = tx
+                    .send(Event::Link(
+                        Link::Feed,
+                        LinkState::Down("waiting for the database".into()),
+                    ))
+                    .await;
+                need_snapshot = true;
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+async fn load_snapshot(
+    store: &Store,
+    tz: chrono_tz::Tz,
+    seen: &mut Seen,
+) -> anyhow::Result<Snapshot> {
+    let classrooms = store.classrooms().await?;
+    let devices = store.devices().await?;
+    let settings = store.active_power_settings().await?;
+    let cost_versions = store.cost_versions(None).await?;
+    let mut activity = store
+        .recent_activity(ACTIVITY_LOADED, None, &ActivityFilter::default())
+        .await?
+        .rows;
+    activity.reverse();
+    let now = chrono::Utc::now();
+    let today = today_totals(store, super::app::day_start(now, tz)).await?;
+    let month_before_today_inr = month_before_today(store, now, tz).await?;
+    let health = health(store, &devices, &activity).await;
+    seen.devices = devices
+        .iter()
+        .filter_map(|d| Some((d.ledger_id()?, d.updated_at)))
+        .collect();
+    seen.settings = settings.clone();
+    seen.versions = cost_versions.clone();
+    seen.newest_activity = activity.last().map(|a| (a.timestamp, a.id));
+    Ok(Snapshot {
+        classrooms,
+        devices,
+        settings,
+        cost_versions,
+        today,
+        activity,
+        month_before_today_inr,
+        health: Some(health),
+    })
+}
+
+/// Devices, tariff and activity changed since the last look.
+async fn poll(store: &Store, seen: &mut Seen) -> anyhow::Result<Vec<Event>> {
+    let mut out = Vec::new();
+    for d in store.devices().await? {
+        let Some(id) = d.ledger_id() else { continue };
+        if seen.devices.get(&id) != Some(&d.updated_at) {
+            seen.devices.insert(id, d.updated_at);
+            out.push(Event::Db(DbChange::Device(Box::new(d))));
+        }
+    }
+    let settings = store.active_power_settings().await?;
+    let versions = store.cost_versions(None).await?;
+    if settings != seen.settings || versions != seen.versions {
+        seen.settings = settings.clone();
+        seen.versions = versions.clone();
+        out.push(Event::Db(DbChange::Tariff {
+            settings,
+            cost_versions: versions,
+        }));
+    }
+    let recent = store
+        .recent_activity(50, None, &ActivityFilter::default())
+        .await?
+        .rows;
+    let newer: Vec<ActivityLog> = recent
+        .into_iter()
+        .take_while(|a| {
+            Some((a.timestamp, a.id)) != seen.newest_activity
+                && seen.newest_activity.is_none_or(|(t, _)| a.timestamp >= t)
+        })
+        .collect();
+    if let Some(first) = newer.first() {
+        seen.newest_activity = Some((first.timestamp, first.id));
+    }
+    for a in newer.into_iter().rev() {
+        out.push(Event::Db(DbChange::Activity(Box::new(a))));
+    }
+    Ok(out)
+}
+
+/// Today's totals and health, which change slowly.
+async fn slow_poll(store: &Store, tz: chrono_tz::Tz) -> anyhow::Result<Vec<Event>> {
+    let now = chrono::Utc::now();
+    let today = today_totals(store, super::app::day_start(now, tz)).await?;
+    let devices = store.devices().await?;
+    let activity = store
+        .recent_activity(ACTIVITY_LOADED, None, &ActivityFilter::default())
+        .await?
+        .rows;
+    let h = health(store, &devices, &activity).await;
+    Ok(vec![
+        Event::Db(DbChange::Today(today)),
+        Event::Db(DbChange::Health(h)),
+    ])
+}
+
+/// Today's closed energy per switch, summed from the ledger rows that start today.
+async fn today_totals(store: &Store, day_start: Instant) -> anyhow::Result<Vec<SwitchTotal>> {
+    let query = LedgerQuery {
+        from: Some(day_start),
+        ..LedgerQuery::default()
+    };
+    let mut sums: HashMap<(String, String), (f64, f64)> = HashMap::new();
+    let mut cursor = None;
+    loop {
+        let page = store.ledger_page(&query, cursor, MAX_PAGE).await?;
+        for r in &page.rows {
+            let e = sums
+                .entry((r.device_id.clone(), r.switch_id.clone()))
+                .or_default();
+            e.0 += r.delta_wh;
+            e.1 += r
+                .cost_calculation
+                .as_ref()
+                .map(|c| c.cost_inr)
+                .unwrap_or(0.0);
+        }
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .map(|((device_id, switch_id), (wh, cost_inr))| SwitchTotal {
+            device_id,
+            switch_id,
+            wh,
+            cost_inr,
+        })
+        .collect())
+}
+
+/// This month's cost before today, from the daily aggregates.
+async fn month_before_today(store: &Store, now: Instant, tz: chrono_tz::Tz) -> anyhow::Result<f64> {
+    let today = tz.from_utc_datetime(&now.naive_utc()).date_naive();
+    if today.day() == 1 {
+        return Ok(0.0);
+    }
+    let query = AggregateQuery {
+        from: Some(
+            today
+                .with_day(1)
+                .unwrap_or(today)
+                .format("%Y-%m-%d")
+                .to_string(),
+        ),
+        to: Some(
+            (today - chrono::Duration::days(1))
+                .format("%Y-%m-%d")
+                .to_string(),
+        ),
+        ..AggregateQuery::default()
+    };
+    Ok(store
+        .daily_aggregates(&query)
+        .await?
+        .iter()
+        .map(|d| d.cost_at_calc_time)
+        .sum())
+}
+
+async fn health(store: &Store, devices: &[Device], activity: &[ActivityLog]) -> DbHealth {
+    DbHealth {
+        server: store.server().to_string(),
+        capabilities: store.capabilities().to_string(),
+        latency_ms: store.ping().await.ok().map(|d| d.as_secs_f64() * 1000.0),
+        schema_version: store.schema_version().await.ok().map(i64::from),
+        // The collector stamps `lastSeen` on every message: the newest one says how far behind it is.
+        newest_telemetry: devices.iter().filter_map(|d| d.last_seen).max(),
+        last_aggregation: activity
+            .iter()
+            .rev()
+            .find(|a| a.action == action::AGGREGATION_RUN)
+            .map(|a| a.timestamp.format("%Y-%m-%d %H:%M UTC").to_string()),
+    }
+}
+
+/// Whether any operator account exists (then acting needs a sign-in).
+async fn has_users(store: &Store) -> anyhow::Result<bool> {
+    let n = store
+        .collection::<crate::domain::User>(crate::store::collections::USERS)
+        .estimated_document_count()
+        .await?;
+    Ok(n > 0)
+}
+
+async fn run_aggregation(
+    _store: &Store,
+    _date: chrono::NaiveDate,
+    _tz: chrono_tz::Tz,
+    _operator: &Operator,
+    _tx: &mpsc::Sender<Event>,
+) -> AggregationUpdate {
+    AggregationUpdate::Failed("the aggregation engine is not part of this build yet".into())
+}
