@@ -10,6 +10,7 @@ pub mod activity;
 pub mod aggregates;
 pub mod classrooms;
 pub mod devices;
+pub mod health;
 pub mod indexes;
 pub mod ledger;
 pub mod migrations;
