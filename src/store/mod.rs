@@ -8,6 +8,7 @@ pub mod error;
 
 pub mod activity;
 pub mod aggregates;
+pub mod changefeed;
 pub mod classrooms;
 pub mod devices;
 pub mod health;
