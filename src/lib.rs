@@ -3,7 +3,9 @@
 
 pub mod cli;
 pub mod clock;
+pub mod collect;
 pub mod config;
 pub mod domain;
+pub mod mqtt;
 pub mod servers;
 pub mod store;

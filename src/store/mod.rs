@@ -12,6 +12,9 @@ pub mod classrooms;
 pub mod devices;
 pub mod indexes;
 pub mod ledger;
+pub mod presence;
+pub mod switching;
+pub mod telemetry;
 
 pub use capabilities::{Capabilities, ServerInfo, ServerKind};
 pub use error::StoreError;
