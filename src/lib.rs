@@ -9,3 +9,4 @@ pub mod domain;
 pub mod mqtt;
 pub mod servers;
 pub mod store;
+pub mod simulate;

@@ -2,5 +2,5 @@
 
 pub mod connection;
 pub mod message;
-
+pub mod relay;
 pub mod topics;
