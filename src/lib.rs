@@ -3,8 +3,12 @@
 
 pub mod cli;
 pub mod clock;
+pub mod collect;
 pub mod config;
 pub mod domain;
+pub mod mqtt;
+pub mod seed;
 pub mod servers;
+pub mod simulate;
 pub mod store;
 pub mod tui;

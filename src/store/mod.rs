@@ -9,12 +9,17 @@ pub mod tariffs;
 
 pub mod activity;
 pub mod aggregates;
+pub mod changefeed;
 pub mod classrooms;
 pub mod devices;
+pub mod health;
 pub mod indexes;
 pub mod ledger;
 pub mod migrations;
 pub mod users;
+pub mod presence;
+pub mod switching;
+pub mod telemetry;
 
 pub use capabilities::{Capabilities, ServerInfo, ServerKind};
 pub use error::StoreError;

@@ -1,0 +1,315 @@
+//! The collector (`autovolt collect`): device messages from the broker → the books in the database.
+//!
+//! Nothing is lost: messages arrive at QoS 1 in a persistent session under a stable client id, and
+//! each is acknowledged only after its batch's effects are committed, so a crash, a restart or a
+//! database outage leaves it with the broker, which delivers it again. In-flight work is bounded by
+//! the broker's in-flight window and the batch size. Broker loss → reconnect with backoff (the
+//! subscriptions are renewed on every connection); database loss → the batch is retried, nothing is
+//! acknowledged, and the outage is logged and kept in the `collectorstatus` record.
+//!
+//! Shared subscriptions (`--group`) use the `$share/GROUP/…` topic filters over MQTT 3.1.1:
+//! Mosquitto (≥ 1.6), EMQX and HiveMQ honour them for 3.1.1 clients too, and rumqttc's 3.1.1
+//! client is the mature one (its MQTT 5 client lacks the same reconnect and manual-ack coverage).
+
+mod process;
+mod stats;
+mod sweep;
+
+pub use process::{Cause, Incoming, Processor, Transition};
+pub use stats::Stats;
+
+use crate::clock::Clock;
+use crate::domain::interval::local_date;
+use crate::mqtt::connection::{self, ConnectionError, Credentials};
+use crate::mqtt::topics;
+use crate::store::telemetry::CollectorStatus;
+use crate::store::{Store, StoreError};
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How a collector runs.
+#[derive(Debug, Clone)]
+pub struct CollectorOptions {
+    /// The MQTT client id: stable, so the broker keeps the session (and what it queued) across restarts.
+    pub client_id: String,
+    /// Shared-subscription group: collectors in one group split the messages.
+    pub group: Option<String>,
+    pub credentials: Credentials,
+    pub tz: chrono_tz::Tz,
+    /// Silence after which a board goes offline.
+    pub offline_after: Duration,
+    /// The most messages processed (and acknowledged) together.
+    pub batch_max: usize,
+    /// How often silent boards and midnight are checked.
+    pub sweep_every: Duration,
+    /// How often coalesced presence is written.
+    pub presence_every: Duration,
+    /// How often the status record is written.
+    pub status_every: Duration,
+    /// Set once the collector is subscribed (and cleared while the broker is lost).
+    pub subscribed: Arc<AtomicBool>,
+}
+
+impl CollectorOptions {
+    pub fn new(client_id: impl Into<String>, tz: chrono_tz::Tz) -> Self {
+        CollectorOptions {
+            client_id: client_id.into(),
+            group: None,
+            credentials: Credentials::default(),
+            tz,
+            offline_after: Duration::from_secs(120),
+            batch_max: 100,
+            sweep_every: Duration::from_secs(5),
+            presence_every: Duration::from_secs(1),
+            status_every: Duration::from_secs(5),
+            subscribed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// A committed batch, for observers (benchmarks, the demo).
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub payloads: Vec<Vec<u8>>,
+    pub at: std::time::Instant,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error(transparent)]
+    Broker(#[from] ConnectionError),
+    #[error("the shared-subscription group {0:?} is not valid: use one topic level without '/', '+' or '#'")]
+    BadGroup(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Aborts the broker task when the collector stops, even when it is cancelled by being dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs a collector until `shutdown`; returns what it did.
+pub async fn run(
+    store: Store,
+    mqtt_url: String,
+    options: CollectorOptions,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    on_commit: Option<mpsc::UnboundedSender<Committed>>,
+) -> Result<Stats, CollectError> {
+    if let Some(g) = &options.group {
+        if !topics::valid_group(g) {
+            return Err(CollectError::BadGroup(g.clone()));
+        }
+    }
+    let mut mqtt = connection::options(&mqtt_url, &options.client_id, &options.credentials)?;
+    mqtt.set_clean_session(false);
+    mqtt.set_manual_acks(true);
+    let (client, mut eventloop) = AsyncClient::new(mqtt, 1024);
+    let (tx, mut rx) = mpsc::channel::<(Publish, crate::domain::Instant)>(10_000);
+    let connected = options.subscribed.clone();
+    let filters: Vec<String> = topics::COLLECTED
+        .iter()
+        .map(|t| topics::subscription(t, options.group.as_deref()))
+        .collect();
+    let broker_task = {
+        let client = client.clone();
+        let connected = connected.clone();
+        let clock = clock.clone();
+        let url = connection::redact(&mqtt_url);
+        AbortOnDrop(tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        connected.store(true, Ordering::SeqCst);
+                    }
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                        backoff = Duration::from_millis(100);
+                        tracing::info!(broker = %url, session_present = ack.session_present, "connected to the broker");
+                        let subs = filters
+                            .iter()
+                            .map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                        if let Err(e) = client.try_subscribe_many(subs) {
+                            tracing::warn!("cannot subscribe: {e}");
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if tx.send((p, clock.now())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+                    Ok(_) => {}
+                    Err(e) => {
+                        if connected.swap(false, Ordering::SeqCst) {
+                            tracing::warn!(broker = %url, "lost the broker: {e}; reconnecting");
+                        } else {
+                            tracing::debug!(broker = %url, "cannot reach the broker: {e}");
+                        }
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        }))
+    };
+
+    let started = clock.now();
+    let offline_after = chrono::Duration::from_std(options.offline_after)
+        .unwrap_or_else(|_| chrono::Duration::seconds(120));
+    let mut processor = Processor::new(store.clone(), options.tz);
+    let mut status = CollectorStatus {
+        client_id: options.client_id.clone(),
+        group: options.group.clone(),
+        started_at: started,
+        updated_at: started,
+        broker_connected: false,
+        database_down_since: None,
+        last_database_error: None,
+        database_outages: 0,
+        received: 0,
+        committed: 0,
+        transitions: 0,
+        ledger_rows: 0,
+        rejected: Default::default(),
+    };
+    let mut sweep = tokio::time::interval(options.sweep_every);
+    let mut presence = tokio::time::interval(options.presence_every);
+    let mut status_tick = tokio::time::interval(options.status_every);
+    let mut rolled_over_on = None;
+    let mut batch: Vec<Incoming> = Vec::with_capacity(options.batch_max);
+    let mut publishes: Vec<Publish> = Vec::with_capacity(options.batch_max);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            first = rx.recv() => {
+                let Some(first) = first else { break };
+                batch.clear();
+                publishes.clear();
+                let mut next = Some(first);
+                while let Some((p, received)) = next.take() {
+                    batch.push(Incoming { topic: p.topic.clone(), payload: p.payload.to_vec(), received });
+                    publishes.push(p);
+                    if batch.len() < options.batch_max {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if !commit(&mut processor, &batch, &mut status, &clock, &shutdown).await {
+                    break;
+                }
+                for p in &publishes {
+                    if let Err(e) = client.ack(p).await {
+                        tracing::warn!("cannot acknowledge a message (the broker will deliver it again): {e}");
+                    }
+                }
+                if let Some(tx) = &on_commit {
+                    let _ = tx.send(Committed { payloads: batch.iter().map(|m| m.payload.clone()).collect(), at: std::time::Instant::now() });
+                }
+            }
+            _ = presence.tick() => {
+                if let Err(e) = processor.flush_presence().await {
+                    note_db_error(&mut status, &clock, &e);
+                }
+            }
+            _ = sweep.tick() => {
+                let now = clock.now();
+                let today = local_date(now, options.tz);
+                if rolled_over_on != Some(today) {
+                    match processor.midnight_rollover(now).await {
+                        Ok(()) => rolled_over_on = Some(today),
+                        Err(e) => note_db_error(&mut status, &clock, &e),
+                    }
+                }
+                // Grace period: after a (re)start the broker first hands over what it queued.
+                if now - started >= offline_after {
+                    if let Err(e) = processor.close_silent(now, offline_after).await {
+                        note_db_error(&mut status, &clock, &e);
+                    }
+                }
+            }
+            _ = status_tick.tick() => {
+                status.broker_connected = connected.load(Ordering::SeqCst);
+                write_status(&processor, &mut status, &clock).await;
+            }
+        }
+    }
+    if let Err(e) = processor.flush_presence().await {
+        tracing::warn!("presence not written at exit: {e}");
+    }
+    status.broker_connected = false;
+    write_status(&processor, &mut status, &clock).await;
+    let _ = client.disconnect().await;
+    let mut task = broker_task;
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut task.0).await;
+    tracing::info!("collector stopped: {}", processor.stats().summary());
+    Ok(processor.stats().clone())
+}
+
+/// Processes a batch until it is committed; false if shutdown came first (nothing acknowledged).
+async fn commit(
+    processor: &mut Processor,
+    batch: &[Incoming],
+    status: &mut CollectorStatus,
+    clock: &Arc<dyn Clock>,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match processor.process(batch).await {
+            Ok(()) => {
+                if let Some(since) = status.database_down_since.take() {
+                    tracing::info!(
+                        "the database is back after {} s; acknowledging again",
+                        (clock.now() - since).num_seconds()
+                    );
+                    write_status(processor, status, clock).await;
+                }
+                return true;
+            }
+            Err(e) => {
+                note_db_error(status, clock, &e);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return false,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+fn note_db_error(status: &mut CollectorStatus, clock: &Arc<dyn Clock>, e: &StoreError) {
+    let text = e.to_string();
+    if status.database_down_since.is_none() {
+        status.database_down_since = Some(clock.now());
+        status.database_outages += 1;
+        tracing::error!("the database failed: {text}; holding messages at the broker (unacknowledged) and retrying");
+    } else {
+        tracing::debug!("the database still fails: {text}");
+    }
+    status.last_database_error = Some(text.chars().take(300).collect());
+}
+
+async fn write_status(processor: &Processor, status: &mut CollectorStatus, clock: &Arc<dyn Clock>) {
+    let s = processor.stats();
+    status.updated_at = clock.now();
+    status.received = s.received;
+    status.committed = s.committed;
+    status.transitions = s.transitions;
+    status.ledger_rows = s.ledger_rows;
+    status.rejected = s.rejected.clone();
+    if let Err(e) = processor.store().write_collector_status(status).await {
+        tracing::debug!("collector status not written: {e}");
+    }
+}

@@ -1,0 +1,461 @@
+//! One batch of messages → its effects in the database: relay transitions (compare-and-set, then
+//! ledger rows and activity), coalesced presence, telemetry and the unregistered boards.
+//!
+//! Processing a batch is idempotent: when the database fails half-way the whole batch is processed
+//! again (nothing was acknowledged), and what was already written is recognised, not written twice.
+
+use super::stats::Stats;
+use crate::domain::activity::action;
+use crate::domain::board_clock;
+use crate::domain::interval::{ledger_rows, BillingContext};
+use crate::domain::telemetry::{event_hash, without_secret};
+use crate::domain::{
+    ActivityLog, DataSource, Device, DeviceStatus, Id, Instant, Mac, TelemetryEvent, TriggeredBy,
+};
+use crate::mqtt::message::{self, Event, SwitchSource};
+use crate::store::presence::PresenceUpdate;
+use crate::store::switching::SwitchGuard;
+use crate::store::{Store, StoreError};
+use chrono_tz::Tz;
+use std::collections::{BTreeMap, HashMap};
+
+/// A message as it arrived, with the wall time it arrived at.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub received: Instant,
+}
+
+/// How many times a transition re-reads the device after losing a compare-and-set.
+const CAS_ATTEMPTS: usize = 5;
+
+/// What a relay change is, for the activity log.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    pub triggered_by: TriggeredBy,
+    pub manual: bool,
+    /// What reported it: `switch_event`, `manual_switch`, `state`, `offline`, `midnight`.
+    pub reported_by: &'static str,
+}
+
+impl Cause {
+    fn of_source(source: &SwitchSource) -> Cause {
+        let (triggered_by, manual) = match source {
+            SwitchSource::Backend => (TriggeredBy::User, false),
+            SwitchSource::Motion => (TriggeredBy::Pir, false),
+            SwitchSource::Manual => (TriggeredBy::ManualSwitch, true),
+            SwitchSource::Other(_) => (TriggeredBy::System, false),
+        };
+        Cause {
+            triggered_by,
+            manual,
+            reported_by: "switch_event",
+        }
+    }
+}
+
+/// The result of one transition attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Applied,
+    /// The switch already was in that state.
+    NoChange,
+    /// Older than the switch's last change: a late message.
+    Stale,
+    UnknownPin,
+    /// Lost the compare-and-set every time (heavy contention): counted, left to the next snapshot.
+    Contended,
+}
+
+/// The collector's processing state: only caches and soft state, never the truth.
+pub struct Processor {
+    store: Store,
+    tz: Tz,
+    pub(crate) stats: Stats,
+    /// Presence not yet written (soft state: written every flush, coalesced per board).
+    presence: HashMap<Id, PresenceUpdate>,
+    classrooms: HashMap<Id, String>,
+}
+
+impl Processor {
+    pub fn new(store: Store, tz: Tz) -> Processor {
+        Processor {
+            store,
+            tz,
+            stats: Stats::default(),
+            presence: HashMap::new(),
+            classrooms: HashMap::new(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    /// Processes a batch; on error nothing of it is counted and it must be processed again.
+    pub async fn process(&mut self, batch: &[Incoming]) -> Result<(), StoreError> {
+        let mut local = Stats::default();
+        let parsed: Vec<_> = batch
+            .iter()
+            .map(|m| message::parse(&m.topic, &m.payload))
+            .collect();
+        let mut macs: Vec<Mac> = parsed
+            .iter()
+            .filter_map(|p| p.as_ref().ok().and_then(|p| p.event.mac()))
+            .collect();
+        macs.sort();
+        macs.dedup();
+        let mut devices: HashMap<Mac, Device> = HashMap::new();
+        if !macs.is_empty() {
+            for mut d in self.store.devices_by_macs(&macs).await? {
+                if let Some(p) = d.id.and_then(|id| self.presence.get(&id)) {
+                    if p.boot_clock.is_some() {
+                        d.boot_clock = p.boot_clock;
+                    }
+                }
+                devices.insert(d.mac_address, d);
+            }
+        }
+        let mut telemetry = Vec::new();
+        let mut unregistered: BTreeMap<Mac, (Instant, i64)> = BTreeMap::new();
+        let mut presence: HashMap<Id, PresenceUpdate> = HashMap::new();
+        for (msg, parsed) in batch.iter().zip(parsed) {
+            local.received += 1;
+            let parsed = match parsed {
+                Ok(p) => p,
+                Err(rejection) => {
+                    tracing::debug!(topic = %msg.topic, reason = %rejection, "message rejected");
+                    local.reject(rejection.code());
+                    continue;
+                }
+            };
+            let Some(mac) = parsed.event.mac() else {
+                // esp32/status names no board: nothing to change, nothing worth keeping.
+                local.committed += 1;
+                continue;
+            };
+            let recv = msg.received;
+            let Some(device) = devices.get_mut(&mac) else {
+                local.reject("unregistered");
+                let e = unregistered.entry(mac).or_insert((recv, 0));
+                e.0 = e.0.max(recv);
+                e.1 += 1;
+                telemetry.push(telemetry_event(msg, &parsed, None, "", mac));
+                continue;
+            };
+            let Some(device_id) = device.id else {
+                continue;
+            };
+            let classroom = self.classroom_of(device).await?;
+            if let Event::Command { .. } = parsed.event {
+                telemetry.push(telemetry_event(
+                    msg,
+                    &parsed,
+                    Some(device_id),
+                    &classroom,
+                    mac,
+                ));
+                local.committed += 1;
+                continue;
+            }
+            let needs_secret = !matches!(
+                parsed.event,
+                Event::Heartbeat { .. } | Event::UnknownType { .. }
+            );
+            match parsed.event.secret() {
+                Some(s) if !device.device_secret.matches(s.expose()) => {
+                    local.reject("wrong_secret");
+                    continue;
+                }
+                None if needs_secret => {
+                    local.reject("missing_secret");
+                    continue;
+                }
+                _ => {}
+            }
+            if device.status != DeviceStatus::Online {
+                if self.store.mark_online(device_id, recv).await? {
+                    let mut entry =
+                        ActivityLog::new(action::DEVICE_ONLINE, TriggeredBy::Monitoring, recv);
+                    entry.device_id = Some(device_id);
+                    entry.classroom = Some(classroom.clone());
+                    self.store
+                        .log_activity_once(
+                            &entry,
+                            &format!("online:{device_id}:{}", recv.timestamp_millis()),
+                        )
+                        .await?;
+                }
+                device.status = DeviceStatus::Online;
+            }
+            let mut update = PresenceUpdate {
+                last_seen: Some(recv),
+                ..Default::default()
+            };
+            let event_time = match parsed.event.board_millis() {
+                Some(ms) => {
+                    let reading = board_clock::observe(device.boot_clock.as_ref(), ms, recv);
+                    device.boot_clock = Some(reading.clock);
+                    update.boot_clock = Some(reading.clock);
+                    reading.event_time
+                }
+                None => recv,
+            };
+            match &parsed.event {
+                Event::Motion { detected: true, .. } => update.last_motion_at = Some(event_time),
+                Event::SwitchEvent {
+                    gpio,
+                    state,
+                    source,
+                    ..
+                } => {
+                    let t = self
+                        .transition(
+                            device,
+                            &classroom,
+                            *gpio,
+                            *state,
+                            event_time,
+                            &Cause::of_source(source),
+                        )
+                        .await?;
+                    local.count_transition(t.0, t.1);
+                }
+                Event::ManualSwitch { gpio, state, .. } => {
+                    let cause = Cause {
+                        triggered_by: TriggeredBy::ManualSwitch,
+                        manual: true,
+                        reported_by: "manual_switch",
+                    };
+                    let t = self
+                        .transition(device, &classroom, *gpio, *state, event_time, &cause)
+                        .await?;
+                    local.count_transition(t.0, t.1);
+                }
+                Event::StateSnapshot { switches, .. } => {
+                    let cause = Cause {
+                        triggered_by: TriggeredBy::Monitoring,
+                        manual: false,
+                        reported_by: "state",
+                    };
+                    for relay in switches {
+                        let t = self
+                            .transition(
+                                device,
+                                &classroom,
+                                relay.gpio,
+                                relay.state,
+                                event_time,
+                                &cause,
+                            )
+                            .await?;
+                        local.count_transition(t.0, t.1);
+                    }
+                }
+                _ => {}
+            }
+            presence.entry(device_id).or_default().merge(update);
+            telemetry.push(telemetry_event(
+                msg,
+                &parsed,
+                Some(device_id),
+                &classroom,
+                mac,
+            ));
+            local.committed += 1;
+        }
+        local.telemetry_inserted += self.store.insert_telemetry(&telemetry).await?;
+        for (mac, (seen, count)) in unregistered {
+            self.store.record_unregistered(mac, seen, count).await?;
+        }
+        for (id, p) in presence {
+            self.presence.entry(id).or_default().merge(p);
+        }
+        self.stats.add(&local);
+        Ok(())
+    }
+
+    /// Writes the coalesced presence of every board heard since the last flush.
+    pub async fn flush_presence(&mut self) -> Result<(), StoreError> {
+        let pending: Vec<(Id, PresenceUpdate)> =
+            self.presence.iter().map(|(k, v)| (*k, *v)).collect();
+        for (id, p) in pending {
+            self.store.write_presence(id, &p).await?;
+            self.presence.remove(&id);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn classroom_of(&mut self, device: &Device) -> Result<String, StoreError> {
+        let Some(id) = device.classroom else {
+            return Ok(String::new());
+        };
+        if let Some(name) = self.classrooms.get(&id) {
+            return Ok(name.clone());
+        }
+        let name = self
+            .store
+            .classroom_by_id(id)
+            .await?
+            .map(|c| c.name)
+            .unwrap_or_default();
+        self.classrooms.insert(id, name.clone());
+        Ok(name)
+    }
+
+    /// Moves the switch on relay `pin` to `state` at `at`: closes an on-interval into ledger rows
+    /// (written before the compare-and-set, keyed so a retry or a rival writes them once), then
+    /// the compare-and-set, then, by the winner only, the activity log.
+    pub async fn transition(
+        &self,
+        device: &mut Device,
+        classroom: &str,
+        pin: i32,
+        state: bool,
+        at: Instant,
+        cause: &Cause,
+    ) -> Result<(Transition, u64), StoreError> {
+        let mut rows = 0;
+        for _ in 0..CAS_ATTEMPTS {
+            let Some((index, sw)) = device.switch_by_pin(pin) else {
+                return Ok((Transition::UnknownPin, rows));
+            };
+            let sw = sw.clone();
+            let Some(device_id) = device.id else {
+                return Ok((Transition::UnknownPin, rows));
+            };
+            if sw.state == state {
+                if sw.last_state_change == Some(at) {
+                    // Applied by an earlier attempt whose activity may not have been written.
+                    self.log_switch_activity(device, classroom, &sw, state, at, cause)
+                        .await?;
+                }
+                return Ok((Transition::NoChange, rows));
+            }
+            if sw.last_state_change.is_some_and(|lsc| at < lsc) {
+                return Ok((Transition::Stale, rows));
+            }
+            if sw.state {
+                if let Some(start) = sw.last_state_change {
+                    rows += self.bill(device, &sw, classroom, start, at).await?;
+                }
+            }
+            let guard = SwitchGuard {
+                device: device_id,
+                index,
+                switch_id: sw.switch_id.clone(),
+                state: sw.state,
+                last_state_change: sw.last_state_change,
+            };
+            if self.store.set_switch_if(&guard, state, at).await? {
+                device.switches[index].state = state;
+                device.switches[index].last_state_change = Some(at);
+                self.log_switch_activity(device, classroom, &sw, state, at, cause)
+                    .await?;
+                return Ok((Transition::Applied, rows));
+            }
+            let boot_clock = device.boot_clock;
+            match self.store.device_by_id(device_id).await? {
+                Some(mut fresh) => {
+                    fresh.boot_clock = boot_clock;
+                    fresh.status = device.status.clone();
+                    *device = fresh;
+                }
+                None => return Ok((Transition::UnknownPin, rows)),
+            }
+        }
+        Ok((Transition::Contended, rows))
+    }
+
+    /// Closes `[start, end)` of a switch into ledger rows. Returns how many were new.
+    pub async fn bill(
+        &self,
+        device: &Device,
+        sw: &crate::domain::Switch,
+        classroom: &str,
+        start: Instant,
+        end: Instant,
+    ) -> Result<u64, StoreError> {
+        if end <= start {
+            return Ok(0);
+        }
+        let tariffs = self.store.tariff_book(start, end).await?;
+        let settings = self.store.active_power_settings().await?;
+        let ctx = BillingContext {
+            device,
+            switch: sw,
+            classroom,
+            settings: settings.as_ref(),
+            tariffs: &tariffs,
+            tz: self.tz,
+        };
+        let rows = ledger_rows(&ctx, start, end, DataSource::Telemetry);
+        Ok(self.store.insert_ledger_rows(&rows).await?.inserted)
+    }
+
+    async fn log_switch_activity(
+        &self,
+        device: &Device,
+        classroom: &str,
+        sw: &crate::domain::Switch,
+        state: bool,
+        at: Instant,
+        cause: &Cause,
+    ) -> Result<(), StoreError> {
+        let name = match (cause.manual, state) {
+            (true, true) => action::MANUAL_ON,
+            (true, false) => action::MANUAL_OFF,
+            (false, true) => action::ON,
+            (false, false) => action::OFF,
+        };
+        let mut entry = ActivityLog::new(name, cause.triggered_by.clone(), at);
+        entry.device_id = device.id;
+        entry.switch_id = Some(sw.switch_id.clone());
+        entry.switch_name = Some(sw.name.clone());
+        entry.classroom = Some(classroom.to_string());
+        entry.context = Some(serde_json::json!({
+            "reportedBy": cause.reported_by,
+            "gpio": sw.relay_pin(),
+        }));
+        let key = format!(
+            "switch:{}:{}:{}:{}",
+            device.ledger_id().unwrap_or_default(),
+            sw.switch_id,
+            at.timestamp_millis(),
+            state
+        );
+        self.store.log_activity_once(&entry, &key).await?;
+        Ok(())
+    }
+}
+
+fn telemetry_event(
+    msg: &Incoming,
+    parsed: &message::Parsed,
+    device: Option<Id>,
+    classroom: &str,
+    mac: Mac,
+) -> TelemetryEvent {
+    let payload = without_secret(parsed.payload.clone());
+    TelemetryEvent {
+        device_id: device.map(|d| d.to_hex()),
+        mac: mac.to_string(),
+        classroom: classroom.to_string(),
+        topic: msg.topic.clone(),
+        event_type: parsed.event.kind().to_string(),
+        received_at: msg.received,
+        event_hash: event_hash(&msg.topic, &payload, msg.received),
+        payload,
+        created_at: Some(msg.received),
+        updated_at: Some(msg.received),
+    }
+}

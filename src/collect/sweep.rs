@@ -1,0 +1,107 @@
+//! What the collector does on its own clock: boards that fell silent go offline (their open
+//! intervals closed at the last-heard time), and intervals still open at local midnight are closed
+//! and reopened so that every day's books are complete.
+
+use super::process::{Processor, Transition};
+use crate::domain::activity::action;
+use crate::domain::interval::{local_date, local_midnight};
+use crate::domain::{ActivityLog, Device, Instant, TriggeredBy};
+use crate::store::switching::SwitchGuard;
+use crate::store::StoreError;
+
+impl Processor {
+    /// Takes offline every board silent since `now − offline_after`. Presence is flushed first so
+    /// that the database's `lastSeen` is what this collector heard.
+    pub async fn close_silent(
+        &mut self,
+        now: Instant,
+        offline_after: chrono::Duration,
+    ) -> Result<(), StoreError> {
+        self.flush_presence().await?;
+        let silent = self
+            .store()
+            .silent_online_devices(now - offline_after)
+            .await?;
+        for mut device in silent {
+            let (Some(id), Some(last_seen)) = (device.id, device.last_seen) else {
+                continue;
+            };
+            let classroom = self.classroom_of(&device).await?;
+            for index in 0..device.switches.len() {
+                let sw = device.switches[index].clone();
+                if !sw.state {
+                    continue;
+                }
+                let start = sw.last_state_change.unwrap_or(last_seen).min(last_seen);
+                let rows = self
+                    .bill(&device, &sw, &classroom, start, last_seen)
+                    .await?;
+                let guard = SwitchGuard {
+                    device: id,
+                    index,
+                    switch_id: sw.switch_id.clone(),
+                    state: true,
+                    last_state_change: sw.last_state_change,
+                };
+                if self.store().set_switch_if(&guard, false, last_seen).await? {
+                    device.switches[index].state = false;
+                    self.stats.count_transition(Transition::Applied, rows);
+                } else {
+                    self.stats.ledger_rows += rows as i64;
+                }
+            }
+            if self.store().mark_offline_if_silent(id, last_seen).await? {
+                self.stats.went_offline += 1;
+                let mut entry =
+                    ActivityLog::new(action::DEVICE_OFFLINE, TriggeredBy::Monitoring, last_seen);
+                entry.device_id = Some(id);
+                entry.classroom = Some(classroom.clone());
+                entry.context = Some(serde_json::json!({
+                    "silentSeconds": (now - last_seen).num_seconds(),
+                }));
+                self.store()
+                    .log_activity_once(
+                        &entry,
+                        &format!("offline:{id}:{}", last_seen.timestamp_millis()),
+                    )
+                    .await?;
+                tracing::info!(device = %device.name, mac = %device.mac_address, "device offline: silent since {last_seen}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every interval opened before today's local midnight at that midnight and reopens it
+    /// there (same state, `lastStateChange` = midnight).
+    pub async fn midnight_rollover(&mut self, now: Instant) -> Result<(), StoreError> {
+        let midnight = local_midnight(local_date(now, self.tz()), self.tz());
+        let devices: Vec<Device> = self.store().devices().await?;
+        for device in devices {
+            let Some(id) = device.id else { continue };
+            let mut classroom = None;
+            for (index, sw) in device.switches.iter().enumerate() {
+                let Some(start) = sw.last_state_change else {
+                    continue;
+                };
+                if !sw.state || start >= midnight {
+                    continue;
+                }
+                let name = match &classroom {
+                    Some(n) => n,
+                    None => classroom.insert(self.classroom_of(&device).await?),
+                };
+                let rows = self.bill(&device, sw, name, start, midnight).await?;
+                self.stats.ledger_rows += rows as i64;
+                let guard = SwitchGuard {
+                    device: id,
+                    index,
+                    switch_id: sw.switch_id.clone(),
+                    state: true,
+                    last_state_change: Some(start),
+                };
+                self.store().set_switch_if(&guard, true, midnight).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+//! Connecting to the broker: `mqtt://host:port` or `mqtts://host:port` (TLS with the system's root
+//! certificates), credentials from `AUTOVOLT_MQTT_USERNAME` / `AUTOVOLT_MQTT_PASSWORD`.
+
+use rumqttc::{MqttOptions, Transport};
+use std::time::Duration;
+
+/// Larger than any board message (they are ≤ 1 KiB and the parser refuses > 64 KiB): a packet
+/// above the client's limit would drop the connection and come back on every reconnect.
+pub const MAX_PACKET: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConnectionError {
+    #[error("the MQTT URL {0:?} is not valid: {1}; use mqtt://host:port or mqtts://host:port")]
+    BadUrl(String, String),
+}
+
+/// Where the broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddress {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl BrokerAddress {
+    pub fn parse(url: &str) -> Result<BrokerAddress, ConnectionError> {
+        let bad = |why: &str| ConnectionError::BadUrl(redact(url), why.to_string());
+        let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        let tls = match parsed.scheme() {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "ssl" => true,
+            _ => return Err(bad("the scheme must be mqtt or mqtts")),
+        };
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| bad("no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = parsed.port().unwrap_or(if tls { 8883 } else { 1883 });
+        Ok(BrokerAddress { host, port, tls })
+    }
+}
+
+/// The URL without any user or password, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "<unparseable URL>".into(),
+    }
+}
+
+/// Broker credentials, read from the environment (never from a flag `ps` would show).
+#[derive(Clone, Default)]
+pub struct Credentials {
+    pub username: Option<String>,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Credentials {
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Credentials {
+            username: Some(username.into()),
+            password: Some(password.into()),
+        }
+    }
+
+    pub fn from_env() -> Self {
+        Credentials {
+            username: std::env::var("AUTOVOLT_MQTT_USERNAME").ok(),
+            password: std::env::var("AUTOVOLT_MQTT_PASSWORD").ok(),
+        }
+    }
+}
+
+/// Options for a client `client_id` of the broker at `url`.
+pub fn options(
+    url: &str,
+    client_id: &str,
+    credentials: &Credentials,
+) -> Result<MqttOptions, ConnectionError> {
+    let addr = BrokerAddress::parse(url)?;
+    let mut o = MqttOptions::new(client_id, addr.host, addr.port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+    if addr.tls {
+        o.set_transport(Transport::tls_with_default_config());
+    }
+    if let Some(user) = &credentials.username {
+        o.set_credentials(
+            user.clone(),
+            credentials.password.clone().unwrap_or_default(),
+        );
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_default_ports() {
+        assert_eq!(
+            BrokerAddress::parse("mqtt://broker.campus:1884").unwrap(),
+            BrokerAddress {
+                host: "broker.campus".into(),
+                port: 1884,
+                tls: false
+            }
+        );
+        assert_eq!(BrokerAddress::parse("mqtt://h").unwrap().port, 1883);
+        let tls = BrokerAddress::parse("mqtts://h").unwrap();
+        assert!(tls.tls);
+        assert_eq!(tls.port, 8883);
+    }
+
+    #[test]
+    fn bad_urls_say_what_to_use_and_hide_passwords() {
+        let e = BrokerAddress::parse("http://u:hunter22@h:1").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("mqtt://host:port"), "{text}");
+        assert!(!text.contains("hunter22"), "{text}");
+        assert!(BrokerAddress::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn credentials_never_print_the_password() {
+        let c = Credentials::new("tech", "hunter22");
+        assert!(!format!("{c:?}").contains("hunter22"));
+        let o = options("mqtt://127.0.0.1:1", "id", &c).unwrap();
+        assert_eq!(o.client_id(), "id");
+    }
+}

@@ -1,0 +1,262 @@
+//! Shared pieces of the live-pipeline tests: a campus in the database, a collector running
+//! in-process, a publisher that speaks for the boards, and the firmware fixtures.
+#![allow(dead_code)]
+
+use autovolt::clock::Clock;
+use autovolt::collect::{self, CollectorOptions, Committed, Stats};
+use autovolt::domain::{
+    Classroom, Device, DeviceConfig, DeviceStatus, DeviceType, Mac, PowerSettings, Secret, Switch,
+    SwitchType,
+};
+use autovolt::store::Store;
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub const MAC_A: &str = "A4:CF:12:B3:C4:D5";
+pub const SECRET_A: &str = "5f1c0a9e8d7b6a5948372615f4e3d2c1b0a99887";
+pub const MAC_B: &str = "24:6F:28:AA:10:0B";
+pub const SECRET_B: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+pub const PINS: [i32; 6] = [16, 17, 18, 19, 21, 22];
+pub const PRICE: f64 = 8.0;
+
+pub fn device(name: &str, mac: &str, secret: &str, classroom: autovolt::domain::Id) -> Device {
+    let types = [
+        SwitchType::Light,
+        SwitchType::Fan,
+        SwitchType::Light,
+        SwitchType::Fan,
+        SwitchType::Projector,
+        SwitchType::Outlet,
+    ];
+    Device {
+        id: None,
+        name: name.into(),
+        mac_address: Mac::parse(mac).unwrap(),
+        device_type: DeviceType::Esp32,
+        classroom: Some(classroom),
+        ip_address: None,
+        firmware_version: None,
+        status: DeviceStatus::Offline,
+        last_seen: None,
+        device_secret: Secret::new(secret),
+        last_motion_at: None,
+        boot_clock: None,
+        config: DeviceConfig::default(),
+        switches: PINS
+            .iter()
+            .zip(types)
+            .enumerate()
+            .map(|(i, (&pin, t))| Switch {
+                switch_id: format!("sw{}", i + 1),
+                name: format!("{t} {}", i + 1),
+                switch_type: t,
+                gpio: Some(pin),
+                relay_gpio: Some(pin),
+                state: false,
+                last_state_change: None,
+                power_rating: None,
+            })
+            .collect(),
+        created_at: None,
+        updated_at: None,
+    }
+}
+
+/// A classroom `CS-101` with the two fixture boards, and the default power table at ₹8/kWh.
+pub async fn campus(store: &Store) -> (Device, Device) {
+    store.ensure_indexes().await.expect("indexes");
+    store
+        .save_power_settings(&PowerSettings::campus_default(PRICE))
+        .await
+        .expect("power settings");
+    let room = store
+        .insert_classroom(&Classroom {
+            id: None,
+            name: "CS-101".into(),
+            building: None,
+            floor: None,
+            created_at: None,
+            updated_at: None,
+        })
+        .await
+        .expect("classroom");
+    let mut a = device("CS-101-A", MAC_A, SECRET_A, room);
+    a.id = Some(store.insert_device(&a).await.expect("device A"));
+    let mut b = device("CS-101-B", MAC_B, SECRET_B, room);
+    b.id = Some(store.insert_device(&b).await.expect("device B"));
+    (a, b)
+}
+
+/// A collector running in this process.
+pub struct Running {
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<Result<Stats, collect::CollectError>>,
+    pub commits: mpsc::UnboundedReceiver<Committed>,
+    pub committed: usize,
+}
+
+pub fn options(client_id: &str) -> CollectorOptions {
+    let mut o = CollectorOptions::new(client_id, chrono_tz::Asia::Kolkata);
+    o.sweep_every = Duration::from_millis(100);
+    o.presence_every = Duration::from_millis(100);
+    o.status_every = Duration::from_millis(500);
+    o
+}
+
+/// Starts a collector and waits until it is subscribed.
+pub async fn start(
+    store: &Store,
+    url: &str,
+    options: CollectorOptions,
+    clock: Arc<dyn Clock>,
+) -> Running {
+    let subscribed = options.subscribed.clone();
+    let shutdown = CancellationToken::new();
+    let (tx, commits) = mpsc::unbounded_channel();
+    let task = tokio::spawn(collect::run(
+        store.clone(),
+        url.to_string(),
+        options,
+        clock,
+        shutdown.clone(),
+        Some(tx),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !subscribed.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the collector did not subscribe in 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Running {
+        shutdown,
+        task,
+        commits,
+        committed: 0,
+    }
+}
+
+impl Running {
+    /// Waits until `n` messages in total have been committed by this collector.
+    pub async fn wait_committed(&mut self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.committed < n {
+            match tokio::time::timeout_at(deadline, self.commits.recv()).await {
+                Ok(Some(c)) => self.committed += c.payloads.len(),
+                Ok(None) => panic!("the collector stopped after {} messages", self.committed),
+                Err(_) => panic!("only {} of {n} messages committed in 30 s", self.committed),
+            }
+        }
+    }
+
+    /// Drains what was committed so far without waiting.
+    pub fn drain(&mut self) {
+        while let Ok(c) = self.commits.try_recv() {
+            self.committed += c.payloads.len();
+        }
+    }
+
+    pub async fn stop(self) -> Stats {
+        self.shutdown.cancel();
+        self.task.await.expect("collector task").expect("collector")
+    }
+
+    /// Kills the collector without letting it finish anything (no acknowledgements, no flush).
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// A plain MQTT client that publishes as the boards do (QoS 1) and keeps its session.
+pub struct Publisher {
+    pub client: AsyncClient,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Publisher {
+    pub async fn connect(url: &str, id: &str) -> Publisher {
+        let addr = autovolt::mqtt::connection::BrokerAddress::parse(url).unwrap();
+        let mut o = MqttOptions::new(id, addr.host, addr.port);
+        o.set_clean_session(false);
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        o.set_inflight(100);
+        let (client, mut eventloop) = AsyncClient::new(o, 10_000);
+        let task = tokio::spawn(async move {
+            loop {
+                if eventloop.poll().await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        });
+        Publisher { client, task }
+    }
+
+    pub async fn publish(&self, topic: &str, payload: &[u8]) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+            .await
+            .expect("publish");
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// (topic, payload bytes, note) of a fixture file.
+pub fn fixture(name: &str) -> Vec<(String, Vec<u8>, String)> {
+    let path = format!("/work/shared/fixtures/firmware/{name}");
+    std::fs::read_to_string(path)
+        .expect("fixture")
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("fixture line");
+            let topic = v["topic"].as_str().unwrap().to_string();
+            let payload = match (&v["payload"], &v["payload_text"]) {
+                (serde_json::Value::String(s), _) => s.as_bytes().to_vec(),
+                (serde_json::Value::Null, serde_json::Value::String(t)) => t.as_bytes().to_vec(),
+                (p, _) => serde_json::to_vec(p).unwrap(),
+            };
+            (topic, payload, v["note"].as_str().unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+/// A board's message, shaped like the firmware's.
+pub fn switch_event(
+    mac: &str,
+    secret: &str,
+    gpio: i32,
+    state: bool,
+    source: &str,
+    ts: u32,
+) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "mac": mac, "secret": secret, "type": "switch_event", "gpio": gpio, "state": state,
+        "source": source, "timestamp": ts,
+    }))
+    .unwrap()
+}
+
+pub fn heartbeat(mac: &str, uptime: u32) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "mac": mac, "status": "heartbeat", "heap": 187332, "uptime": uptime,
+    }))
+    .unwrap()
+}
+
+pub fn snapshot(mac: &str, secret: &str, on: &[i32]) -> Vec<u8> {
+    let switches: Vec<serde_json::Value> = PINS
+        .iter()
+        .map(|p| serde_json::json!({"gpio": p, "state": on.contains(p), "manual_override": false}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"mac": mac, "secret": secret, "switches": switches}))
+        .unwrap()
+}
