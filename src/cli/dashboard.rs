@@ -31,11 +31,31 @@ impl DashboardArgs {
 pub enum DashboardCommand {
     /// The live dashboard (also what `autovolt` alone opens).
     Tui(DashboardArgs),
+    /// Everything on one machine: embedded broker, a private FerretDB (unless AUTOVOLT_MONGODB_URI
+    /// is set), a seeded campus, the simulated fleet, the collector and the dashboard.
+    Demo(DashboardArgs),
 }
 
 pub async fn run(command: DashboardCommand, config: &Config) -> i32 {
     match command {
         DashboardCommand::Tui(args) => dashboard(args, config).await,
+        DashboardCommand::Demo(args) => {
+            // Only a URI the user gave replaces the demo's own FerretDB.
+            let uri = std::env::var("AUTOVOLT_MONGODB_URI")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .or_else(|| {
+                    (config.mongodb_uri != Config::default().mongodb_uri)
+                        .then(|| config.mongodb_uri.clone())
+                });
+            match crate::tui::demo::run(config, args.options(), uri).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("autovolt demo: {e:#}");
+                    2
+                }
+            }
+        }
     }
 }
 

@@ -16,10 +16,10 @@ pub mod health;
 pub mod indexes;
 pub mod ledger;
 pub mod migrations;
-pub mod users;
 pub mod presence;
 pub mod switching;
 pub mod telemetry;
+pub mod users;
 
 pub use capabilities::{Capabilities, ServerInfo, ServerKind};
 pub use error::StoreError;

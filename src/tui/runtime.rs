@@ -15,17 +15,18 @@ use super::{terminal, views};
 use crate::config::Config;
 use crate::domain::activity::action;
 use crate::domain::tariff::{TariffChange, TariffTarget};
-use crate::domain::{ActivityLog, CostVersion, Device, Instant, PowerSettings};
+use crate::domain::{ActivityLog, Device, Instant};
 use crate::store::activity::ActivityFilter;
 use crate::store::aggregates::AggregateQuery;
+use crate::store::changefeed::{Change, ChangeFeed, FeedEvent, FeedMode, FeedOptions};
 use crate::store::ledger::{LedgerQuery, MAX_PAGE};
-use crate::store::{Store, DEFAULT_SELECTION_TIMEOUT};
+use crate::store::{collections, Store, DEFAULT_SELECTION_TIMEOUT};
 use anyhow::Context;
 use chrono::{Datelike, TimeZone};
 use futures::StreamExt;
 use ratatui::backend::Backend;
 use ratatui::Terminal;
-use rumqttc::{AsyncClient, MqttOptions, Packet, QoS, Transport};
+use rumqttc::{AsyncClient, Packet, QoS};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,10 +37,10 @@ use tokio_util::sync::CancellationToken;
 pub const FRAME: Duration = Duration::from_millis(20);
 /// Events queued before live messages are dropped (counted) rather than blocking the broker.
 const QUEUE: usize = 16_384;
-/// How often the database is polled for changes.
-const POLL: Duration = Duration::from_secs(2);
-/// How often today's totals, the month and health are re-read.
-const SLOW_POLL: Duration = Duration::from_secs(30);
+/// How often today's totals and health are re-read even without ledger changes.
+const SLOW_POLL: Duration = Duration::from_secs(10);
+/// At most this often are today's totals re-read after ledger changes.
+const TOTALS_EVERY: Duration = Duration::from_secs(5);
 /// Activity entries loaded at start.
 const ACTIVITY_LOADED: usize = 200;
 
@@ -119,6 +120,11 @@ pub fn init_file_logging(
 /// Runs the dashboard in this terminal until the operator quits.
 pub async fn run(config: &Config, opts: Options) -> anyhow::Result<()> {
     let _log = init_file_logging(config)?;
+    run_dashboard(config, opts).await
+}
+
+/// Runs the dashboard with logging already set up.
+pub async fn run_dashboard(config: &Config, opts: Options) -> anyhow::Result<()> {
     let app = build_app(config, &opts, chrono::Utc::now())?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let cancel = CancellationToken::new();
@@ -133,6 +139,7 @@ pub async fn run(config: &Config, opts: Options) -> anyhow::Result<()> {
     let result = event_loop(&mut term, app, rx, &services, |_| {}).await;
     cancel.cancel();
     terminal::restore();
+    services.shutdown().await;
     tracing::info!("dashboard closed");
     result.map(|_| ())
 }
@@ -224,6 +231,14 @@ impl Services {
             tx,
             tz,
         })
+    }
+
+    /// Closes the database connection now (a client dropped while the runtime stops panics in
+    /// the driver).
+    pub async fn shutdown(&self) {
+        if let Some(store) = self.store.write().await.take() {
+            store.client().clone().shutdown().immediate(true).await;
+        }
     }
 
     /// Runs one effect in a task; its result comes back as an event.
@@ -375,37 +390,6 @@ pub fn spawn_tick(tx: mpsc::Sender<Event>, cancel: CancellationToken) {
     });
 }
 
-/// MQTT options from `mqtt://[user:pass@]host:port` or `mqtts://…`.
-pub fn mqtt_options(url: &str, client_id: &str) -> anyhow::Result<MqttOptions> {
-    let parsed = url::Url::parse(url).with_context(|| {
-        format!(
-            "the MQTT URL {} is not valid: use mqtt://host:port",
-            crate::store::error::redacted_uri(url)
-        )
-    })?;
-    let host = parsed
-        .host_str()
-        .context("the MQTT URL has no host")?
-        .to_string();
-    let tls = match parsed.scheme() {
-        "mqtt" | "tcp" => false,
-        "mqtts" | "ssl" => true,
-        other => anyhow::bail!("MQTT URL scheme {other:?}: use mqtt:// or mqtts://"),
-    };
-    let port = parsed.port().unwrap_or(if tls { 8883 } else { 1883 });
-    let mut o = MqttOptions::new(client_id, host, port);
-    o.set_keep_alive(Duration::from_secs(15));
-    o.set_clean_session(true);
-    o.set_max_packet_size(live::MAX_PAYLOAD + 1024, live::MAX_PAYLOAD + 1024);
-    if !parsed.username().is_empty() {
-        o.set_credentials(parsed.username(), parsed.password().unwrap_or_default());
-    }
-    if tls {
-        o.set_transport(Transport::tls_with_default_config());
-    }
-    Ok(o)
-}
-
 /// Subscribes to the device topics and turns messages into `Live` events, reconnecting in the
 /// background; returns the client that publishes relay commands.
 pub fn spawn_mqtt(
@@ -418,7 +402,14 @@ pub fn spawn_mqtt(
         std::process::id(),
         rand::random::<u16>()
     );
-    let (client, mut events) = AsyncClient::new(mqtt_options(url, &id)?, 1024);
+    let mut options = crate::mqtt::connection::options(
+        url,
+        &id,
+        &crate::mqtt::connection::Credentials::from_env(),
+    )?;
+    options.set_keep_alive(Duration::from_secs(15));
+    options.set_clean_session(true);
+    let (client, mut events) = AsyncClient::new(options, 1024);
     let sub = client.clone();
     tokio::spawn(async move {
         let _ = tx
@@ -474,17 +465,25 @@ pub fn spawn_mqtt(
     Ok(client)
 }
 
-/// What the follower last sent, to send only changes.
+/// What the follower last sent, to send only what is new.
 #[derive(Default)]
 struct Seen {
-    devices: HashMap<String, Option<Instant>>,
-    settings: Option<PowerSettings>,
-    versions: Vec<CostVersion>,
     newest_activity: Option<(Instant, Option<crate::domain::Id>)>,
 }
 
-/// Connects, loads a snapshot, then follows the database by polling (the same events a change
-/// stream would give), reconnecting in the background after a failure.
+/// Collections whose changes the dashboard shows.
+const FOLLOWED: &[&str] = &[
+    collections::DEVICES,
+    collections::CLASSROOMS,
+    collections::COST_VERSIONS,
+    collections::POWER_SETTINGS,
+    collections::ACTIVITY,
+    collections::LEDGER,
+    collections::DAILY,
+];
+
+/// Connects, loads a snapshot, then follows the change feed (a change stream where the server has
+/// one, else polling on `updatedAt`), reloading after an outage.
 async fn follow_database(
     uri: String,
     tz: chrono_tz::Tz,
@@ -516,53 +515,28 @@ async fn follow_database(
         }
     };
     *slot.write().await = Some(store.clone());
-    let _ = tx
-        .send(Event::Link(
-            Link::Db,
-            LinkState::Up(store.server().to_string()),
-        ))
-        .await;
     let mut seen = Seen::default();
-    let mut need_snapshot = true;
-    let mut last_slow = tokio::time::Instant::now();
     loop {
-        let step = if need_snapshot {
-            load_snapshot(&store, tz, &mut seen).await.map(|snap| {
-                vec![
-                    Event::Db(DbChange::Snapshot(Box::new(snap))),
-                    Event::Link(
-                        Link::Feed,
-                        LinkState::Up(format!("polling {} s", POLL.as_secs())),
-                    ),
-                ]
-            })
-        } else if last_slow.elapsed() >= SLOW_POLL {
-            last_slow = tokio::time::Instant::now();
-            slow_poll(&store, tz).await
-        } else {
-            poll(&store, &mut seen).await
+        // Follow from before the snapshot, so that nothing written while it loads is missed.
+        let mut feed = store.follow(FOLLOWED, FeedOptions::default());
+        let mode = match feed.mode() {
+            FeedMode::Stream => "stream".to_string(),
+            FeedMode::Polling => "polling".to_string(),
         };
-        match step {
-            Ok(events) => {
-                if need_snapshot {
-                    let users = has_users(&store).await.unwrap_or(false);
-                    let _ = tx.send(Event::Db(DbChange::UsersExist(users))).await;
-                    let _ = tx
-                        .send(Event::Link(
-                            Link::Db,
-                            LinkState::Up(store.server().to_string()),
-                        ))
-                        .await;
-                }
-                need_snapshot = false;
-                for e in events {
-                    if tx.send(e).await.is_err() {
-                        return;
-                    }
+        match load_snapshot(&store, tz, &mut seen).await {
+            Ok(snap) => {
+                let users = has_users(&store).await.unwrap_or(false);
+                for e in [
+                    Event::Db(DbChange::Snapshot(Box::new(snap))),
+                    Event::Db(DbChange::UsersExist(users)),
+                    Event::Link(Link::Db, LinkState::Up(store.server().to_string())),
+                    Event::Link(Link::Feed, LinkState::Up(mode)),
+                ] {
+                    let _ = tx.send(e).await;
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "database follower");
+                tracing::warn!(error = %e, "database snapshot");
                 let _ = tx
                     .send(Event::Link(Link::Db, LinkState::Down(e.to_string())))
                     .await;
@@ -572,14 +546,157 @@ async fn follow_database(
                         LinkState::Down("waiting for the database".into()),
                     ))
                     .await;
-                need_snapshot = true;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                }
             }
         }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(POLL) => {}
+        if !follow_feed(&store, tz, &mut feed, &mut seen, &tx, &cancel).await {
+            return;
         }
     }
+}
+
+/// Turns feed events into dashboard events until an outage ends (then a fresh snapshot is due:
+/// returns true) or the dashboard closes (false).
+async fn follow_feed(
+    store: &Store,
+    tz: chrono_tz::Tz,
+    feed: &mut ChangeFeed,
+    seen: &mut Seen,
+    tx: &mpsc::Sender<Event>,
+    cancel: &CancellationToken,
+) -> bool {
+    let mut refresh = tokio::time::interval(SLOW_POLL);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    refresh.tick().await;
+    let mut totals_due = false;
+    let mut totals_timer = tokio::time::interval(TOTALS_EVERY);
+    loop {
+        let event = tokio::select! {
+            _ = cancel.cancelled() => return false,
+            ev = feed.next() => match ev {
+                Some(ev) => ev,
+                None => return true,
+            },
+            _ = refresh.tick() => {
+                totals_due = true;
+                continue;
+            }
+            _ = totals_timer.tick(), if totals_due => {
+                totals_due = false;
+                match slow_poll(store, tz).await {
+                    Ok(events) => {
+                        for e in events {
+                            if tx.send(e).await.is_err() {
+                                return false;
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "today's totals"),
+                }
+                continue;
+            }
+        };
+        let out = match event {
+            FeedEvent::Change(c) => match change_events(store, &c, seen).await {
+                Ok((events, totals)) => {
+                    totals_due |= totals;
+                    events
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, collection = %c.collection, "reading a change");
+                    Vec::new()
+                }
+            },
+            FeedEvent::Error(msg) => vec![
+                Event::Link(Link::Db, LinkState::Down(msg)),
+                Event::Link(
+                    Link::Feed,
+                    LinkState::Down("waiting for the database".into()),
+                ),
+            ],
+            FeedEvent::Recovered => return true,
+        };
+        for e in out {
+            if tx.send(e).await.is_err() {
+                return false;
+            }
+        }
+    }
+}
+
+/// The dashboard events of one change, and whether today's totals need a re-read.
+async fn change_events(
+    store: &Store,
+    c: &Change,
+    seen: &mut Seen,
+) -> anyhow::Result<(Vec<Event>, bool)> {
+    let oid = crate::domain::Id::parse_str(&c.id).ok();
+    Ok(match c.collection.as_str() {
+        collections::DEVICES => match oid {
+            Some(id) => {
+                let d = store.device_by_id(id).await?;
+                (
+                    d.into_iter()
+                        .map(|d| Event::Db(DbChange::Device(Box::new(d))))
+                        .collect(),
+                    false,
+                )
+            }
+            None => (Vec::new(), false),
+        },
+        collections::CLASSROOMS => match oid {
+            Some(id) => {
+                let r = store.classroom_by_id(id).await?;
+                (
+                    r.into_iter()
+                        .map(|r| Event::Db(DbChange::Classroom(r)))
+                        .collect(),
+                    false,
+                )
+            }
+            None => (Vec::new(), false),
+        },
+        collections::COST_VERSIONS | collections::POWER_SETTINGS => {
+            let settings = store.active_power_settings().await?;
+            let cost_versions = store.cost_versions(None).await?;
+            (
+                vec![Event::Db(DbChange::Tariff {
+                    settings,
+                    cost_versions,
+                })],
+                false,
+            )
+        }
+        collections::ACTIVITY => (new_activity(store, seen).await?, false),
+        // Ledger rows and rollups change the day's and the month's totals.
+        _ => (Vec::new(), true),
+    })
+}
+
+/// Activity entries newer than the newest already sent, oldest first.
+async fn new_activity(store: &Store, seen: &mut Seen) -> anyhow::Result<Vec<Event>> {
+    let recent = store
+        .recent_activity(50, None, &ActivityFilter::default())
+        .await?
+        .rows;
+    let newer: Vec<ActivityLog> = recent
+        .into_iter()
+        .take_while(|a| {
+            Some((a.timestamp, a.id)) != seen.newest_activity
+                && seen.newest_activity.is_none_or(|(t, _)| a.timestamp >= t)
+        })
+        .collect();
+    if let Some(first) = newer.first() {
+        seen.newest_activity = Some((first.timestamp, first.id));
+    }
+    Ok(newer
+        .into_iter()
+        .rev()
+        .map(|a| Event::Db(DbChange::Activity(Box::new(a))))
+        .collect())
 }
 
 async fn load_snapshot(
@@ -600,12 +717,6 @@ async fn load_snapshot(
     let today = today_totals(store, super::app::day_start(now, tz)).await?;
     let month_before_today_inr = month_before_today(store, now, tz).await?;
     let health = health(store, &devices, &activity).await;
-    seen.devices = devices
-        .iter()
-        .filter_map(|d| Some((d.ledger_id()?, d.updated_at)))
-        .collect();
-    seen.settings = settings.clone();
-    seen.versions = cost_versions.clone();
     seen.newest_activity = activity.last().map(|a| (a.timestamp, a.id));
     Ok(Snapshot {
         classrooms,
@@ -617,46 +728,6 @@ async fn load_snapshot(
         month_before_today_inr,
         health: Some(health),
     })
-}
-
-/// Devices, tariff and activity changed since the last look.
-async fn poll(store: &Store, seen: &mut Seen) -> anyhow::Result<Vec<Event>> {
-    let mut out = Vec::new();
-    for d in store.devices().await? {
-        let Some(id) = d.ledger_id() else { continue };
-        if seen.devices.get(&id) != Some(&d.updated_at) {
-            seen.devices.insert(id, d.updated_at);
-            out.push(Event::Db(DbChange::Device(Box::new(d))));
-        }
-    }
-    let settings = store.active_power_settings().await?;
-    let versions = store.cost_versions(None).await?;
-    if settings != seen.settings || versions != seen.versions {
-        seen.settings = settings.clone();
-        seen.versions = versions.clone();
-        out.push(Event::Db(DbChange::Tariff {
-            settings,
-            cost_versions: versions,
-        }));
-    }
-    let recent = store
-        .recent_activity(50, None, &ActivityFilter::default())
-        .await?
-        .rows;
-    let newer: Vec<ActivityLog> = recent
-        .into_iter()
-        .take_while(|a| {
-            Some((a.timestamp, a.id)) != seen.newest_activity
-                && seen.newest_activity.is_none_or(|(t, _)| a.timestamp >= t)
-        })
-        .collect();
-    if let Some(first) = newer.first() {
-        seen.newest_activity = Some((first.timestamp, first.id));
-    }
-    for a in newer.into_iter().rev() {
-        out.push(Event::Db(DbChange::Activity(Box::new(a))));
-    }
-    Ok(out)
 }
 
 /// Today's totals and health, which change slowly.
@@ -760,7 +831,7 @@ async fn health(store: &Store, devices: &[Device], activity: &[ActivityLog]) -> 
 /// Whether any operator account exists (then acting needs a sign-in).
 async fn has_users(store: &Store) -> anyhow::Result<bool> {
     let n = store
-        .collection::<crate::domain::User>(crate::store::collections::USERS)
+        .collection::<crate::domain::User>(collections::USERS)
         .estimated_document_count()
         .await?;
     Ok(n > 0)
