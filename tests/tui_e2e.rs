@@ -1,0 +1,132 @@
+//! End to end in a pseudo-terminal (tmux): the dashboard binary against the harness's FerretDB and
+//! Mosquitto and the simulated fleet. Start, navigate, toggle a switch, see it confirmed by the
+//! board, quit cleanly with the terminal restored.
+
+mod support;
+
+use autovolt::seed::{self, SeedOptions};
+use autovolt::simulate::{self, SimulateOptions};
+use autovolt::store::Store;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn run(args: &[&str]) -> String {
+        let out = Command::new("tmux").args(args).output().expect("tmux is installed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        Tmux::run(&["capture-pane", "-p", "-t", &self.session])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.session];
+        args.extend_from_slice(keys);
+        Tmux::run(&args);
+    }
+
+    /// Waits until the screen satisfies `ok`, else fails showing the screen.
+    async fn wait(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + timeout;
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if Instant::now() > until {
+                panic!("timed out waiting for {what}; the screen:\n{s}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        Tmux::run(&["kill-session", "-t", &self.session]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_navigate_toggle_confirmed_and_quit_cleanly() {
+    let uri = support::fresh_database_uri("tui_e2e");
+    let mqtt = support::mqtt_url();
+    let store = Store::connect(&uri, Duration::from_secs(10)).await.unwrap();
+    store.migrate_up(None, false).await.unwrap();
+    seed::seed(&store, &SeedOptions { classrooms: 2, devices_per_classroom: 1, seed: 7 })
+        .await
+        .unwrap();
+
+    // The fleet: no random switching, frequent snapshots so the boards show online at once.
+    let stop = CancellationToken::new();
+    let mut sim = SimulateOptions::new(simulate::from_store(&store).await.unwrap(), chrono_tz::Asia::Kolkata);
+    sim.rate = 0.0;
+    sim.reboots = false;
+    sim.report_every = Duration::from_secs(1);
+    let (url, shutdown) = (mqtt.clone(), stop.clone());
+    let fleet = tokio::spawn(async move { simulate::run(&url, sim, shutdown).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "campus = \"E2E Campus\"\n").unwrap();
+    let exit_file = dir.path().join("exit");
+    let session = format!("autovolt-e2e-{}", std::process::id());
+    let cmd = format!(
+        "env LANG=C.UTF-8 AUTOVOLT_CONFIG={} AUTOVOLT_MONGODB_URI='{}' AUTOVOLT_MQTT_URL='{}' AUTOVOLT_LOG_FILE={} {} tui; echo $? > {}",
+        config.display(),
+        uri,
+        mqtt,
+        dir.path().join("dashboard.log").display(),
+        env!("CARGO_BIN_EXE_autovolt"),
+        exit_file.display()
+    );
+    Tmux::run(&["new-session", "-d", "-s", &session, "-x", "120", "-y", "40", &cmd]);
+    let t = Tmux { session: session.clone() };
+    Tmux::run(&["set-option", "-t", &session, "remain-on-exit", "on"]);
+
+    t.wait("the classrooms from the database and a live broker", Duration::from_secs(30), |s| {
+        s.contains("E2E Campus") && s.contains("Classrooms (2)") && s.contains("MQTT ● live") && s.contains("1/1")
+    })
+    .await;
+    // Sort by name, open the first classroom.
+    t.keys(&["s", "s", "s"]);
+    t.keys(&["Enter"]);
+    let screen = t
+        .wait("the classroom grid with its board online", Duration::from_secs(15), |s| {
+            s.contains("Board ") && s.contains("● online") && s.contains("▶ ")
+        })
+        .await;
+    let selected = screen.lines().find(|l| l.contains("▶ ")).unwrap().to_string();
+    assert!(selected.contains("□ off"), "the simulator starts with every relay off: {selected}");
+
+    t.keys(&["Space"]);
+    let screen = t
+        .wait("the command confirmed by the board", Duration::from_secs(10), |s| {
+            s.lines().any(|l| l.contains("▶ ") && l.contains("■ ON ✓"))
+        })
+        .await;
+    assert!(!screen.contains("failed"), "{screen}");
+
+    t.keys(&["q"]);
+    let until = Instant::now() + Duration::from_secs(15);
+    while !exit_file.exists() {
+        assert!(Instant::now() < until, "the dashboard did not quit; the screen:\n{}", t.screen());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let code = std::fs::read_to_string(&exit_file).unwrap();
+    assert_eq!(code.trim(), "0", "exit status");
+    let alternate = Tmux::run(&["display-message", "-p", "-t", &session, "#{alternate_on}"]);
+    assert_eq!(alternate.trim(), "0", "the alternate screen was left");
+    assert!(!t.screen().contains("Classrooms"), "the dashboard's screen is gone:\n{}", t.screen());
+    let log = std::fs::read_to_string(dir.path().join("dashboard.log")).unwrap();
+    assert!(log.contains("relay command"), "actions are logged to the file:\n{log}");
+
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), fleet).await;
+}
