@@ -531,3 +531,19 @@ fn mouse_click_selects_the_row_under_it() {
     }));
     assert_eq!(app.rooms_sel, 5);
 }
+
+#[test]
+fn heartbeats_of_online_boards_do_not_redraw_but_changes_do() {
+    let mut app = sample::default_app(Role::User);
+    let (b, s) = open_first(&mut app);
+    let mac = app.campus.boards[b].mac;
+    app.dirty = false;
+    app.update(Event::Live(Live::Heartbeat { mac }));
+    assert!(!app.dirty, "nothing shown changed until the next tick");
+    let pin = app.campus.boards[b].switches[s].pin.unwrap();
+    let on = app.campus.boards[b].switches[s].on;
+    app.update(Event::Live(Live::State { mac, relays: vec![(pin, on)] }));
+    assert!(!app.dirty, "a snapshot that confirms what is shown changes nothing");
+    app.update(Event::Live(Live::State { mac, relays: vec![(pin, !on)] }));
+    assert!(app.dirty);
+}

@@ -455,7 +455,7 @@ impl App {
             return;
         }
         let out = self.campus.apply_live(&live, self.clock.now);
-        if out.unregistered.is_none() {
+        if out.changed {
             self.dirty = true;
         }
     }

@@ -155,6 +155,9 @@ pub struct LiveOutcome {
     pub confirmed: Vec<(usize, usize)>,
     /// The message's MAC is not a registered board.
     pub unregistered: Option<Mac>,
+    /// Something shown changed (a relay, a command's state, motion, the board coming back);
+    /// a heartbeat from a board already online changes nothing until the next clock tick.
+    pub changed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -417,6 +420,8 @@ impl Campus {
             return out;
         };
         let board = &mut self.boards[bi];
+        // Online means heard within the last few seconds at most: anything older may be shown stale.
+        out.changed = board.last_seen.is_none_or(|t| (now - t).num_seconds() >= 60);
         board.last_seen = Some(now);
         let set = |switches: &mut Vec<SwitchView>,
                    si: usize,
@@ -427,11 +432,13 @@ impl Campus {
             if s.on != on {
                 s.on = on;
                 s.since = Some(now);
+                out.changed = true;
             }
             if let ToggleState::Pending { want, .. } = s.toggle {
                 if want == on && acknowledges {
                     s.toggle = ToggleState::Confirmed { at: now };
                     out.confirmed.push((bi, si));
+                    out.changed = true;
                 }
             }
         };
@@ -460,6 +467,7 @@ impl Campus {
             Live::Motion { detected, .. } => {
                 if *detected {
                     board.last_motion = Some(now);
+                    out.changed = true;
                 }
             }
             Live::Heartbeat { .. } | Live::Rejected => {}

@@ -233,6 +233,23 @@ impl Services {
         })
     }
 
+    /// The live part only: the MQTT subscription and relay commands, no database (benchmarks).
+    pub fn start_live(
+        mqtt_url: &str,
+        read_only: bool,
+        tz: chrono_tz::Tz,
+        tx: mpsc::Sender<Event>,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Services> {
+        Ok(Services {
+            read_only,
+            mqtt: Some(spawn_mqtt(mqtt_url, tx.clone(), cancel)?),
+            store: Arc::new(RwLock::new(None)),
+            tx,
+            tz,
+        })
+    }
+
     /// Closes the database connection now (a client dropped while the runtime stops panics in
     /// the driver).
     pub async fn shutdown(&self) {
