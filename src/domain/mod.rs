@@ -15,6 +15,7 @@ pub mod interval;
 pub mod mac;
 pub mod migration;
 pub mod power;
+pub mod rollup;
 pub mod schedule;
 pub mod secret;
 pub mod string_enum;

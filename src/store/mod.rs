@@ -3,6 +3,7 @@
 //! Only this module (and `mqtt`) talks to servers. Every write is single-document atomic and
 //! idempotent, because FerretDB and standalone servers have no transactions.
 
+pub mod aggregation;
 mod capabilities;
 pub mod error;
 pub mod tariffs;
