@@ -21,6 +21,7 @@ pub mod secret;
 pub mod string_enum;
 pub mod tariff;
 pub mod telemetry;
+pub mod totals;
 pub mod user;
 pub mod validation;
 

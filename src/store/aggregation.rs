@@ -11,6 +11,9 @@ use crate::config::Config;
 use crate::domain::activity::action;
 use crate::domain::interval::{local_date, local_midnight};
 use crate::domain::rollup::{self, SwitchGroup};
+use crate::domain::totals::{
+    Amount, ClosedSwitch, DayTotal, OpenSwitch, RunningTotals, PROJECTION_DAYS,
+};
 use crate::domain::{dates, ActivityLog, Confidence, DailyAggregate, Instant, TriggeredBy};
 use bson::{doc, Bson, Document};
 use chrono::{Datelike, Days, NaiveDate};
@@ -723,4 +726,126 @@ pub fn spawn_daily_aggregation(
             next = next_run(now + chrono::Duration::seconds(1), tz, at);
         }
     }))
+}
+
+impl Store {
+    /// Today's closed ledger rows (campus-local `date`), summed per switch.
+    pub async fn today_closed_totals(
+        &self,
+        date: NaiveDate,
+        tz: Tz,
+    ) -> Result<Vec<ClosedSwitch>, StoreError> {
+        let (from, to) = day_range(date, tz);
+        Ok(self
+            .switch_groups(from, to)
+            .await?
+            .into_iter()
+            .map(|g| ClosedSwitch {
+                device_id: g.device_id,
+                switch_id: g.switch_id,
+                classroom: g.classroom,
+                amount: Amount {
+                    kwh: g.wh / 1000.0,
+                    cost: g.cost,
+                },
+            })
+            .collect())
+    }
+
+    /// Per-device totals of the days before `date` that month-to-date and the projection need
+    /// (from the first of the month or 7 days back, whichever is earlier): daily aggregates where
+    /// they exist, the ledger for days not aggregated yet.
+    pub async fn totals_history(
+        &self,
+        date: NaiveDate,
+        tz: Tz,
+    ) -> Result<Vec<DayTotal>, StoreError> {
+        let first = date.with_day(1).unwrap_or(date);
+        let week = date
+            .checked_sub_days(Days::new(PROJECTION_DAYS.into()))
+            .unwrap_or(date);
+        let start = first.min(week);
+        let aggregated: Vec<DailyAggregate> = self
+            .collection::<DailyAggregate>(DAILY)
+            .find(doc! {"date_string": {"$gte": date_string(start), "$lt": date_string(date)}})
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        let mut covered = BTreeSet::new();
+        for a in aggregated {
+            let Ok(day) = NaiveDate::parse_from_str(&a.date_string, "%Y-%m-%d") else {
+                continue;
+            };
+            covered.insert(day);
+            out.push(DayTotal {
+                date: day,
+                device_id: a.device_id,
+                classroom: a.classroom,
+                amount: Amount {
+                    kwh: a.total_kwh,
+                    cost: a.cost_at_calc_time,
+                },
+            });
+        }
+        for day in start.iter_days().take_while(|d| *d < date) {
+            if covered.contains(&day) {
+                continue;
+            }
+            for c in self.today_closed_totals(day, tz).await? {
+                out.push(DayTotal {
+                    date: day,
+                    device_id: c.device_id,
+                    classroom: c.classroom,
+                    amount: c.amount,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Running totals at `now`, loaded in full: today's closed rows, the history, and every switch
+    /// the devices record as on, priced with the tariffs in force. Tick it with new instants; call
+    /// `switch_on`/`switch_off` on live switch events; load again when the ledger changes or
+    /// `is_stale_at` says the day is over.
+    pub async fn running_totals(&self, now: Instant, tz: Tz) -> Result<RunningTotals, StoreError> {
+        let date = local_date(now, tz);
+        let closed = self.today_closed_totals(date, tz).await?;
+        let history = self.totals_history(date, tz).await?;
+        let mut totals = RunningTotals::new(tz, date, &closed, &history);
+        let settings = self.active_power_settings().await?;
+        let classrooms: BTreeMap<crate::domain::Id, String> = self
+            .classrooms()
+            .await?
+            .into_iter()
+            .filter_map(|c| c.id.map(|id| (id, c.name)))
+            .collect();
+        let mut open = Vec::new();
+        for device in self.devices().await? {
+            let Some(device_id) = device.ledger_id() else {
+                continue;
+            };
+            let classroom = device
+                .classroom
+                .and_then(|c| classrooms.get(&c).cloned())
+                .unwrap_or_default();
+            open.extend(
+                device
+                    .switches
+                    .iter()
+                    .filter_map(|s| OpenSwitch::of(&device_id, &classroom, s, settings.as_ref())),
+            );
+        }
+        let earliest = open
+            .iter()
+            .map(|o| o.since)
+            .min()
+            .unwrap_or(now)
+            .max(local_midnight(date, tz));
+        let month_end = day_range(date, tz).1 + chrono::Duration::days(31);
+        let book = self.tariff_book(earliest, month_end).await?;
+        totals.set_open(&open, &book);
+        totals.tick(now);
+        Ok(totals)
+    }
 }
