@@ -42,6 +42,23 @@ pub enum BooksCommand {
         #[arg(long = "as", value_name = "NAME")]
         operator: Option<String>,
     },
+    /// Check the books: every ledger row against the energy and cost rules, rows crossing
+    /// midnight, overlapping intervals, and every stored aggregate against its recomputation.
+    /// Exit 0 when everything agrees, 1 when something does not, 2 when the database cannot be used.
+    Audit {
+        /// One campus-local day (default: this month so far).
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        date: Option<NaiveDate>,
+        /// First day of a range (with --to).
+        #[arg(long, requires = "to")]
+        from: Option<NaiveDate>,
+        /// Last day of a range, inclusive.
+        #[arg(long, requires = "from")]
+        to: Option<NaiveDate>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -106,6 +123,32 @@ pub async fn run(command: BooksCommand, config: &Config) -> i32 {
                 Ok((from, to)) => aggregate(&store, from, to, tz, break_lock, operator).await,
                 Err(e) => Err(e.into()),
             }
+        }
+        BooksCommand::Audit {
+            date,
+            from,
+            to,
+            json,
+        } => {
+            let today = crate::domain::interval::local_date(crate::domain::dates::now_millis(), tz);
+            let month = today.format("%Y-%m").to_string();
+            let range = if date.is_none() && from.is_none() {
+                period(None, None, false, Some(&month), today)
+            } else {
+                period(date, from.zip(to), false, None, today)
+            };
+            let result = match range {
+                Ok((from, to)) => audit(&store, from, to, tz, json).await,
+                Err(e) => Err(e.into()),
+            };
+            // Whatever stops the audit means the books could not be checked.
+            return match result {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("autovolt: {e}");
+                    2
+                }
+            };
         }
     };
     match result {
@@ -236,6 +279,48 @@ async fn aggregate(
         if s.cancelled { " (cancelled: later days not done)" } else { "" }
     );
     Ok(if s.cancelled { 1 } else { 0 })
+}
+
+async fn audit(
+    store: &Store,
+    from: NaiveDate,
+    to: NaiveDate,
+    tz: Tz,
+    json: bool,
+) -> Result<i32, StoreError> {
+    let report = store.audit(from, to, tz).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        );
+    } else {
+        println!(
+            "audit {} … {} ({}): {} ledger rows, {} daily and {} monthly aggregates checked",
+            report.from,
+            report.to,
+            report.timezone,
+            report.rows_checked,
+            report.daily_checked,
+            report.monthly_checked
+        );
+        for f in &report.findings {
+            println!("  ✗ {f}");
+        }
+        if !report.days_not_aggregated.is_empty() {
+            println!(
+                "  · not aggregated yet: {}",
+                report.days_not_aggregated.join(", ")
+            );
+        }
+        if report.is_clean() {
+            println!("✓ everything agrees");
+        } else {
+            println!("✗ {} finding(s)", report.findings.len());
+        }
+    }
+    Ok(if report.is_clean() { 0 } else { 1 })
 }
 
 /// The days an `aggregate` command covers, inclusive. A month stops at `today`.

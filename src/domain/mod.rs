@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub mod aggregate;
+pub mod audit;
 pub mod classroom;
 pub mod dates;
 pub mod device;

@@ -4,6 +4,7 @@
 //! idempotent, because FerretDB and standalone servers have no transactions.
 
 pub mod aggregation;
+pub mod audit;
 mod capabilities;
 pub mod error;
 pub mod tariffs;

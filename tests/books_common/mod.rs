@@ -26,6 +26,8 @@ pub fn date(y: i32, m: u32, d: u32) -> chrono::NaiveDate {
 
 pub struct Campus {
     pub store: Store,
+    /// The URI of the campus's database (for running the binary against it).
+    pub uri: String,
     pub settings: PowerSettings,
     /// (classroom name, device) pairs.
     pub boards: Vec<(String, Device)>,
@@ -59,7 +61,10 @@ fn switches() -> Vec<Switch> {
 
 /// A campus of `classrooms` classrooms with `boards` boards each, power settings at `price`.
 pub async fn campus(label: &str, classrooms: usize, boards: usize, price: f64) -> Campus {
-    let store = super::support::store(label).await;
+    let uri = super::support::fresh_database_uri(label);
+    let store = Store::connect(&uri, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
     store.ensure_indexes().await.unwrap();
     let settings = store
         .save_power_settings(&PowerSettings::campus_default(price))
@@ -104,6 +109,7 @@ pub async fn campus(label: &str, classrooms: usize, boards: usize, price: f64) -
     }
     Campus {
         store,
+        uri,
         settings,
         boards: all,
     }
