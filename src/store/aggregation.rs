@@ -96,6 +96,7 @@ struct RowSums {
     switch_on_duration_seconds: f64,
     #[serde(default)]
     cost_calculation: Option<crate::domain::CostCalculation>,
+    start_ts: bson::DateTime,
 }
 
 /// The `$group` stage's key, mapped back to its fields.
@@ -165,23 +166,56 @@ pub fn dates_between(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
 
 impl Store {
     /// The sums of the ledger rows that start in `[from, to)`, per switch (and labels and
-    /// confidence). Where the server sums several accumulators of one `$group` correctly this is
-    /// one portable pipeline; FerretDB 1.24 feeds only the first accumulator (the others see no
-    /// documents), so there the rows are streamed with a projection and summed here instead.
+    /// confidence).
     pub async fn switch_groups(
         &self,
         from: Instant,
         to: Instant,
     ) -> Result<Vec<SwitchGroup>, StoreError> {
-        let filter = doc! {"start_ts": {
-            "$gte": bson::DateTime::from_chrono(from),
-            "$lt": bson::DateTime::from_chrono(to),
-        }};
-        if !self.group_sums_several_accumulators().await? {
-            return self.switch_groups_streamed(filter).await;
+        if self.group_sums_several_accumulators().await? {
+            self.switch_groups_pipeline(from, to).await
+        } else {
+            let mut days = self.switch_groups_streamed(&[from, to]).await?;
+            Ok(days.pop().unwrap_or_default())
         }
+    }
+
+    /// The same sums for each campus-local day of `from..=to`, in date order. Where the server sums
+    /// several accumulators of one `$group` correctly this is one portable pipeline per day (an
+    /// index range each); FerretDB 1.24 feeds only the first accumulator (the others see no
+    /// documents), so there the rows of the whole range are streamed once, with a projection, and
+    /// summed here instead.
+    pub async fn switch_groups_by_day(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        tz: Tz,
+    ) -> Result<Vec<(NaiveDate, Vec<SwitchGroup>)>, StoreError> {
+        let days = dates_between(from, to);
+        if self.group_sums_several_accumulators().await? {
+            let mut out = Vec::with_capacity(days.len());
+            for d in days {
+                let (a, b) = day_range(d, tz);
+                out.push((d, self.switch_groups_pipeline(a, b).await?));
+            }
+            return Ok(out);
+        }
+        let mut bounds: Vec<Instant> = days.iter().map(|d| day_range(*d, tz).0).collect();
+        bounds.push(day_range(to, tz).1);
+        let groups = self.switch_groups_streamed(&bounds).await?;
+        Ok(days.into_iter().zip(groups).collect())
+    }
+
+    async fn switch_groups_pipeline(
+        &self,
+        from: Instant,
+        to: Instant,
+    ) -> Result<Vec<SwitchGroup>, StoreError> {
         let pipeline = vec![
-            doc! {"$match": filter},
+            doc! {"$match": {"start_ts": {
+                "$gte": bson::DateTime::from_chrono(from),
+                "$lt": bson::DateTime::from_chrono(to),
+            }}},
             doc! {"$group": {
                 "_id": {
                     "device_id": "$device_id",
@@ -206,22 +240,36 @@ impl Store {
         Ok(docs.iter().map(group_from).collect())
     }
 
+    /// One pass over the rows starting in `[bounds[0], bounds[last])`, summed per switch within
+    /// each `[bounds[i], bounds[i + 1])`.
     async fn switch_groups_streamed(
         &self,
-        filter: Document,
-    ) -> Result<Vec<SwitchGroup>, StoreError> {
+        bounds: &[Instant],
+    ) -> Result<Vec<Vec<SwitchGroup>>, StoreError> {
+        type Key = (String, String, String, String, String, String);
+        let slots = bounds.len().saturating_sub(1);
+        let mut buckets: Vec<BTreeMap<Key, SwitchGroup>> = vec![BTreeMap::new(); slots];
+        let (Some(first), Some(last)) = (bounds.first(), bounds.last()) else {
+            return Ok(Vec::new());
+        };
         let mut cursor = self
             .collection::<RowSums>(LEDGER)
-            .find(filter)
+            .find(doc! {"start_ts": {
+                "$gte": bson::DateTime::from_chrono(*first),
+                "$lt": bson::DateTime::from_chrono(*last),
+            }})
             .projection(doc! {
                 "_id": 0, "device_id": 1, "switch_id": 1, "classroom": 1, "esp32_name": 1,
                 "switch_name": 1, "quality": 1, "delta_wh": 1, "switch_on_duration_seconds": 1,
-                "cost_calculation": 1,
+                "cost_calculation": 1, "start_ts": 1,
             })
             .await?;
-        let mut groups: BTreeMap<(String, String, String, String, String, String), SwitchGroup> =
-            BTreeMap::new();
         while let Some(r) = cursor.try_next().await? {
+            let start = r.start_ts.to_chrono();
+            let slot = bounds.partition_point(|b| *b <= start).saturating_sub(1);
+            let Some(bucket) = buckets.get_mut(slot) else {
+                continue;
+            };
             let confidence = r.quality.map(|q| q.confidence).unwrap_or_default();
             let key = (
                 r.device_id,
@@ -231,7 +279,7 @@ impl Store {
                 r.switch_name,
                 confidence.to_string(),
             );
-            let g = groups.entry(key).or_insert_with_key(|k| SwitchGroup {
+            let g = bucket.entry(key).or_insert_with_key(|k| SwitchGroup {
                 device_id: k.0.clone(),
                 switch_id: k.1.clone(),
                 classroom: k.2.clone(),
@@ -245,7 +293,10 @@ impl Store {
             g.cost += r.cost_calculation.map_or(0.0, |c| c.cost_inr);
             g.rows += 1;
         }
-        Ok(groups.into_values().collect())
+        Ok(buckets
+            .into_iter()
+            .map(|b| b.into_values().collect())
+            .collect())
     }
 
     /// Whether a `$group` with two `$sum` accumulators fills both: tried on two scratch documents.
@@ -299,8 +350,11 @@ impl Store {
         let mut done = 0;
         let mut summary = AggregationSummary::default();
         let mut months: BTreeSet<NaiveDate> = BTreeSet::new();
+        let groups_by_day = self
+            .switch_groups_by_day(request.from, request.to, request.tz)
+            .await?;
 
-        for date in &days {
+        for (date, groups) in &groups_by_day {
             if cancel.is_cancelled() {
                 summary.cancelled = true;
                 break;
@@ -308,7 +362,7 @@ impl Store {
             let key = format!("day:{}", date_string(*date));
             self.acquire_lock(&key, &owner, request.break_locks).await?;
             let result = self
-                .aggregate_day(*date, request.tz, &known, cancel, |classroom, day_total| {
+                .aggregate_day(*date, groups, &known, cancel, |classroom, day_total| {
                     done += 1;
                     if day_total > known.len().max(1) {
                         total += 1;
@@ -370,21 +424,19 @@ impl Store {
         Ok(summary)
     }
 
-    /// One day: the pipeline, the aggregates, and the writes classroom by classroom. Returns the
+    /// One day: the aggregates from its sums, and the writes classroom by classroom. Returns the
     /// write counts, the ledger rows read, and whether the day was finished (not cancelled).
     async fn aggregate_day(
         &self,
         date: NaiveDate,
-        tz: Tz,
+        groups: &[SwitchGroup],
         known: &BTreeSet<String>,
         cancel: &CancellationToken,
         mut on_classroom: impl FnMut(&str, usize),
     ) -> Result<(SyncCounts, u64, bool), StoreError> {
-        let (from, to) = day_range(date, tz);
         let ds = date_string(date);
-        let groups = self.switch_groups(from, to).await?;
         let rows = groups.iter().map(|g| g.rows).sum();
-        let fresh = rollup::daily_aggregates(&ds, &groups);
+        let fresh = rollup::daily_aggregates(&ds, groups);
         let existing: Vec<Document> = self
             .collection::<Document>(DAILY)
             .find(doc! {"date_string": &ds})
@@ -788,17 +840,28 @@ impl Store {
                 },
             });
         }
-        for day in start.iter_days().take_while(|d| *d < date) {
-            if covered.contains(&day) {
-                continue;
-            }
-            for c in self.today_closed_totals(day, tz).await? {
-                out.push(DayTotal {
+        let missing: Vec<NaiveDate> = start
+            .iter_days()
+            .take_while(|d| *d < date)
+            .filter(|d| !covered.contains(d))
+            .collect();
+        if let (Some(&first_missing), Some(&last_missing)) = (missing.first(), missing.last()) {
+            for (day, groups) in self
+                .switch_groups_by_day(first_missing, last_missing, tz)
+                .await?
+            {
+                if covered.contains(&day) {
+                    continue;
+                }
+                out.extend(groups.into_iter().map(|g| DayTotal {
                     date: day,
-                    device_id: c.device_id,
-                    classroom: c.classroom,
-                    amount: c.amount,
-                });
+                    device_id: g.device_id,
+                    classroom: g.classroom,
+                    amount: Amount {
+                        kwh: g.wh / 1000.0,
+                        cost: g.cost,
+                    },
+                }));
             }
         }
         Ok(out)
