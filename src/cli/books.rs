@@ -1,12 +1,14 @@
-//! Commands on the energy books: tariffs.
+//! Commands on the energy books: tariffs, aggregation, audit.
 
 use crate::config::Config;
 use crate::domain::tariff::{TariffChange, TariffTarget};
-use crate::domain::{CostVersion, Instant, ValidationError};
+use crate::domain::{CostVersion, Instant, TriggeredBy, ValidationError};
+use crate::store::aggregation::{AggregationProgress, AggregationRequest};
 use crate::store::{Store, StoreError, DEFAULT_SELECTION_TIMEOUT};
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 use clap::Subcommand;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Subcommand)]
 pub enum BooksCommand {
@@ -14,6 +16,48 @@ pub enum BooksCommand {
     Tariff {
         #[command(subcommand)]
         command: TariffCommand,
+    },
+    /// Build the daily and monthly rollups from the ledger (idempotent: a re-run changes nothing).
+    #[command(group(clap::ArgGroup::new("period").required(true).args(["date", "from", "yesterday", "month"])))]
+    Aggregate {
+        /// One campus-local day, YYYY-MM-DD.
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// First day of a range (with --to).
+        #[arg(long, requires = "to")]
+        from: Option<NaiveDate>,
+        /// Last day of a range, inclusive.
+        #[arg(long, requires = "from")]
+        to: Option<NaiveDate>,
+        /// Yesterday, campus time.
+        #[arg(long)]
+        yesterday: bool,
+        /// A month, YYYY-MM (up to today).
+        #[arg(long)]
+        month: Option<String>,
+        /// Remove the locks of these days first, after a run died holding them.
+        #[arg(long)]
+        break_lock: bool,
+        /// Who runs it (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: Option<String>,
+    },
+    /// Check the books: every ledger row against the energy and cost rules, rows crossing
+    /// midnight, overlapping intervals, and every stored aggregate against its recomputation.
+    /// Exit 0 when everything agrees, 1 when something does not, 2 when the database cannot be used.
+    Audit {
+        /// One campus-local day (default: this month so far).
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        date: Option<NaiveDate>,
+        /// First day of a range (with --to).
+        #[arg(long, requires = "to")]
+        from: Option<NaiveDate>,
+        /// Last day of a range, inclusive.
+        #[arg(long, requires = "from")]
+        to: Option<NaiveDate>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -65,6 +109,47 @@ pub async fn run(command: BooksCommand, config: &Config) -> i32 {
     };
     let result = match command {
         BooksCommand::Tariff { command } => tariff(&store, command, tz).await,
+        BooksCommand::Aggregate {
+            date,
+            from,
+            to,
+            yesterday,
+            month,
+            break_lock,
+            operator,
+        } => {
+            let today = crate::domain::interval::local_date(crate::domain::dates::now_millis(), tz);
+            match period(date, from.zip(to), yesterday, month.as_deref(), today) {
+                Ok((from, to)) => aggregate(&store, from, to, tz, break_lock, operator).await,
+                Err(e) => Err(e.into()),
+            }
+        }
+        BooksCommand::Audit {
+            date,
+            from,
+            to,
+            json,
+        } => {
+            let today = crate::domain::interval::local_date(crate::domain::dates::now_millis(), tz);
+            let month = today.format("%Y-%m").to_string();
+            let range = if date.is_none() && from.is_none() {
+                period(None, None, false, Some(&month), today)
+            } else {
+                period(date, from.zip(to), false, None, today)
+            };
+            let result = match range {
+                Ok((from, to)) => audit(&store, from, to, tz, json).await,
+                Err(e) => Err(e.into()),
+            };
+            // Whatever stops the audit means the books could not be checked.
+            return match result {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("autovolt: {e}");
+                    2
+                }
+            };
+        }
     };
     match result {
         Ok(code) => code,
@@ -142,6 +227,144 @@ async fn tariff(store: &Store, command: TariffCommand, tz: Tz) -> Result<i32, St
             Ok(0)
         }
     }
+}
+
+async fn aggregate(
+    store: &Store,
+    from: NaiveDate,
+    to: NaiveDate,
+    tz: Tz,
+    break_locks: bool,
+    operator: Option<String>,
+) -> Result<i32, StoreError> {
+    let request = AggregationRequest {
+        from,
+        to,
+        tz,
+        triggered_by: TriggeredBy::User,
+        operator: operator.or_else(|| std::env::var("USER").ok()),
+        break_locks,
+    };
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nstopping after the current classroom…");
+            on_ctrl_c.cancel();
+        }
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AggregationProgress>();
+    let printer = tokio::spawn(async move {
+        while let Some(p) = rx.recv().await {
+            eprint!(
+                "\r\x1b[2K[{:>4}/{:<4}] {} {}",
+                p.done, p.total, p.date, p.classroom
+            );
+        }
+        eprintln!();
+    });
+    let result = store.aggregate(&request, Some(tx), &cancel).await;
+    let _ = printer.await;
+    let s = result?;
+    println!(
+        "{} day(s) from {from} to {to}: {} ledger rows; daily {} written, {} unchanged, {} removed; monthly {} written, {} unchanged, {} removed{}",
+        s.days,
+        s.ledger_rows,
+        s.daily_written,
+        s.daily_unchanged,
+        s.daily_removed,
+        s.monthly_written,
+        s.monthly_unchanged,
+        s.monthly_removed,
+        if s.cancelled { " (cancelled: later days not done)" } else { "" }
+    );
+    Ok(if s.cancelled { 1 } else { 0 })
+}
+
+async fn audit(
+    store: &Store,
+    from: NaiveDate,
+    to: NaiveDate,
+    tz: Tz,
+    json: bool,
+) -> Result<i32, StoreError> {
+    let report = store.audit(from, to, tz).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        );
+    } else {
+        println!(
+            "audit {} … {} ({}): {} ledger rows, {} daily and {} monthly aggregates checked",
+            report.from,
+            report.to,
+            report.timezone,
+            report.rows_checked,
+            report.daily_checked,
+            report.monthly_checked
+        );
+        for f in &report.findings {
+            println!("  ✗ {f}");
+        }
+        if !report.days_not_aggregated.is_empty() {
+            println!(
+                "  · not aggregated yet: {}",
+                report.days_not_aggregated.join(", ")
+            );
+        }
+        if report.is_clean() {
+            println!("✓ everything agrees");
+        } else {
+            println!("✗ {} finding(s)", report.findings.len());
+        }
+    }
+    Ok(if report.is_clean() { 0 } else { 1 })
+}
+
+/// The days an `aggregate` command covers, inclusive. A month stops at `today`.
+pub fn period(
+    date: Option<NaiveDate>,
+    range: Option<(NaiveDate, NaiveDate)>,
+    yesterday: bool,
+    month: Option<&str>,
+    today: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate), ValidationError> {
+    if let Some(d) = date {
+        return Ok((d, d));
+    }
+    if let Some((from, to)) = range {
+        if to < from {
+            return Err(ValidationError::new(
+                "to",
+                to,
+                format!("must not be before --from {from}"),
+            ));
+        }
+        return Ok((from, to));
+    }
+    if yesterday {
+        let y = today.pred_opt().unwrap_or(today);
+        return Ok((y, y));
+    }
+    if let Some(m) = month {
+        let first = NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d")
+            .map_err(|_| ValidationError::new("month", m, "must be YYYY-MM"))?;
+        if first > today {
+            return Err(ValidationError::new("month", m, "is in the future"));
+        }
+        let last = first
+            .checked_add_months(chrono::Months::new(1))
+            .and_then(|d| d.pred_opt())
+            .unwrap_or(first);
+        return Ok((first, last.min(today)));
+    }
+    Err(ValidationError::new(
+        "period",
+        "",
+        "give one of --date, --from/--to, --yesterday, --month",
+    ))
 }
 
 fn local(t: Instant, tz: Tz) -> String {
@@ -229,6 +452,43 @@ mod tests {
     use chrono::Utc;
 
     const IST: Tz = chrono_tz::Asia::Kolkata;
+
+    #[test]
+    fn periods() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let today = d(2026, 11, 24);
+        assert_eq!(
+            period(Some(d(2026, 11, 2)), None, false, None, today).unwrap(),
+            (d(2026, 11, 2), d(2026, 11, 2))
+        );
+        assert_eq!(
+            period(None, None, true, None, today).unwrap(),
+            (d(2026, 11, 23), d(2026, 11, 23))
+        );
+        assert_eq!(
+            period(None, None, false, Some("2026-11"), today).unwrap(),
+            (d(2026, 11, 1), today)
+        );
+        assert_eq!(
+            period(None, None, false, Some("2026-02"), today).unwrap(),
+            (d(2026, 2, 1), d(2026, 2, 28))
+        );
+        assert!(period(None, None, false, Some("2026-12"), today).is_err());
+        assert!(period(None, None, false, Some("2026-13"), today).is_err());
+        assert_eq!(
+            period(
+                None,
+                Some((d(2026, 11, 5), d(2026, 11, 4))),
+                false,
+                None,
+                today
+            )
+            .unwrap_err()
+            .field,
+            "to"
+        );
+        assert!(period(None, None, false, None, today).is_err());
+    }
 
     #[test]
     fn scopes() {

@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub mod aggregate;
+pub mod audit;
 pub mod classroom;
 pub mod dates;
 pub mod device;
@@ -15,11 +16,13 @@ pub mod interval;
 pub mod mac;
 pub mod migration;
 pub mod power;
+pub mod rollup;
 pub mod schedule;
 pub mod secret;
 pub mod string_enum;
 pub mod tariff;
 pub mod telemetry;
+pub mod totals;
 pub mod user;
 pub mod validation;
 

@@ -3,6 +3,8 @@
 //! Only this module (and `mqtt`) talks to servers. Every write is single-document atomic and
 //! idempotent, because FerretDB and standalone servers have no transactions.
 
+pub mod aggregation;
+pub mod audit;
 mod capabilities;
 pub mod error;
 pub mod tariffs;

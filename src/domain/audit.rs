@@ -1,0 +1,372 @@
+//! The checks of `autovolt audit`: every ledger row against the energy and cost rules, rows that
+//! cross local midnight, overlapping intervals of one switch, and every stored aggregate against
+//! the same one recomputed (daily from the ledger, monthly from the dailies).
+
+use super::interval::{local_date, local_midnight};
+use super::rollup::{self, daily_differences, monthly_differences};
+use super::{DailyAggregate, Instant, LedgerRow, MonthlyAggregate};
+use chrono::{Days, NaiveDate};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+/// How far an aggregate may be from its recomputation (kWh, ₹, seconds, score points).
+pub const AGGREGATE_TOLERANCE: f64 = 0.01;
+
+/// Something that disagrees.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// A stored row that does not even read as a ledger row.
+    UnreadableRow { row_id: String, error: String },
+    /// A row that breaks an energy or cost rule.
+    InvalidRow {
+        row_id: String,
+        device_id: String,
+        switch_id: String,
+        start_ts: Instant,
+        error: String,
+    },
+    /// A row that crosses campus-local midnight (it should have been split).
+    CrossesMidnight {
+        row_id: String,
+        device_id: String,
+        switch_id: String,
+        start_ts: Instant,
+        end_ts: Instant,
+    },
+    /// Two rows of one switch covering the same time (double billing).
+    Overlap {
+        device_id: String,
+        switch_id: String,
+        first_row_id: String,
+        second_row_id: String,
+        first_end: Instant,
+        second_start: Instant,
+    },
+    /// A stored daily aggregate that is not what the ledger gives (or has no rows behind it).
+    StaleDaily {
+        date_string: String,
+        device_id: String,
+        fields: Vec<&'static str>,
+        stored_kwh: f64,
+        ledger_kwh: f64,
+        stored_cost: f64,
+        ledger_cost: f64,
+    },
+    /// A stored monthly aggregate that is not the sum of its stored daily aggregates.
+    StaleMonthly {
+        month_string: String,
+        device_id: String,
+        fields: Vec<&'static str>,
+        stored_kwh: f64,
+        daily_kwh: f64,
+    },
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::UnreadableRow { row_id, error } => {
+                write!(f, "row {row_id}: cannot be read as a ledger row: {error}")
+            }
+            Finding::InvalidRow {
+                row_id,
+                device_id,
+                switch_id,
+                start_ts,
+                error,
+            } => write!(
+                f,
+                "row {row_id} (device {device_id} switch {switch_id} at {}): {error}",
+                start_ts.to_rfc3339()
+            ),
+            Finding::CrossesMidnight {
+                row_id,
+                device_id,
+                switch_id,
+                start_ts,
+                end_ts,
+            } => write!(
+                f,
+                "row {row_id} (device {device_id} switch {switch_id}) crosses local midnight: {} to {}",
+                start_ts.to_rfc3339(),
+                end_ts.to_rfc3339()
+            ),
+            Finding::Overlap {
+                device_id,
+                switch_id,
+                first_row_id,
+                second_row_id,
+                first_end,
+                second_start,
+            } => write!(
+                f,
+                "device {device_id} switch {switch_id}: row {second_row_id} starts at {} before row {first_row_id} ends at {} (billed twice)",
+                second_start.to_rfc3339(),
+                first_end.to_rfc3339()
+            ),
+            Finding::StaleDaily {
+                date_string,
+                device_id,
+                fields,
+                stored_kwh,
+                ledger_kwh,
+                stored_cost,
+                ledger_cost,
+            } => write!(
+                f,
+                "daily aggregate {date_string} device {device_id} differs from the ledger in {}: {stored_kwh:.3} kWh ₹{stored_cost:.2} stored, {ledger_kwh:.3} kWh ₹{ledger_cost:.2} in the ledger; run `autovolt aggregate --date {date_string}`",
+                fields.join(", ")
+            ),
+            Finding::StaleMonthly {
+                month_string,
+                device_id,
+                fields,
+                stored_kwh,
+                daily_kwh,
+            } => write!(
+                f,
+                "monthly aggregate {month_string} device {device_id} differs from its daily aggregates in {}: {stored_kwh:.3} kWh stored, {daily_kwh:.3} kWh from the days",
+                fields.join(", ")
+            ),
+        }
+    }
+}
+
+fn row_id(r: &LedgerRow) -> String {
+    r.id.map(|i| i.to_hex()).unwrap_or_else(|| "?".into())
+}
+
+/// Checks rows one by one (rules, midnight) and per switch (overlaps). `rows` may be in any order.
+pub fn check_rows(rows: &[LedgerRow], tz: Tz) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for r in rows {
+        if let Err(e) = r.validate() {
+            out.push(Finding::InvalidRow {
+                row_id: row_id(r),
+                device_id: r.device_id.clone(),
+                switch_id: r.switch_id.clone(),
+                start_ts: r.start_ts,
+                error: e.to_string(),
+            });
+        }
+        let next_midnight = local_date(r.start_ts, tz)
+            .checked_add_days(Days::new(1))
+            .map(|d| local_midnight(d, tz));
+        if next_midnight.is_some_and(|m| r.end_ts > m) {
+            out.push(Finding::CrossesMidnight {
+                row_id: row_id(r),
+                device_id: r.device_id.clone(),
+                switch_id: r.switch_id.clone(),
+                start_ts: r.start_ts,
+                end_ts: r.end_ts,
+            });
+        }
+    }
+    let mut order: Vec<&LedgerRow> = rows.iter().collect();
+    order.sort_by(|a, b| {
+        (&a.device_id, &a.switch_id, a.start_ts, a.end_ts).cmp(&(
+            &b.device_id,
+            &b.switch_id,
+            b.start_ts,
+            b.end_ts,
+        ))
+    });
+    let mut latest: Option<&LedgerRow> = None;
+    for r in order {
+        match latest {
+            Some(p) if p.device_id == r.device_id && p.switch_id == r.switch_id => {
+                if r.start_ts < p.end_ts {
+                    out.push(Finding::Overlap {
+                        device_id: r.device_id.clone(),
+                        switch_id: r.switch_id.clone(),
+                        first_row_id: row_id(p),
+                        second_row_id: row_id(r),
+                        first_end: p.end_ts,
+                        second_start: r.start_ts,
+                    });
+                }
+                if r.end_ts > p.end_ts {
+                    latest = Some(r);
+                }
+            }
+            _ => latest = Some(r),
+        }
+    }
+    out
+}
+
+/// Compares one day's stored aggregates with the ones its ledger rows give.
+pub fn check_dailies(
+    date_string: &str,
+    rows: &[LedgerRow],
+    stored: &[DailyAggregate],
+) -> Vec<Finding> {
+    let fresh = rollup::daily_aggregates(date_string, &rollup::group_rows(rows));
+    let mut out = Vec::new();
+    for s in stored.iter().filter(|s| s.date_string == date_string) {
+        let recomputed = fresh.iter().find(|f| f.device_id == s.device_id);
+        let fields = match recomputed {
+            Some(f) => daily_differences(s, f, AGGREGATE_TOLERANCE),
+            None if s.total_kwh.abs() > AGGREGATE_TOLERANCE
+                || s.cost_at_calc_time.abs() > AGGREGATE_TOLERANCE
+                || s.switch_count != 0 =>
+            {
+                vec!["no ledger rows"]
+            }
+            None => Vec::new(),
+        };
+        if !fields.is_empty() {
+            out.push(Finding::StaleDaily {
+                date_string: date_string.to_string(),
+                device_id: s.device_id.clone(),
+                fields,
+                stored_kwh: s.total_kwh,
+                ledger_kwh: recomputed.map_or(0.0, |f| f.total_kwh),
+                stored_cost: s.cost_at_calc_time,
+                ledger_cost: recomputed.map_or(0.0, |f| f.cost_at_calc_time),
+            });
+        }
+    }
+    out
+}
+
+/// Compares a month's stored aggregates with the sums of its stored daily aggregates.
+pub fn check_monthlies(
+    month: NaiveDate,
+    dailies: &[DailyAggregate],
+    stored: &[MonthlyAggregate],
+) -> Vec<Finding> {
+    let fresh = rollup::monthly_aggregates(month, dailies);
+    let ms = rollup::month_string(month);
+    stored
+        .iter()
+        .filter(|m| m.month_string == ms)
+        .filter_map(|m| {
+            let recomputed = fresh.iter().find(|f| f.device_id == m.device_id);
+            let fields = match recomputed {
+                Some(f) => monthly_differences(m, f, AGGREGATE_TOLERANCE),
+                None => vec!["no daily aggregates"],
+            };
+            (!fields.is_empty()).then(|| Finding::StaleMonthly {
+                month_string: ms.clone(),
+                device_id: m.device_id.clone(),
+                fields,
+                stored_kwh: m.total_kwh,
+                daily_kwh: recomputed.map_or(0.0, |f| f.total_kwh),
+            })
+        })
+        .collect()
+}
+
+/// The result of an audit.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct AuditReport {
+    pub from: String,
+    pub to: String,
+    pub timezone: String,
+    pub rows_checked: u64,
+    pub daily_checked: u64,
+    pub monthly_checked: u64,
+    /// Days with ledger rows but no stored aggregate (not a disagreement: not aggregated yet).
+    pub days_not_aggregated: Vec<String>,
+    pub findings: Vec<Finding>,
+}
+
+impl AuditReport {
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::energy::{cost_inr, energy_wh};
+    use crate::domain::{CostCalculation, Quality, SwitchType};
+    use chrono::{Duration, TimeZone, Utc};
+
+    const IST: Tz = chrono_tz::Asia::Kolkata;
+
+    fn ist(d: u32, h: u32, m: u32) -> Instant {
+        IST.with_ymd_and_hms(2026, 11, d, h, m, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn row(switch: &str, start: Instant, minutes: i64) -> LedgerRow {
+        let secs = minutes as f64 * 60.0;
+        let wh = energy_wh(100.0, secs);
+        LedgerRow {
+            id: Some(bson::oid::ObjectId::new()),
+            device_id: "d1".into(),
+            esp32_name: "b".into(),
+            classroom: "A".into(),
+            switch_id: switch.into(),
+            switch_name: "s".into(),
+            switch_type: SwitchType::Outlet,
+            start_ts: start,
+            end_ts: start + Duration::minutes(minutes),
+            switch_on_duration_seconds: secs,
+            delta_wh: wh,
+            power_w: 100.0,
+            cost_calculation: Some(CostCalculation {
+                cost_per_kwh: 8.0,
+                cost_inr: cost_inr(wh, 8.0),
+            }),
+            quality: Quality::default(),
+            created_at: None,
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn clean_rows_give_nothing() {
+        let rows = vec![
+            row("1", ist(24, 8, 0), 60),
+            row("1", ist(24, 9, 0), 60),
+            row("2", ist(24, 8, 30), 60),
+        ];
+        assert!(check_rows(&rows, IST).is_empty());
+    }
+
+    #[test]
+    fn tampered_crossing_and_overlapping_rows_are_found() {
+        let mut tampered = row("1", ist(24, 8, 0), 60);
+        tampered.delta_wh *= 2.0;
+        let crossing = row("2", ist(24, 23, 0), 120);
+        let a = row("3", ist(24, 8, 0), 60);
+        let b = row("3", ist(24, 8, 30), 60);
+        let findings = check_rows(&[tampered, crossing, b, a], IST);
+        assert_eq!(findings.len(), 3, "{findings:#?}");
+        assert!(
+            matches!(&findings[0], Finding::InvalidRow { error, .. } if error.contains("delta_wh"))
+        );
+        assert!(matches!(findings[1], Finding::CrossesMidnight { .. }));
+        assert!(matches!(findings[2], Finding::Overlap { .. }));
+        // Ending exactly at midnight is fine.
+        assert!(check_rows(&[row("2", ist(24, 23, 0), 60)], IST).is_empty());
+    }
+
+    #[test]
+    fn stale_aggregates_are_found() {
+        let rows = vec![row("1", ist(24, 8, 0), 60), row("2", ist(24, 9, 0), 30)];
+        let fresh = rollup::daily_aggregates("2026-11-24", &rollup::group_rows(&rows));
+        assert!(check_dailies("2026-11-24", &rows, &fresh).is_empty());
+        let mut stale = fresh.clone();
+        stale[0].total_kwh += 0.5;
+        let findings = check_dailies("2026-11-24", &rows, &stale);
+        assert!(
+            matches!(&findings[..], [Finding::StaleDaily { fields, .. }] if fields == &vec!["total_kwh"])
+        );
+        // An aggregate with energy but no rows behind it.
+        let findings = check_dailies("2026-11-24", &[], &fresh);
+        assert_eq!(findings.len(), 1);
+
+        let month = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let mut monthly = rollup::monthly_aggregates(month, &fresh);
+        assert!(check_monthlies(month, &fresh, &monthly).is_empty());
+        monthly[0].cost_at_calc_time += 1.0;
+        assert_eq!(check_monthlies(month, &fresh, &monthly).len(), 1);
+    }
+}

@@ -1,0 +1,914 @@
+//! Building `dailyaggregates` and `monthlyaggregates` from the ledger with portable pipelines
+//! (`$match` + `$group` with `$sum` only; the ratios are finished in Rust), idempotently: a document
+//! is written only when it differs from what is stored, so a second run changes nothing.
+//!
+//! Runs of the same day or month cannot interleave (a lock document per day and month); the daily
+//! run of the collectors happens once across all of them (a claim document per date).
+
+use super::collections::{DAILY, LEDGER, MONTHLY};
+use super::{Store, StoreError};
+use crate::config::Config;
+use crate::domain::activity::action;
+use crate::domain::interval::{local_date, local_midnight};
+use crate::domain::rollup::{self, SwitchGroup};
+use crate::domain::totals::{
+    Amount, ClosedSwitch, DayTotal, OpenSwitch, RunningTotals, PROJECTION_DAYS,
+};
+use crate::domain::{dates, ActivityLog, Confidence, DailyAggregate, Instant, TriggeredBy};
+use bson::{doc, Bson, Document};
+use chrono::{Datelike, Days, NaiveDate};
+use chrono_tz::Tz;
+use futures::TryStreamExt;
+use std::collections::{BTreeMap, BTreeSet};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+/// Locks of running aggregations and the claims of the collectors' daily runs (**Ours**).
+pub const AGGREGATION_RUNS: &str = "aggregationruns";
+
+/// A lock older than this is reported as stale (its run probably died).
+pub const STALE_LOCK_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
+/// What to aggregate: the campus-local days `from..=to`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregationRequest {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub tz: Tz,
+    pub triggered_by: TriggeredBy,
+    /// Who asked (for the activity log).
+    pub operator: Option<String>,
+    /// Remove the locks of these days and months first (after a run died holding them).
+    pub break_locks: bool,
+}
+
+/// Progress of a run, for a progress bar: `done` of `total` classroom-days, and which one was just
+/// written. `total` grows when a day holds classrooms the `classrooms` collection does not know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregationProgress {
+    pub done: usize,
+    pub total: usize,
+    pub date: String,
+    pub classroom: String,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AggregationSummary {
+    pub days: usize,
+    pub ledger_rows: u64,
+    pub daily_written: usize,
+    pub daily_unchanged: usize,
+    pub daily_removed: usize,
+    pub monthly_written: usize,
+    pub monthly_unchanged: usize,
+    pub monthly_removed: usize,
+    /// Stopped early by its cancellation token; the days finished before are complete.
+    pub cancelled: bool,
+}
+
+/// What writing one family of documents did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct SyncCounts {
+    written: usize,
+    unchanged: usize,
+    removed: usize,
+}
+
+/// The fields of a ledger row the sums need.
+#[derive(serde::Deserialize)]
+struct RowSums {
+    #[serde(default)]
+    device_id: String,
+    #[serde(default)]
+    switch_id: String,
+    #[serde(default)]
+    classroom: String,
+    #[serde(default)]
+    esp32_name: String,
+    #[serde(default)]
+    switch_name: String,
+    #[serde(default)]
+    quality: Option<crate::domain::Quality>,
+    #[serde(default)]
+    delta_wh: f64,
+    #[serde(default)]
+    switch_on_duration_seconds: f64,
+    #[serde(default)]
+    cost_calculation: Option<crate::domain::CostCalculation>,
+    start_ts: bson::DateTime,
+}
+
+/// The `$group` stage's key, mapped back to its fields.
+fn group_from(d: &Document) -> SwitchGroup {
+    let key = d.get_document("_id").cloned().unwrap_or_default();
+    let text = |k: &str| key.get_str(k).unwrap_or_default().to_string();
+    let num = |k: &str| match d.get(k) {
+        Some(Bson::Double(x)) => *x,
+        Some(Bson::Int32(x)) => f64::from(*x),
+        Some(Bson::Int64(x)) => *x as f64,
+        _ => 0.0,
+    };
+    SwitchGroup {
+        device_id: text("device_id"),
+        switch_id: text("switch_id"),
+        classroom: text("classroom"),
+        esp32_name: text("esp32_name"),
+        switch_name: text("switch_name"),
+        confidence: match key.get_str("confidence") {
+            Ok(c) => Confidence::parse(c),
+            Err(_) => Confidence::High,
+        },
+        wh: num("wh"),
+        seconds: num("seconds"),
+        cost: num("cost"),
+        rows: num("rows") as u64,
+    }
+}
+
+/// The campus-local day `date` as a `start_ts` range: `[midnight, next midnight)`.
+pub fn day_range(date: NaiveDate, tz: Tz) -> (Instant, Instant) {
+    let next = date.checked_add_days(Days::new(1)).unwrap_or(date);
+    (local_midnight(date, tz), local_midnight(next, tz))
+}
+
+fn date_string(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+/// A document as compared for idempotency: without `_id` and the timestamps.
+fn content(mut d: Document) -> Document {
+    d.remove("_id");
+    d.remove("createdAt");
+    d.remove("updatedAt");
+    d
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Document, StoreError> {
+    bson::to_document(value).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+fn lock_owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        bson::oid::ObjectId::new()
+    )
+}
+
+/// Every date of `from..=to`.
+pub fn dates_between(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+    from.iter_days().take_while(|d| *d <= to).collect()
+}
+
+impl Store {
+    /// The sums of the ledger rows that start in `[from, to)`, per switch (and labels and
+    /// confidence).
+    pub async fn switch_groups(
+        &self,
+        from: Instant,
+        to: Instant,
+    ) -> Result<Vec<SwitchGroup>, StoreError> {
+        if self.group_sums_several_accumulators().await? {
+            self.switch_groups_pipeline(from, to).await
+        } else {
+            let mut days = self.switch_groups_streamed(&[from, to]).await?;
+            Ok(days.pop().unwrap_or_default())
+        }
+    }
+
+    /// The same sums for each campus-local day of `from..=to`, in date order. Where the server sums
+    /// several accumulators of one `$group` correctly this is one portable pipeline per day (an
+    /// index range each); FerretDB 1.24 feeds only the first accumulator (the others see no
+    /// documents), so there the rows of the whole range are streamed once, with a projection, and
+    /// summed here instead.
+    pub async fn switch_groups_by_day(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        tz: Tz,
+    ) -> Result<Vec<(NaiveDate, Vec<SwitchGroup>)>, StoreError> {
+        let days = dates_between(from, to);
+        if self.group_sums_several_accumulators().await? {
+            let mut out = Vec::with_capacity(days.len());
+            for d in days {
+                let (a, b) = day_range(d, tz);
+                out.push((d, self.switch_groups_pipeline(a, b).await?));
+            }
+            return Ok(out);
+        }
+        let mut bounds: Vec<Instant> = days.iter().map(|d| day_range(*d, tz).0).collect();
+        bounds.push(day_range(to, tz).1);
+        let groups = self.switch_groups_streamed(&bounds).await?;
+        Ok(days.into_iter().zip(groups).collect())
+    }
+
+    async fn switch_groups_pipeline(
+        &self,
+        from: Instant,
+        to: Instant,
+    ) -> Result<Vec<SwitchGroup>, StoreError> {
+        let pipeline = vec![
+            doc! {"$match": {"start_ts": {
+                "$gte": bson::DateTime::from_chrono(from),
+                "$lt": bson::DateTime::from_chrono(to),
+            }}},
+            doc! {"$group": {
+                "_id": {
+                    "device_id": "$device_id",
+                    "switch_id": "$switch_id",
+                    "classroom": "$classroom",
+                    "esp32_name": "$esp32_name",
+                    "switch_name": "$switch_name",
+                    "confidence": "$quality.confidence",
+                },
+                "wh": {"$sum": "$delta_wh"},
+                "seconds": {"$sum": "$switch_on_duration_seconds"},
+                "cost": {"$sum": "$cost_calculation.cost_inr"},
+                "rows": {"$sum": 1},
+            }},
+        ];
+        let docs: Vec<Document> = self
+            .collection::<Document>(LEDGER)
+            .aggregate(pipeline)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs.iter().map(group_from).collect())
+    }
+
+    /// One pass over the rows starting in `[bounds[0], bounds[last])`, summed per switch within
+    /// each `[bounds[i], bounds[i + 1])`.
+    async fn switch_groups_streamed(
+        &self,
+        bounds: &[Instant],
+    ) -> Result<Vec<Vec<SwitchGroup>>, StoreError> {
+        type Key = (String, String, String, String, String, String);
+        let slots = bounds.len().saturating_sub(1);
+        let mut buckets: Vec<BTreeMap<Key, SwitchGroup>> = vec![BTreeMap::new(); slots];
+        let (Some(first), Some(last)) = (bounds.first(), bounds.last()) else {
+            return Ok(Vec::new());
+        };
+        let mut cursor = self
+            .collection::<RowSums>(LEDGER)
+            .find(doc! {"start_ts": {
+                "$gte": bson::DateTime::from_chrono(*first),
+                "$lt": bson::DateTime::from_chrono(*last),
+            }})
+            .projection(doc! {
+                "_id": 0, "device_id": 1, "switch_id": 1, "classroom": 1, "esp32_name": 1,
+                "switch_name": 1, "quality": 1, "delta_wh": 1, "switch_on_duration_seconds": 1,
+                "cost_calculation": 1, "start_ts": 1,
+            })
+            .await?;
+        while let Some(r) = cursor.try_next().await? {
+            let start = r.start_ts.to_chrono();
+            let slot = bounds.partition_point(|b| *b <= start).saturating_sub(1);
+            let Some(bucket) = buckets.get_mut(slot) else {
+                continue;
+            };
+            let confidence = r.quality.map(|q| q.confidence).unwrap_or_default();
+            let key = (
+                r.device_id,
+                r.switch_id,
+                r.classroom,
+                r.esp32_name,
+                r.switch_name,
+                confidence.to_string(),
+            );
+            let g = bucket.entry(key).or_insert_with_key(|k| SwitchGroup {
+                device_id: k.0.clone(),
+                switch_id: k.1.clone(),
+                classroom: k.2.clone(),
+                esp32_name: k.3.clone(),
+                switch_name: k.4.clone(),
+                confidence,
+                ..SwitchGroup::default()
+            });
+            g.wh += r.delta_wh;
+            g.seconds += r.switch_on_duration_seconds;
+            g.cost += r.cost_calculation.map_or(0.0, |c| c.cost_inr);
+            g.rows += 1;
+        }
+        Ok(buckets
+            .into_iter()
+            .map(|b| b.into_values().collect())
+            .collect())
+    }
+
+    /// Whether a `$group` with two `$sum` accumulators fills both: tried on two scratch documents.
+    pub async fn group_sums_several_accumulators(&self) -> Result<bool, StoreError> {
+        let coll = self.collection::<Document>(AGGREGATION_RUNS);
+        let probe = bson::oid::ObjectId::new();
+        let docs =
+            [1, 2].map(|i| doc! {"_id": format!("probe:{probe}:{i}"), "probe": probe, "v": 1});
+        coll.insert_many(docs).await?;
+        let result: Result<Vec<Document>, mongodb::error::Error> = async {
+            coll.aggregate(vec![
+                doc! {"$match": {"probe": probe}},
+                doc! {"$group": {"_id": null, "a": {"$sum": "$v"}, "b": {"$sum": "$v"}}},
+            ])
+            .await?
+            .try_collect()
+            .await
+        }
+        .await;
+        coll.delete_many(doc! {"probe": probe}).await?;
+        let out = result?;
+        let sum = |k: &str| out.first().and_then(|d| d.get(k)).and_then(Bson::as_i32);
+        Ok(sum("a") == Some(2) && sum("b") == Some(2))
+    }
+
+    /// Aggregates the days of `request` (then the months they touch), reporting progress on
+    /// `progress` and stopping between classrooms when `cancel` fires. Logs an `aggregation_run`.
+    pub async fn aggregate(
+        &self,
+        request: &AggregationRequest,
+        progress: Option<UnboundedSender<AggregationProgress>>,
+        cancel: &CancellationToken,
+    ) -> Result<AggregationSummary, StoreError> {
+        if request.to < request.from {
+            return Err(StoreError::Invalid(crate::domain::ValidationError::new(
+                "to",
+                date_string(request.to),
+                format!("must not be before from ({})", date_string(request.from)),
+            )));
+        }
+        let started = std::time::Instant::now();
+        let owner = lock_owner();
+        let days = dates_between(request.from, request.to);
+        let known: BTreeSet<String> = self
+            .classrooms()
+            .await?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let mut total = days.len() * known.len().max(1);
+        let mut done = 0;
+        let mut summary = AggregationSummary::default();
+        let mut months: BTreeSet<NaiveDate> = BTreeSet::new();
+        let groups_by_day = self
+            .switch_groups_by_day(request.from, request.to, request.tz)
+            .await?;
+
+        for (date, groups) in &groups_by_day {
+            if cancel.is_cancelled() {
+                summary.cancelled = true;
+                break;
+            }
+            let key = format!("day:{}", date_string(*date));
+            self.acquire_lock(&key, &owner, request.break_locks).await?;
+            let result = self
+                .aggregate_day(*date, groups, &known, cancel, |classroom, day_total| {
+                    done += 1;
+                    if day_total > known.len().max(1) {
+                        total += 1;
+                    }
+                    if let Some(tx) = &progress {
+                        let _ = tx.send(AggregationProgress {
+                            done,
+                            total,
+                            date: date_string(*date),
+                            classroom: classroom.to_string(),
+                        });
+                    }
+                })
+                .await;
+            self.release_lock(&key, &owner).await?;
+            let (counts, rows, finished) = result?;
+            summary.days += usize::from(finished);
+            summary.ledger_rows += rows;
+            summary.daily_written += counts.written;
+            summary.daily_unchanged += counts.unchanged;
+            summary.daily_removed += counts.removed;
+            months.insert(date.with_day(1).unwrap_or(*date));
+            if !finished {
+                summary.cancelled = true;
+                break;
+            }
+        }
+        for month in months {
+            let key = format!("month:{}", rollup::month_string(month));
+            self.acquire_lock(&key, &owner, request.break_locks).await?;
+            let result = self.rebuild_month(month).await;
+            self.release_lock(&key, &owner).await?;
+            let counts = result?;
+            summary.monthly_written += counts.written;
+            summary.monthly_unchanged += counts.unchanged;
+            summary.monthly_removed += counts.removed;
+        }
+
+        let mut log = ActivityLog::new(
+            action::AGGREGATION_RUN,
+            request.triggered_by.clone(),
+            dates::now_millis(),
+        );
+        log.user_name = request.operator.clone();
+        log.context = Some(serde_json::json!({
+            "from": date_string(request.from),
+            "to": date_string(request.to),
+            "timezone": request.tz.name(),
+            "days": summary.days,
+            "ledger_rows": summary.ledger_rows,
+            "daily_written": summary.daily_written,
+            "daily_unchanged": summary.daily_unchanged,
+            "daily_removed": summary.daily_removed,
+            "monthly_written": summary.monthly_written,
+            "cancelled": summary.cancelled,
+            "duration_ms": started.elapsed().as_millis() as u64,
+        }));
+        self.log_activity(&log).await?;
+        Ok(summary)
+    }
+
+    /// One day: the aggregates from its sums, and the writes classroom by classroom. Returns the
+    /// write counts, the ledger rows read, and whether the day was finished (not cancelled).
+    async fn aggregate_day(
+        &self,
+        date: NaiveDate,
+        groups: &[SwitchGroup],
+        known: &BTreeSet<String>,
+        cancel: &CancellationToken,
+        mut on_classroom: impl FnMut(&str, usize),
+    ) -> Result<(SyncCounts, u64, bool), StoreError> {
+        let ds = date_string(date);
+        let rows = groups.iter().map(|g| g.rows).sum();
+        let fresh = rollup::daily_aggregates(&ds, groups);
+        let existing: Vec<Document> = self
+            .collection::<Document>(DAILY)
+            .find(doc! {"date_string": &ds})
+            .await?
+            .try_collect()
+            .await?;
+
+        let mut by_classroom: BTreeMap<String, Vec<Document>> =
+            known.iter().map(|c| (c.clone(), Vec::new())).collect();
+        for d in &fresh {
+            by_classroom
+                .entry(d.classroom.clone())
+                .or_default()
+                .push(encode(d)?);
+        }
+        let mut existing_by_classroom: BTreeMap<String, Vec<Document>> = BTreeMap::new();
+        for d in existing {
+            let c = d.get_str("classroom").unwrap_or_default().to_string();
+            by_classroom.entry(c.clone()).or_default();
+            existing_by_classroom.entry(c).or_default().push(d);
+        }
+        let classrooms = by_classroom.len();
+        let mut counts = SyncCounts::default();
+        for (classroom, docs) in by_classroom {
+            if cancel.is_cancelled() {
+                return Ok((counts, rows, false));
+            }
+            let old = existing_by_classroom.remove(&classroom).unwrap_or_default();
+            let c = self.sync_documents(DAILY, "date_string", docs, old).await?;
+            counts.written += c.written;
+            counts.unchanged += c.unchanged;
+            counts.removed += c.removed;
+            on_classroom(&classroom, classrooms);
+        }
+        Ok((counts, rows, true))
+    }
+
+    /// Recomputes a month's aggregates from its daily aggregates.
+    async fn rebuild_month(&self, month: NaiveDate) -> Result<SyncCounts, StoreError> {
+        let ms = rollup::month_string(month);
+        let dailies: Vec<DailyAggregate> = self
+            .collection::<DailyAggregate>(DAILY)
+            .find(doc! {"date_string": {"$gte": format!("{ms}-01"), "$lte": format!("{ms}-31")}})
+            .await?
+            .try_collect()
+            .await?;
+        let fresh = rollup::monthly_aggregates(month, &dailies)
+            .iter()
+            .map(encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let existing: Vec<Document> = self
+            .collection::<Document>(MONTHLY)
+            .find(doc! {"month_string": &ms})
+            .await?
+            .try_collect()
+            .await?;
+        self.sync_documents(MONTHLY, "month_string", fresh, existing)
+            .await
+    }
+
+    /// Makes the stored documents of one period (`existing`) equal to `fresh`, keyed by
+    /// `device_id` + `period_field`: inserts what is new (in one batch), updates what changed,
+    /// removes what the ledger no longer supports, and leaves equal documents untouched.
+    async fn sync_documents(
+        &self,
+        collection: &str,
+        period_field: &str,
+        fresh: Vec<Document>,
+        existing: Vec<Document>,
+    ) -> Result<SyncCounts, StoreError> {
+        let coll = self.collection::<Document>(collection);
+        let key = |d: &Document| {
+            (
+                d.get_str("device_id").unwrap_or_default().to_string(),
+                d.get_str(period_field).unwrap_or_default().to_string(),
+            )
+        };
+        let mut stored: BTreeMap<(String, String), Document> =
+            existing.into_iter().map(|d| (key(&d), d)).collect();
+        let now = bson::DateTime::from_chrono(dates::now_millis());
+        let mut counts = SyncCounts::default();
+        let mut new = Vec::new();
+        let mut changed = Vec::new();
+        for d in fresh {
+            let d = content(d);
+            match stored.remove(&key(&d)) {
+                Some(old) if content(old.clone()) == d => counts.unchanged += 1,
+                Some(_) => changed.push(d),
+                None => new.push(d),
+            }
+        }
+        if !new.is_empty() {
+            let batch: Vec<Document> = new
+                .iter()
+                .map(|d| {
+                    let mut d = d.clone();
+                    d.insert("createdAt", now);
+                    d.insert("updatedAt", now);
+                    d
+                })
+                .collect();
+            match coll.insert_many(batch).ordered(false).await {
+                Ok(_) => counts.written += new.len(),
+                // Someone wrote some of them meanwhile: settle each one by upsert.
+                Err(e) if super::error::is_duplicate_key(&e) => changed.extend(new),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for d in changed {
+            let filter = key_filter(&d, period_field);
+            let mut set = d;
+            set.insert("updatedAt", now);
+            coll.update_one(
+                filter,
+                doc! {"$set": set, "$setOnInsert": {"createdAt": now}},
+            )
+            .upsert(true)
+            .await?;
+            counts.written += 1;
+        }
+        for (_, old) in stored {
+            if let Ok(id) = old.get_object_id("_id") {
+                coll.delete_one(doc! {"_id": id}).await?;
+                counts.removed += 1;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Takes the lock `key` for `owner`, or says who holds it and for how long.
+    async fn acquire_lock(
+        &self,
+        key: &str,
+        owner: &str,
+        break_lock: bool,
+    ) -> Result<(), StoreError> {
+        let coll = self.collection::<Document>(AGGREGATION_RUNS);
+        let lock_id = format!("lock:{key}");
+        if break_lock {
+            if let Some(old) = coll.find_one_and_delete(doc! {"_id": &lock_id}).await? {
+                tracing::warn!(lock = %lock_id, owner = old.get_str("owner").unwrap_or_default(), "removed an aggregation lock");
+            }
+        }
+        let now = dates::now_millis();
+        let attempt = coll
+            .insert_one(doc! {
+                "_id": &lock_id,
+                "owner": owner,
+                "acquired_at": bson::DateTime::from_chrono(now),
+            })
+            .await;
+        match attempt {
+            Ok(_) => Ok(()),
+            Err(e) if super::error::is_duplicate_key(&e) => {
+                let held = coll.find_one(doc! {"_id": &lock_id}).await?;
+                let (holder, since) = held
+                    .map(|d| {
+                        (
+                            d.get_str("owner").unwrap_or("unknown").to_string(),
+                            d.get_datetime("acquired_at").ok().map(|t| t.to_chrono()),
+                        )
+                    })
+                    .unwrap_or_else(|| ("unknown".into(), None));
+                let age = since.map(|s| now - s).unwrap_or_default();
+                let stale = if age > STALE_LOCK_AFTER {
+                    " It looks stale (that run probably died): run again with --break-lock to remove it."
+                } else {
+                    " Wait for it to finish."
+                };
+                Err(StoreError::Conflict(format!(
+                    "another aggregation of {key} is running: locked by {holder} for {} min.{stale}",
+                    age.num_minutes()
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn release_lock(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        self.collection::<Document>(AGGREGATION_RUNS)
+            .delete_one(doc! {"_id": format!("lock:{key}"), "owner": owner})
+            .await?;
+        Ok(())
+    }
+}
+
+fn key_filter(d: &Document, period_field: &str) -> Document {
+    doc! {
+        "device_id": d.get_str("device_id").unwrap_or_default(),
+        period_field: d.get(period_field).cloned().unwrap_or(Bson::Null),
+    }
+}
+
+/// The outcome of the collectors' daily run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DailyRun {
+    /// This collector aggregated the day.
+    Ran(AggregationSummary),
+    /// Another collector claimed the day first.
+    ClaimedElsewhere { owner: String },
+}
+
+/// The collectors' daily job: aggregates yesterday (campus time, relative to `now`) once across all
+/// collectors. The first to insert the day's claim document runs it; the others return.
+pub async fn run_daily_aggregation(
+    store: &Store,
+    config: &Config,
+    now: Instant,
+) -> Result<DailyRun, StoreError> {
+    let tz = config
+        .tz()
+        .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let today = local_date(now, tz);
+    let yesterday = today.pred_opt().unwrap_or(today);
+    let owner = lock_owner();
+    let claim_id = format!("claim:daily:{}", date_string(yesterday));
+    let coll = store.collection::<Document>(AGGREGATION_RUNS);
+    let claimed = coll
+        .insert_one(doc! {
+            "_id": &claim_id,
+            "owner": &owner,
+            "claimed_at": bson::DateTime::from_chrono(dates::now_millis()),
+        })
+        .await;
+    match claimed {
+        Ok(_) => {}
+        Err(e) if super::error::is_duplicate_key(&e) => {
+            let holder = coll
+                .find_one(doc! {"_id": &claim_id})
+                .await?
+                .and_then(|d| d.get_str("owner").ok().map(str::to_string))
+                .unwrap_or_else(|| "unknown".into());
+            return Ok(DailyRun::ClaimedElsewhere { owner: holder });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let request = AggregationRequest {
+        from: yesterday,
+        to: yesterday,
+        tz,
+        triggered_by: TriggeredBy::System,
+        operator: None,
+        break_locks: false,
+    };
+    let result = store
+        .aggregate(&request, None, &CancellationToken::new())
+        .await;
+    match result {
+        Ok(summary) => {
+            coll.update_one(
+                doc! {"_id": &claim_id},
+                doc! {"$set": {"finished_at": bson::DateTime::from_chrono(dates::now_millis())}},
+            )
+            .await?;
+            Ok(DailyRun::Ran(summary))
+        }
+        Err(e) => {
+            // Give the day back so that another collector (or the next start) retries it.
+            coll.delete_one(doc! {"_id": &claim_id, "owner": &owner})
+                .await?;
+            Err(e)
+        }
+    }
+}
+
+/// The current instant, replaceable in tests.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Instant;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        dates::now_millis()
+    }
+}
+
+/// The next instant at or after `now` when the local time of day is `at` (`HH:MM`).
+pub fn next_run(now: Instant, tz: Tz, at: (u32, u32)) -> Instant {
+    let today = local_date(now, tz);
+    for date in [today, today.succ_opt().unwrap_or(today)] {
+        let naive = date
+            .and_hms_opt(at.0, at.1, 0)
+            .unwrap_or_else(|| date.and_hms_opt(0, 0, 0).unwrap_or_default());
+        let candidate = naive
+            .and_local_timezone(tz)
+            .earliest()
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|| local_midnight(date, tz));
+        if candidate >= now {
+            return candidate;
+        }
+    }
+    now + chrono::Duration::days(1)
+}
+
+/// Starts the collectors' scheduler: at `config.aggregate_at` campus time every day (and at start
+/// when today's time has passed, to catch up a missed day) runs [`run_daily_aggregation`]. Abort the
+/// handle to stop it.
+pub fn spawn_daily_aggregation(
+    store: Store,
+    config: Config,
+    clock: std::sync::Arc<dyn Clock>,
+) -> Result<tokio::task::JoinHandle<()>, StoreError> {
+    let tz = config
+        .tz()
+        .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let at = crate::domain::validation::time_of_day("aggregate_at", &config.aggregate_at)?;
+    Ok(tokio::spawn(async move {
+        let start = clock.now();
+        let first_today = next_run(local_midnight(local_date(start, tz), tz), tz, at);
+        let mut next = if start >= first_today {
+            start
+        } else {
+            first_today
+        };
+        loop {
+            let wait = (next - clock.now()).to_std().unwrap_or_default();
+            tokio::time::sleep(wait).await;
+            let now = clock.now();
+            match run_daily_aggregation(&store, &config, now).await {
+                Ok(DailyRun::Ran(s)) => {
+                    tracing::info!(
+                        days = s.days,
+                        rows = s.ledger_rows,
+                        written = s.daily_written,
+                        "daily aggregation done"
+                    )
+                }
+                Ok(DailyRun::ClaimedElsewhere { owner }) => {
+                    tracing::debug!(%owner, "daily aggregation claimed by another collector")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "daily aggregation failed; it will be retried at the next run")
+                }
+            }
+            next = next_run(now + chrono::Duration::seconds(1), tz, at);
+        }
+    }))
+}
+
+impl Store {
+    /// Today's closed ledger rows (campus-local `date`), summed per switch.
+    pub async fn today_closed_totals(
+        &self,
+        date: NaiveDate,
+        tz: Tz,
+    ) -> Result<Vec<ClosedSwitch>, StoreError> {
+        let (from, to) = day_range(date, tz);
+        Ok(self
+            .switch_groups(from, to)
+            .await?
+            .into_iter()
+            .map(|g| ClosedSwitch {
+                device_id: g.device_id,
+                switch_id: g.switch_id,
+                classroom: g.classroom,
+                amount: Amount {
+                    kwh: g.wh / 1000.0,
+                    cost: g.cost,
+                },
+            })
+            .collect())
+    }
+
+    /// Per-device totals of the days before `date` that month-to-date and the projection need
+    /// (from the first of the month or 7 days back, whichever is earlier): daily aggregates where
+    /// they exist, the ledger for days not aggregated yet.
+    pub async fn totals_history(
+        &self,
+        date: NaiveDate,
+        tz: Tz,
+    ) -> Result<Vec<DayTotal>, StoreError> {
+        let first = date.with_day(1).unwrap_or(date);
+        let week = date
+            .checked_sub_days(Days::new(PROJECTION_DAYS.into()))
+            .unwrap_or(date);
+        let start = first.min(week);
+        let aggregated: Vec<DailyAggregate> = self
+            .collection::<DailyAggregate>(DAILY)
+            .find(doc! {"date_string": {"$gte": date_string(start), "$lt": date_string(date)}})
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        let mut covered = BTreeSet::new();
+        for a in aggregated {
+            let Ok(day) = NaiveDate::parse_from_str(&a.date_string, "%Y-%m-%d") else {
+                continue;
+            };
+            covered.insert(day);
+            out.push(DayTotal {
+                date: day,
+                device_id: a.device_id,
+                classroom: a.classroom,
+                amount: Amount {
+                    kwh: a.total_kwh,
+                    cost: a.cost_at_calc_time,
+                },
+            });
+        }
+        let missing: Vec<NaiveDate> = start
+            .iter_days()
+            .take_while(|d| *d < date)
+            .filter(|d| !covered.contains(d))
+            .collect();
+        if let (Some(&first_missing), Some(&last_missing)) = (missing.first(), missing.last()) {
+            for (day, groups) in self
+                .switch_groups_by_day(first_missing, last_missing, tz)
+                .await?
+            {
+                if covered.contains(&day) {
+                    continue;
+                }
+                out.extend(groups.into_iter().map(|g| DayTotal {
+                    date: day,
+                    device_id: g.device_id,
+                    classroom: g.classroom,
+                    amount: Amount {
+                        kwh: g.wh / 1000.0,
+                        cost: g.cost,
+                    },
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Running totals at `now`, loaded in full: today's closed rows, the history, and every switch
+    /// the devices record as on, priced with the tariffs in force. Tick it with new instants; call
+    /// `switch_on`/`switch_off` on live switch events; load again when the ledger changes or
+    /// `is_stale_at` says the day is over.
+    pub async fn running_totals(&self, now: Instant, tz: Tz) -> Result<RunningTotals, StoreError> {
+        let date = local_date(now, tz);
+        let closed = self.today_closed_totals(date, tz).await?;
+        let history = self.totals_history(date, tz).await?;
+        let mut totals = RunningTotals::new(tz, date, &closed, &history);
+        let settings = self.active_power_settings().await?;
+        let classrooms: BTreeMap<crate::domain::Id, String> = self
+            .classrooms()
+            .await?
+            .into_iter()
+            .filter_map(|c| c.id.map(|id| (id, c.name)))
+            .collect();
+        let mut open = Vec::new();
+        for device in self.devices().await? {
+            let Some(device_id) = device.ledger_id() else {
+                continue;
+            };
+            let classroom = device
+                .classroom
+                .and_then(|c| classrooms.get(&c).cloned())
+                .unwrap_or_default();
+            open.extend(
+                device
+                    .switches
+                    .iter()
+                    .filter_map(|s| OpenSwitch::of(&device_id, &classroom, s, settings.as_ref())),
+            );
+        }
+        let earliest = open
+            .iter()
+            .map(|o| o.since)
+            .min()
+            .unwrap_or(now)
+            .max(local_midnight(date, tz));
+        let month_end = day_range(date, tz).1 + chrono::Duration::days(31);
+        let book = self.tariff_book(earliest, month_end).await?;
+        totals.set_open(&open, &book);
+        totals.tick(now);
+        Ok(totals)
+    }
+}
