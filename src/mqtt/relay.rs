@@ -58,7 +58,9 @@ pub enum ToggleError {
         wanted: String,
         known: String,
     },
-    #[error("switch {switch} of {device} has no relay pin in the device document; set its relayGpio")]
+    #[error(
+        "switch {switch} of {device} has no relay pin in the device document; set its relayGpio"
+    )]
     NoPin { device: String, switch: String },
     #[error("{device} did not confirm switching {switch} {state} within {} s; the board may be busy, offline or have another secret", .timeout.as_secs_f64())]
     Timeout {
@@ -186,7 +188,10 @@ impl Relay {
             Err(_) => {
                 let last = ready.borrow().clone();
                 Err(ToggleError::Broker(match last {
-                    Some(Err(e)) => format!("{} did not accept the connection in 10 s: {e}", connection::redact(url)),
+                    Some(Err(e)) => format!(
+                        "{} did not accept the connection in 10 s: {e}",
+                        connection::redact(url)
+                    ),
                     _ => format!("{} did not answer in 10 s", connection::redact(url)),
                 }))
             }
@@ -264,7 +269,11 @@ impl Relay {
                             gpio,
                             state: s,
                             ..
-                        }) if m == mac && gpio == pin && s == state && secret_ok(secret.as_ref()) => {
+                        }) if m == mac
+                            && gpio == pin
+                            && s == state
+                            && secret_ok(secret.as_ref()) =>
+                        {
                             return Some(Confirmation::SwitchEvent)
                         }
                         Ok(Event::StateSnapshot {

@@ -81,7 +81,11 @@ impl Board {
         else {
             return false;
         };
-        if *mac != self.spec.mac || !secret.as_ref().is_some_and(|s| self.spec.secret.matches(s.expose())) {
+        if *mac != self.spec.mac
+            || !secret
+                .as_ref()
+                .is_some_and(|s| self.spec.secret.matches(s.expose()))
+        {
             return false;
         }
         let index = match relay {
@@ -175,12 +179,24 @@ mod tests {
     fn only_commands_with_this_mac_and_secret_are_taken() {
         let t = Instant::now();
         let mut b = Board::new(spec(), t);
-        assert!(!b.accept(&cmd(r#"{"mac":"A4:CF:12:B3:C4:D5","secret":"nope","gpio":16,"state":true}"#)));
-        assert!(!b.accept(&cmd(r#"{"mac":"A4:CF:12:B3:C4:D6","secret":"s3cret","gpio":16,"state":true}"#)));
-        assert!(!b.accept(&cmd(r#"{"mac":"A4:CF:12:B3:C4:D5","gpio":16,"state":true}"#)));
-        assert!(b.accept(&cmd(r#"{"mac":"a4cf12b3c4d5","secret":"s3cret","relayGpio":17,"value":1}"#)));
-        assert!(b.accept(&cmd(r#"{"mac":"A4-CF-12-B3-C4-D5","secret":"s3cret","index":5,"state":true}"#)));
-        assert!(!b.accept(&cmd(r#"{"mac":"A4:CF:12:B3:C4:D5","secret":"s3cret","gpio":4,"state":true}"#)));
+        assert!(!b.accept(&cmd(
+            r#"{"mac":"A4:CF:12:B3:C4:D5","secret":"nope","gpio":16,"state":true}"#
+        )));
+        assert!(!b.accept(&cmd(
+            r#"{"mac":"A4:CF:12:B3:C4:D6","secret":"s3cret","gpio":16,"state":true}"#
+        )));
+        assert!(!b.accept(&cmd(
+            r#"{"mac":"A4:CF:12:B3:C4:D5","gpio":16,"state":true}"#
+        )));
+        assert!(b.accept(&cmd(
+            r#"{"mac":"a4cf12b3c4d5","secret":"s3cret","relayGpio":17,"value":1}"#
+        )));
+        assert!(b.accept(&cmd(
+            r#"{"mac":"A4-CF-12-B3-C4-D5","secret":"s3cret","index":5,"state":true}"#
+        )));
+        assert!(!b.accept(&cmd(
+            r#"{"mac":"A4:CF:12:B3:C4:D5","secret":"s3cret","gpio":4,"state":true}"#
+        )));
         assert_eq!(b.queued(), 2);
     }
 
@@ -189,17 +205,37 @@ mod tests {
         let t = Instant::now();
         let ms = |n| t + Duration::from_millis(n);
         let mut b = Board::new(spec(), t);
-        let on = |g: i32, s: bool| cmd(&format!(r#"{{"mac":"A4:CF:12:B3:C4:D5","secret":"s3cret","gpio":{g},"state":{s}}}"#));
+        let on = |g: i32, s: bool| {
+            cmd(&format!(
+                r#"{{"mac":"A4:CF:12:B3:C4:D5","secret":"s3cret","gpio":{g},"state":{s}}}"#
+            ))
+        };
         assert!(b.accept(&on(16, true)));
         assert!(b.accept(&on(17, true)));
         assert!(b.accept(&on(17, false))); // supersedes the queued "17 on"
         assert_eq!(b.queued(), 2);
-        assert_eq!(b.step(t), Some(Applied::Changed { gpio: 16, state: true }));
+        assert_eq!(
+            b.step(t),
+            Some(Applied::Changed {
+                gpio: 16,
+                state: true
+            })
+        );
         assert_eq!(b.step(ms(100)), None, "150 ms between changes");
-        assert_eq!(b.step(ms(150)), Some(Applied::Unchanged), "17 already off: no event");
+        assert_eq!(
+            b.step(ms(150)),
+            Some(Applied::Unchanged),
+            "17 already off: no event"
+        );
         assert!(b.accept(&on(16, false)));
         assert_eq!(b.step(ms(250)), None, "150 ms between changes");
-        assert_eq!(b.step(ms(300)), Some(Applied::Changed { gpio: 16, state: false }));
+        assert_eq!(
+            b.step(ms(300)),
+            Some(Applied::Changed {
+                gpio: 16,
+                state: false
+            })
+        );
     }
 
     #[test]
@@ -207,12 +243,28 @@ mod tests {
         let t = Instant::now();
         let ms = |n| t + Duration::from_millis(n);
         let mut b = Board::new(spec(), t);
-        let on = |s: bool| cmd(&format!(r#"{{"mac":"A4:CF:12:B3:C4:D5","secret":"s3cret","gpio":16,"state":{s}}}"#));
+        let on = |s: bool| {
+            cmd(&format!(
+                r#"{{"mac":"A4:CF:12:B3:C4:D5","secret":"s3cret","gpio":16,"state":{s}}}"#
+            ))
+        };
         assert!(b.accept(&on(true)));
-        assert_eq!(b.step(t), Some(Applied::Changed { gpio: 16, state: true }));
+        assert_eq!(
+            b.step(t),
+            Some(Applied::Changed {
+                gpio: 16,
+                state: true
+            })
+        );
         assert!(b.accept(&on(false)));
         assert_eq!(b.step(ms(150)), None, "only 150 ms since relay 16 changed");
-        assert_eq!(b.step(ms(300)), Some(Applied::Changed { gpio: 16, state: false }));
+        assert_eq!(
+            b.step(ms(300)),
+            Some(Applied::Changed {
+                gpio: 16,
+                state: false
+            })
+        );
     }
 
     #[test]
@@ -222,7 +274,9 @@ mod tests {
         spec.pins = (0..20).collect();
         let mut b = Board::new(spec, t);
         for g in 0..20 {
-            let ok = b.accept(&cmd(&format!(r#"{{"mac":"A4:CF:12:B3:C4:D5","secret":"s3cret","gpio":{g},"state":true}}"#)));
+            let ok = b.accept(&cmd(&format!(
+                r#"{{"mac":"A4:CF:12:B3:C4:D5","secret":"s3cret","gpio":{g},"state":true}}"#
+            )));
             assert_eq!(ok, g < 16, "{g}");
         }
     }

@@ -161,7 +161,16 @@ pub async fn run(
         let counters = counters.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            if let Err(e) = board_task(spec, &url, &o, o.seed.wrapping_add(i as u64), &counters, shutdown).await {
+            if let Err(e) = board_task(
+                spec,
+                &url,
+                &o,
+                o.seed.wrapping_add(i as u64),
+                &counters,
+                shutdown,
+            )
+            .await
+            {
                 tracing::warn!("a simulated board stopped: {e}");
             }
         });
@@ -189,12 +198,20 @@ async fn board_task(
 ) -> Result<(), ConnectionError> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut mqtt = connection::options(url, &spec.mac.client_id(), &o.credentials)?;
-    mqtt.set_last_will(LastWill::new(topics::STATUS, "offline", QoS::AtLeastOnce, true));
+    mqtt.set_last_will(LastWill::new(
+        topics::STATUS,
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+    ));
     mqtt.set_clean_session(true);
     let (client, mut eventloop) = AsyncClient::new(mqtt, 64);
     let mut board = Board::new(spec, std::time::Instant::now());
     let publish = |topic: &str, payload: Vec<u8>, retain: bool, counter: &AtomicU64| {
-        if client.try_publish(topic, QoS::AtLeastOnce, retain, payload).is_ok() {
+        if client
+            .try_publish(topic, QoS::AtLeastOnce, retain, payload)
+            .is_ok()
+        {
             counter.fetch_add(1, Ordering::Relaxed);
         } else {
             counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -324,7 +341,10 @@ mod tests {
     fn switching_rate_scales_the_mean_interval() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mean = |rate: f64, rng: &mut rand::rngs::StdRng| {
-            (0..20_000).map(|_| next_activity(rng, rate).as_secs_f64()).sum::<f64>() / 20_000.0
+            (0..20_000)
+                .map(|_| next_activity(rng, rate).as_secs_f64())
+                .sum::<f64>()
+                / 20_000.0
         };
         let m1 = mean(1.0, &mut rng);
         let m10 = mean(10.0, &mut rng);

@@ -8,20 +8,27 @@ pub mod error;
 pub mod tariffs;
 
 pub mod activity;
+pub mod aggregates;
+pub mod changefeed;
 pub mod classrooms;
 pub mod devices;
+pub mod health;
 pub mod indexes;
 pub mod ledger;
+pub mod migrations;
 pub mod presence;
 pub mod switching;
 pub mod telemetry;
+pub mod users;
 
 pub use capabilities::{Capabilities, ServerInfo, ServerKind};
 pub use error::StoreError;
 
 pub use activity::{ActivityCursor, ActivityFilter};
+pub use aggregates::AggregateQuery;
 pub use indexes::{IndexReport, IndexSpec};
 pub use ledger::{InsertSummary, LedgerCursor, LedgerQuery, Page};
+pub use users::{AuthError, NewUser};
 
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
