@@ -34,6 +34,8 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Data(autovolt::cli::data::DataCommand),
+    #[command(flatten)]
+    Live(autovolt::cli::live::LiveCommand),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         match cli.command {
             Some(Command::Data(c)) => autovolt::cli::data::run(c, &config).await,
+            Some(Command::Live(c)) => autovolt::cli::live::run(c, &config).await,
             None => {
                 eprintln!("autovolt: no command given; see `autovolt --help`");
                 2

@@ -2,6 +2,7 @@
 //! the process exit code (0 OK, 1 a problem found or refused, 2 a server or the input unusable).
 
 pub mod data;
+pub mod live;
 
 /// Logs to stderr for the daemons and one-shot commands (`RUST_LOG` filters; default `info`).
 pub fn init_stderr_logging() {
