@@ -128,7 +128,8 @@ impl Processor {
         let mut telemetry = Vec::new();
         let mut unregistered: BTreeMap<Mac, (Instant, i64)> = BTreeMap::new();
         let mut presence: HashMap<Id, PresenceUpdate> = HashMap::new();
-        for (msg, parsed) in batch.iter().zip(parsed) {
+        let readings = board_readings(batch, &parsed, &devices);
+        for (index, (msg, parsed)) in batch.iter().zip(parsed).enumerate() {
             local.received += 1;
             let parsed = match parsed {
                 Ok(p) => p,
@@ -167,20 +168,9 @@ impl Processor {
                 local.committed += 1;
                 continue;
             }
-            let needs_secret = !matches!(
-                parsed.event,
-                Event::Heartbeat { .. } | Event::UnknownType { .. }
-            );
-            match parsed.event.secret() {
-                Some(s) if !device.device_secret.matches(s.expose()) => {
-                    local.reject("wrong_secret");
-                    continue;
-                }
-                None if needs_secret => {
-                    local.reject("missing_secret");
-                    continue;
-                }
-                _ => {}
+            if let Err(code) = trusted(device, &parsed.event) {
+                local.reject(code);
+                continue;
             }
             if device.status != DeviceStatus::Online {
                 if self.store.mark_online(device_id, recv).await? {
@@ -201,9 +191,8 @@ impl Processor {
                 last_seen: Some(recv),
                 ..Default::default()
             };
-            let event_time = match parsed.event.board_millis() {
-                Some(ms) => {
-                    let reading = board_clock::observe(device.boot_clock.as_ref(), ms, recv);
+            let event_time = match readings.get(&index) {
+                Some(reading) => {
                     device.boot_clock = Some(reading.clock);
                     update.boot_clock = Some(reading.clock);
                     reading.event_time
@@ -436,6 +425,52 @@ impl Processor {
         self.store.log_activity_once(&entry, &key).await?;
         Ok(())
     }
+}
+
+/// Whether a message may act for its device: a wrong secret never, a missing one only for
+/// heartbeats (which carry none and only refresh presence) and unknown types (kept, never acted on).
+fn trusted(device: &Device, event: &Event) -> Result<(), &'static str> {
+    match event.secret() {
+        Some(s) if !device.device_secret.matches(s.expose()) => Err("wrong_secret"),
+        None if !matches!(event, Event::Heartbeat { .. } | Event::UnknownType { .. }) => {
+            Err("missing_secret")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The board-clock reading of every trusted timestamped message of the batch, by position: each
+/// board's messages are timed together so that a late burst keeps the board's spacing.
+fn board_readings(
+    batch: &[Incoming],
+    parsed: &[Result<message::Parsed, message::Rejection>],
+    devices: &HashMap<Mac, Device>,
+) -> HashMap<usize, board_clock::Reading> {
+    let mut runs: HashMap<Mac, Vec<(usize, i64, Instant)>> = HashMap::new();
+    for (i, (msg, p)) in batch.iter().zip(parsed).enumerate() {
+        let Ok(p) = p else { continue };
+        let (Some(mac), Some(ms)) = (p.event.mac(), p.event.board_millis()) else {
+            continue;
+        };
+        match devices.get(&mac) {
+            Some(d) if trusted(d, &p.event).is_ok() => {
+                runs.entry(mac).or_default().push((i, ms, msg.received))
+            }
+            _ => {}
+        }
+    }
+    let mut out = HashMap::new();
+    for (mac, run) in runs {
+        let prev = devices.get(&mac).and_then(|d| d.boot_clock);
+        let msgs: Vec<(i64, Instant)> = run.iter().map(|&(_, ms, t)| (ms, t)).collect();
+        for ((i, _, _), r) in run
+            .iter()
+            .zip(board_clock::observe_run(prev.as_ref(), &msgs))
+        {
+            out.insert(*i, r);
+        }
+    }
+    out
 }
 
 fn telemetry_event(

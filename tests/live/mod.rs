@@ -260,3 +260,33 @@ pub fn snapshot(mac: &str, secret: &str, on: &[i32]) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({"mac": mac, "secret": secret, "switches": switches}))
         .unwrap()
 }
+
+/// All ledger rows of a database, oldest first.
+pub async fn ledger(store: &Store) -> Vec<autovolt::domain::LedgerRow> {
+    let mut rows = store
+        .ledger_page(&autovolt::store::LedgerQuery::default(), None, 10_000)
+        .await
+        .unwrap()
+        .rows;
+    rows.sort_by_key(|r| (r.start_ts, r.switch_id.clone()));
+    rows
+}
+
+/// Activity actions of a database, sorted, as (action, switchId).
+pub async fn actions(store: &Store) -> Vec<(String, Option<String>)> {
+    let mut rows: Vec<_> = store
+        .recent_activity(10_000, None, &autovolt::store::ActivityFilter::default())
+        .await
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|a| (a.action, a.switch_id))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// A board's `millis()` given the wall instant it booted.
+pub fn millis_since(boot: autovolt::domain::Instant, at: autovolt::domain::Instant) -> u32 {
+    (at - boot).num_milliseconds() as u32
+}
