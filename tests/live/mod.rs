@@ -169,6 +169,8 @@ impl Running {
     pub async fn kill(self) {
         self.task.abort();
         let _ = self.task.await;
+        // A process restart takes a moment: the broker sees the old connection close first.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -312,11 +314,14 @@ pub fn cycles(mac: &str, secret: &str, n: usize) -> Vec<Vec<(&'static str, Vec<u
 }
 
 /// What `cycles` for both fixture boards must leave: rows, `on` and `off` entries per board.
-pub async fn assert_cycles_counted_once(store: &Store, n: usize) {
+pub async fn assert_cycles_counted_once(store: &Store, n: usize, tolerance_secs: f64) {
     let rows = ledger(store).await;
     assert_eq!(rows.len(), 2 * n, "ledger rows: {rows:#?}");
     for r in &rows {
-        assert!((r.switch_on_duration_seconds - 5.0).abs() < 0.01, "{r:?}");
+        assert!(
+            (r.switch_on_duration_seconds - 5.0).abs() <= tolerance_secs,
+            "{r:?}"
+        );
     }
     let acts = actions(store).await;
     let count = |a: &str| acts.iter().filter(|(x, _)| x == a).count();
@@ -329,7 +334,10 @@ pub async fn assert_cycles_counted_once(store: &Store, n: usize) {
             .await
             .unwrap()
             .unwrap();
-        assert!(d.switches.iter().all(|s| !s.state), "{mac} still has a relay on");
+        assert!(
+            d.switches.iter().all(|s| !s.state),
+            "{mac} still has a relay on"
+        );
     }
 }
 
@@ -347,7 +355,10 @@ where
 {
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     while !check().await {
-        assert!(std::time::Instant::now() < deadline, "{what} did not happen in {secs} s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen in {secs} s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
