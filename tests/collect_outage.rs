@@ -55,7 +55,10 @@ async fn a_database_outage_holds_messages_at_the_broker_and_loses_nothing() {
     }
     tokio::time::sleep(std::time::Duration::from_secs(10)).await;
     c.drain();
-    assert!(c.committed < sent, "nothing can be committed while the database is down");
+    assert!(
+        c.committed < sent,
+        "nothing can be committed while the database is down"
+    );
     ferret.restart().expect("FerretDB restart");
 
     c.wait_committed(sent).await;

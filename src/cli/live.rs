@@ -173,7 +173,7 @@ pub async fn run(command: LiveCommand, config: &Config) -> i32 {
                 "simulating {n} boards against {} (Ctrl-C to stop)",
                 crate::mqtt::connection::redact(&config.mqtt_url)
             );
-            match simulate::run(&config.mqtt_url, options, ctrl_c()).await {
+            match simulate::run(config.mqtt_url.clone(), options, ctrl_c()).await {
                 Ok(counters) => {
                     println!("{}", counters.summary(n));
                     0
