@@ -38,6 +38,8 @@ enum Command {
     Books(autovolt::cli::books::BooksCommand),
     #[command(flatten)]
     Dashboard(autovolt::cli::dashboard::DashboardCommand),
+    #[command(flatten)]
+    Live(autovolt::cli::live::LiveCommand),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
             Some(Command::Data(c)) => autovolt::cli::data::run(c, &config).await,
             Some(Command::Books(c)) => autovolt::cli::books::run(c, &config).await,
             Some(Command::Dashboard(c)) => autovolt::cli::dashboard::run(c, &config).await,
+            Some(Command::Live(c)) => autovolt::cli::live::run(c, &config).await,
             None => autovolt::cli::dashboard::dashboard(Default::default(), &config).await,
         }
     });

@@ -70,6 +70,8 @@ pub enum DevicesAction {
         #[arg(long)]
         classroom: Option<String>,
     },
+    /// Boards that sent messages without being registered (first and last seen, count).
+    Unregistered,
 }
 
 async fn connect(config: &Config) -> Result<Store, StoreError> {
@@ -89,6 +91,9 @@ pub async fn run(command: DataCommand, config: &Config) -> i32 {
         DataCommand::Devices {
             action: DevicesAction::List { classroom },
         } => list_devices(config, classroom).await,
+        DataCommand::Devices {
+            action: DevicesAction::Unregistered,
+        } => return super::live::unregistered(config).await,
     };
     match result {
         Ok(code) => code,

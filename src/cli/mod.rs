@@ -4,6 +4,7 @@
 pub mod books;
 pub mod dashboard;
 pub mod data;
+pub mod live;
 
 /// Logs to stderr for the daemons and one-shot commands (`RUST_LOG` filters; default `info`).
 pub fn init_stderr_logging() {

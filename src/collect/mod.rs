@@ -126,6 +126,7 @@ pub async fn run(
         let connected = connected.clone();
         let clock = clock.clone();
         let url = connection::redact(&mqtt_url);
+        let wake = format!("autovolt/collectors/{}/wake", options.client_id);
         AbortOnDrop(tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             loop {
@@ -142,6 +143,20 @@ pub async fn run(
                         if let Err(e) = client.try_subscribe_many(subs) {
                             tracing::warn!("cannot subscribe: {e}");
                         }
+                        // Mosquitto 2.0.11 resends a resumed session's unacknowledged messages
+                        // only when a new message for the client arrives: send ourselves one.
+                        if ack.session_present {
+                            let _ = client.try_subscribe(wake.clone(), QoS::AtLeastOnce);
+                            let _ = client.try_publish(
+                                wake.clone(),
+                                QoS::AtLeastOnce,
+                                false,
+                                Vec::new(),
+                            );
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) if p.topic == wake => {
+                        let _ = client.try_ack(&p);
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if tx.send((p, clock.now())).await.is_err() {

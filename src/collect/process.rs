@@ -10,11 +10,12 @@ use crate::domain::board_clock;
 use crate::domain::interval::{ledger_rows, BillingContext};
 use crate::domain::telemetry::{event_hash, without_secret};
 use crate::domain::{
-    ActivityLog, DataSource, Device, DeviceStatus, Id, Instant, Mac, TelemetryEvent, TriggeredBy,
+    ActivityLog, BootClock, DataSource, Device, DeviceStatus, Id, Instant, Mac, TelemetryEvent,
+    TriggeredBy,
 };
 use crate::mqtt::message::{self, Event, SwitchSource};
 use crate::store::presence::PresenceUpdate;
-use crate::store::switching::SwitchGuard;
+use crate::store::switching::{SwitchClaim, SwitchGuard};
 use crate::store::{Store, StoreError};
 use chrono_tz::Tz;
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +27,10 @@ pub struct Incoming {
     pub payload: Vec<u8>,
     pub received: Instant,
 }
+
+/// How far a board's clock anchor may drift from the stored one before it is stored at once
+/// rather than with the coalesced presence.
+const ANCHOR_SLACK_MS: i64 = 20;
 
 /// How many times a transition re-reads the device after losing a compare-and-set.
 const CAS_ATTEMPTS: usize = 5;
@@ -40,6 +45,17 @@ pub struct Cause {
 }
 
 impl Cause {
+    /// The activity a change to `state` records.
+    pub fn action(&self, state: bool) -> String {
+        match (self.manual, state) {
+            (true, true) => action::MANUAL_ON,
+            (true, false) => action::MANUAL_OFF,
+            (false, true) => action::ON,
+            (false, false) => action::OFF,
+        }
+        .to_string()
+    }
+
     fn of_source(source: &SwitchSource) -> Cause {
         let (triggered_by, manual) = match source {
             SwitchSource::Backend => (TriggeredBy::User, false),
@@ -53,6 +69,17 @@ impl Cause {
             reported_by: "switch_event",
         }
     }
+}
+
+/// Whose claim held for a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// This call made it.
+    Made,
+    /// The same transition claimed before (a redelivery, or another collector with the same message).
+    Same,
+    /// A different transition from the same state: re-read and try again.
+    Other,
 }
 
 /// The result of one transition attempt.
@@ -115,8 +142,10 @@ impl Processor {
         macs.sort();
         macs.dedup();
         let mut devices: HashMap<Mac, Device> = HashMap::new();
+        let mut stored_clocks: HashMap<Mac, Option<BootClock>> = HashMap::new();
         if !macs.is_empty() {
             for mut d in self.store.devices_by_macs(&macs).await? {
+                stored_clocks.insert(d.mac_address, d.boot_clock);
                 if let Some(p) = d.id.and_then(|id| self.presence.get(&id)) {
                     if p.boot_clock.is_some() {
                         d.boot_clock = p.boot_clock;
@@ -128,7 +157,10 @@ impl Processor {
         let mut telemetry = Vec::new();
         let mut unregistered: BTreeMap<Mac, (Instant, i64)> = BTreeMap::new();
         let mut presence: HashMap<Id, PresenceUpdate> = HashMap::new();
-        for (msg, parsed) in batch.iter().zip(parsed) {
+        let (readings, finals) = board_readings(batch, &parsed, &devices);
+        self.store_moved_anchors(&devices, &stored_clocks, &finals)
+            .await?;
+        for (index, (msg, parsed)) in batch.iter().zip(parsed).enumerate() {
             local.received += 1;
             let parsed = match parsed {
                 Ok(p) => p,
@@ -167,20 +199,9 @@ impl Processor {
                 local.committed += 1;
                 continue;
             }
-            let needs_secret = !matches!(
-                parsed.event,
-                Event::Heartbeat { .. } | Event::UnknownType { .. }
-            );
-            match parsed.event.secret() {
-                Some(s) if !device.device_secret.matches(s.expose()) => {
-                    local.reject("wrong_secret");
-                    continue;
-                }
-                None if needs_secret => {
-                    local.reject("missing_secret");
-                    continue;
-                }
-                _ => {}
+            if let Err(code) = trusted(device, &parsed.event) {
+                local.reject(code);
+                continue;
             }
             if device.status != DeviceStatus::Online {
                 if self.store.mark_online(device_id, recv).await? {
@@ -201,9 +222,8 @@ impl Processor {
                 last_seen: Some(recv),
                 ..Default::default()
             };
-            let event_time = match parsed.event.board_millis() {
-                Some(ms) => {
-                    let reading = board_clock::observe(device.boot_clock.as_ref(), ms, recv);
+            let event_time = match readings.get(&index) {
+                Some(reading) => {
                     device.boot_clock = Some(reading.clock);
                     update.boot_clock = Some(reading.clock);
                     reading.event_time
@@ -284,6 +304,37 @@ impl Processor {
         Ok(())
     }
 
+    /// Stores, before anything of the batch is written, each board's clock anchor that moved by more
+    /// than [`ANCHOR_SLACK_MS`] from the stored one (a new boot, a tighter bound): transitions are
+    /// timed with it, and a redelivery after a crash must be timed the same way.
+    async fn store_moved_anchors(
+        &mut self,
+        devices: &HashMap<Mac, Device>,
+        stored: &HashMap<Mac, Option<BootClock>>,
+        finals: &HashMap<Mac, BootClock>,
+    ) -> Result<(), StoreError> {
+        for (mac, clock) in finals {
+            let Some(id) = devices.get(mac).and_then(|d| d.id) else {
+                continue;
+            };
+            let moved = match stored.get(mac).copied().flatten() {
+                None => true,
+                Some(old) => {
+                    clock.last_millis < old.last_millis
+                        || (clock.boot_at - old.boot_at).num_milliseconds().abs() > ANCHOR_SLACK_MS
+                }
+            };
+            if moved {
+                let update = PresenceUpdate {
+                    boot_clock: Some(*clock),
+                    ..Default::default()
+                };
+                self.store.write_presence(id, &update).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the coalesced presence of every board heard since the last flush.
     pub async fn flush_presence(&mut self) -> Result<(), StoreError> {
         let pending: Vec<(Id, PresenceUpdate)> =
@@ -312,9 +363,9 @@ impl Processor {
         Ok(name)
     }
 
-    /// Moves the switch on relay `pin` to `state` at `at`: closes an on-interval into ledger rows
-    /// (written before the compare-and-set, keyed so a retry or a rival writes them once), then
-    /// the compare-and-set, then, by the winner only, the activity log.
+    /// Moves the switch on relay `pin` to `state` at `at`: claims the departure from the switch's
+    /// current state and completes the claim that holds (see [`Processor::complete`]); if another
+    /// collector's claim held, re-reads the device and tries again.
     pub async fn transition(
         &self,
         device: &mut Device,
@@ -330,39 +381,45 @@ impl Processor {
                 return Ok((Transition::UnknownPin, rows));
             };
             let sw = sw.clone();
-            let Some(device_id) = device.id else {
-                return Ok((Transition::UnknownPin, rows));
-            };
             if sw.state == state {
                 if sw.last_state_change == Some(at) {
                     // Applied by an earlier attempt whose activity may not have been written.
-                    self.log_switch_activity(device, classroom, &sw, state, at, cause)
-                        .await?;
+                    self.log_switch_activity(
+                        device,
+                        classroom,
+                        &sw,
+                        state,
+                        at,
+                        &cause.action(state),
+                        &cause.triggered_by,
+                        cause.reported_by,
+                    )
+                    .await?;
                 }
                 return Ok((Transition::NoChange, rows));
             }
             if sw.last_state_change.is_some_and(|lsc| at < lsc) {
                 return Ok((Transition::Stale, rows));
             }
-            if sw.state {
-                if let Some(start) = sw.last_state_change {
-                    rows += self.bill(device, &sw, classroom, start, at).await?;
-                }
-            }
-            let guard = SwitchGuard {
-                device: device_id,
-                index,
-                switch_id: sw.switch_id.clone(),
-                state: sw.state,
-                last_state_change: sw.last_state_change,
-            };
-            if self.store.set_switch_if(&guard, state, at).await? {
+            let (outcome, billed) = self
+                .claim_and_complete(device, classroom, index, state, at, Some(cause))
+                .await?;
+            rows += billed;
+            if outcome != Claimed::Other {
                 device.switches[index].state = state;
                 device.switches[index].last_state_change = Some(at);
-                self.log_switch_activity(device, classroom, &sw, state, at, cause)
-                    .await?;
-                return Ok((Transition::Applied, rows));
+                return Ok((
+                    if outcome == Claimed::Made {
+                        Transition::Applied
+                    } else {
+                        Transition::NoChange
+                    },
+                    rows,
+                ));
             }
+            let Some(device_id) = device.id else {
+                return Ok((Transition::UnknownPin, rows));
+            };
             let boot_clock = device.boot_clock;
             match self.store.device_by_id(device_id).await? {
                 Some(mut fresh) => {
@@ -374,6 +431,89 @@ impl Processor {
             }
         }
         Ok((Transition::Contended, rows))
+    }
+
+    /// Claims moving switch `index` of `device` (as read) to `(state, at)` and completes the claim
+    /// that holds. Returns whose claim it was, and the ledger rows written.
+    pub(crate) async fn claim_and_complete(
+        &self,
+        device: &Device,
+        classroom: &str,
+        index: usize,
+        state: bool,
+        at: Instant,
+        cause: Option<&Cause>,
+    ) -> Result<(Claimed, u64), StoreError> {
+        let (Some(device_id), Some(sw)) = (device.id, device.switches.get(index)) else {
+            return Ok((Claimed::Other, 0));
+        };
+        let guard = SwitchGuard {
+            device: device_id,
+            index,
+            switch_id: sw.switch_id.clone(),
+            state: sw.state,
+            last_state_change: sw.last_state_change,
+        };
+        let ours = SwitchClaim {
+            key: guard.claim_key(),
+            state,
+            at,
+            action: cause.map(|c| c.action(state)).unwrap_or_default(),
+            triggered_by: cause
+                .map(|c| c.triggered_by.clone())
+                .unwrap_or(TriggeredBy::Monitoring),
+            reported_by: cause
+                .map(|c| c.reported_by)
+                .unwrap_or("collector")
+                .to_string(),
+            created_at: at,
+        };
+        let (claim, made) = self.store.claim_transition(&ours).await?;
+        let rows = self.complete(device, classroom, &guard, &claim).await?;
+        let outcome = match (made, claim.state == state && claim.at == at) {
+            (true, _) => Claimed::Made,
+            (false, true) => Claimed::Same,
+            (false, false) => Claimed::Other,
+        };
+        Ok((outcome, rows))
+    }
+
+    /// Completes a claimed transition, idempotently, in an order that survives a crash anywhere:
+    /// the ledger rows of the interval it closes (unique key), the guarded update of the switch,
+    /// then the activity (derived id).
+    async fn complete(
+        &self,
+        device: &Device,
+        classroom: &str,
+        guard: &SwitchGuard,
+        claim: &SwitchClaim,
+    ) -> Result<u64, StoreError> {
+        let Some(sw) = device.switches.get(guard.index) else {
+            return Ok(0);
+        };
+        let mut rows = 0;
+        if let (true, Some(start)) = (guard.state, guard.last_state_change) {
+            if claim.at > start {
+                rows = self.bill(device, sw, classroom, start, claim.at).await?;
+            }
+        }
+        self.store
+            .set_switch_if(guard, claim.state, claim.at)
+            .await?;
+        if !claim.action.is_empty() {
+            self.log_switch_activity(
+                device,
+                classroom,
+                sw,
+                claim.state,
+                claim.at,
+                &claim.action,
+                &claim.triggered_by,
+                &claim.reported_by,
+            )
+            .await?;
+        }
+        Ok(rows)
     }
 
     /// Closes `[start, end)` of a switch into ledger rows. Returns how many were new.
@@ -402,6 +542,7 @@ impl Processor {
         Ok(self.store.insert_ledger_rows(&rows).await?.inserted)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn log_switch_activity(
         &self,
         device: &Device,
@@ -409,21 +550,17 @@ impl Processor {
         sw: &crate::domain::Switch,
         state: bool,
         at: Instant,
-        cause: &Cause,
+        action_name: &str,
+        triggered_by: &TriggeredBy,
+        reported_by: &str,
     ) -> Result<(), StoreError> {
-        let name = match (cause.manual, state) {
-            (true, true) => action::MANUAL_ON,
-            (true, false) => action::MANUAL_OFF,
-            (false, true) => action::ON,
-            (false, false) => action::OFF,
-        };
-        let mut entry = ActivityLog::new(name, cause.triggered_by.clone(), at);
+        let mut entry = ActivityLog::new(action_name, triggered_by.clone(), at);
         entry.device_id = device.id;
         entry.switch_id = Some(sw.switch_id.clone());
         entry.switch_name = Some(sw.name.clone());
         entry.classroom = Some(classroom.to_string());
         entry.context = Some(serde_json::json!({
-            "reportedBy": cause.reported_by,
+            "reportedBy": reported_by,
             "gpio": sw.relay_pin(),
         }));
         let key = format!(
@@ -436,6 +573,57 @@ impl Processor {
         self.store.log_activity_once(&entry, &key).await?;
         Ok(())
     }
+}
+
+/// Whether a message may act for its device: a wrong secret never, a missing one only for
+/// heartbeats (which carry none and only refresh presence) and unknown types (kept, never acted on).
+fn trusted(device: &Device, event: &Event) -> Result<(), &'static str> {
+    match event.secret() {
+        Some(s) if !device.device_secret.matches(s.expose()) => Err("wrong_secret"),
+        None if !matches!(event, Event::Heartbeat { .. } | Event::UnknownType { .. }) => {
+            Err("missing_secret")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The board-clock reading of every trusted timestamped message of the batch, by position: each
+/// board's messages are timed together so that a late burst keeps the board's spacing.
+fn board_readings(
+    batch: &[Incoming],
+    parsed: &[Result<message::Parsed, message::Rejection>],
+    devices: &HashMap<Mac, Device>,
+) -> (
+    HashMap<usize, board_clock::Reading>,
+    HashMap<Mac, BootClock>,
+) {
+    let mut runs: HashMap<Mac, Vec<(usize, i64, Instant)>> = HashMap::new();
+    for (i, (msg, p)) in batch.iter().zip(parsed).enumerate() {
+        let Ok(p) = p else { continue };
+        let (Some(mac), Some(ms)) = (p.event.mac(), p.event.board_millis()) else {
+            continue;
+        };
+        match devices.get(&mac) {
+            Some(d) if trusted(d, &p.event).is_ok() => {
+                runs.entry(mac).or_default().push((i, ms, msg.received))
+            }
+            _ => {}
+        }
+    }
+    let mut out = HashMap::new();
+    let mut finals = HashMap::new();
+    for (mac, run) in runs {
+        let prev = devices.get(&mac).and_then(|d| d.boot_clock);
+        let msgs: Vec<(i64, Instant)> = run.iter().map(|&(_, ms, t)| (ms, t)).collect();
+        for ((i, _, _), r) in run
+            .iter()
+            .zip(board_clock::observe_run(prev.as_ref(), &msgs))
+        {
+            finals.insert(mac, r.clock);
+            out.insert(*i, r);
+        }
+    }
+    (out, finals)
 }
 
 fn telemetry_event(

@@ -2,11 +2,10 @@
 //! intervals closed at the last-heard time), and intervals still open at local midnight are closed
 //! and reopened so that every day's books are complete.
 
-use super::process::{Processor, Transition};
+use super::process::{Claimed, Processor};
 use crate::domain::activity::action;
 use crate::domain::interval::{local_date, local_midnight};
 use crate::domain::{ActivityLog, Device, Instant, TriggeredBy};
-use crate::store::switching::SwitchGuard;
 use crate::store::StoreError;
 
 impl Processor {
@@ -22,32 +21,22 @@ impl Processor {
             .store()
             .silent_online_devices(now - offline_after)
             .await?;
-        for mut device in silent {
+        for device in silent {
             let (Some(id), Some(last_seen)) = (device.id, device.last_seen) else {
                 continue;
             };
             let classroom = self.classroom_of(&device).await?;
             for index in 0..device.switches.len() {
-                let sw = device.switches[index].clone();
-                if !sw.state {
+                let sw = &device.switches[index];
+                if !sw.state || sw.last_state_change.is_some_and(|t| t > last_seen) {
                     continue;
                 }
-                let start = sw.last_state_change.unwrap_or(last_seen).min(last_seen);
-                let rows = self
-                    .bill(&device, &sw, &classroom, start, last_seen)
+                let (claimed, rows) = self
+                    .claim_and_complete(&device, &classroom, index, false, last_seen, None)
                     .await?;
-                let guard = SwitchGuard {
-                    device: id,
-                    index,
-                    switch_id: sw.switch_id.clone(),
-                    state: true,
-                    last_state_change: sw.last_state_change,
-                };
-                if self.store().set_switch_if(&guard, false, last_seen).await? {
-                    device.switches[index].state = false;
-                    self.stats.count_transition(Transition::Applied, rows);
-                } else {
-                    self.stats.ledger_rows += rows as i64;
+                self.stats.ledger_rows += rows as i64;
+                if claimed == Claimed::Made {
+                    self.stats.transitions += 1;
                 }
             }
             if self.store().mark_offline_if_silent(id, last_seen).await? {
@@ -77,29 +66,19 @@ impl Processor {
         let midnight = local_midnight(local_date(now, self.tz()), self.tz());
         let devices: Vec<Device> = self.store().devices().await?;
         for device in devices {
-            let Some(id) = device.id else { continue };
             let mut classroom = None;
             for (index, sw) in device.switches.iter().enumerate() {
-                let Some(start) = sw.last_state_change else {
-                    continue;
-                };
-                if !sw.state || start >= midnight {
+                if !sw.state || sw.last_state_change.is_none_or(|t| t >= midnight) {
                     continue;
                 }
                 let name = match &classroom {
                     Some(n) => n,
                     None => classroom.insert(self.classroom_of(&device).await?),
                 };
-                let rows = self.bill(&device, sw, name, start, midnight).await?;
+                let (_, rows) = self
+                    .claim_and_complete(&device, name, index, true, midnight, None)
+                    .await?;
                 self.stats.ledger_rows += rows as i64;
-                let guard = SwitchGuard {
-                    device: id,
-                    index,
-                    switch_id: sw.switch_id.clone(),
-                    state: true,
-                    last_state_change: Some(start),
-                };
-                self.store().set_switch_if(&guard, true, midnight).await?;
             }
         }
         Ok(())

@@ -89,6 +89,62 @@ pub fn observe(prev: Option<&BootClock>, millis: i64, received: Instant) -> Read
     }
 }
 
+/// Times a run of one board's messages `(millis, received)` in arrival order, as [`observe`] one by
+/// one, except that each boot's anchor is the tightest over the whole run: a burst delivered late
+/// after a reboot (when the first message of the boot is as late as the rest) keeps the board's
+/// spacing instead of collapsing onto its arrival time.
+pub fn observe_run(prev: Option<&BootClock>, msgs: &[(i64, Instant)]) -> Vec<Reading> {
+    let mut seq = Vec::with_capacity(msgs.len());
+    let mut clock = prev.copied();
+    for &(millis, received) in msgs {
+        let r = observe(clock.as_ref(), millis, received);
+        clock = Some(r.clock);
+        seq.push(r);
+    }
+    // Boot segments: a new one starts at every First / NewBoot reading.
+    let mut best: Vec<Instant> = Vec::new();
+    let mut segments = Vec::with_capacity(seq.len());
+    for r in &seq {
+        if best.is_empty() || matches!(r.step, ClockStep::First | ClockStep::NewBoot) {
+            best.push(r.clock.boot_at);
+        }
+        let seg = best.len() - 1;
+        if r.step != ClockStep::Late {
+            best[seg] = best[seg].min(r.clock.boot_at);
+        }
+        segments.push(seg);
+    }
+    let mut prev_event = prev.map(|p| p.boot_at + Duration::milliseconds(p.last_millis));
+    seq.iter()
+        .zip(&segments)
+        .zip(msgs)
+        .map(|((r, &seg), &(_, received))| {
+            if r.step == ClockStep::Late {
+                return *r;
+            }
+            if matches!(r.step, ClockStep::First | ClockStep::NewBoot) {
+                prev_event = None;
+            }
+            let boot_at = best[seg];
+            let millis = r.clock.last_millis;
+            let mut event_time = boot_at + Duration::milliseconds(millis);
+            if let Some(p) = prev_event {
+                event_time = event_time.max(p);
+            }
+            let event_time = event_time.min(received);
+            prev_event = Some(event_time);
+            Reading {
+                clock: BootClock {
+                    boot_at,
+                    last_millis: millis,
+                },
+                event_time,
+                step: r.step,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +251,72 @@ mod tests {
         assert_eq!(r.clock.last_millis, 0);
         let r = observe(None, i64::MAX, t0());
         assert_eq!(r.clock.last_millis, MAX_MILLIS);
+    }
+
+    #[test]
+    fn a_late_burst_after_a_reboot_keeps_the_boards_spacing() {
+        let first = observe(None, 3_600_000, t0());
+        // Rebooted at t0 + 10 s; events at 2 s, 9 s, 22 s, 29 s of the new boot, all received at
+        // t0 + 1 h.
+        let arrival = t0() + ms(3_600_000);
+        let msgs: Vec<(i64, Instant)> = [2_000, 9_000, 22_000, 29_000]
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| (m, arrival + ms(i as i64)))
+            .collect();
+        let run = observe_run(Some(&first.clock), &msgs);
+        assert_eq!(run[0].step, ClockStep::NewBoot);
+        let gaps: Vec<i64> = run
+            .windows(2)
+            .map(|w| (w[1].event_time - w[0].event_time).num_milliseconds())
+            .collect();
+        assert_eq!(gaps, [7_000, 13_000, 7_000]);
+        assert!(run.iter().zip(&msgs).all(|(r, m)| r.event_time <= m.1));
+        // One by one, the same burst collapses onto its arrival.
+        let mut clock = first.clock;
+        let mut one_by_one = vec![];
+        for &(m, recv) in &msgs {
+            let r = observe(Some(&clock), m, recv);
+            clock = r.clock;
+            one_by_one.push(r.event_time);
+        }
+        assert!(one_by_one[1] - one_by_one[0] < ms(10));
+    }
+
+    #[test]
+    fn a_run_matches_single_observations_when_delivery_is_prompt() {
+        let mut clock = observe(None, 1_000, t0() + ms(1_000)).clock;
+        let msgs: Vec<(i64, Instant)> =
+            (2..20).map(|k| (k * 1_000, t0() + ms(k * 1_000))).collect();
+        let run = observe_run(Some(&clock), &msgs);
+        for (r, &(m, recv)) in run.iter().zip(&msgs) {
+            let single = observe(Some(&clock), m, recv);
+            clock = single.clock;
+            assert_eq!(r.event_time, single.event_time);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn runs_never_time_after_receipt_nor_backwards_within_a_boot(
+            steps in proptest::collection::vec((0i64..60_000, 0i64..5_000, any::<bool>()), 1..30),
+        ) {
+            let mut millis = 10_000i64;
+            let mut received = t0();
+            let mut msgs = vec![];
+            for (dm, delay, reboot) in steps {
+                millis = if reboot { dm % 5_000 } else { millis + dm };
+                received += ms(dm.max(1) + delay);
+                msgs.push((millis, received));
+            }
+            let run = observe_run(None, &msgs);
+            for (i, r) in run.iter().enumerate() {
+                prop_assert!(r.event_time <= msgs[i].1);
+                if i > 0 && r.step == ClockStep::Forward && run[i - 1].step != ClockStep::Late {
+                    prop_assert!(r.event_time >= run[i - 1].event_time);
+                }
+            }
+        }
     }
 
     proptest! {

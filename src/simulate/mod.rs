@@ -35,6 +35,8 @@ pub struct SimulateOptions {
     pub credentials: Credentials,
     pub tz: chrono_tz::Tz,
     pub seed: u64,
+    /// What the fleet has sent so far, readable while it runs.
+    pub counters: Arc<Counters>,
 }
 
 impl SimulateOptions {
@@ -47,6 +49,7 @@ impl SimulateOptions {
             credentials: Credentials::default(),
             tz,
             seed: rand::random(),
+            counters: Arc::default(),
         }
     }
 }
@@ -144,19 +147,19 @@ pub async fn from_store(store: &Store) -> Result<Vec<BoardSpec>, StoreError> {
 
 /// Runs the fleet against the broker at `mqtt_url` until `shutdown`.
 pub async fn run(
-    mqtt_url: &str,
+    mqtt_url: String,
     options: SimulateOptions,
     shutdown: CancellationToken,
 ) -> Result<Arc<Counters>, SimulateError> {
     if options.boards.is_empty() {
         return Err(SimulateError::NoBoards);
     }
-    connection::BrokerAddress::parse(mqtt_url)?;
-    let counters = Arc::new(Counters::default());
+    connection::BrokerAddress::parse(&mqtt_url)?;
+    let counters = options.counters.clone();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, spec) in options.boards.iter().enumerate() {
         let o = options.clone();
-        let url = mqtt_url.to_string();
+        let url = mqtt_url.clone();
         let spec = spec.clone();
         let counters = counters.clone();
         let shutdown = shutdown.clone();

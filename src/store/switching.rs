@@ -2,15 +2,42 @@
 //! redelivered or reordered message, or two collectors seeing related messages, change it once.
 //!
 //! The switch is addressed by its array index (`switches.3.state`) with that index's `switchId` in
-//! the filter as a guard: FerretDB has no positional operators. On MongoDB a filtered single-document
-//! update is atomic; FerretDB 1.24 rewrites the whole document, so there the unique ledger key is
-//! what keeps a race between collectors from billing twice.
+//! the filter as a guard: FerretDB has no positional operators. On MongoDB that filtered update is an
+//! atomic compare-and-set; FerretDB 1.24 rewrites the whole document and lets two racing updates
+//! both match. So every transition is first *claimed*: a document in `switchclaims` whose `_id`
+//! names the state it leaves (device, switch, previous state and `lastStateChange`). A primary key
+//! is unique on every server, so exactly one claim per departure exists; whoever finds a claim
+//! there completes that one (it is idempotent) instead of its own.
 
 use super::{collections, Store, StoreError};
-use crate::domain::{dates, ActivityLog, Device, Id, Instant, Mac};
+use crate::domain::{dates, ActivityLog, Device, Id, Instant, Mac, TriggeredBy};
 use bson::{doc, Bson};
 use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// **Ours:** one document per relay transition, keyed by the state it leaves.
+pub const SWITCH_CLAIMS: &str = "switchclaims";
+
+/// A claimed transition: where the switch goes, and what to log for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchClaim {
+    /// [`SwitchGuard::claim_key`] of the state left.
+    #[serde(rename = "_id")]
+    pub key: String,
+    pub state: bool,
+    #[serde(with = "dates::required")]
+    pub at: Instant,
+    /// The activity to record (`on`, `manual_off`, …), empty for none (midnight, going offline).
+    pub action: String,
+    #[serde(rename = "triggeredBy")]
+    pub triggered_by: TriggeredBy,
+    /// What reported it: `switch_event`, `manual_switch`, `state`, `offline`, `midnight`.
+    #[serde(rename = "reportedBy")]
+    pub reported_by: String,
+    #[serde(rename = "createdAt", with = "dates::required")]
+    pub created_at: Instant,
+}
 
 /// What the switch must still look like for a transition to apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +49,45 @@ pub struct SwitchGuard {
     pub last_state_change: Option<Instant>,
 }
 
+impl SwitchGuard {
+    /// The identity of the state a transition leaves.
+    pub fn claim_key(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.device.to_hex(),
+            self.switch_id,
+            self.state,
+            self.last_state_change
+                .map(|t| t.timestamp_millis().to_string())
+                .unwrap_or_else(|| "-".into())
+        )
+    }
+}
+
 impl Store {
+    /// Claims a transition; returns the claim that holds (`claim` itself, or the one already made
+    /// for the same departure) and whether this call made it.
+    pub async fn claim_transition(
+        &self,
+        claim: &SwitchClaim,
+    ) -> Result<(SwitchClaim, bool), StoreError> {
+        let coll = self.collection::<SwitchClaim>(SWITCH_CLAIMS);
+        match coll.insert_one(claim).await {
+            Ok(_) => Ok((claim.clone(), true)),
+            Err(e) if super::error::is_duplicate_key(&e) => coll
+                .find_one(doc! {"_id": &claim.key})
+                .await?
+                .map(|c| (c, false))
+                .ok_or_else(|| {
+                    StoreError::Conflict(format!(
+                        "the transition claim {} was reported taken but cannot be read",
+                        claim.key
+                    ))
+                }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The registered devices among `macs` (one query for a whole batch of messages).
     pub async fn devices_by_macs(&self, macs: &[Mac]) -> Result<Vec<Device>, StoreError> {
         let list: Vec<String> = macs.iter().map(|m| m.to_string()).collect();

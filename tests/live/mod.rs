@@ -169,6 +169,8 @@ impl Running {
     pub async fn kill(self) {
         self.task.abort();
         let _ = self.task.await;
+        // A process restart takes a moment: the broker sees the old connection close first.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -259,4 +261,104 @@ pub fn snapshot(mac: &str, secret: &str, on: &[i32]) -> Vec<u8> {
         .collect();
     serde_json::to_vec(&serde_json::json!({"mac": mac, "secret": secret, "switches": switches}))
         .unwrap()
+}
+
+/// All ledger rows of a database, oldest first.
+pub async fn ledger(store: &Store) -> Vec<autovolt::domain::LedgerRow> {
+    let mut rows = store
+        .ledger_page(&autovolt::store::LedgerQuery::default(), None, 10_000)
+        .await
+        .unwrap()
+        .rows;
+    rows.sort_by_key(|r| (r.start_ts, r.switch_id.clone()));
+    rows
+}
+
+/// Activity actions of a database, sorted, as (action, switchId).
+pub async fn actions(store: &Store) -> Vec<(String, Option<String>)> {
+    let mut rows: Vec<_> = store
+        .recent_activity(10_000, None, &autovolt::store::ActivityFilter::default())
+        .await
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|a| (a.action, a.switch_id))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// A board's `millis()` given the wall instant it booted.
+pub fn millis_since(boot: autovolt::domain::Instant, at: autovolt::domain::Instant) -> u32 {
+    (at - boot).num_milliseconds() as u32
+}
+
+/// A board's day of switching, in steps of related messages published together: each relay goes
+/// on and then off, each change as a `switch_event` delivered twice plus the snapshot after it.
+pub fn cycles(mac: &str, secret: &str, n: usize) -> Vec<Vec<(&'static str, Vec<u8>)>> {
+    let mut steps = vec![];
+    for k in 0..n {
+        let pin = PINS[k % PINS.len()];
+        let on_at = 1_000 + 10_000 * k as u32;
+        for (state, ts) in [(true, on_at), (false, on_at + 5_000)] {
+            let ev = switch_event(mac, secret, pin, state, "backend", ts);
+            let on: &[i32] = if state { &[pin] } else { &[] };
+            steps.push(vec![
+                ("esp32/telemetry", ev.clone()),
+                ("esp32/telemetry", ev),
+                ("esp32/state", snapshot(mac, secret, on)),
+            ]);
+        }
+    }
+    steps
+}
+
+/// What `cycles` for both fixture boards must leave: rows, `on` and `off` entries per board.
+pub async fn assert_cycles_counted_once(store: &Store, n: usize, tolerance_secs: f64) {
+    let rows = ledger(store).await;
+    assert_eq!(rows.len(), 2 * n, "ledger rows: {rows:#?}");
+    for r in &rows {
+        assert!(
+            (r.switch_on_duration_seconds - 5.0).abs() <= tolerance_secs,
+            "{r:?}"
+        );
+    }
+    let acts = actions(store).await;
+    let count = |a: &str| acts.iter().filter(|(x, _)| x == a).count();
+    assert_eq!(count("on"), 2 * n, "{acts:?}");
+    assert_eq!(count("off"), 2 * n, "{acts:?}");
+    assert_eq!(count("device_online"), 2, "{acts:?}");
+    for mac in [MAC_A, MAC_B] {
+        let d = store
+            .device_by_mac(Mac::parse(mac).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            d.switches.iter().all(|s| !s.state),
+            "{mac} still has a relay on"
+        );
+    }
+}
+
+/// Anchors both boards' clocks: a heartbeat with uptime 0 from each, at the clock's current time.
+pub async fn anchor_boards(p: &Publisher) {
+    p.publish("esp32/telemetry", &heartbeat(MAC_A, 0)).await;
+    p.publish("esp32/telemetry", &heartbeat(MAC_B, 0)).await;
+}
+
+/// Polls until `check` holds or `secs` pass.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen in {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

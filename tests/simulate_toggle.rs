@@ -1,0 +1,132 @@
+//! Relay commands against the simulated boards, with the collector keeping the books: success,
+//! already in state, offline device, timeout. The simulator's messages all pass the collector.
+
+mod live;
+mod support;
+
+use autovolt::clock::SystemClock;
+use autovolt::domain::DeviceStatus;
+use autovolt::mqtt::connection::Credentials;
+use autovolt::mqtt::relay::{Confirmation, Operator, Relay, ToggleError};
+use autovolt::simulate::{self, SimulateOptions};
+use live::*;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggles_are_confirmed_refused_or_timed_out_as_the_board_answers() {
+    let store = support::store("toggle").await;
+    let (a, b) = campus(&store).await;
+    let (_broker, url) = support::own_mosquitto();
+    let collector = start(
+        &store,
+        &url,
+        options("toggle-collector"),
+        Arc::new(SystemClock),
+    )
+    .await;
+    let boards: Vec<_> = simulate::from_store(&store)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.mac == a.mac_address)
+        .collect();
+    let mut o = SimulateOptions::new(boards, chrono_tz::Asia::Kolkata);
+    o.rate = 1e-9;
+    o.reboots = false;
+    let counters = o.counters.clone();
+    let stop_fleet = CancellationToken::new();
+    let fleet = tokio::spawn(simulate::run(url.clone(), o, stop_fleet.clone()));
+    let a_id = a.id.unwrap();
+    eventually(20, "board A online", || async {
+        store.device_by_id(a_id).await.unwrap().unwrap().status == DeviceStatus::Online
+    })
+    .await;
+
+    let relay = Relay::connect(&url, "toggle-test", &Credentials::default())
+        .await
+        .unwrap();
+    let operator = Operator {
+        user_id: None,
+        name: "Technician".into(),
+    };
+    let now = || autovolt::domain::dates::now_millis();
+    let device = store.device_by_id(a_id).await.unwrap().unwrap();
+    let five = Duration::from_secs(5);
+    let c = relay
+        .toggle(&store, &device, "light 1", true, &operator, five, now())
+        .await
+        .unwrap();
+    assert_eq!(c, Confirmation::SwitchEvent);
+    eventually(10, "the collector recording the light on", || async {
+        store.device_by_id(a_id).await.unwrap().unwrap().switches[0].state
+    })
+    .await;
+
+    // Already on: the board sends nothing; the state it last reported confirms it.
+    let device = store.device_by_id(a_id).await.unwrap().unwrap();
+    let c = relay
+        .toggle(&store, &device, "16", true, &operator, five, now())
+        .await
+        .unwrap();
+    assert_eq!(c, Confirmation::AlreadyInState);
+    eventually(5, "the board ignoring the repeated command", || async {
+        counters.commands_unchanged.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    assert_eq!(counters.commands_applied.load(Ordering::Relaxed), 1);
+    assert_eq!(counters.switch_events.load(Ordering::Relaxed), 1);
+
+    // Board B is offline: refused without sending.
+    let b_dev = store.device_by_mac(b.mac_address).await.unwrap().unwrap();
+    let err = relay
+        .toggle(&store, &b_dev, "sw1", true, &operator, five, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ToggleError::Offline { .. }), "{err}");
+    assert!(err.to_string().contains("offline"));
+
+    // Board B marked online but silent: the command times out with a clear error.
+    store.mark_online(b.id.unwrap(), now()).await.unwrap();
+    let b_dev = store.device_by_mac(b.mac_address).await.unwrap().unwrap();
+    let err = relay
+        .toggle(
+            &store,
+            &b_dev,
+            "sw1",
+            true,
+            &operator,
+            Duration::from_millis(800),
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ToggleError::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("did not confirm"), "{err}");
+    let unknown = relay
+        .toggle(&store, &device, "heater", true, &operator, five, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, ToggleError::UnknownSwitch { .. }));
+
+    // The operator's actions are in the activity log, and no secret is anywhere in the errors.
+    let acts = store
+        .recent_activity(100, None, &Default::default())
+        .await
+        .unwrap()
+        .rows;
+    let by_operator = acts
+        .iter()
+        .filter(|a| a.user_name.as_deref() == Some("Technician"))
+        .count();
+    assert_eq!(by_operator, 2);
+    assert!(!err.to_string().contains(SECRET_B));
+
+    stop_fleet.cancel();
+    let sent = fleet.await.unwrap().unwrap();
+    let stats = collector.stop().await;
+    assert_eq!(stats.rejected_total(), 0, "{:?}", stats.rejected);
+    assert!(sent.sent() >= 3, "{}", sent.summary(1));
+}
