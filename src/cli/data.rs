@@ -6,6 +6,7 @@ use crate::store::health::HealthLevel;
 use crate::store::migrations::{Direction, Step};
 use crate::store::{Store, StoreError, DEFAULT_SELECTION_TIMEOUT};
 use clap::Subcommand;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Subcommand)]
@@ -32,6 +33,21 @@ pub enum DataCommand {
         /// Random seed: the same seed gives the same campus.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Dump every collection to DIR (Extended JSON lines, a manifest with checksums). The dump
+    /// holds device secrets and password hashes: keep it as safe as the database.
+    Backup {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Restore a dump made by `backup`, after checking its checksums and counts. Refuses a
+    /// database that already holds any of its collections' data unless --drop.
+    Restore {
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Drop the dumped collections in the target before restoring them.
+        #[arg(long)]
+        drop: bool,
     },
     /// Devices and their relays (device secrets are never shown).
     Devices {
@@ -89,6 +105,8 @@ pub async fn run(command: DataCommand, config: &Config) -> i32 {
         DataCommand::Devices {
             action: DevicesAction::List { classroom },
         } => list_devices(config, classroom).await,
+        DataCommand::Backup { out } => return backup(config, out).await,
+        DataCommand::Restore { from, drop } => return restore(config, from, drop).await,
     };
     match result {
         Ok(code) => code,
@@ -272,4 +290,56 @@ async fn list_devices(config: &Config, classroom: Option<String>) -> Result<i32,
     }
     println!("{} devices", devices.len());
     Ok(0)
+}
+
+async fn backup(config: &Config, out: PathBuf) -> i32 {
+    let store = match connect(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            return e.exit_code();
+        }
+    };
+    match store.backup(&out).await {
+        Ok(m) => {
+            let docs: u64 = m.collections.iter().map(|c| c.documents).sum();
+            println!(
+                "backed up {} collections, {docs} documents (schema v{}) to {}; it holds device secrets: keep it safe",
+                m.collections.len(),
+                m.schema_version,
+                out.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn restore(config: &Config, from: PathBuf, drop: bool) -> i32 {
+    let store = match connect(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            return e.exit_code();
+        }
+    };
+    match store.restore(&from, drop).await {
+        Ok(r) => {
+            println!(
+                "restored {} collections, {} documents (schema v{}) from {}",
+                r.collections,
+                r.documents,
+                r.schema_version,
+                from.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            e.exit_code()
+        }
+    }
 }

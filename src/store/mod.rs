@@ -8,6 +8,7 @@ pub mod error;
 
 pub mod activity;
 pub mod aggregates;
+pub mod backup;
 pub mod changefeed;
 pub mod classrooms;
 pub mod devices;
