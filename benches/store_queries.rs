@@ -215,7 +215,7 @@ async fn run() {
 
     println!();
     println!(
-        "store_queries · {} · {seeded} ledger rows over {days} days · {} devices in {CLASSROOMS} classrooms",
+        "store_queries · {} · {seeded} ledger rows over {days} day(s) · {} devices in {CLASSROOMS} classrooms",
         store.server(),
         campus.devices.len()
     );

@@ -49,6 +49,15 @@ pub enum DataCommand {
         #[arg(long)]
         drop: bool,
     },
+    /// Delete raw telemetry older than the retention (what the TTL index does on servers that
+    /// have TTL indexes).
+    PruneTelemetry {
+        /// Keep this many days.
+        #[arg(long, default_value_t = 730)]
+        older_than_days: u32,
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Devices and their relays (device secrets are never shown).
     Devices {
         #[command(subcommand)]
@@ -105,6 +114,10 @@ pub async fn run(command: DataCommand, config: &Config) -> i32 {
         DataCommand::Devices {
             action: DevicesAction::List { classroom },
         } => list_devices(config, classroom).await,
+        DataCommand::PruneTelemetry {
+            older_than_days,
+            dry_run,
+        } => prune(config, older_than_days, dry_run).await,
         DataCommand::Backup { out } => return backup(config, out).await,
         DataCommand::Restore { from, drop } => return restore(config, from, drop).await,
     };
@@ -214,6 +227,18 @@ async fn migrate(config: &Config, action: MigrateAction) -> Result<i32, StoreErr
             Ok(0)
         }
     }
+}
+
+async fn prune(config: &Config, days: u32, dry_run: bool) -> Result<i32, StoreError> {
+    let store = connect(config).await?;
+    let before = dates::now_millis() - chrono::Duration::days(i64::from(days));
+    let n = store.prune_telemetry(before, dry_run).await?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    println!(
+        "{verb} {n} telemetry events received before {}",
+        before.format("%Y-%m-%d %H:%M UTC")
+    );
+    Ok(0)
 }
 
 async fn seed_campus(

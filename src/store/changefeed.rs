@@ -98,7 +98,8 @@ impl Drop for ChangeFeed {
 }
 
 impl Store {
-    /// Follows `collections` from now on.
+    /// Follows `collections` from now on (a change in the very millisecond the feed starts may be
+    /// reported too: at least once rather than missed).
     pub fn follow(&self, collections: &[&str], options: FeedOptions) -> ChangeFeed {
         let (tx, rx) = mpsc::channel(1024);
         let names: Vec<String> = collections.iter().map(|c| c.to_string()).collect();
