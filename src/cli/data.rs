@@ -6,8 +6,16 @@ use crate::store::health::HealthLevel;
 use crate::store::migrations::{Direction, Step};
 use crate::store::{Store, StoreError, DEFAULT_SELECTION_TIMEOUT};
 use clap::Subcommand;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Prints a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -135,12 +143,12 @@ async fn health(config: &Config, json: bool) -> i32 {
         Ok(s) => s,
         Err(e) => {
             if json {
-                println!(
+                say!(
                     "{}",
                     serde_json::json!({"status": HealthLevel::Critical, "error": e.to_string()})
                 );
             } else {
-                println!(" MongoDB   {} {e}", HealthLevel::Critical.mark());
+                say!(" MongoDB   {} {e}", HealthLevel::Critical.mark());
             }
             return HealthLevel::Critical.exit_code();
         }
@@ -150,14 +158,14 @@ async fn health(config: &Config, json: bool) -> i32 {
         Ok(report) => {
             if json {
                 match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
+                    Ok(text) => say!("{text}"),
                     Err(e) => {
                         eprintln!("autovolt: cannot write the report as JSON: {e}");
                         return 2;
                     }
                 }
             } else {
-                print!("{}", report.render());
+                let _ = write!(std::io::stdout().lock(), "{}", report.render());
             }
             report.status.exit_code()
         }
@@ -170,7 +178,7 @@ async fn health(config: &Config, json: bool) -> i32 {
 
 fn print_steps(steps: &[Step], dry_run: bool) {
     if steps.is_empty() {
-        println!("nothing to do");
+        say!("nothing to do");
     }
     for s in steps {
         let arrow = match s.direction {
@@ -178,7 +186,7 @@ fn print_steps(steps: &[Step], dry_run: bool) {
             Direction::Down => "down",
         };
         let prefix = if dry_run { "(dry run) " } else { "" };
-        println!("{prefix}{arrow} {} {}: {}", s.version, s.name, s.detail);
+        say!("{prefix}{arrow} {} {}: {}", s.version, s.name, s.detail);
     }
 }
 
@@ -188,9 +196,9 @@ async fn migrate(config: &Config, action: MigrateAction) -> Result<i32, StoreErr
         MigrateAction::Status => {
             let status = store.migration_status().await?;
             let now = dates::now_millis();
-            println!("schema version {}", status.version());
+            say!("schema version {}", status.version());
             for m in &status.applied {
-                println!(
+                say!(
                     "  applied  {} {} ({} · {} ms)",
                     m.version,
                     m.name,
@@ -199,10 +207,10 @@ async fn migrate(config: &Config, action: MigrateAction) -> Result<i32, StoreErr
                 );
             }
             for (v, n) in &status.pending {
-                println!("  pending  {v} {n}");
+                say!("  pending  {v} {n}");
             }
             if let Some(l) = &status.lock {
-                println!("lock: {}", l.describe(now));
+                say!("lock: {}", l.describe(now));
             }
             Ok(i32::from(
                 !status.pending.is_empty() || status.lock.is_some(),
@@ -218,11 +226,11 @@ async fn migrate(config: &Config, action: MigrateAction) -> Result<i32, StoreErr
         }
         MigrateAction::Unlock => {
             match store.force_unlock_migrations().await? {
-                Some(l) => println!(
+                Some(l) => say!(
                     "removed the migration lock {}",
                     l.describe(dates::now_millis())
                 ),
-                None => println!("there was no migration lock"),
+                None => say!("there was no migration lock"),
             }
             Ok(0)
         }
@@ -234,7 +242,7 @@ async fn prune(config: &Config, days: u32, dry_run: bool) -> Result<i32, StoreEr
     let before = dates::now_millis() - chrono::Duration::days(i64::from(days));
     let n = store.prune_telemetry(before, dry_run).await?;
     let verb = if dry_run { "would delete" } else { "deleted" };
-    println!(
+    say!(
         "{verb} {n} telemetry events received before {}",
         before.format("%Y-%m-%d %H:%M UTC")
     );
@@ -254,7 +262,7 @@ async fn seed_campus(
         seed,
     };
     let report = crate::seed::seed(&store, &options).await?;
-    println!(
+    say!(
         "seeded {} classrooms and {} boards (6 relays each), power settings and a global tariff of ₹{}/kWh",
         report.classrooms,
         report.devices,
@@ -280,9 +288,13 @@ async fn list_devices(config: &Config, classroom: Option<String>) -> Result<i32,
         }
         None => store.devices().await?,
     };
-    println!(
+    say!(
         "{:<20} {:<18} {:<12} {:<9} {:<20} relays",
-        "device", "MAC", "classroom", "status", "last seen"
+        "device",
+        "MAC",
+        "classroom",
+        "status",
+        "last seen"
     );
     for d in &devices {
         let room = d
@@ -303,7 +315,7 @@ async fn list_devices(config: &Config, classroom: Option<String>) -> Result<i32,
                 )
             })
             .collect();
-        println!(
+        say!(
             "{:<20} {:<18} {:<12} {:<9} {:<20} {}",
             d.name,
             d.mac_address.to_string(),
@@ -313,7 +325,7 @@ async fn list_devices(config: &Config, classroom: Option<String>) -> Result<i32,
             relays.join(" ")
         );
     }
-    println!("{} devices", devices.len());
+    say!("{} devices", devices.len());
     Ok(0)
 }
 
@@ -328,7 +340,7 @@ async fn backup(config: &Config, out: PathBuf) -> i32 {
     match store.backup(&out).await {
         Ok(m) => {
             let docs: u64 = m.collections.iter().map(|c| c.documents).sum();
-            println!(
+            say!(
                 "backed up {} collections, {docs} documents (schema v{}) to {}; it holds device secrets: keep it safe",
                 m.collections.len(),
                 m.schema_version,
@@ -353,7 +365,7 @@ async fn restore(config: &Config, from: PathBuf, drop: bool) -> i32 {
     };
     match store.restore(&from, drop).await {
         Ok(r) => {
-            println!(
+            say!(
                 "restored {} collections, {} documents (schema v{}) from {}",
                 r.collections,
                 r.documents,
