@@ -118,3 +118,31 @@ fn the_feed_reports_an_outage_and_recovers() {
         }
     });
 }
+
+#[tokio::test]
+async fn a_burst_larger_than_one_read_arrives_whole() {
+    let s = support::store("feed_burst").await;
+    s.ensure_indexes().await.unwrap();
+    let mut feed = s.follow(&["activitylogs"], options());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at = bson::DateTime::from_chrono(autovolt::domain::dates::now_millis());
+    let docs: Vec<bson::Document> = (0..2500)
+        .map(|i| doc! {"action": "on", "triggeredBy": "system", "timestamp": at, "n": i, "createdAt": at, "updatedAt": at})
+        .collect();
+    s.collection::<bson::Document>("activitylogs")
+        .insert_many(docs)
+        .await
+        .unwrap();
+    let mut ids = std::collections::HashSet::new();
+    while ids.len() < 2500 {
+        match next(&mut feed).await {
+            FeedEvent::Change(c) => {
+                assert_eq!(c.kind, ChangeKind::Insert);
+                assert!(ids.insert(c.id), "repeated");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let quiet = tokio::time::timeout(Duration::from_millis(800), feed.next()).await;
+    assert!(quiet.is_err(), "unexpected event {quiet:?}");
+}
