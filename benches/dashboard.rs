@@ -34,7 +34,10 @@ const BOARDS: usize = 5;
 const SWITCHES: usize = 6;
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -51,7 +54,11 @@ fn big_app() -> App {
 }
 
 /// Mean and p99 of drawing `app` `n` times (ms).
-fn time_frames(term: &mut Terminal<TestBackend>, n: u64, draw: impl Fn(&mut ratatui::Frame)) -> (f64, f64) {
+fn time_frames(
+    term: &mut Terminal<TestBackend>,
+    n: u64,
+    draw: impl Fn(&mut ratatui::Frame),
+) -> (f64, f64) {
     let mut t: Vec<f64> = (0..n)
         .map(|_| {
             let start = Instant::now();
@@ -74,7 +81,10 @@ fn frames() {
     let (m, p) = time_frames(&mut term, n, |f| views::render(f, &app));
     println!("classrooms view           mean {m:.3} ms  p99 {p:.3} ms   (target ≤ 1 ms)");
     let mut app = big_app();
-    app.update(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
     let (m, p) = time_frames(&mut term, n, |f| views::render(f, &app));
     println!("classroom view            mean {m:.3} ms  p99 {p:.3} ms   (target ≤ 1 ms)");
 }
@@ -83,7 +93,9 @@ fn frames() {
 fn thread_cpu(prefix: &str) -> f64 {
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let mut total = 0.0;
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return f64::NAN };
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
     for t in dir.flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         if !comm.starts_with(prefix) {
@@ -145,16 +157,30 @@ fn start_dashboard(
     let mqtt = mqtt.to_string();
     dash.spawn(async move {
         let (tx, rx) = mpsc::channel(16_384);
-        let services = Services::start_live(&mqtt, true, chrono_tz::Asia::Kolkata, tx.clone(), stop.clone()).unwrap();
+        let services = Services::start_live(
+            &mqtt,
+            true,
+            chrono_tz::Asia::Kolkata,
+            tx.clone(),
+            stop.clone(),
+        )
+        .unwrap();
         spawn_tick(tx.clone(), stop.clone());
         let quit = tx.clone();
         let s2 = stop.clone();
         tokio::spawn(async move {
             s2.cancelled().await;
-            let _ = quit.send(Event::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE))).await;
+            let _ = quit
+                .send(Event::Key(KeyEvent::new(
+                    KeyCode::Char('q'),
+                    KeyModifiers::NONE,
+                )))
+                .await;
         });
         let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
-        event_loop(&mut term, big_app(), rx, &services, after_draw).await.unwrap()
+        event_loop(&mut term, big_app(), rx, &services, after_draw)
+            .await
+            .unwrap()
     })
 }
 
@@ -177,18 +203,28 @@ fn idle(mqtt: &str) {
     o.rate = 0.0;
     o.reboots = false;
     let (url, fs) = (mqtt.to_string(), fleet_stop.clone());
-    fleet_rt.spawn(async move { simulate::run(&url, o, fs).await });
+    fleet_rt.spawn(async move { simulate::run(url, o, fs).await });
     std::thread::sleep(Duration::from_secs(3));
 
     let dash = runtime("dash");
     let dstop = CancellationToken::new();
     let frames = Arc::new(Mutex::new(0u64));
     let f2 = frames.clone();
-    let handle = start_dashboard(&dash, mqtt, dstop.clone(), move |_| *f2.lock().unwrap() += 1);
+    let handle = start_dashboard(&dash, mqtt, dstop.clone(), move |_| {
+        *f2.lock().unwrap() += 1
+    });
     std::thread::sleep(Duration::from_secs(3));
-    let (d0, b0, f0) = (thread_cpu("dash"), thread_cpu("base"), *frames.lock().unwrap());
+    let (d0, b0, f0) = (
+        thread_cpu("dash"),
+        thread_cpu("base"),
+        *frames.lock().unwrap(),
+    );
     std::thread::sleep(Duration::from_secs(secs));
-    let (d1, b1, f1) = (thread_cpu("dash"), thread_cpu("base"), *frames.lock().unwrap());
+    let (d1, b1, f1) = (
+        thread_cpu("dash"),
+        thread_cpu("base"),
+        *frames.lock().unwrap(),
+    );
     let pct = |c: f64| c / secs as f64 * 100.0;
     println!("baseline 1 s ticker        {:.3} % of a core", pct(b1 - b0));
     println!(
@@ -208,14 +244,24 @@ fn idle(mqtt: &str) {
 fn load(mqtt: &str) {
     let secs = env_num("AUTOVOLT_BENCH_LOAD_SECS", 20);
     let rate = env_num("AUTOVOLT_BENCH_RATE", 1000);
-    println!("== event → screen: {rate} msg/s for {secs} s through Mosquitto, {} boards", ROOMS * BOARDS);
+    println!(
+        "== event → screen: {rate} msg/s for {secs} s through Mosquitto, {} boards",
+        ROOMS * BOARDS
+    );
     let specs = fleet_specs();
-    let port: u16 = mqtt.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap();
+    let port: u16 = mqtt
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
     let rt = runtime("pub");
 
     // Baseline: publish → received by a plain subscriber, same broker, same rate.
     let base = rt.block_on(round_trip(port, rate, secs.min(5), &specs));
-    println!("baseline broker round trip p50 {:.2} ms  p99 {:.2} ms", base.0, base.1);
+    println!(
+        "baseline broker round trip p50 {:.2} ms  p99 {:.2} ms",
+        base.0, base.1
+    );
 
     let rss_before = rss_mb();
     let published: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
@@ -245,7 +291,7 @@ fn load(mqtt: &str) {
             tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate as f64)).await;
             let b = &specs[i as usize % specs.len()];
             // Each message flips one relay, so every one changes what the screen shows.
-            let on = (i / specs.len() as u64) % 2 == 0;
+            let on = (i / specs.len() as u64).is_multiple_of(2);
             let relays: Vec<_> = b.pins.iter().enumerate().map(|(k, p)| serde_json::json!({"gpio": p, "state": k == 0 && on, "manual_override": false})).collect();
             let payload = serde_json::json!({"mac": b.mac.to_string(), "secret": b.secret.expose(), "switches": relays}).to_string();
             published.lock().unwrap().push(Instant::now());
@@ -278,7 +324,10 @@ fn load(mqtt: &str) {
 
 /// p50 and p99 (ms) of publish → receive by a plain subscriber.
 async fn round_trip(port: u16, rate: u64, secs: u64, specs: &[BoardSpec]) -> (f64, f64) {
-    let (sub, mut sub_el) = AsyncClient::new(MqttOptions::new("bench-base-sub", "127.0.0.1", port), 10_000);
+    let (sub, mut sub_el) = AsyncClient::new(
+        MqttOptions::new("bench-base-sub", "127.0.0.1", port),
+        10_000,
+    );
     sub.subscribe("bench/rt", QoS::AtLeastOnce).await.unwrap();
     let received: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
     let r2 = received.clone();
@@ -289,13 +338,18 @@ async fn round_trip(port: u16, rate: u64, secs: u64, specs: &[BoardSpec]) -> (f6
                 rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => {
                     let _ = ready_tx.send(()).await;
                 }
-                rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)) => r2.lock().unwrap().push(Instant::now()),
+                rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)) => {
+                    r2.lock().unwrap().push(Instant::now())
+                }
                 _ => {}
             }
         }
     });
     ready_rx.recv().await;
-    let (client, mut el) = AsyncClient::new(MqttOptions::new("bench-base-pub", "127.0.0.1", port), 10_000);
+    let (client, mut el) = AsyncClient::new(
+        MqttOptions::new("bench-base-pub", "127.0.0.1", port),
+        10_000,
+    );
     tokio::spawn(async move { while el.poll().await.is_ok() {} });
     let mut sent = Vec::new();
     let total = rate * secs;
@@ -304,11 +358,18 @@ async fn round_trip(port: u16, rate: u64, secs: u64, specs: &[BoardSpec]) -> (f6
         tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate as f64)).await;
         let b = &specs[i as usize % specs.len()];
         sent.push(Instant::now());
-        client.publish("bench/rt", QoS::AtLeastOnce, false, b.mac.to_string()).await.unwrap();
+        client
+            .publish("bench/rt", QoS::AtLeastOnce, false, b.mac.to_string())
+            .await
+            .unwrap();
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let r = received.lock().unwrap();
-    let mut l: Vec<f64> = sent.iter().zip(r.iter()).map(|(s, r)| (*r - *s).as_secs_f64() * 1000.0).collect();
+    let mut l: Vec<f64> = sent
+        .iter()
+        .zip(r.iter())
+        .map(|(s, r)| (*r - *s).as_secs_f64() * 1000.0)
+        .collect();
     l.sort_by(f64::total_cmp);
     (percentile(&l, 0.5), percentile(&l, 0.99))
 }
@@ -316,7 +377,8 @@ async fn round_trip(port: u16, rate: u64, secs: u64, specs: &[BoardSpec]) -> (f6
 fn main() {
     frames();
     let dir = servers::temp_dir("autovolt-bench-mosquitto").unwrap();
-    let mut broker = servers::start_mosquitto(&dir, true).expect("Mosquitto (Debian package mosquitto)");
+    let mut broker =
+        servers::start_mosquitto(&dir, true).expect("Mosquitto (Debian package mosquitto)");
     let mqtt = format!("mqtt://127.0.0.1:{}", broker.port());
     idle(&mqtt);
     load(&mqtt);

@@ -203,3 +203,62 @@ fn health_exits_1_on_a_database_with_pending_migrations_then_0() {
     );
     assert_eq!(run(&["migrate", "status"]).status.code(), Some(0));
 }
+
+#[test]
+fn seed_then_list_devices_from_the_command_line_without_secrets() {
+    let uri = support::fresh_database_uri("seed_cli");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_autovolt"))
+            .args(args)
+            .env("AUTOVOLT_MONGODB_URI", &uri)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&["migrate", "up"]).status.code(), Some(0));
+    let out = run(&[
+        "seed",
+        "--classrooms",
+        "2",
+        "--devices-per-classroom",
+        "3",
+        "--seed",
+        "4",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = run(&["seed", "--classrooms", "2", "--devices-per-classroom", "3"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds"));
+
+    let out = run(&["devices", "list", "--classroom", "CS-101"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("CS-101-A") && text.contains("CS-101-C"),
+        "{text}"
+    );
+    assert!(text.contains("16:light"), "{text}");
+    assert!(text.contains("3 devices"), "{text}");
+    let campus = autovolt::seed::generate(
+        &SeedOptions {
+            classrooms: 2,
+            devices_per_classroom: 3,
+            seed: 4,
+        },
+        Utc::now(),
+    );
+    for d in &campus.devices {
+        assert!(!text.contains(d.device_secret.expose()));
+    }
+    let missing = run(&["devices", "list", "--classroom", "Nowhere"]);
+    assert_eq!(missing.status.code(), Some(1));
+}

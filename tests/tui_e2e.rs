@@ -17,7 +17,10 @@ struct Tmux {
 
 impl Tmux {
     fn run(args: &[&str]) -> String {
-        let out = Command::new("tmux").args(args).output().expect("tmux is installed");
+        let out = Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux is installed");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -59,18 +62,28 @@ async fn start_navigate_toggle_confirmed_and_quit_cleanly() {
     let mqtt = support::mqtt_url();
     let store = Store::connect(&uri, Duration::from_secs(10)).await.unwrap();
     store.migrate_up(None, false).await.unwrap();
-    seed::seed(&store, &SeedOptions { classrooms: 2, devices_per_classroom: 1, seed: 7 })
-        .await
-        .unwrap();
+    seed::seed(
+        &store,
+        &SeedOptions {
+            classrooms: 2,
+            devices_per_classroom: 1,
+            seed: 7,
+        },
+    )
+    .await
+    .unwrap();
 
     // The fleet: no random switching, frequent snapshots so the boards show online at once.
     let stop = CancellationToken::new();
-    let mut sim = SimulateOptions::new(simulate::from_store(&store).await.unwrap(), chrono_tz::Asia::Kolkata);
+    let mut sim = SimulateOptions::new(
+        simulate::from_store(&store).await.unwrap(),
+        chrono_tz::Asia::Kolkata,
+    );
     sim.rate = 0.0;
     sim.reboots = false;
     sim.report_every = Duration::from_secs(1);
     let (url, shutdown) = (mqtt.clone(), stop.clone());
-    let fleet = tokio::spawn(async move { simulate::run(&url, sim, shutdown).await });
+    let fleet = tokio::spawn(async move { simulate::run(url, sim, shutdown).await });
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
@@ -86,46 +99,87 @@ async fn start_navigate_toggle_confirmed_and_quit_cleanly() {
         env!("CARGO_BIN_EXE_autovolt"),
         exit_file.display()
     );
-    Tmux::run(&["new-session", "-d", "-s", &session, "-x", "120", "-y", "40", &cmd]);
-    let t = Tmux { session: session.clone() };
+    Tmux::run(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &cmd,
+    ]);
+    let t = Tmux {
+        session: session.clone(),
+    };
     Tmux::run(&["set-option", "-t", &session, "remain-on-exit", "on"]);
 
-    t.wait("the classrooms from the database and a live broker", Duration::from_secs(30), |s| {
-        s.contains("E2E Campus") && s.contains("Classrooms (2)") && s.contains("MQTT ● live") && s.contains("1/1")
-    })
+    t.wait(
+        "the classrooms from the database and a live broker",
+        Duration::from_secs(30),
+        |s| {
+            s.contains("E2E Campus")
+                && s.contains("Classrooms (2)")
+                && s.contains("MQTT ● live")
+                && s.contains("1/1")
+        },
+    )
     .await;
     // Sort by name, open the first classroom.
     t.keys(&["s", "s", "s"]);
     t.keys(&["Enter"]);
     let screen = t
-        .wait("the classroom grid with its board online", Duration::from_secs(15), |s| {
-            s.contains("Board ") && s.contains("● online") && s.contains("▶ ")
-        })
+        .wait(
+            "the classroom grid with its board online",
+            Duration::from_secs(15),
+            |s| s.contains("Board ") && s.contains("● online") && s.contains("▶ "),
+        )
         .await;
-    let selected = screen.lines().find(|l| l.contains("▶ ")).unwrap().to_string();
-    assert!(selected.contains("□ off"), "the simulator starts with every relay off: {selected}");
+    let selected = screen
+        .lines()
+        .find(|l| l.contains("▶ "))
+        .unwrap()
+        .to_string();
+    assert!(
+        selected.contains("□ off"),
+        "the simulator starts with every relay off: {selected}"
+    );
 
     t.keys(&["Space"]);
     let screen = t
-        .wait("the command confirmed by the board", Duration::from_secs(10), |s| {
-            s.lines().any(|l| l.contains("▶ ") && l.contains("■ ON ✓"))
-        })
+        .wait(
+            "the command confirmed by the board",
+            Duration::from_secs(10),
+            |s| s.lines().any(|l| l.contains("▶ ") && l.contains("■ ON ✓")),
+        )
         .await;
     assert!(!screen.contains("failed"), "{screen}");
 
     t.keys(&["q"]);
     let until = Instant::now() + Duration::from_secs(15);
     while !exit_file.exists() {
-        assert!(Instant::now() < until, "the dashboard did not quit; the screen:\n{}", t.screen());
+        assert!(
+            Instant::now() < until,
+            "the dashboard did not quit; the screen:\n{}",
+            t.screen()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let code = std::fs::read_to_string(&exit_file).unwrap();
     assert_eq!(code.trim(), "0", "exit status");
     let alternate = Tmux::run(&["display-message", "-p", "-t", &session, "#{alternate_on}"]);
     assert_eq!(alternate.trim(), "0", "the alternate screen was left");
-    assert!(!t.screen().contains("Classrooms"), "the dashboard's screen is gone:\n{}", t.screen());
+    assert!(
+        !t.screen().contains("Classrooms"),
+        "the dashboard's screen is gone:\n{}",
+        t.screen()
+    );
     let log = std::fs::read_to_string(dir.path().join("dashboard.log")).unwrap();
-    assert!(log.contains("relay command"), "actions are logged to the file:\n{log}");
+    assert!(
+        log.contains("relay command"),
+        "actions are logged to the file:\n{log}"
+    );
 
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), fleet).await;

@@ -542,8 +542,17 @@ fn heartbeats_of_online_boards_do_not_redraw_but_changes_do() {
     assert!(!app.dirty, "nothing shown changed until the next tick");
     let pin = app.campus.boards[b].switches[s].pin.unwrap();
     let on = app.campus.boards[b].switches[s].on;
-    app.update(Event::Live(Live::State { mac, relays: vec![(pin, on)] }));
-    assert!(!app.dirty, "a snapshot that confirms what is shown changes nothing");
-    app.update(Event::Live(Live::State { mac, relays: vec![(pin, !on)] }));
+    app.update(Event::Live(Live::State {
+        mac,
+        relays: vec![(pin, on)],
+    }));
+    assert!(
+        !app.dirty,
+        "a snapshot that confirms what is shown changes nothing"
+    );
+    app.update(Event::Live(Live::State {
+        mac,
+        relays: vec![(pin, !on)],
+    }));
     assert!(app.dirty);
 }

@@ -6,7 +6,16 @@ use crate::store::health::HealthLevel;
 use crate::store::migrations::{Direction, Step};
 use crate::store::{Store, StoreError, DEFAULT_SELECTION_TIMEOUT};
 use clap::Subcommand;
+use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// Prints a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -32,6 +41,30 @@ pub enum DataCommand {
         /// Random seed: the same seed gives the same campus.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Dump every collection to DIR (Extended JSON lines, a manifest with checksums). The dump
+    /// holds device secrets and password hashes: keep it as safe as the database.
+    Backup {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Restore a dump made by `backup`, after checking its checksums and counts. Refuses a
+    /// database that already holds any of its collections' data unless --drop.
+    Restore {
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Drop the dumped collections in the target before restoring them.
+        #[arg(long)]
+        drop: bool,
+    },
+    /// Delete raw telemetry older than the retention (what the TTL index does on servers that
+    /// have TTL indexes).
+    PruneTelemetry {
+        /// Keep this many days.
+        #[arg(long, default_value_t = 730)]
+        older_than_days: u32,
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Devices and their relays (device secrets are never shown).
     Devices {
@@ -94,6 +127,12 @@ pub async fn run(command: DataCommand, config: &Config) -> i32 {
         DataCommand::Devices {
             action: DevicesAction::Unregistered,
         } => return super::live::unregistered(config).await,
+        DataCommand::PruneTelemetry {
+            older_than_days,
+            dry_run,
+        } => prune(config, older_than_days, dry_run).await,
+        DataCommand::Backup { out } => return backup(config, out).await,
+        DataCommand::Restore { from, drop } => return restore(config, from, drop).await,
     };
     match result {
         Ok(code) => code,
@@ -109,12 +148,12 @@ async fn health(config: &Config, json: bool) -> i32 {
         Ok(s) => s,
         Err(e) => {
             if json {
-                println!(
+                say!(
                     "{}",
                     serde_json::json!({"status": HealthLevel::Critical, "error": e.to_string()})
                 );
             } else {
-                println!(" MongoDB   {} {e}", HealthLevel::Critical.mark());
+                say!(" MongoDB   {} {e}", HealthLevel::Critical.mark());
             }
             return HealthLevel::Critical.exit_code();
         }
@@ -124,14 +163,14 @@ async fn health(config: &Config, json: bool) -> i32 {
         Ok(report) => {
             if json {
                 match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
+                    Ok(text) => say!("{text}"),
                     Err(e) => {
                         eprintln!("autovolt: cannot write the report as JSON: {e}");
                         return 2;
                     }
                 }
             } else {
-                print!("{}", report.render());
+                let _ = write!(std::io::stdout().lock(), "{}", report.render());
             }
             report.status.exit_code()
         }
@@ -144,7 +183,7 @@ async fn health(config: &Config, json: bool) -> i32 {
 
 fn print_steps(steps: &[Step], dry_run: bool) {
     if steps.is_empty() {
-        println!("nothing to do");
+        say!("nothing to do");
     }
     for s in steps {
         let arrow = match s.direction {
@@ -152,7 +191,7 @@ fn print_steps(steps: &[Step], dry_run: bool) {
             Direction::Down => "down",
         };
         let prefix = if dry_run { "(dry run) " } else { "" };
-        println!("{prefix}{arrow} {} {}: {}", s.version, s.name, s.detail);
+        say!("{prefix}{arrow} {} {}: {}", s.version, s.name, s.detail);
     }
 }
 
@@ -162,9 +201,9 @@ async fn migrate(config: &Config, action: MigrateAction) -> Result<i32, StoreErr
         MigrateAction::Status => {
             let status = store.migration_status().await?;
             let now = dates::now_millis();
-            println!("schema version {}", status.version());
+            say!("schema version {}", status.version());
             for m in &status.applied {
-                println!(
+                say!(
                     "  applied  {} {} ({} · {} ms)",
                     m.version,
                     m.name,
@@ -173,10 +212,10 @@ async fn migrate(config: &Config, action: MigrateAction) -> Result<i32, StoreErr
                 );
             }
             for (v, n) in &status.pending {
-                println!("  pending  {v} {n}");
+                say!("  pending  {v} {n}");
             }
             if let Some(l) = &status.lock {
-                println!("lock: {}", l.describe(now));
+                say!("lock: {}", l.describe(now));
             }
             Ok(i32::from(
                 !status.pending.is_empty() || status.lock.is_some(),
@@ -192,15 +231,27 @@ async fn migrate(config: &Config, action: MigrateAction) -> Result<i32, StoreErr
         }
         MigrateAction::Unlock => {
             match store.force_unlock_migrations().await? {
-                Some(l) => println!(
+                Some(l) => say!(
                     "removed the migration lock {}",
                     l.describe(dates::now_millis())
                 ),
-                None => println!("there was no migration lock"),
+                None => say!("there was no migration lock"),
             }
             Ok(0)
         }
     }
+}
+
+async fn prune(config: &Config, days: u32, dry_run: bool) -> Result<i32, StoreError> {
+    let store = connect(config).await?;
+    let before = dates::now_millis() - chrono::Duration::days(i64::from(days));
+    let n = store.prune_telemetry(before, dry_run).await?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    say!(
+        "{verb} {n} telemetry events received before {}",
+        before.format("%Y-%m-%d %H:%M UTC")
+    );
+    Ok(0)
 }
 
 async fn seed_campus(
@@ -216,7 +267,7 @@ async fn seed_campus(
         seed,
     };
     let report = crate::seed::seed(&store, &options).await?;
-    println!(
+    say!(
         "seeded {} classrooms and {} boards (6 relays each), power settings and a global tariff of ₹{}/kWh",
         report.classrooms,
         report.devices,
@@ -242,9 +293,13 @@ async fn list_devices(config: &Config, classroom: Option<String>) -> Result<i32,
         }
         None => store.devices().await?,
     };
-    println!(
+    say!(
         "{:<20} {:<18} {:<12} {:<9} {:<20} relays",
-        "device", "MAC", "classroom", "status", "last seen"
+        "device",
+        "MAC",
+        "classroom",
+        "status",
+        "last seen"
     );
     for d in &devices {
         let room = d
@@ -265,7 +320,7 @@ async fn list_devices(config: &Config, classroom: Option<String>) -> Result<i32,
                 )
             })
             .collect();
-        println!(
+        say!(
             "{:<20} {:<18} {:<12} {:<9} {:<20} {}",
             d.name,
             d.mac_address.to_string(),
@@ -275,6 +330,58 @@ async fn list_devices(config: &Config, classroom: Option<String>) -> Result<i32,
             relays.join(" ")
         );
     }
-    println!("{} devices", devices.len());
+    say!("{} devices", devices.len());
     Ok(0)
+}
+
+async fn backup(config: &Config, out: PathBuf) -> i32 {
+    let store = match connect(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            return e.exit_code();
+        }
+    };
+    match store.backup(&out).await {
+        Ok(m) => {
+            let docs: u64 = m.collections.iter().map(|c| c.documents).sum();
+            say!(
+                "backed up {} collections, {docs} documents (schema v{}) to {}; it holds device secrets: keep it safe",
+                m.collections.len(),
+                m.schema_version,
+                out.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn restore(config: &Config, from: PathBuf, drop: bool) -> i32 {
+    let store = match connect(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            return e.exit_code();
+        }
+    };
+    match store.restore(&from, drop).await {
+        Ok(r) => {
+            say!(
+                "restored {} collections, {} documents (schema v{}) from {}",
+                r.collections,
+                r.documents,
+                r.schema_version,
+                from.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            e.exit_code()
+        }
+    }
 }

@@ -98,7 +98,8 @@ impl Drop for ChangeFeed {
 }
 
 impl Store {
-    /// Follows `collections` from now on.
+    /// Follows `collections` from now on (a change in the very millisecond the feed starts may be
+    /// reported too: at least once rather than missed).
     pub fn follow(&self, collections: &[&str], options: FeedOptions) -> ChangeFeed {
         let (tx, rx) = mpsc::channel(1024);
         let names: Vec<String> = collections.iter().map(|c| c.to_string()).collect();
@@ -177,45 +178,69 @@ struct Follower {
 }
 
 impl Follower {
+    /// Reads the window from `high − OVERLAP` on, in `(updatedAt, _id)` keyset pages so that a
+    /// burst larger than one page is read to its end, and returns what was not reported yet.
     async fn poll(&mut self, store: &Store) -> Result<Vec<Change>, StoreError> {
         let since = bson::DateTime::from_chrono(self.high - OVERLAP);
-        let docs: Vec<Document> = store
-            .collection::<Document>(&self.name)
-            .find(doc! {"updatedAt": {"$gte": since}})
-            .sort(doc! {"updatedAt": 1, "_id": 1})
-            .limit(POLL_BATCH)
-            .await?
-            .try_collect()
-            .await?;
+        let mut after: Option<(bson::DateTime, Bson)> = None;
         let mut changes = Vec::new();
-        for d in docs {
-            let (Some(id), Ok(updated)) = (d.get("_id"), d.get_datetime("updatedAt")) else {
-                continue;
+        loop {
+            let filter = match &after {
+                None => doc! {"updatedAt": {"$gte": since}},
+                Some((t, id)) => doc! {"$or": [
+                    {"updatedAt": {"$gt": *t}},
+                    {"updatedAt": *t, "_id": {"$gt": id.clone()}},
+                ]},
             };
-            let key = (id_text(id), updated.timestamp_millis());
-            if !self.seen.insert(key.clone()) {
-                continue;
+            let docs: Vec<Document> = store
+                .collection::<Document>(&self.name)
+                .find(filter)
+                .sort(doc! {"updatedAt": 1, "_id": 1})
+                .limit(POLL_BATCH)
+                .await?
+                .try_collect()
+                .await?;
+            let full = docs.len() as i64 == POLL_BATCH;
+            for d in docs {
+                let (Some(id), Ok(updated)) = (d.get("_id"), d.get_datetime("updatedAt")) else {
+                    continue;
+                };
+                after = Some((*updated, id.clone()));
+                if let Some(c) = self.note(&d, id, *updated) {
+                    changes.push(c);
+                }
             }
-            let at = updated.to_chrono();
-            self.high = self.high.max(at);
-            if at < self.start {
-                continue;
+            if !full {
+                break;
             }
-            let kind = match d.get_datetime("createdAt") {
-                Ok(c) if *c == *updated => ChangeKind::Insert,
-                Ok(_) => ChangeKind::Update,
-                Err(_) => ChangeKind::Unknown,
-            };
-            changes.push(Change {
-                collection: self.name.clone(),
-                kind,
-                id: key.0,
-                at,
-            });
         }
         let floor = (self.high - OVERLAP).timestamp_millis();
         self.seen.retain(|k| k.1 >= floor);
         Ok(changes)
+    }
+
+    /// Records a document version; the change to report if it is new and after the start.
+    fn note(&mut self, d: &Document, id: &Bson, updated: bson::DateTime) -> Option<Change> {
+        let key = (id_text(id), updated.timestamp_millis());
+        if !self.seen.insert(key.clone()) {
+            return None;
+        }
+        let at = updated.to_chrono();
+        self.high = self.high.max(at);
+        if at < self.start {
+            return None;
+        }
+        let kind = match d.get_datetime("createdAt") {
+            Ok(c) if *c == updated => ChangeKind::Insert,
+            Ok(_) => ChangeKind::Update,
+            Err(_) => ChangeKind::Unknown,
+        };
+        Some(Change {
+            collection: self.name.clone(),
+            kind,
+            id: key.0,
+            at,
+        })
     }
 }
 

@@ -160,6 +160,21 @@ impl Store {
         Ok(dropped)
     }
 
+    /// Deletes raw telemetry received before `before`: the TTL index's job, done by hand where the
+    /// server has no TTL indexes. Returns how many events were (or, in a dry run, would be) deleted.
+    pub async fn prune_telemetry(
+        &self,
+        before: crate::domain::Instant,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        let filter = doc! {"received_at": {"$lt": bson::DateTime::from_chrono(before)}};
+        let coll = self.collection::<Document>(c::TELEMETRY);
+        if dry_run {
+            return Ok(coll.count_documents(filter).await?);
+        }
+        Ok(coll.delete_many(filter).await?.deleted_count)
+    }
+
     /// Names of the collections that exist.
     pub async fn collection_names(&self) -> Result<Vec<String>, StoreError> {
         let mut names: Vec<String> = self

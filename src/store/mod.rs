@@ -11,6 +11,7 @@ pub mod tariffs;
 
 pub mod activity;
 pub mod aggregates;
+pub mod backup;
 pub mod changefeed;
 pub mod classrooms;
 pub mod devices;

@@ -54,7 +54,11 @@ impl Store {
         let name = validation::name("name", &new.name)?;
         let email = validation::email(&new.email)?;
         validation::password(&new.password)?;
-        let hash = bcrypt::hash(&new.password, BCRYPT_COST)
+        // bcrypt is deliberately slow: keep it off the async workers.
+        let plain = new.password.clone();
+        let hash = tokio::task::spawn_blocking(move || bcrypt::hash(plain, BCRYPT_COST))
+            .await
+            .map_err(|e| StoreError::Conflict(format!("cannot hash the password: {e}")))?
             .map_err(|e| StoreError::Conflict(format!("cannot hash the password: {e}")))?;
         let now = dates::now_millis();
         let id = Id::new();
@@ -124,7 +128,11 @@ impl Store {
                 .await
                 .map_err(StoreError::from)?;
         }
-        let matches = match bcrypt::verify(password, &user.password) {
+        let (plain, hash) = (password.to_string(), user.password.clone());
+        let verified = tokio::task::spawn_blocking(move || bcrypt::verify(plain, &hash))
+            .await
+            .map_err(|e| StoreError::Conflict(format!("cannot check the password: {e}")))?;
+        let matches = match verified {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(user = %user.email, error = %e, "stored password hash is not a bcrypt hash");

@@ -148,7 +148,7 @@ pub async fn run(
     sim.report_every = Duration::from_secs(10);
     sim.reboots = false;
     let (url, shutdown) = (config.mqtt_url.clone(), stop.clone());
-    let simulator = tokio::spawn(async move { simulate::run(&url, sim, shutdown).await });
+    let simulator = tokio::spawn(async move { simulate::run(url, sim, shutdown).await });
     let collector = tokio::spawn(collect::run(
         store.clone(),
         config.mqtt_url.clone(),

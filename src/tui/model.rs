@@ -421,7 +421,9 @@ impl Campus {
         };
         let board = &mut self.boards[bi];
         // Online means heard within the last few seconds at most: anything older may be shown stale.
-        out.changed = board.last_seen.is_none_or(|t| (now - t).num_seconds() >= 60);
+        out.changed = board
+            .last_seen
+            .is_none_or(|t| (now - t).num_seconds() >= 60);
         board.last_seen = Some(now);
         let set = |switches: &mut Vec<SwitchView>,
                    si: usize,

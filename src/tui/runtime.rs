@@ -18,8 +18,8 @@ use crate::domain::tariff::{TariffChange, TariffTarget};
 use crate::domain::{ActivityLog, Device, Instant};
 use crate::store::activity::ActivityFilter;
 use crate::store::aggregates::AggregateQuery;
+use crate::store::aggregation::{AggregationProgress, AggregationRequest};
 use crate::store::changefeed::{Change, ChangeFeed, FeedEvent, FeedMode, FeedOptions};
-use crate::store::ledger::{LedgerQuery, MAX_PAGE};
 use crate::store::{collections, Store, DEFAULT_SELECTION_TIMEOUT};
 use anyhow::Context;
 use chrono::{Datelike, TimeZone};
@@ -27,7 +27,6 @@ use futures::StreamExt;
 use ratatui::backend::Backend;
 use ratatui::Terminal;
 use rumqttc::{AsyncClient, Packet, QoS};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, RwLock};
@@ -731,7 +730,7 @@ async fn load_snapshot(
         .rows;
     activity.reverse();
     let now = chrono::Utc::now();
-    let today = today_totals(store, super::app::day_start(now, tz)).await?;
+    let today = today_totals(store, now, tz).await?;
     let month_before_today_inr = month_before_today(store, now, tz).await?;
     let health = health(store, &devices, &activity).await;
     seen.newest_activity = activity.last().map(|a| (a.timestamp, a.id));
@@ -750,7 +749,7 @@ async fn load_snapshot(
 /// Today's totals and health, which change slowly.
 async fn slow_poll(store: &Store, tz: chrono_tz::Tz) -> anyhow::Result<Vec<Event>> {
     let now = chrono::Utc::now();
-    let today = today_totals(store, super::app::day_start(now, tz)).await?;
+    let today = today_totals(store, now, tz).await?;
     let devices = store.devices().await?;
     let activity = store
         .recent_activity(ACTIVITY_LOADED, None, &ActivityFilter::default())
@@ -763,39 +762,22 @@ async fn slow_poll(store: &Store, tz: chrono_tz::Tz) -> anyhow::Result<Vec<Event
     ])
 }
 
-/// Today's closed energy per switch, summed from the ledger rows that start today.
-async fn today_totals(store: &Store, day_start: Instant) -> anyhow::Result<Vec<SwitchTotal>> {
-    let query = LedgerQuery {
-        from: Some(day_start),
-        ..LedgerQuery::default()
-    };
-    let mut sums: HashMap<(String, String), (f64, f64)> = HashMap::new();
-    let mut cursor = None;
-    loop {
-        let page = store.ledger_page(&query, cursor, MAX_PAGE).await?;
-        for r in &page.rows {
-            let e = sums
-                .entry((r.device_id.clone(), r.switch_id.clone()))
-                .or_default();
-            e.0 += r.delta_wh;
-            e.1 += r
-                .cost_calculation
-                .as_ref()
-                .map(|c| c.cost_inr)
-                .unwrap_or(0.0);
-        }
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => break,
-        }
-    }
-    Ok(sums
+/// Today's closed energy per switch (the ledger summed by the energy books' pipeline).
+async fn today_totals(
+    store: &Store,
+    now: Instant,
+    tz: chrono_tz::Tz,
+) -> anyhow::Result<Vec<SwitchTotal>> {
+    let today = tz.from_utc_datetime(&now.naive_utc()).date_naive();
+    Ok(store
+        .today_closed_totals(today, tz)
+        .await?
         .into_iter()
-        .map(|((device_id, switch_id), (wh, cost_inr))| SwitchTotal {
-            device_id,
-            switch_id,
-            wh,
-            cost_inr,
+        .map(|c| SwitchTotal {
+            device_id: c.device_id,
+            switch_id: c.switch_id,
+            wh: c.amount.kwh * 1000.0,
+            cost_inr: c.amount.cost,
         })
         .collect())
 }
@@ -854,12 +836,45 @@ async fn has_users(store: &Store) -> anyhow::Result<bool> {
     Ok(n > 0)
 }
 
+/// Aggregates one day with the energy books' engine, forwarding its progress as events.
 async fn run_aggregation(
-    _store: &Store,
-    _date: chrono::NaiveDate,
-    _tz: chrono_tz::Tz,
-    _operator: &Operator,
-    _tx: &mpsc::Sender<Event>,
+    store: &Store,
+    date: chrono::NaiveDate,
+    tz: chrono_tz::Tz,
+    operator: &Operator,
+    tx: &mpsc::Sender<Event>,
 ) -> AggregationUpdate {
-    AggregationUpdate::Failed("the aggregation engine is not part of this build yet".into())
+    let (progress_tx, mut progress_rx) =
+        tokio::sync::mpsc::unbounded_channel::<AggregationProgress>();
+    let events = tx.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(p) = progress_rx.recv().await {
+            let update = AggregationUpdate::Progress {
+                done: p.done as u64,
+                total: p.total as u64,
+            };
+            let _ = events.send(Event::Aggregation(update)).await;
+        }
+    });
+    let request = AggregationRequest {
+        from: date,
+        to: date,
+        tz,
+        triggered_by: crate::domain::TriggeredBy::User,
+        operator: Some(operator.name.clone()),
+        break_locks: false,
+    };
+    let result = store
+        .aggregate(&request, Some(progress_tx), &CancellationToken::new())
+        .await;
+    let _ = forward.await;
+    match result {
+        Ok(s) => AggregationUpdate::Done {
+            summary: format!(
+                "{date}: {} ledger rows, {} daily aggregates written, {} unchanged, {} monthly written",
+                s.ledger_rows, s.daily_written, s.daily_unchanged, s.monthly_written
+            ),
+        },
+        Err(e) => AggregationUpdate::Failed(e.to_string()),
+    }
 }
