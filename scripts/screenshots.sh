@@ -55,7 +55,7 @@ shot() {
 
 wait_for "MQTT ● live"
 wait_for "Classrooms (12)"
-wait_for "online"
+wait_for "2/2"
 sleep 3
 
 # Switch some loads on through the dashboard itself (commands acknowledged by the simulated boards).
