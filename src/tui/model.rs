@@ -155,8 +155,8 @@ pub struct LiveOutcome {
     pub confirmed: Vec<(usize, usize)>,
     /// The message's MAC is not a registered board.
     pub unregistered: Option<Mac>,
-    /// Something shown changed (a relay, a command's state, motion, the board coming back);
-    /// a heartbeat from a board already online changes nothing until the next clock tick.
+    /// A relay or a command's state changed: worth a frame now. Presence and motion are shown
+    /// by the next clock tick (within a second), so heartbeats cost no frames.
     pub changed: bool,
 }
 
@@ -469,7 +469,6 @@ impl Campus {
             Live::Motion { detected, .. } => {
                 if *detected {
                     board.last_motion = Some(now);
-                    out.changed = true;
                 }
             }
             Live::Heartbeat { .. } | Live::Rejected => {}
