@@ -64,10 +64,14 @@ keys Enter
 keys Space j Space j j Space j j j Space
 sleep 3
 shot classroom
-keys Tab Space j Space
-sleep 2
-keys Escape j j j Enter
-keys Space j j Space
+# Escape on its own: followed at once by a key, a terminal reads it as Alt+key.
+keys Escape
+keys j j j Enter
+keys Space j j Space j j j j j j Space
+sleep 3
+keys Escape
+keys j j j j j j Enter
+keys j j Space j j j j Space
 sleep 3
 keys Escape
 keys s                 # sort by cost
@@ -83,10 +87,12 @@ keys e
 keys BSpace BSpace BSpace BSpace
 keys 8 . 2 5
 shot tariff-edit
-keys Escape c
+keys Escape
+keys c
 keys '?'
 shot help
-keys Escape t
+keys Escape
+keys t
 shot classrooms-light
 keys q
 sleep 3
