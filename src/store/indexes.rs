@@ -80,7 +80,18 @@ pub fn index_specs(caps: &Capabilities) -> Vec<IndexSpec> {
         spec(c::MONTHLY, doc! {"classroom": 1, "month_string": 1}, false),
         spec(c::TELEMETRY, doc! {"event_hash": 1}, true),
         spec(c::TELEMETRY, doc! {"device_id": 1, "received_at": 1}, false),
-        spec(c::ACTIVITY, doc! {"timestamp": -1}, false),
+        // Ours: newest-first keyset pages on (time, _id) walk these backwards with no sort stage.
+        spec(
+            c::LEDGER,
+            doc! {"device_id": 1, "start_ts": 1, "_id": 1},
+            false,
+        ),
+        spec(
+            c::LEDGER,
+            doc! {"classroom": 1, "start_ts": 1, "_id": 1},
+            false,
+        ),
+        spec(c::ACTIVITY, doc! {"timestamp": 1, "_id": 1}, false),
     ];
     if caps.ttl_indexes {
         let mut ttl = spec(c::TELEMETRY, doc! {"received_at": 1}, false);

@@ -98,7 +98,7 @@ impl Store {
     /// Checks an e-mail and password at `now`. A wrong password counts a failed attempt (an
     /// atomic `$inc`, so concurrent sign-ins cannot lose one); the attempt that reaches
     /// [`MAX_LOGIN_ATTEMPTS`] locks the account for [`LOCK_MINUTES`]. Success resets the count and
-    /// records `lastLogin`.
+    /// records `lastLogin`; a disabled account is refused even with the right password.
     pub async fn authenticate(
         &self,
         email: &str,
@@ -111,9 +111,6 @@ impl Store {
             return Err(AuthError::WrongCredentials);
         };
         let id = user.id.ok_or(AuthError::WrongCredentials)?;
-        if !user.is_active {
-            return Err(AuthError::Inactive);
-        }
         if let Some(until) = user.lock_until.filter(|&u| u > now) {
             return Err(AuthError::Locked { until });
         }
@@ -139,6 +136,10 @@ impl Store {
                 false
             }
         };
+        // Only someone who knows the password learns that the account is disabled.
+        if matches && !user.is_active {
+            return Err(AuthError::Inactive);
+        }
         if matches {
             let updated = users
                 .find_one_and_update(
