@@ -7,9 +7,10 @@
 //! subscriptions are renewed on every connection); database loss → the batch is retried, nothing is
 //! acknowledged, and the outage is logged and kept in the `collectorstatus` record.
 //!
-//! Shared subscriptions (`--group`) use the `$share/GROUP/…` topic filters over MQTT 3.1.1:
-//! Mosquitto (≥ 1.6), EMQX and HiveMQ honour them for 3.1.1 clients too, and rumqttc's 3.1.1
-//! client is the mature one (its MQTT 5 client lacks the same reconnect and manual-ack coverage).
+//! Shared subscriptions (`--group`) use the `$share/GROUP/…` topic filters over MQTT 3.1.1, the
+//! protocol the boards themselves speak: Mosquitto (≥ 1.6), EMQX and HiveMQ honour `$share` for
+//! 3.1.1 clients too, so one client (rumqttc's 3.1.1 one, with manual acknowledgements) serves
+//! every case.
 
 mod process;
 mod stats;
@@ -126,7 +127,10 @@ pub async fn run(
         let connected = connected.clone();
         let clock = clock.clone();
         let url = connection::redact(&mqtt_url);
-        let wake = format!("autovolt/collectors/{}/wake", options.client_id);
+        let wake = format!(
+            "autovolt/collectors/{}/wake",
+            options.client_id.replace(['/', '+', '#'], "_")
+        );
         AbortOnDrop(tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             loop {
