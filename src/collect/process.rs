@@ -155,7 +155,7 @@ impl Processor {
             }
         }
         let mut telemetry = Vec::new();
-        let mut unregistered: BTreeMap<Mac, (Instant, i64)> = BTreeMap::new();
+        let mut unregistered: BTreeMap<Mac, (Instant, Instant, i64)> = BTreeMap::new();
         let mut presence: HashMap<Id, PresenceUpdate> = HashMap::new();
         let (readings, finals) = board_readings(batch, &parsed, &devices);
         self.store_moved_anchors(&devices, &stored_clocks, &finals)
@@ -178,9 +178,10 @@ impl Processor {
             let recv = msg.received;
             let Some(device) = devices.get_mut(&mac) else {
                 local.reject("unregistered");
-                let e = unregistered.entry(mac).or_insert((recv, 0));
-                e.0 = e.0.max(recv);
-                e.1 += 1;
+                let e = unregistered.entry(mac).or_insert((recv, recv, 0));
+                e.0 = e.0.min(recv);
+                e.1 = e.1.max(recv);
+                e.2 += 1;
                 telemetry.push(telemetry_event(msg, &parsed, None, "", mac));
                 continue;
             };
@@ -294,8 +295,10 @@ impl Processor {
             local.committed += 1;
         }
         local.telemetry_inserted += self.store.insert_telemetry(&telemetry).await?;
-        for (mac, (seen, count)) in unregistered {
-            self.store.record_unregistered(mac, seen, count).await?;
+        for (mac, (first, last, count)) in unregistered {
+            self.store
+                .record_unregistered(mac, first, last, count)
+                .await?;
         }
         for (id, p) in presence {
             self.presence.entry(id).or_default().merge(p);
