@@ -91,12 +91,19 @@ async fn register(store: &Store, boards: &[BoardSpec]) {
     }
 }
 
-/// Message `i` of the throughput run: heartbeats and snapshots in turn, each one distinct.
+/// The boards' common boot instant: heartbeats carry real uptimes, as boards do.
+fn boot() -> Instant {
+    static BOOT: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(Instant::now)
+}
+
+/// Message `i` of a run: heartbeats and snapshots in turn, each one distinct.
 fn message(boards: &[BoardSpec], i: usize) -> (&'static str, Vec<u8>) {
     let b = &boards[i % boards.len()];
     let mac = b.mac.to_string();
     if i.is_multiple_of(2) {
-        let v = serde_json::json!({"mac": mac, "status": "heartbeat", "heap": 187332, "uptime": 1000 + i, "detectionAllowed": true, "scheduleEnabled": false});
+        let uptime = 600_000 + boot().elapsed().as_millis() as u64;
+        let v = serde_json::json!({"mac": mac, "status": "heartbeat", "heap": 187332, "uptime": uptime, "detectionAllowed": true, "scheduleEnabled": false, "seq": i});
         ("esp32/telemetry", serde_json::to_vec(&v).unwrap())
     } else {
         let switches: Vec<_> = b
@@ -104,8 +111,9 @@ fn message(boards: &[BoardSpec], i: usize) -> (&'static str, Vec<u8>) {
             .iter()
             .map(|p| serde_json::json!({"gpio": p, "state": false, "manual_override": false}))
             .collect();
-        // A board repeats the same snapshot; an extra `seq` field (ignored by the parser) makes each
-        // one distinct, so that every message is stored and a loss would show in the count.
+        // A board repeats the same snapshot (and two heartbeats can fall in one millisecond); an
+        // extra `seq` field, ignored by the parser, makes each message distinct, so that every
+        // message is stored and a loss would show in the count.
         let v = serde_json::json!({"mac": mac, "secret": b.secret.expose(), "switches": switches, "seq": i});
         ("esp32/state", serde_json::to_vec(&v).unwrap())
     }
@@ -120,8 +128,13 @@ fn mqtt_client(url: &str, id: &str, clean: bool) -> (AsyncClient, rumqttc::Event
     AsyncClient::new(o, 10_000)
 }
 
-/// Publishes all messages as fast as the broker takes them; returns each payload's publish time.
-async fn publish_all(url: &str, msgs: &[(&'static str, Vec<u8>)]) -> HashMap<Vec<u8>, Instant> {
+/// Publishes messages `range` as fast as the broker takes them, built at publish time; returns
+/// each payload's publish time.
+async fn publish_all(
+    url: &str,
+    boards: &[BoardSpec],
+    range: std::ops::Range<usize>,
+) -> HashMap<Vec<u8>, Instant> {
     let (client, mut el) = mqtt_client(url, "bench-publisher", true);
     let pump = tokio::spawn(async move {
         loop {
@@ -130,11 +143,12 @@ async fn publish_all(url: &str, msgs: &[(&'static str, Vec<u8>)]) -> HashMap<Vec
             }
         }
     });
-    let mut sent = HashMap::with_capacity(msgs.len());
-    for (topic, payload) in msgs {
+    let mut sent = HashMap::with_capacity(range.len());
+    for i in range {
+        let (topic, payload) = message(boards, i);
         sent.insert(payload.clone(), Instant::now());
         client
-            .publish(*topic, QoS::AtLeastOnce, false, payload.clone())
+            .publish(topic, QoS::AtLeastOnce, false, payload)
             .await
             .unwrap();
     }
@@ -175,7 +189,7 @@ async fn insert_ceiling(store: &Store, msgs: &[(&'static str, Vec<u8>)], boards:
 }
 
 /// Ceiling 2: a bare subscriber (QoS 1, automatic acknowledgements) receiving the same messages.
-async fn subscriber_ceiling(url: &str, msgs: &[(&'static str, Vec<u8>)]) -> f64 {
+async fn subscriber_ceiling(url: &str, boards: &[BoardSpec], n: usize) -> f64 {
     let (client, mut el) = mqtt_client(url, "bench-bare-subscriber", true);
     client.subscribe("esp32/#", QoS::AtLeastOnce).await.unwrap();
     loop {
@@ -183,7 +197,6 @@ async fn subscriber_ceiling(url: &str, msgs: &[(&'static str, Vec<u8>)]) -> f64 
             break;
         }
     }
-    let n = msgs.len();
     let counter = tokio::spawn(async move {
         let mut got = 0usize;
         let mut first = None;
@@ -195,7 +208,7 @@ async fn subscriber_ceiling(url: &str, msgs: &[(&'static str, Vec<u8>)]) -> f64 
         }
         first.map(|f| f.elapsed()).unwrap_or_default()
     });
-    publish_all(url, msgs).await;
+    publish_all(url, boards, 0..n).await;
     let elapsed = tokio::time::timeout(Duration::from_secs(300), counter)
         .await
         .expect("bare subscriber timed out")
@@ -291,10 +304,10 @@ async fn main() {
     register(&store, &boards).await;
     let msgs: Vec<_> = (0..n).map(|i| message(&boards, i)).collect();
     let insert = insert_ceiling(&store, &msgs, n_boards).await;
-    let bare = subscriber_ceiling(&url, &msgs).await;
+    let bare = subscriber_ceiling(&url, &boards, n).await;
     let mut run = start_collector(&store, &url, "bench-collector").await;
     let start = Instant::now();
-    publish_all(&url, &msgs).await;
+    publish_all(&url, &boards, n..2 * n).await;
     let committed = wait_commits(&mut run, n).await;
     let last = committed.values().max().copied().unwrap_or(start);
     let throughput = n as f64 / (last - start).as_secs_f64();
@@ -320,7 +333,7 @@ async fn main() {
 
     // Latency at a steady rate below saturation.
     let total = (latency_rate * latency_secs) as usize;
-    let lat_msgs: Vec<_> = (n..n + total).map(|i| message(&boards, i)).collect();
+    let lat_msgs: Vec<_> = (2 * n..2 * n + total).collect();
     let (client, mut el) = mqtt_client(&url, "bench-latency-publisher", true);
     let pump = tokio::spawn(async move {
         loop {
@@ -331,11 +344,12 @@ async fn main() {
     });
     let mut sent_at = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / latency_rate as f64));
-    for (topic, payload) in &lat_msgs {
+    for i in lat_msgs {
         tick.tick().await;
+        let (topic, payload) = message(&boards, i);
         sent_at.insert(payload.clone(), Instant::now());
         client
-            .publish(*topic, QoS::AtLeastOnce, false, payload.clone())
+            .publish(topic, QoS::AtLeastOnce, false, payload)
             .await
             .unwrap();
     }

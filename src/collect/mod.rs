@@ -45,6 +45,8 @@ pub struct CollectorOptions {
     pub offline_after: Duration,
     /// The most messages processed (and acknowledged) together.
     pub batch_max: usize,
+    /// How long a batch waits for more messages after its first.
+    pub batch_linger: Duration,
     /// How often silent boards and midnight are checked.
     pub sweep_every: Duration,
     /// How often coalesced presence is written.
@@ -64,6 +66,7 @@ impl CollectorOptions {
             tz,
             offline_after: Duration::from_secs(120),
             batch_max: 100,
+            batch_linger: Duration::from_millis(10),
             sweep_every: Duration::from_secs(5),
             presence_every: Duration::from_secs(1),
             status_every: Duration::from_secs(5),
@@ -216,12 +219,18 @@ pub async fn run(
                 let Some(first) = first else { break };
                 batch.clear();
                 publishes.clear();
+                // Linger a moment for more: bigger batches, and a burst's messages of one board
+                // timed together.
+                let linger_until = tokio::time::Instant::now() + options.batch_linger;
                 let mut next = Some(first);
                 while let Some((p, received)) = next.take() {
                     batch.push(Incoming { topic: p.topic.clone(), payload: p.payload.to_vec(), received });
                     publishes.push(p);
                     if batch.len() < options.batch_max {
-                        next = rx.try_recv().ok();
+                        next = match rx.try_recv() {
+                            Ok(m) => Some(m),
+                            Err(_) => tokio::time::timeout_at(linger_until, rx.recv()).await.ok().flatten(),
+                        };
                     }
                 }
                 if !commit(&mut processor, &batch, &mut status, &clock, &shutdown).await {
