@@ -68,7 +68,7 @@ impl CollectorOptions {
             batch_max: 100,
             batch_linger: Duration::from_millis(10),
             sweep_every: Duration::from_secs(5),
-            presence_every: Duration::from_secs(1),
+            presence_every: Duration::from_secs(5),
             status_every: Duration::from_secs(5),
             subscribed: Arc::new(AtomicBool::new(false)),
         }

@@ -33,7 +33,7 @@ pub struct Incoming {
 const ANCHOR_SLACK_MS: i64 = 20;
 
 /// How long a device read from the database is used without reading it again.
-pub const DEVICE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+pub const DEVICE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How many times a transition re-reads the device after losing a compare-and-set.
 const CAS_ATTEMPTS: usize = 5;
