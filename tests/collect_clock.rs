@@ -280,9 +280,12 @@ async fn board_time_bills_the_real_duration_across_a_collector_outage() {
         p.publish("esp32/telemetry", m).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    // The collector comes back an hour later and receives it all at once.
+    // The collector comes back an hour later and receives it all at once. A new boot is anchored
+    // by the tightest of its messages within one batch, so the burst must come in one batch.
     clock.set(t + Duration::hours(1));
-    let mut c = start(&store, &url, options("boardtime"), Arc::new(clock.clone())).await;
+    let mut o = options("boardtime");
+    o.batch_linger = std::time::Duration::from_millis(500);
+    let mut c = start(&store, &url, o, Arc::new(clock.clone())).await;
     c.wait_committed(11).await;
     c.stop().await;
     let rows = ledger(&store).await;

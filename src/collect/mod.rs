@@ -7,9 +7,10 @@
 //! subscriptions are renewed on every connection); database loss → the batch is retried, nothing is
 //! acknowledged, and the outage is logged and kept in the `collectorstatus` record.
 //!
-//! Shared subscriptions (`--group`) use the `$share/GROUP/…` topic filters over MQTT 3.1.1:
-//! Mosquitto (≥ 1.6), EMQX and HiveMQ honour them for 3.1.1 clients too, and rumqttc's 3.1.1
-//! client is the mature one (its MQTT 5 client lacks the same reconnect and manual-ack coverage).
+//! Shared subscriptions (`--group`) use the `$share/GROUP/…` topic filters over MQTT 3.1.1, the
+//! protocol the boards themselves speak: Mosquitto (≥ 1.6), EMQX and HiveMQ honour `$share` for
+//! 3.1.1 clients too, so one client (rumqttc's 3.1.1 one, with manual acknowledgements) serves
+//! every case.
 
 mod process;
 mod stats;
@@ -44,6 +45,8 @@ pub struct CollectorOptions {
     pub offline_after: Duration,
     /// The most messages processed (and acknowledged) together.
     pub batch_max: usize,
+    /// How long a batch waits for more messages after its first.
+    pub batch_linger: Duration,
     /// How often silent boards and midnight are checked.
     pub sweep_every: Duration,
     /// How often coalesced presence is written.
@@ -63,8 +66,9 @@ impl CollectorOptions {
             tz,
             offline_after: Duration::from_secs(120),
             batch_max: 100,
+            batch_linger: Duration::from_millis(10),
             sweep_every: Duration::from_secs(5),
-            presence_every: Duration::from_secs(1),
+            presence_every: Duration::from_secs(5),
             status_every: Duration::from_secs(5),
             subscribed: Arc::new(AtomicBool::new(false)),
         }
@@ -126,7 +130,10 @@ pub async fn run(
         let connected = connected.clone();
         let clock = clock.clone();
         let url = connection::redact(&mqtt_url);
-        let wake = format!("autovolt/collectors/{}/wake", options.client_id);
+        let wake = format!(
+            "autovolt/collectors/{}/wake",
+            options.client_id.replace(['/', '+', '#'], "_")
+        );
         AbortOnDrop(tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             loop {
@@ -212,12 +219,18 @@ pub async fn run(
                 let Some(first) = first else { break };
                 batch.clear();
                 publishes.clear();
+                // Linger a moment for more: bigger batches, and a burst's messages of one board
+                // timed together.
+                let linger_until = tokio::time::Instant::now() + options.batch_linger;
                 let mut next = Some(first);
                 while let Some((p, received)) = next.take() {
                     batch.push(Incoming { topic: p.topic.clone(), payload: p.payload.to_vec(), received });
                     publishes.push(p);
                     if batch.len() < options.batch_max {
-                        next = rx.try_recv().ok();
+                        next = match rx.try_recv() {
+                            Ok(m) => Some(m),
+                            Err(_) => tokio::time::timeout_at(linger_until, rx.recv()).await.ok().flatten(),
+                        };
                     }
                 }
                 if !commit(&mut processor, &batch, &mut status, &clock, &shutdown).await {

@@ -32,6 +32,9 @@ pub struct Incoming {
 /// rather than with the coalesced presence.
 const ANCHOR_SLACK_MS: i64 = 20;
 
+/// How long a device read from the database is used without reading it again.
+pub const DEVICE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How many times a transition re-reads the device after losing a compare-and-set.
 const CAS_ATTEMPTS: usize = 5;
 
@@ -102,6 +105,12 @@ pub struct Processor {
     pub(crate) stats: Stats,
     /// Presence not yet written (soft state: written every flush, coalesced per board).
     presence: HashMap<Id, PresenceUpdate>,
+    /// The clock anchor last stored per board.
+    clocks_written: HashMap<Id, BootClock>,
+    /// Devices as last read or written, for [`DEVICE_CACHE_TTL`]. Safe to be stale: every
+    /// transition is claimed against the state it leaves, and a stale departure only completes
+    /// the claim already there and re-reads the device.
+    cache: HashMap<Mac, (Device, std::time::Instant)>,
     classrooms: HashMap<Id, String>,
 }
 
@@ -112,6 +121,8 @@ impl Processor {
             tz,
             stats: Stats::default(),
             presence: HashMap::new(),
+            clocks_written: HashMap::new(),
+            cache: HashMap::new(),
             classrooms: HashMap::new(),
         }
     }
@@ -130,6 +141,54 @@ impl Processor {
 
     /// Processes a batch; on error nothing of it is counted and it must be processed again.
     pub async fn process(&mut self, batch: &[Incoming]) -> Result<(), StoreError> {
+        let result = self.process_once(batch).await;
+        if result.is_err() {
+            // What was written before the failure is unknown: read everything again.
+            self.cache.clear();
+        }
+        result
+    }
+
+    /// Forgets a device read earlier (the sweep changed it).
+    pub(crate) fn forget(&mut self, mac: Mac) {
+        self.cache.remove(&mac);
+    }
+
+    pub(crate) fn forget_all(&mut self) {
+        self.cache.clear();
+    }
+
+    /// The batch's devices: from the cache while fresh, else read (one query for all of them).
+    async fn batch_devices(&mut self, macs: &[Mac]) -> Result<HashMap<Mac, Device>, StoreError> {
+        let now = std::time::Instant::now();
+        let missing: Vec<Mac> = macs
+            .iter()
+            .filter(|m| {
+                self.cache
+                    .get(m)
+                    .is_none_or(|(_, at)| now.duration_since(*at) > DEVICE_CACHE_TTL)
+            })
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            for mut d in self.store.devices_by_macs(&missing).await? {
+                let Some(id) = d.id else { continue };
+                if let Some(c) = d.boot_clock {
+                    self.clocks_written.insert(id, c);
+                }
+                if let Some(c) = self.presence.get(&id).and_then(|p| p.boot_clock) {
+                    d.boot_clock = Some(c);
+                }
+                self.cache.insert(d.mac_address, (d, now));
+            }
+        }
+        Ok(macs
+            .iter()
+            .filter_map(|m| self.cache.get(m).map(|(d, _)| (*m, d.clone())))
+            .collect())
+    }
+
+    async fn process_once(&mut self, batch: &[Incoming]) -> Result<(), StoreError> {
         let mut local = Stats::default();
         let parsed: Vec<_> = batch
             .iter()
@@ -141,25 +200,12 @@ impl Processor {
             .collect();
         macs.sort();
         macs.dedup();
-        let mut devices: HashMap<Mac, Device> = HashMap::new();
-        let mut stored_clocks: HashMap<Mac, Option<BootClock>> = HashMap::new();
-        if !macs.is_empty() {
-            for mut d in self.store.devices_by_macs(&macs).await? {
-                stored_clocks.insert(d.mac_address, d.boot_clock);
-                if let Some(p) = d.id.and_then(|id| self.presence.get(&id)) {
-                    if p.boot_clock.is_some() {
-                        d.boot_clock = p.boot_clock;
-                    }
-                }
-                devices.insert(d.mac_address, d);
-            }
-        }
+        let mut devices = self.batch_devices(&macs).await?;
         let mut telemetry = Vec::new();
-        let mut unregistered: BTreeMap<Mac, (Instant, i64)> = BTreeMap::new();
+        let mut unregistered: BTreeMap<Mac, (Instant, Instant, i64)> = BTreeMap::new();
         let mut presence: HashMap<Id, PresenceUpdate> = HashMap::new();
         let (readings, finals) = board_readings(batch, &parsed, &devices);
-        self.store_moved_anchors(&devices, &stored_clocks, &finals)
-            .await?;
+        self.store_moved_anchors(&devices, &finals).await?;
         for (index, (msg, parsed)) in batch.iter().zip(parsed).enumerate() {
             local.received += 1;
             let parsed = match parsed {
@@ -178,9 +224,10 @@ impl Processor {
             let recv = msg.received;
             let Some(device) = devices.get_mut(&mac) else {
                 local.reject("unregistered");
-                let e = unregistered.entry(mac).or_insert((recv, 0));
-                e.0 = e.0.max(recv);
-                e.1 += 1;
+                let e = unregistered.entry(mac).or_insert((recv, recv, 0));
+                e.0 = e.0.min(recv);
+                e.1 = e.1.max(recv);
+                e.2 += 1;
                 telemetry.push(telemetry_event(msg, &parsed, None, "", mac));
                 continue;
             };
@@ -294,11 +341,18 @@ impl Processor {
             local.committed += 1;
         }
         local.telemetry_inserted += self.store.insert_telemetry(&telemetry).await?;
-        for (mac, (seen, count)) in unregistered {
-            self.store.record_unregistered(mac, seen, count).await?;
+        for (mac, (first, last, count)) in unregistered {
+            self.store
+                .record_unregistered(mac, first, last, count)
+                .await?;
         }
         for (id, p) in presence {
             self.presence.entry(id).or_default().merge(p);
+        }
+        for (mac, d) in devices {
+            if let Some(entry) = self.cache.get_mut(&mac) {
+                entry.0 = d;
+            }
         }
         self.stats.add(&local);
         Ok(())
@@ -310,38 +364,53 @@ impl Processor {
     async fn store_moved_anchors(
         &mut self,
         devices: &HashMap<Mac, Device>,
-        stored: &HashMap<Mac, Option<BootClock>>,
         finals: &HashMap<Mac, BootClock>,
     ) -> Result<(), StoreError> {
         for (mac, clock) in finals {
             let Some(id) = devices.get(mac).and_then(|d| d.id) else {
                 continue;
             };
-            let moved = match stored.get(mac).copied().flatten() {
-                None => true,
-                Some(old) => {
-                    clock.last_millis < old.last_millis
-                        || (clock.boot_at - old.boot_at).num_milliseconds().abs() > ANCHOR_SLACK_MS
-                }
-            };
-            if moved {
+            if moved(self.clocks_written.get(&id), clock) {
                 let update = PresenceUpdate {
                     boot_clock: Some(*clock),
                     ..Default::default()
                 };
                 self.store.write_presence(id, &update).await?;
+                self.clocks_written.insert(id, *clock);
             }
         }
         Ok(())
     }
 
-    /// Writes the coalesced presence of every board heard since the last flush.
+    /// Writes the coalesced presence of every board heard since the last flush: `lastSeen` in one
+    /// update per second of time (to the whole second), a moved clock anchor or a motion report
+    /// per board.
     pub async fn flush_presence(&mut self) -> Result<(), StoreError> {
         let pending: Vec<(Id, PresenceUpdate)> =
             self.presence.iter().map(|(k, v)| (*k, *v)).collect();
-        for (id, p) in pending {
-            self.store.write_presence(id, &p).await?;
-            self.presence.remove(&id);
+        let mut by_second: BTreeMap<i64, Vec<Id>> = BTreeMap::new();
+        for (id, p) in &pending {
+            let clock_moved = p
+                .boot_clock
+                .is_some_and(|c| moved(self.clocks_written.get(id), &c));
+            if clock_moved || p.last_motion_at.is_some() {
+                self.store.write_presence(*id, p).await?;
+                if let Some(c) = p.boot_clock {
+                    self.clocks_written.insert(*id, c);
+                }
+                self.presence.remove(id);
+            } else if let Some(t) = p.last_seen {
+                by_second.entry(t.timestamp()).or_default().push(*id);
+            } else {
+                self.presence.remove(id);
+            }
+        }
+        for (second, ids) in by_second {
+            let at = chrono::DateTime::from_timestamp(second, 0).unwrap_or_default();
+            self.store.touch_many(&ids, at).await?;
+            for id in ids {
+                self.presence.remove(&id);
+            }
         }
         Ok(())
     }
@@ -572,6 +641,17 @@ impl Processor {
         );
         self.store.log_activity_once(&entry, &key).await?;
         Ok(())
+    }
+}
+
+/// Whether a board's clock anchor moved enough from the stored one to be stored again.
+fn moved(stored: Option<&BootClock>, clock: &BootClock) -> bool {
+    match stored {
+        None => true,
+        Some(old) => {
+            clock.last_millis < old.last_millis
+                || (clock.boot_at - old.boot_at).num_milliseconds().abs() > ANCHOR_SLACK_MS
+        }
     }
 }
 

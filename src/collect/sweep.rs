@@ -39,6 +39,7 @@ impl Processor {
                     self.stats.transitions += 1;
                 }
             }
+            self.forget(device.mac_address);
             if self.store().mark_offline_if_silent(id, last_seen).await? {
                 self.stats.went_offline += 1;
                 let mut entry =
@@ -64,6 +65,7 @@ impl Processor {
     /// there (same state, `lastStateChange` = midnight).
     pub async fn midnight_rollover(&mut self, now: Instant) -> Result<(), StoreError> {
         let midnight = local_midnight(local_date(now, self.tz()), self.tz());
+        self.forget_all();
         let devices: Vec<Device> = self.store().devices().await?;
         for device in devices {
             let mut classroom = None;

@@ -56,6 +56,21 @@ impl Store {
         Ok(())
     }
 
+    /// Moves `lastSeen` of many devices forwards to `seen` in one update (coalesced presence).
+    pub async fn touch_many(&self, devices: &[Id], seen: Instant) -> Result<(), StoreError> {
+        if devices.is_empty() {
+            return Ok(());
+        }
+        self.collection::<Device>(collections::DEVICES)
+            .update_many(
+                doc! {"_id": {"$in": devices}},
+                doc! {"$max": {"lastSeen": date(seen)},
+                "$set": {"updatedAt": date(dates::now_millis())}},
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Marks a device online unless it already is; returns whether this call changed it.
     pub async fn mark_online(&self, device: Id, seen: Instant) -> Result<bool, StoreError> {
         let r = self

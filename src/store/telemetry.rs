@@ -89,18 +89,20 @@ impl Store {
         }
     }
 
-    /// Counts a message from an unregistered board.
+    /// Counts `count` messages from an unregistered board, heard from `first` to `last`.
     pub async fn record_unregistered(
         &self,
         mac: Mac,
-        seen: Instant,
+        first: Instant,
+        last: Instant,
         count: i64,
     ) -> Result<(), StoreError> {
-        let at = bson::DateTime::from_chrono(seen);
+        let first = bson::DateTime::from_chrono(first);
+        let last = bson::DateTime::from_chrono(last);
         self.collection::<Document>(UNREGISTERED)
             .update_one(
                 doc! {"_id": mac.to_string()},
-                doc! {"$min": {"firstSeen": at}, "$max": {"lastSeen": at}, "$inc": {"count": count}},
+                doc! {"$min": {"firstSeen": first}, "$max": {"lastSeen": last}, "$inc": {"count": count}},
             )
             .upsert(true)
             .await?;

@@ -1,0 +1,441 @@
+//! Collector throughput and latency, next to two ceilings measured in the same run, and a
+//! realistic campus (simulated boards) for the collector's CPU and memory.
+//!
+//! Sizes (environment): BENCH_MESSAGES (default 10000) messages from BENCH_BOARDS (200) boards for
+//! throughput; BENCH_LATENCY_RATE (500 msg/s) for BENCH_LATENCY_SECS (5) for latency; a campus of
+//! BENCH_CAMPUS_BOARDS (2000) boards for BENCH_CAMPUS_SECS (60) s, sampled every
+//! BENCH_SAMPLE_SECS (10) s. Set BENCH_CAMPUS_SECS=600 for the ten-minute run.
+//!
+//! Servers: a private FerretDB (SQLite) and Mosquitto, started here. FerretDB figures are ratios,
+//! not MongoDB absolutes.
+
+use autovolt::clock::SystemClock;
+use autovolt::collect::{self, CollectorOptions, Committed};
+use autovolt::domain::telemetry::{event_hash, without_secret};
+use autovolt::domain::{
+    dates, Classroom, Device, DeviceConfig, DeviceStatus, DeviceType, Switch, SwitchType,
+    TelemetryEvent,
+};
+use autovolt::servers;
+use autovolt::simulate::{self, BoardSpec, SimulateOptions};
+use autovolt::store::Store;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn register(store: &Store, boards: &[BoardSpec]) {
+    store.ensure_indexes().await.expect("indexes");
+    let room = store
+        .insert_classroom(&Classroom {
+            id: None,
+            name: "Bench Hall".into(),
+            building: None,
+            floor: None,
+            created_at: None,
+            updated_at: None,
+        })
+        .await
+        .expect("classroom");
+    for (i, b) in boards.iter().enumerate() {
+        let d = Device {
+            id: None,
+            name: format!("bench-{i:05}"),
+            mac_address: b.mac,
+            device_type: DeviceType::Esp32,
+            classroom: Some(room),
+            ip_address: None,
+            firmware_version: None,
+            status: DeviceStatus::Offline,
+            last_seen: None,
+            device_secret: b.secret.clone(),
+            last_motion_at: None,
+            boot_clock: None,
+            config: DeviceConfig::default(),
+            switches: b
+                .pins
+                .iter()
+                .enumerate()
+                .map(|(k, &pin)| Switch {
+                    switch_id: format!("sw{}", k + 1),
+                    name: format!("switch {}", k + 1),
+                    switch_type: SwitchType::Light,
+                    gpio: Some(pin),
+                    relay_gpio: Some(pin),
+                    state: false,
+                    last_state_change: None,
+                    power_rating: None,
+                })
+                .collect(),
+            created_at: None,
+            updated_at: None,
+        };
+        store.insert_device(&d).await.expect("device");
+    }
+}
+
+/// The boards' common boot instant: heartbeats carry real uptimes, as boards do.
+fn boot() -> Instant {
+    static BOOT: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(Instant::now)
+}
+
+/// Message `i` of a run: heartbeats and snapshots in turn, each one distinct.
+fn message(boards: &[BoardSpec], i: usize) -> (&'static str, Vec<u8>) {
+    let b = &boards[i % boards.len()];
+    let mac = b.mac.to_string();
+    if i.is_multiple_of(2) {
+        let uptime = 600_000 + boot().elapsed().as_millis() as u64;
+        let v = serde_json::json!({"mac": mac, "status": "heartbeat", "heap": 187332, "uptime": uptime, "detectionAllowed": true, "scheduleEnabled": false, "seq": i});
+        ("esp32/telemetry", serde_json::to_vec(&v).unwrap())
+    } else {
+        let switches: Vec<_> = b
+            .pins
+            .iter()
+            .map(|p| serde_json::json!({"gpio": p, "state": false, "manual_override": false}))
+            .collect();
+        // A board repeats the same snapshot (and two heartbeats can fall in one millisecond); an
+        // extra `seq` field, ignored by the parser, makes each message distinct, so that every
+        // message is stored and a loss would show in the count.
+        let v = serde_json::json!({"mac": mac, "secret": b.secret.expose(), "switches": switches, "seq": i});
+        ("esp32/state", serde_json::to_vec(&v).unwrap())
+    }
+}
+
+fn mqtt_client(url: &str, id: &str, clean: bool) -> (AsyncClient, rumqttc::EventLoop) {
+    let addr = autovolt::mqtt::connection::BrokerAddress::parse(url).unwrap();
+    let mut o = MqttOptions::new(id, addr.host, addr.port);
+    o.set_clean_session(clean);
+    o.set_inflight(100);
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    AsyncClient::new(o, 10_000)
+}
+
+/// Publishes messages `range` as fast as the broker takes them, built at publish time; returns
+/// each payload's publish time.
+async fn publish_all(
+    url: &str,
+    boards: &[BoardSpec],
+    range: std::ops::Range<usize>,
+) -> HashMap<Vec<u8>, Instant> {
+    let (client, mut el) = mqtt_client(url, "bench-publisher", true);
+    let pump = tokio::spawn(async move {
+        loop {
+            if el.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let mut sent = HashMap::with_capacity(range.len());
+    for i in range {
+        let (topic, payload) = message(boards, i);
+        sent.insert(payload.clone(), Instant::now());
+        client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pump.abort();
+    sent
+}
+
+/// Ceiling 1: `insert_many` of the equivalent telemetry documents, in batches of 100.
+async fn insert_ceiling(store: &Store, msgs: &[(&'static str, Vec<u8>)], boards: usize) -> f64 {
+    let now = dates::now_millis();
+    let docs: Vec<TelemetryEvent> = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, (topic, p))| {
+            let v: serde_json::Value = serde_json::from_slice(p).unwrap();
+            let payload = without_secret(v);
+            TelemetryEvent {
+                device_id: Some(format!("{:024x}", i % boards)),
+                mac: "00:00:00:00:00:00".into(),
+                classroom: "Bench Hall".into(),
+                topic: topic.to_string(),
+                event_type: "state".into(),
+                received_at: now,
+                event_hash: event_hash(topic, &payload, now),
+                payload,
+                created_at: Some(now),
+                updated_at: Some(now),
+            }
+        })
+        .collect();
+    let coll = store.collection::<TelemetryEvent>("telemetryceiling");
+    let start = Instant::now();
+    for chunk in docs.chunks(100) {
+        coll.insert_many(chunk).ordered(false).await.unwrap();
+    }
+    docs.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Ceiling 2: a bare subscriber (QoS 1, automatic acknowledgements) receiving the same messages.
+async fn subscriber_ceiling(url: &str, boards: &[BoardSpec], n: usize) -> f64 {
+    let (client, mut el) = mqtt_client(url, "bench-bare-subscriber", true);
+    client.subscribe("esp32/#", QoS::AtLeastOnce).await.unwrap();
+    loop {
+        if let Ok(Event::Incoming(Packet::SubAck(_))) = el.poll().await {
+            break;
+        }
+    }
+    let counter = tokio::spawn(async move {
+        let mut got = 0usize;
+        let mut first = None;
+        while got < n {
+            if let Ok(Event::Incoming(Packet::Publish(_))) = el.poll().await {
+                first.get_or_insert_with(Instant::now);
+                got += 1;
+            }
+        }
+        first.map(|f| f.elapsed()).unwrap_or_default()
+    });
+    publish_all(url, boards, 0..n).await;
+    let elapsed = tokio::time::timeout(Duration::from_secs(300), counter)
+        .await
+        .expect("bare subscriber timed out")
+        .unwrap();
+    n as f64 / elapsed.as_secs_f64()
+}
+
+struct CollectorRun {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<collect::Stats, collect::CollectError>>,
+    commits: mpsc::UnboundedReceiver<Committed>,
+}
+
+async fn start_collector(store: &Store, url: &str, id: &str) -> CollectorRun {
+    let o = CollectorOptions::new(id, chrono_tz::Asia::Kolkata);
+    let subscribed = o.subscribed.clone();
+    let shutdown = CancellationToken::new();
+    let (tx, commits) = mpsc::unbounded_channel();
+    let task = tokio::spawn(collect::run(
+        store.clone(),
+        url.to_string(),
+        o,
+        Arc::new(SystemClock),
+        shutdown.clone(),
+        Some(tx),
+    ));
+    while !subscribed.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    CollectorRun {
+        shutdown,
+        task,
+        commits,
+    }
+}
+
+/// Waits for `n` committed messages; returns (commit time per payload).
+async fn wait_commits(run: &mut CollectorRun, n: usize) -> HashMap<Vec<u8>, Instant> {
+    let mut at = HashMap::with_capacity(n);
+    while at.len() < n {
+        match tokio::time::timeout(Duration::from_secs(120), run.commits.recv()).await {
+            Ok(Some(c)) => {
+                for p in c.payloads {
+                    at.insert(p, c.at);
+                }
+            }
+            _ => panic!("only {} of {n} messages committed", at.len()),
+        }
+    }
+    at
+}
+
+fn proc_stat(pid: u32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((ticks / hz, rss_kb))
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let n = env("BENCH_MESSAGES", 10_000) as usize;
+    let n_boards = env("BENCH_BOARDS", 200) as usize;
+    let latency_rate = env("BENCH_LATENCY_RATE", 500);
+    let latency_secs = env("BENCH_LATENCY_SECS", 5);
+    let campus_boards = env("BENCH_CAMPUS_BOARDS", 2000) as usize;
+    let campus_secs = env("BENCH_CAMPUS_SECS", 60);
+    let sample_secs = env("BENCH_SAMPLE_SECS", 10).max(1);
+
+    let ferret_dir = servers::temp_dir("autovolt-bench-ferretdb").unwrap();
+    let ferret = servers::start_ferretdb(&ferret_dir, true).expect("FerretDB");
+    let mosq_dir = servers::temp_dir("autovolt-bench-mosquitto").unwrap();
+    let mosquitto = servers::start_mosquitto(&mosq_dir, true).expect("Mosquitto");
+    let base = format!("mongodb://127.0.0.1:{}/", ferret.port());
+    let url = format!("mqtt://127.0.0.1:{}", mosquitto.port());
+    println!("servers: FerretDB 1.24.2 (SQLite) and Mosquitto on loopback; 2-core machine shared with other builds");
+
+    // Throughput, zero loss.
+    let store = Store::connect(&format!("{base}bench_throughput"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let boards = simulate::generated(n_boards, 42);
+    register(&store, &boards).await;
+    let msgs: Vec<_> = (0..n).map(|i| message(&boards, i)).collect();
+    let insert = insert_ceiling(&store, &msgs, n_boards).await;
+    let bare = subscriber_ceiling(&url, &boards, n).await;
+    let mut run = start_collector(&store, &url, "bench-collector").await;
+    let start = Instant::now();
+    publish_all(&url, &boards, n..2 * n).await;
+    let committed = wait_commits(&mut run, n).await;
+    let last = committed.values().max().copied().unwrap_or(start);
+    let throughput = n as f64 / (last - start).as_secs_f64();
+    let stored = store
+        .collection::<bson::Document>("telemetryevents")
+        .count_documents(bson::doc! {})
+        .await
+        .unwrap();
+    let lower = insert.min(bare);
+    println!("throughput ({n} messages from {n_boards} boards, batches of ≤100):");
+    println!("  ceiling: raw insert_many of the same telemetry  {insert:>9.0} docs/s");
+    println!("  ceiling: bare QoS 1 subscriber                  {bare:>9.0} msg/s");
+    println!(
+        "  collector, acknowledged after commit           {throughput:>9.0} msg/s  = {:.0} % of the lower ceiling (target ≥ 80 %)",
+        100.0 * throughput / lower
+    );
+    println!(
+        "  loss: {} published, {} committed, {} telemetry documents stored",
+        n,
+        committed.len(),
+        stored
+    );
+
+    // Latency at a steady rate below saturation.
+    let total = (latency_rate * latency_secs) as usize;
+    let lat_msgs: Vec<_> = (2 * n..2 * n + total).collect();
+    let (client, mut el) = mqtt_client(&url, "bench-latency-publisher", true);
+    let pump = tokio::spawn(async move {
+        loop {
+            if el.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let mut sent_at = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / latency_rate as f64));
+    for i in lat_msgs {
+        tick.tick().await;
+        let (topic, payload) = message(&boards, i);
+        sent_at.insert(payload.clone(), Instant::now());
+        client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+    let done = wait_commits(&mut run, total).await;
+    pump.abort();
+    let mut lat: Vec<f64> = done
+        .iter()
+        .filter_map(|(p, at)| sent_at.get(p).map(|s| (*at - *s).as_secs_f64() * 1000.0))
+        .collect();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "publish → commit latency at {latency_rate} msg/s for {latency_secs} s: p50 {:.1} ms, p99 {:.1} ms ({} samples)",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.len()
+    );
+    run.shutdown.cancel();
+    let _ = run.task.await;
+
+    // A realistic campus: the collector as its own process, the boards simulated here.
+    let campus_uri = format!("{base}bench_campus");
+    let campus_store = Store::connect(&campus_uri, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let fleet = simulate::generated(campus_boards, 7);
+    register(&campus_store, &fleet).await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_autovolt"))
+        .args(["collect", "--client-id", "bench-campus"])
+        .env("AUTOVOLT_MONGODB_URI", &campus_uri)
+        .env("AUTOVOLT_MQTT_URL", &url)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("autovolt collect");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut o = SimulateOptions::new(fleet, chrono_tz::Asia::Kolkata);
+    o.seed = 7;
+    let counters = o.counters.clone();
+    let stop = CancellationToken::new();
+    let sim = tokio::spawn(simulate::run(url.clone(), o, stop.clone()));
+    println!("campus: {campus_boards} simulated boards (heartbeat + snapshot every 30 s), collector as a separate process, {campus_secs} s:");
+    println!(
+        "  {:>6}  {:>9}  {:>9}  {:>22}  {:>9}",
+        "t (s)", "msg/s", "CPU %", "CPU % per 1000 msg/s", "RSS MiB"
+    );
+    let pid = child.id();
+    let mut prev = (
+        Instant::now(),
+        proc_stat(pid).map(|s| s.0).unwrap_or(0.0),
+        counters.sent(),
+    );
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(campus_secs) {
+        tokio::time::sleep(Duration::from_secs(sample_secs)).await;
+        let Some((cpu, rss_kb)) = proc_stat(pid) else {
+            println!("  the collector process exited");
+            break;
+        };
+        let now = Instant::now();
+        let sent = counters.sent();
+        let dt = (now - prev.0).as_secs_f64();
+        let rate = (sent - prev.2) as f64 / dt;
+        let cpu_pct = 100.0 * (cpu - prev.1) / dt;
+        println!(
+            "  {:>6.0}  {:>9.0}  {:>9.1}  {:>22.1}  {:>9.1}",
+            started.elapsed().as_secs_f64(),
+            rate,
+            cpu_pct,
+            if rate > 0.0 {
+                cpu_pct * 1000.0 / rate
+            } else {
+                f64::NAN
+            },
+            rss_kb as f64 / 1024.0
+        );
+        prev = (now, cpu, sent);
+    }
+    stop.cancel();
+    if let Ok(Ok(c)) = sim.await {
+        println!("  {}", c.summary(campus_boards));
+    }
+    // SIGINT, so the collector prints its summary and exits cleanly.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGINT);
+    }
+    let _ = child.wait();
+    drop(mosquitto);
+    drop(ferret);
+}
