@@ -378,3 +378,42 @@ async fn the_group_probe_detects_ferretdb_feeding_only_one_accumulator() {
     // The probe leaves nothing behind.
     assert!(raw(&store, AGGREGATION_RUNS).await.is_empty());
 }
+
+struct FixedClock(autovolt::domain::Instant);
+
+impl autovolt::store::aggregation::Clock for FixedClock {
+    fn now(&self) -> autovolt::domain::Instant {
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn the_scheduler_catches_up_a_missed_day_at_start() {
+    let c = campus("agg_sched", 1, 1, 7.5).await;
+    c.bill(0, 0, ist(2026, 11, 24, 9, 0), ist(2026, 11, 24, 10, 0))
+        .await;
+    // Started at 00:15 IST, after the 00:10 run time: yesterday is aggregated at once.
+    let handle = autovolt::store::aggregation::spawn_daily_aggregation(
+        c.store.clone(),
+        Config::default(),
+        std::sync::Arc::new(FixedClock(ist(2026, 11, 25, 0, 15))),
+    )
+    .unwrap();
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = daily(&c.store, "2026-11-24").await;
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    handle.abort();
+    assert_eq!(found.len(), 1);
+    let claim = c
+        .store
+        .collection::<Document>(AGGREGATION_RUNS)
+        .find_one(doc! {"_id": "claim:daily:2026-11-24"})
+        .await
+        .unwrap();
+    assert!(claim.is_some());
+}

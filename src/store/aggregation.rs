@@ -339,20 +339,26 @@ impl Store {
         }
         let started = std::time::Instant::now();
         let owner = lock_owner();
-        let days = dates_between(request.from, request.to);
         let known: BTreeSet<String> = self
             .classrooms()
             .await?
             .into_iter()
             .map(|c| c.name)
             .collect();
-        let mut total = days.len() * known.len().max(1);
         let mut done = 0;
         let mut summary = AggregationSummary::default();
         let mut months: BTreeSet<NaiveDate> = BTreeSet::new();
         let groups_by_day = self
             .switch_groups_by_day(request.from, request.to, request.tz)
             .await?;
+        // Each day writes every known classroom and any other its rows name; a day whose stored
+        // aggregates name still others adds them when it gets there.
+        let expected = |groups: &[SwitchGroup]| {
+            let mut names: BTreeSet<&str> = known.iter().map(String::as_str).collect();
+            names.extend(groups.iter().map(|g| g.classroom.as_str()));
+            names.len()
+        };
+        let mut total: usize = groups_by_day.iter().map(|(_, g)| expected(g)).sum();
 
         for (date, groups) in &groups_by_day {
             if cancel.is_cancelled() {
@@ -361,12 +367,15 @@ impl Store {
             }
             let key = format!("day:{}", date_string(*date));
             self.acquire_lock(&key, &owner, request.break_locks).await?;
+            let planned = expected(groups);
+            let mut first = true;
             let result = self
                 .aggregate_day(*date, groups, &known, cancel, |classroom, day_total| {
-                    done += 1;
-                    if day_total > known.len().max(1) {
-                        total += 1;
+                    if first {
+                        total += day_total.saturating_sub(planned);
+                        first = false;
                     }
+                    done += 1;
                     if let Some(tx) = &progress {
                         let _ = tx.send(AggregationProgress {
                             done,
@@ -910,5 +919,35 @@ impl Store {
         totals.set_open(&open, &book);
         totals.tick(now);
         Ok(totals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const IST: Tz = chrono_tz::Asia::Kolkata;
+
+    fn ist(d: u32, h: u32, m: u32) -> Instant {
+        IST.with_ymd_and_hms(2026, 11, d, h, m, 0)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    #[test]
+    fn the_next_run_is_today_or_tomorrow_at_the_local_time() {
+        assert_eq!(next_run(ist(25, 0, 5), IST, (0, 10)), ist(25, 0, 10));
+        assert_eq!(next_run(ist(25, 0, 10), IST, (0, 10)), ist(25, 0, 10));
+        assert_eq!(next_run(ist(25, 0, 11), IST, (0, 10)), ist(26, 0, 10));
+        assert_eq!(next_run(ist(24, 23, 59), IST, (0, 10)), ist(25, 0, 10));
+    }
+
+    #[test]
+    fn days_are_local() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        assert_eq!(day_range(d, IST), (ist(25, 0, 0), ist(26, 0, 0)));
+        assert_eq!(dates_between(d, d).len(), 1);
+        assert!(dates_between(d, d.pred_opt().unwrap()).is_empty());
     }
 }
