@@ -361,6 +361,32 @@ async fn the_daily_run_happens_once_across_collectors() {
         .await
         .unwrap();
     assert_eq!(runs, 1);
+
+    // A claim whose collector died an hour ago without finishing is taken over; a fresh one is not.
+    let claims = c.store.collection::<Document>(AGGREGATION_RUNS);
+    for (day, minutes_ago) in [("2026-11-25", 60), ("2026-11-26", 1)] {
+        claims
+            .insert_one(doc! {
+                "_id": format!("claim:daily:{day}"),
+                "owner": "dead-collector",
+                "claimed_at": bson::DateTime::from_chrono(chrono::Utc::now() - chrono::Duration::minutes(minutes_ago)),
+            })
+            .await
+            .unwrap();
+    }
+    let taken = run_daily_aggregation(&c.store, &config, ist(2026, 11, 26, 0, 10))
+        .await
+        .unwrap();
+    assert!(matches!(taken, DailyRun::Ran(_)), "{taken:?}");
+    let left = run_daily_aggregation(&c.store, &config, ist(2026, 11, 27, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        DailyRun::ClaimedElsewhere {
+            owner: "dead-collector".into()
+        }
+    );
 }
 
 #[tokio::test]

@@ -649,7 +649,8 @@ pub enum DailyRun {
 }
 
 /// The collectors' daily job: aggregates yesterday (campus time, relative to `now`) once across all
-/// collectors. The first to insert the day's claim document runs it; the others return.
+/// collectors. The first to insert the day's claim document runs it; the others return. A claim
+/// left unfinished for longer than [`STALE_LOCK_AFTER`] (its collector died) is taken over.
 pub async fn run_daily_aggregation(
     store: &Store,
     config: &Config,
@@ -663,25 +664,49 @@ pub async fn run_daily_aggregation(
     let owner = lock_owner();
     let claim_id = format!("claim:daily:{}", date_string(yesterday));
     let coll = store.collection::<Document>(AGGREGATION_RUNS);
-    let claimed = coll
-        .insert_one(doc! {
-            "_id": &claim_id,
-            "owner": &owner,
-            "claimed_at": bson::DateTime::from_chrono(dates::now_millis()),
-        })
-        .await;
-    match claimed {
-        Ok(_) => {}
-        Err(e) if super::error::is_duplicate_key(&e) => {
-            let holder = coll
-                .find_one(doc! {"_id": &claim_id})
-                .await?
-                .and_then(|d| d.get_str("owner").ok().map(str::to_string))
-                .unwrap_or_else(|| "unknown".into());
-            return Ok(DailyRun::ClaimedElsewhere { owner: holder });
+    // Two attempts: the second only after removing a claim whose run died unfinished.
+    for _ in 0..2 {
+        let claimed = coll
+            .insert_one(doc! {
+                "_id": &claim_id,
+                "owner": &owner,
+                "claimed_at": bson::DateTime::from_chrono(dates::now_millis()),
+            })
+            .await;
+        match claimed {
+            Ok(_) => return run_claimed_day(store, tz, yesterday, &claim_id, &owner).await,
+            Err(e) if super::error::is_duplicate_key(&e) => {
+                let Some(held) = coll.find_one(doc! {"_id": &claim_id}).await? else {
+                    continue;
+                };
+                let holder = held.get_str("owner").unwrap_or("unknown").to_string();
+                let since = held.get_datetime("claimed_at").ok().map(|t| t.to_chrono());
+                let abandoned = !held.contains_key("finished_at")
+                    && since.is_some_and(|t| dates::now_millis() - t > STALE_LOCK_AFTER);
+                if !abandoned {
+                    return Ok(DailyRun::ClaimedElsewhere { owner: holder });
+                }
+                tracing::warn!(owner = %holder, "taking over a daily aggregation claim left unfinished");
+                coll.delete_one(doc! {"_id": &claim_id, "owner": &holder})
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     }
+    Err(StoreError::Conflict(format!(
+        "could not claim the daily aggregation of {}; another collector keeps claiming it",
+        date_string(yesterday)
+    )))
+}
+
+async fn run_claimed_day(
+    store: &Store,
+    tz: Tz,
+    yesterday: NaiveDate,
+    claim_id: &str,
+    owner: &str,
+) -> Result<DailyRun, StoreError> {
+    let coll = store.collection::<Document>(AGGREGATION_RUNS);
     let request = AggregationRequest {
         from: yesterday,
         to: yesterday,
@@ -696,7 +721,7 @@ pub async fn run_daily_aggregation(
     match result {
         Ok(summary) => {
             coll.update_one(
-                doc! {"_id": &claim_id},
+                doc! {"_id": claim_id},
                 doc! {"$set": {"finished_at": bson::DateTime::from_chrono(dates::now_millis())}},
             )
             .await?;
@@ -704,7 +729,7 @@ pub async fn run_daily_aggregation(
         }
         Err(e) => {
             // Give the day back so that another collector (or the next start) retries it.
-            coll.delete_one(doc! {"_id": &claim_id, "owner": &owner})
+            coll.delete_one(doc! {"_id": claim_id, "owner": owner})
                 .await?;
             Err(e)
         }
