@@ -317,6 +317,22 @@ async fn a_held_lock_stops_a_second_run_and_a_stale_one_can_be_broken() {
     assert!(text.contains("40 min"), "{text}");
     assert!(text.contains("stale"), "{text}");
     assert!(daily(&c.store, "2026-11-24").await.is_empty());
+    // A longer run that meets the held day gives back the days it had locked.
+    let err = c
+        .store
+        .aggregate(
+            &request(date(2026, 11, 22), date(2026, 11, 24)),
+            None,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        locks.count_documents(doc! {}).await.unwrap(),
+        1,
+        "only the foreign lock remains"
+    );
 
     let mut breaking = request(date(2026, 11, 24), date(2026, 11, 24));
     breaking.break_locks = true;

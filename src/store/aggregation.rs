@@ -339,76 +339,29 @@ impl Store {
         }
         let started = std::time::Instant::now();
         let owner = lock_owner();
-        let known: BTreeSet<String> = self
-            .classrooms()
-            .await?
-            .into_iter()
-            .map(|c| c.name)
+        // The whole period is locked before anything is read, so that two runs of overlapping
+        // periods cannot interleave; one that finds a day locked gives back what it took.
+        let keys: Vec<String> = dates_between(request.from, request.to)
+            .iter()
+            .map(|d| format!("day:{}", date_string(*d)))
             .collect();
-        let mut done = 0;
-        let mut summary = AggregationSummary::default();
-        let mut months: BTreeSet<NaiveDate> = BTreeSet::new();
-        let groups_by_day = self
-            .switch_groups_by_day(request.from, request.to, request.tz)
-            .await?;
-        // Each day writes every known classroom and any other its rows name; a day whose stored
-        // aggregates name still others adds them when it gets there.
-        let expected = |groups: &[SwitchGroup]| {
-            let mut names: BTreeSet<&str> = known.iter().map(String::as_str).collect();
-            names.extend(groups.iter().map(|g| g.classroom.as_str()));
-            names.len()
-        };
-        let mut total: usize = groups_by_day.iter().map(|(_, g)| expected(g)).sum();
-
-        for (date, groups) in &groups_by_day {
-            if cancel.is_cancelled() {
-                summary.cancelled = true;
-                break;
+        let mut held: Vec<String> = Vec::with_capacity(keys.len());
+        for key in &keys {
+            if let Err(e) = self.acquire_lock(key, &owner, request.break_locks).await {
+                for k in &held {
+                    self.release_lock(k, &owner).await?;
+                }
+                return Err(e);
             }
-            let key = format!("day:{}", date_string(*date));
-            self.acquire_lock(&key, &owner, request.break_locks).await?;
-            let planned = expected(groups);
-            let mut first = true;
-            let result = self
-                .aggregate_day(*date, groups, &known, cancel, |classroom, day_total| {
-                    if first {
-                        total += day_total.saturating_sub(planned);
-                        first = false;
-                    }
-                    done += 1;
-                    if let Some(tx) = &progress {
-                        let _ = tx.send(AggregationProgress {
-                            done,
-                            total,
-                            date: date_string(*date),
-                            classroom: classroom.to_string(),
-                        });
-                    }
-                })
-                .await;
-            self.release_lock(&key, &owner).await?;
-            let (counts, rows, finished) = result?;
-            summary.days += usize::from(finished);
-            summary.ledger_rows += rows;
-            summary.daily_written += counts.written;
-            summary.daily_unchanged += counts.unchanged;
-            summary.daily_removed += counts.removed;
-            months.insert(date.with_day(1).unwrap_or(*date));
-            if !finished {
-                summary.cancelled = true;
-                break;
-            }
+            held.push(key.clone());
         }
-        for month in months {
-            let key = format!("month:{}", rollup::month_string(month));
-            self.acquire_lock(&key, &owner, request.break_locks).await?;
-            let result = self.rebuild_month(month).await;
-            self.release_lock(&key, &owner).await?;
-            let counts = result?;
-            summary.monthly_written += counts.written;
-            summary.monthly_unchanged += counts.unchanged;
-            summary.monthly_removed += counts.removed;
+        let result = self
+            .aggregate_locked(request, &owner, progress, cancel)
+            .await;
+        for k in &held {
+            self.release_lock(k, &owner).await?;
         }
+        let summary = result?;
 
         let mut log = ActivityLog::new(
             action::AGGREGATION_RUN,
@@ -433,12 +386,110 @@ impl Store {
         Ok(summary)
     }
 
+    async fn aggregate_locked(
+        &self,
+        request: &AggregationRequest,
+        owner: &str,
+        progress: Option<UnboundedSender<AggregationProgress>>,
+        cancel: &CancellationToken,
+    ) -> Result<AggregationSummary, StoreError> {
+        let known: BTreeSet<String> = self
+            .classrooms()
+            .await?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let mut done = 0;
+        let mut summary = AggregationSummary::default();
+        let mut months: BTreeSet<NaiveDate> = BTreeSet::new();
+        let groups_by_day = self
+            .switch_groups_by_day(request.from, request.to, request.tz)
+            .await?;
+        // The stored aggregates of the whole period in one query (on FerretDB every query scans).
+        let mut existing: BTreeMap<String, Vec<Document>> = BTreeMap::new();
+        let mut cursor = self
+            .collection::<Document>(DAILY)
+            .find(doc! {"date_string": {
+                "$gte": date_string(request.from),
+                "$lte": date_string(request.to),
+            }})
+            .await?;
+        while let Some(d) = cursor.try_next().await? {
+            let day = d.get_str("date_string").unwrap_or_default().to_string();
+            existing.entry(day).or_default().push(d);
+        }
+        // Each day writes every known classroom and any other its rows name; a day whose stored
+        // aggregates name still others adds them when it gets there.
+        let expected = |groups: &[SwitchGroup]| {
+            let mut names: BTreeSet<&str> = known.iter().map(String::as_str).collect();
+            names.extend(groups.iter().map(|g| g.classroom.as_str()));
+            names.len()
+        };
+        let mut total: usize = groups_by_day.iter().map(|(_, g)| expected(g)).sum();
+
+        for (date, groups) in &groups_by_day {
+            if cancel.is_cancelled() {
+                summary.cancelled = true;
+                break;
+            }
+            let planned = expected(groups);
+            let mut first = true;
+            let stored = existing.remove(&date_string(*date)).unwrap_or_default();
+            let (counts, rows, finished) = self
+                .aggregate_day(
+                    *date,
+                    groups,
+                    stored,
+                    &known,
+                    cancel,
+                    |classroom, day_total| {
+                        if first {
+                            total += day_total.saturating_sub(planned);
+                            first = false;
+                        }
+                        done += 1;
+                        if let Some(tx) = &progress {
+                            let _ = tx.send(AggregationProgress {
+                                done,
+                                total,
+                                date: date_string(*date),
+                                classroom: classroom.to_string(),
+                            });
+                        }
+                    },
+                )
+                .await?;
+            summary.days += usize::from(finished);
+            summary.ledger_rows += rows;
+            summary.daily_written += counts.written;
+            summary.daily_unchanged += counts.unchanged;
+            summary.daily_removed += counts.removed;
+            months.insert(date.with_day(1).unwrap_or(*date));
+            if !finished {
+                summary.cancelled = true;
+                break;
+            }
+        }
+        for month in months {
+            let key = format!("month:{}", rollup::month_string(month));
+            self.acquire_lock(&key, owner, request.break_locks).await?;
+            let result = self.rebuild_month(month).await;
+            self.release_lock(&key, owner).await?;
+            let counts = result?;
+            summary.monthly_written += counts.written;
+            summary.monthly_unchanged += counts.unchanged;
+            summary.monthly_removed += counts.removed;
+        }
+        Ok(summary)
+    }
+
     /// One day: the aggregates from its sums, and the writes classroom by classroom. Returns the
     /// write counts, the ledger rows read, and whether the day was finished (not cancelled).
     async fn aggregate_day(
         &self,
         date: NaiveDate,
         groups: &[SwitchGroup],
+        existing: Vec<Document>,
         known: &BTreeSet<String>,
         cancel: &CancellationToken,
         mut on_classroom: impl FnMut(&str, usize),
@@ -446,13 +497,6 @@ impl Store {
         let ds = date_string(date);
         let rows = groups.iter().map(|g| g.rows).sum();
         let fresh = rollup::daily_aggregates(&ds, groups);
-        let existing: Vec<Document> = self
-            .collection::<Document>(DAILY)
-            .find(doc! {"date_string": &ds})
-            .await?
-            .try_collect()
-            .await?;
-
         let mut by_classroom: BTreeMap<String, Vec<Document>> =
             known.iter().map(|c| (c.clone(), Vec::new())).collect();
         for d in &fresh {
