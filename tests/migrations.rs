@@ -194,3 +194,27 @@ async fn a_held_lock_refuses_with_its_owner_and_age_until_unlocked() {
     s.migrate_up(None, false).await.unwrap();
     assert_eq!(s.schema_version().await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn concurrent_runs_never_interleave() {
+    let s = support::store("mig_race").await;
+    let runs = (0..3).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move { s.migrate_up(None, false).await })
+    });
+    let results = futures::future::join_all(runs).await;
+    let mut applied_steps = 0;
+    for r in results {
+        match r.unwrap() {
+            Ok(steps) => applied_steps += steps.len(),
+            Err(e) => assert!(e.to_string().contains("migrations are locked"), "{e}"),
+        }
+    }
+    assert_eq!(applied_steps, 2, "each migration ran exactly once");
+    let status = s.migration_status().await.unwrap();
+    assert_eq!(
+        status.applied.iter().map(|m| m.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert!(status.lock.is_none());
+}

@@ -51,3 +51,22 @@ async fn unique_ledger_key_holds_and_dropping_keeps_data() {
     assert_eq!(coll.count_documents(bson::doc! {}).await.unwrap(), 1);
     assert_eq!(s.index_names("classrooms").await.unwrap(), ["_id_"]);
 }
+
+#[tokio::test]
+async fn pruning_deletes_only_older_telemetry() {
+    let s = support::store("prune").await;
+    let t = chrono::Utc::now();
+    let events = s.collection::<bson::Document>("telemetryevents");
+    for (i, days) in [800i64, 731, 729, 1].iter().enumerate() {
+        let at = bson::DateTime::from_chrono(t - chrono::Duration::days(*days));
+        events
+            .insert_one(bson::doc! {"mac": "A4:CF:12:00:00:01", "event_hash": i.to_string(), "received_at": at})
+            .await
+            .unwrap();
+    }
+    let cut = t - chrono::Duration::days(730);
+    assert_eq!(s.prune_telemetry(cut, true).await.unwrap(), 2);
+    assert_eq!(events.count_documents(bson::doc! {}).await.unwrap(), 4);
+    assert_eq!(s.prune_telemetry(cut, false).await.unwrap(), 2);
+    assert_eq!(events.count_documents(bson::doc! {}).await.unwrap(), 2);
+}

@@ -201,4 +201,9 @@ async fn inactive_users_are_refused() {
         .await
         .unwrap_err();
     assert!(matches!(e, AuthError::Inactive), "{e:?}");
+    let e = s
+        .authenticate("asha@campus.edu", "not-the-password", t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AuthError::WrongCredentials), "{e:?}");
 }

@@ -80,7 +80,18 @@ pub fn index_specs(caps: &Capabilities) -> Vec<IndexSpec> {
         spec(c::MONTHLY, doc! {"classroom": 1, "month_string": 1}, false),
         spec(c::TELEMETRY, doc! {"event_hash": 1}, true),
         spec(c::TELEMETRY, doc! {"device_id": 1, "received_at": 1}, false),
-        spec(c::ACTIVITY, doc! {"timestamp": -1}, false),
+        // Ours: newest-first keyset pages on (time, _id) walk these backwards with no sort stage.
+        spec(
+            c::LEDGER,
+            doc! {"device_id": 1, "start_ts": 1, "_id": 1},
+            false,
+        ),
+        spec(
+            c::LEDGER,
+            doc! {"classroom": 1, "start_ts": 1, "_id": 1},
+            false,
+        ),
+        spec(c::ACTIVITY, doc! {"timestamp": 1, "_id": 1}, false),
     ];
     if caps.ttl_indexes {
         let mut ttl = spec(c::TELEMETRY, doc! {"received_at": 1}, false);
@@ -158,6 +169,21 @@ impl Store {
             }
         }
         Ok(dropped)
+    }
+
+    /// Deletes raw telemetry received before `before`: the TTL index's job, done by hand where the
+    /// server has no TTL indexes. Returns how many events were (or, in a dry run, would be) deleted.
+    pub async fn prune_telemetry(
+        &self,
+        before: crate::domain::Instant,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        let filter = doc! {"received_at": {"$lt": bson::DateTime::from_chrono(before)}};
+        let coll = self.collection::<Document>(c::TELEMETRY);
+        if dry_run {
+            return Ok(coll.count_documents(filter).await?);
+        }
+        Ok(coll.delete_many(filter).await?.deleted_count)
     }
 
     /// Names of the collections that exist.

@@ -457,7 +457,7 @@ impl Store {
 }
 
 /// MongoDB's "namespace exists" code.
-const NAMESPACE_EXISTS: i32 = 48;
+pub(crate) const NAMESPACE_EXISTS: i32 = 48;
 
 #[cfg(test)]
 mod tests {

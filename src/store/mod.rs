@@ -11,8 +11,11 @@ pub mod tariffs;
 
 pub mod activity;
 pub mod aggregates;
+pub mod backup;
+pub mod changefeed;
 pub mod classrooms;
 pub mod devices;
+pub mod health;
 pub mod indexes;
 pub mod ledger;
 pub mod migrations;

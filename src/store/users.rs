@@ -54,7 +54,11 @@ impl Store {
         let name = validation::name("name", &new.name)?;
         let email = validation::email(&new.email)?;
         validation::password(&new.password)?;
-        let hash = bcrypt::hash(&new.password, BCRYPT_COST)
+        // bcrypt is deliberately slow: keep it off the async workers.
+        let plain = new.password.clone();
+        let hash = tokio::task::spawn_blocking(move || bcrypt::hash(plain, BCRYPT_COST))
+            .await
+            .map_err(|e| StoreError::Conflict(format!("cannot hash the password: {e}")))?
             .map_err(|e| StoreError::Conflict(format!("cannot hash the password: {e}")))?;
         let now = dates::now_millis();
         let id = Id::new();
@@ -94,7 +98,7 @@ impl Store {
     /// Checks an e-mail and password at `now`. A wrong password counts a failed attempt (an
     /// atomic `$inc`, so concurrent sign-ins cannot lose one); the attempt that reaches
     /// [`MAX_LOGIN_ATTEMPTS`] locks the account for [`LOCK_MINUTES`]. Success resets the count and
-    /// records `lastLogin`.
+    /// records `lastLogin`; a disabled account is refused even with the right password.
     pub async fn authenticate(
         &self,
         email: &str,
@@ -107,9 +111,6 @@ impl Store {
             return Err(AuthError::WrongCredentials);
         };
         let id = user.id.ok_or(AuthError::WrongCredentials)?;
-        if !user.is_active {
-            return Err(AuthError::Inactive);
-        }
         if let Some(until) = user.lock_until.filter(|&u| u > now) {
             return Err(AuthError::Locked { until });
         }
@@ -124,13 +125,21 @@ impl Store {
                 .await
                 .map_err(StoreError::from)?;
         }
-        let matches = match bcrypt::verify(password, &user.password) {
+        let (plain, hash) = (password.to_string(), user.password.clone());
+        let verified = tokio::task::spawn_blocking(move || bcrypt::verify(plain, &hash))
+            .await
+            .map_err(|e| StoreError::Conflict(format!("cannot check the password: {e}")))?;
+        let matches = match verified {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(user = %user.email, error = %e, "stored password hash is not a bcrypt hash");
                 false
             }
         };
+        // Only someone who knows the password learns that the account is disabled.
+        if matches && !user.is_active {
+            return Err(AuthError::Inactive);
+        }
         if matches {
             let updated = users
                 .find_one_and_update(

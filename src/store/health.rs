@@ -1,0 +1,427 @@
+//! What the on-call person needs at 2 a.m.: is the database there, how fast, what it can do, how
+//! big, at which schema version, and are the boards and the collector alive.
+
+use super::{collections, migrations, Store, StoreError};
+use crate::domain::activity::action;
+use crate::domain::{ActivityLog, Device, DeviceStatus, Instant, TelemetryEvent};
+use bson::{doc, Bson, Document};
+use futures::TryStreamExt;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Overall verdict, and the process exit code it maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthLevel {
+    Ok,
+    Warning,
+    Critical,
+}
+
+impl HealthLevel {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            HealthLevel::Ok => 0,
+            HealthLevel::Warning => 1,
+            HealthLevel::Critical => 2,
+        }
+    }
+
+    /// A single-width mark readable without colour.
+    pub fn mark(self) -> &'static str {
+        match self {
+            HealthLevel::Ok => "●",
+            HealthLevel::Warning => "▲",
+            HealthLevel::Critical => "✕",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CollectionHealth {
+    pub name: String,
+    pub documents: u64,
+    /// Data size in bytes; `None` where the server does not say.
+    pub size_bytes: Option<u64>,
+    pub indexes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OfflineBoard {
+    pub name: String,
+    pub mac: String,
+    pub last_seen: Option<Instant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BoardsHealth {
+    pub total: usize,
+    pub online: usize,
+    pub offline: Vec<OfflineBoard>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CapabilityFlags {
+    pub change_streams: bool,
+    pub transactions: bool,
+    pub ttl_indexes: bool,
+    pub partial_indexes: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthReport {
+    pub status: HealthLevel,
+    /// Why the status is not OK, one line each.
+    pub warnings: Vec<String>,
+    pub checked_at: Instant,
+    pub database: String,
+    pub ping_ms: f64,
+    pub server: String,
+    pub server_kind: String,
+    pub server_version: String,
+    pub capabilities: CapabilityFlags,
+    /// How the live view follows changes: `stream` or `polling`.
+    pub change_feed: String,
+    pub schema_version: i32,
+    pub latest_schema_version: i32,
+    pub pending_migrations: Vec<i32>,
+    pub migration_lock: Option<String>,
+    pub collections: Vec<CollectionHealth>,
+    pub boards: BoardsHealth,
+    /// MACs that sent telemetry but match no device.
+    pub unregistered_macs: Vec<String>,
+    pub newest_telemetry: Option<Instant>,
+    /// Seconds between `checked_at` and the newest telemetry received.
+    pub collector_lag_secs: Option<f64>,
+    pub last_aggregation: Option<Instant>,
+}
+
+impl Store {
+    /// Gathers the health report at `now`. Boards offline, pending migrations, a held lock or a
+    /// collector lag above `offline_after` make it a warning.
+    pub async fn health(
+        &self,
+        now: Instant,
+        offline_after: Duration,
+    ) -> Result<HealthReport, StoreError> {
+        let ping = self.ping().await?;
+        let status = self.migration_status().await?;
+        let mut collections_health = Vec::new();
+        for name in self.collection_names().await? {
+            collections_health.push(self.collection_health(&name).await?);
+        }
+        let devices: Vec<Device> = self
+            .collection::<Device>(collections::DEVICES)
+            .find(doc! {})
+            .sort(doc! {"name": 1})
+            .await?
+            .try_collect()
+            .await?;
+        let offline: Vec<OfflineBoard> = devices
+            .iter()
+            .filter(|d| d.status != DeviceStatus::Online)
+            .map(|d| OfflineBoard {
+                name: d.name.clone(),
+                mac: d.mac_address.to_string(),
+                last_seen: d.last_seen,
+            })
+            .collect();
+        let boards = BoardsHealth {
+            total: devices.len(),
+            online: devices.len() - offline.len(),
+            offline,
+        };
+        let mut unregistered_macs: Vec<String> = self
+            .collection::<Document>(collections::TELEMETRY)
+            .distinct("mac", doc! {"device_id": null})
+            .await?
+            .into_iter()
+            .filter_map(|b| match b {
+                Bson::String(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        unregistered_macs.sort();
+        let newest_telemetry = self
+            .collection::<TelemetryEvent>(collections::TELEMETRY)
+            .find_one(doc! {})
+            .sort(doc! {"received_at": -1})
+            .await?
+            .map(|e| e.received_at);
+        let collector_lag_secs =
+            newest_telemetry.map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+        let last_aggregation = self
+            .collection::<ActivityLog>(collections::ACTIVITY)
+            .find_one(doc! {"action": action::AGGREGATION_RUN})
+            .sort(doc! {"timestamp": -1})
+            .await?
+            .map(|a| a.timestamp);
+
+        let mut warnings = Vec::new();
+        if !status.pending.is_empty() {
+            warnings.push(format!(
+                "{} pending migration(s): run `autovolt migrate up`",
+                status.pending.len()
+            ));
+        }
+        if let Some(l) = &status.lock {
+            warnings.push(format!("migrations are locked: {}", l.describe(now)));
+        }
+        if !boards.offline.is_empty() {
+            warnings.push(format!(
+                "{} of {} boards offline",
+                boards.offline.len(),
+                boards.total
+            ));
+        }
+        if let Some(lag) = collector_lag_secs.filter(|&l| l > offline_after.as_secs_f64()) {
+            warnings.push(format!(
+                "collector lag {} is above the offline threshold {} s: is the collector running?",
+                human_age(lag),
+                offline_after.as_secs()
+            ));
+        }
+        let caps = *self.capabilities();
+        Ok(HealthReport {
+            status: if warnings.is_empty() {
+                HealthLevel::Ok
+            } else {
+                HealthLevel::Warning
+            },
+            warnings,
+            checked_at: now,
+            database: self.database().name().to_string(),
+            ping_ms: ping.as_secs_f64() * 1000.0,
+            server: self.server().to_string(),
+            server_kind: format!("{:?}", self.server().kind),
+            server_version: self.server().version.clone(),
+            capabilities: CapabilityFlags {
+                change_streams: caps.change_streams,
+                transactions: caps.transactions,
+                ttl_indexes: caps.ttl_indexes,
+                partial_indexes: caps.partial_indexes,
+            },
+            change_feed: if caps.change_streams {
+                "stream"
+            } else {
+                "polling"
+            }
+            .into(),
+            schema_version: status.version(),
+            latest_schema_version: migrations::latest_version(),
+            pending_migrations: status.pending.iter().map(|p| p.0).collect(),
+            migration_lock: status.lock.map(|l| l.describe(now)),
+            collections: collections_health,
+            boards,
+            unregistered_macs,
+            newest_telemetry,
+            collector_lag_secs,
+            last_aggregation,
+        })
+    }
+
+    /// Counts, size and index count of one collection: `collStats` where the server has it, else
+    /// a count with the size unknown.
+    async fn collection_health(&self, name: &str) -> Result<CollectionHealth, StoreError> {
+        let number = |d: &Document, k: &str| -> Option<u64> {
+            match d.get(k)? {
+                Bson::Int32(v) => u64::try_from(*v).ok(),
+                Bson::Int64(v) => u64::try_from(*v).ok(),
+                Bson::Double(v) if *v >= 0.0 => Some(*v as u64),
+                _ => None,
+            }
+        };
+        if let Ok(stats) = self.database().run_command(doc! {"collStats": name}).await {
+            if let Some(count) = number(&stats, "count") {
+                let indexes = match number(&stats, "nindexes") {
+                    Some(n) => n as usize,
+                    None => self.index_names(name).await?.len(),
+                };
+                return Ok(CollectionHealth {
+                    name: name.to_string(),
+                    documents: count,
+                    size_bytes: number(&stats, "size"),
+                    indexes,
+                });
+            }
+        }
+        Ok(CollectionHealth {
+            name: name.to_string(),
+            documents: self
+                .collection::<Document>(name)
+                .count_documents(doc! {})
+                .await?,
+            size_bytes: None,
+            indexes: self.index_names(name).await?.len(),
+        })
+    }
+}
+
+/// "0.4 s", "4m", "2h", "3d".
+pub fn human_age(secs: f64) -> String {
+    if secs < 60.0 {
+        format!("{secs:.1} s")
+    } else if secs < 3600.0 {
+        format!("{}m", (secs / 60.0) as i64)
+    } else if secs < 86_400.0 {
+        format!("{}h", (secs / 3600.0) as i64)
+    } else {
+        format!("{}d", (secs / 86_400.0) as i64)
+    }
+}
+
+/// "1.2 MB", "unknown".
+fn human_size(bytes: Option<u64>) -> String {
+    match bytes {
+        None => "unknown".into(),
+        Some(b) if b < 1024 => format!("{b} B"),
+        Some(b) if b < 1024 * 1024 => format!("{:.1} kB", b as f64 / 1024.0),
+        Some(b) => format!("{:.1} MB", b as f64 / 1024.0 / 1024.0),
+    }
+}
+
+/// Thousands separated by commas.
+fn grouped(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl HealthReport {
+    /// The text `autovolt health` prints (SCREENS.md, "Health").
+    pub fn render(&self) -> String {
+        let caps = &self.capabilities;
+        let feed = if caps.change_streams {
+            "change stream: yes".to_string()
+        } else {
+            "change stream: no → polling 1 s".to_string()
+        };
+        let schema = if self.pending_migrations.is_empty() {
+            format!("schema v{}", self.schema_version)
+        } else {
+            format!(
+                "schema v{} (v{} available: migrate up)",
+                self.schema_version, self.latest_schema_version
+            )
+        };
+        let mut out = format!(
+            " MongoDB   {} {:.1} ms   {} · {feed} · {schema}\n",
+            HealthLevel::Ok.mark(),
+            self.ping_ms,
+            self.server
+        );
+        out.push_str(&format!(
+            "           transactions: {} · TTL indexes: {} · partial indexes: {}\n",
+            yn(caps.transactions),
+            yn(caps.ttl_indexes),
+            yn(caps.partial_indexes)
+        ));
+        let lag_level = if self.warnings.iter().any(|w| w.starts_with("collector lag")) {
+            HealthLevel::Warning
+        } else {
+            HealthLevel::Ok
+        };
+        let lag = self
+            .collector_lag_secs
+            .map_or("no telemetry yet".to_string(), |l| {
+                format!("lag {}", human_age(l))
+            });
+        let agg = self.last_aggregation.map_or("never".to_string(), |t| {
+            t.format("%Y-%m-%d at %H:%M UTC").to_string()
+        });
+        out.push_str(&format!(
+            " Collector {} {lag} · last aggregation {agg}\n",
+            lag_level.mark()
+        ));
+        let offline: Vec<String> = self
+            .boards
+            .offline
+            .iter()
+            .take(5)
+            .map(|b| match b.last_seen {
+                Some(t) => format!(
+                    "{} {}",
+                    b.name,
+                    human_age((self.checked_at - t).num_seconds().max(0) as f64)
+                ),
+                None => format!("{} never seen", b.name),
+            })
+            .collect();
+        let more = self.boards.offline.len().saturating_sub(offline.len());
+        let mut boards = format!(
+            " Boards    {}/{} online",
+            self.boards.online, self.boards.total
+        );
+        if !offline.is_empty() {
+            boards.push_str(&format!(
+                " · {} offline ({}{})",
+                self.boards.offline.len(),
+                offline.join(", "),
+                if more > 0 {
+                    format!(", +{more} more")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        let n = self.unregistered_macs.len();
+        boards.push_str(&format!(
+            " · {n} unregistered MAC{} seen\n",
+            if n == 1 { "" } else { "s" }
+        ));
+        out.push_str(&boards);
+        out.push_str(&format!(
+            "\n {:<26} {:>12} {:>10} {:>8}\n",
+            "collection", "documents", "size", "indexes"
+        ));
+        for c in &self.collections {
+            out.push_str(&format!(
+                " {:<26} {:>12} {:>10} {:>8}\n",
+                c.name,
+                grouped(c.documents),
+                human_size(c.size_bytes),
+                c.indexes
+            ));
+        }
+        out.push('\n');
+        if self.warnings.is_empty() {
+            out.push_str(&format!(" {} OK\n", HealthLevel::Ok.mark()));
+        } else {
+            for w in &self.warnings {
+                out.push_str(&format!(" {} {w}\n", HealthLevel::Warning.mark()));
+            }
+        }
+        out
+    }
+}
+
+fn yn(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_sizes_read_well() {
+        assert_eq!(human_age(0.4), "0.4 s");
+        assert_eq!(human_age(240.0), "4m");
+        assert_eq!(human_age(7200.0), "2h");
+        assert_eq!(human_size(None), "unknown");
+        assert_eq!(human_size(Some(2048)), "2.0 kB");
+        assert_eq!(grouped(1_204), "1,204");
+        assert_eq!(grouped(1_000_000), "1,000,000");
+        assert_eq!(grouped(12), "12");
+    }
+}

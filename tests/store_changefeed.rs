@@ -1,0 +1,148 @@
+//! The change feed: insert and update events, and surviving a server outage. On FerretDB this is
+//! the polling path; with AUTOVOLT_TEST_MONGODB_URI on a replica set the same test covers the
+//! change-stream path.
+
+mod support;
+
+use autovolt::domain::{Classroom, Id};
+use autovolt::store::changefeed::{ChangeFeed, ChangeKind, FeedEvent, FeedMode, FeedOptions};
+use autovolt::store::Store;
+use bson::doc;
+use std::time::Duration;
+
+fn options() -> FeedOptions {
+    FeedOptions {
+        period: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(400),
+        force_polling: false,
+    }
+}
+
+async fn next(feed: &mut ChangeFeed) -> FeedEvent {
+    tokio::time::timeout(Duration::from_secs(20), feed.next())
+        .await
+        .expect("no feed event within 20 s")
+        .expect("the feed stopped")
+}
+
+fn room(name: &str) -> Classroom {
+    Classroom {
+        id: None,
+        name: name.into(),
+        building: None,
+        floor: None,
+        created_at: None,
+        updated_at: None,
+    }
+}
+
+#[tokio::test]
+async fn an_insert_and_an_update_arrive_once_each() {
+    let s = support::store("feed").await;
+    s.ensure_indexes().await.unwrap();
+    let old = s.insert_classroom(&room("Before-1")).await.unwrap();
+    // A change in the very millisecond the feed starts may be reported (at least once beats
+    // missing it); one clearly before is not.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut feed = s.follow(&["classrooms", "devices"], options());
+    if !s.capabilities().change_streams {
+        assert_eq!(feed.mode(), FeedMode::Polling);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let id = s.insert_classroom(&room("CS-101")).await.unwrap();
+    let FeedEvent::Change(c) = next(&mut feed).await else {
+        panic!("expected a change");
+    };
+    assert_eq!(
+        (c.collection.as_str(), c.kind, c.id.clone()),
+        ("classrooms", ChangeKind::Insert, id.to_hex())
+    );
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let now = bson::DateTime::from_chrono(autovolt::domain::dates::now_millis());
+    s.collection::<bson::Document>("classrooms")
+        .update_one(
+            doc! {"_id": id},
+            doc! {"$set": {"floor": 2, "updatedAt": now}},
+        )
+        .await
+        .unwrap();
+    let FeedEvent::Change(c) = next(&mut feed).await else {
+        panic!("expected a change");
+    };
+    assert_eq!((c.kind, c.id.clone()), (ChangeKind::Update, id.to_hex()));
+    if feed.mode() == FeedMode::Polling {
+        assert_eq!(
+            c.at,
+            now.to_chrono(),
+            "polling reports the document's updatedAt"
+        );
+    }
+
+    // Nothing more: no repeats across polls, and the document from before the feed is not news.
+    let quiet = tokio::time::timeout(Duration::from_millis(800), feed.next()).await;
+    assert!(quiet.is_err(), "unexpected event {quiet:?}");
+    assert_ne!(old, id);
+}
+
+#[test]
+fn the_feed_reports_an_outage_and_recovers() {
+    let (mut server, uri) = support::own_ferretdb();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let uri = support::with_database(&uri, "feed_outage");
+        let s = Store::connect(&uri, Duration::from_secs(1)).await.unwrap();
+        let mut feed = s.follow(&["classrooms"], options());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.stop();
+        match next(&mut feed).await {
+            FeedEvent::Error(msg) => assert!(msg.contains("retrying"), "{msg}"),
+            other => panic!("expected an error event, got {other:?}"),
+        }
+        server.restart().unwrap();
+        loop {
+            match next(&mut feed).await {
+                FeedEvent::Recovered => break,
+                FeedEvent::Error(_) => continue,
+                other => panic!("expected recovery, got {other:?}"),
+            }
+        }
+        let id: Id = s.insert_classroom(&room("After-1")).await.unwrap();
+        match next(&mut feed).await {
+            FeedEvent::Change(c) => assert_eq!(c.id, id.to_hex()),
+            other => panic!("expected the insert, got {other:?}"),
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_burst_larger_than_one_read_arrives_whole() {
+    let s = support::store("feed_burst").await;
+    s.ensure_indexes().await.unwrap();
+    let mut feed = s.follow(&["activitylogs"], options());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at = bson::DateTime::from_chrono(autovolt::domain::dates::now_millis());
+    let docs: Vec<bson::Document> = (0..2500)
+        .map(|i| doc! {"action": "on", "triggeredBy": "system", "timestamp": at, "n": i, "createdAt": at, "updatedAt": at})
+        .collect();
+    s.collection::<bson::Document>("activitylogs")
+        .insert_many(docs)
+        .await
+        .unwrap();
+    let mut ids = std::collections::HashSet::new();
+    while ids.len() < 2500 {
+        match next(&mut feed).await {
+            FeedEvent::Change(c) => {
+                assert_eq!(c.kind, ChangeKind::Insert);
+                assert!(ids.insert(c.id), "repeated");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let quiet = tokio::time::timeout(Duration::from_millis(800), feed.next()).await;
+    assert!(quiet.is_err(), "unexpected event {quiet:?}");
+}

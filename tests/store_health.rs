@@ -1,0 +1,264 @@
+//! Seeding a campus and the health report on it; the CLI's exit codes.
+
+mod support;
+
+use autovolt::domain::{DeviceStatus, TelemetryEvent};
+use autovolt::seed::{seed, SeedOptions};
+use autovolt::store::health::HealthLevel;
+use autovolt::store::StoreError;
+use bson::doc;
+use chrono::{Duration, Utc};
+use std::process::Command;
+
+fn telemetry(mac: &str, device_id: Option<&str>, at: chrono::DateTime<Utc>) -> TelemetryEvent {
+    TelemetryEvent {
+        device_id: device_id.map(str::to_string),
+        mac: mac.into(),
+        classroom: String::new(),
+        topic: "esp32/telemetry".into(),
+        event_type: "heartbeat".into(),
+        received_at: at,
+        payload: serde_json::json!({"mac": mac}),
+        event_hash: format!("{mac}-{}", at.timestamp_millis()),
+        created_at: None,
+        updated_at: None,
+    }
+}
+
+#[tokio::test]
+async fn seeding_fills_an_empty_campus_once() {
+    let s = support::store("seed").await;
+    s.migrate_up(None, false).await.unwrap();
+    let options = SeedOptions {
+        classrooms: 3,
+        devices_per_classroom: 2,
+        seed: 9,
+    };
+    let report = seed(&s, &options).await.unwrap();
+    assert_eq!((report.classrooms, report.devices), (3, 6));
+    let rooms = s.classrooms().await.unwrap();
+    assert_eq!(rooms.len(), 3);
+    let devices = s.devices().await.unwrap();
+    assert_eq!(devices.len(), 6);
+    for d in &devices {
+        assert_eq!(d.switches.len(), 6);
+        assert!(rooms.iter().any(|r| r.id == d.classroom));
+    }
+    let settings = s.collection::<bson::Document>("powersettings");
+    assert_eq!(
+        settings
+            .count_documents(doc! {"isActive": true})
+            .await
+            .unwrap(),
+        1
+    );
+    let versions = s.collection::<bson::Document>("costversions");
+    let v = versions.find_one(doc! {}).await.unwrap().unwrap();
+    assert_eq!(v.get_f64("cost_per_kwh").unwrap(), 7.5);
+    assert_eq!(v.get_str("scope").unwrap(), "global");
+
+    let again = seed(&s, &options).await.unwrap_err();
+    assert!(matches!(again, StoreError::Conflict(_)), "{again:?}");
+    assert!(
+        again.to_string().contains("already holds 3 classrooms"),
+        "{again}"
+    );
+    assert_eq!(s.devices().await.unwrap().len(), 6);
+    assert_eq!(versions.count_documents(doc! {}).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn health_reports_schema_boards_unregistered_macs_and_lag() {
+    let s = support::store("health").await;
+    let now = Utc::now();
+    let fresh = s
+        .health(now, std::time::Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(fresh.schema_version, 0);
+    assert_eq!(fresh.pending_migrations, [1, 2]);
+    assert_eq!(fresh.status, HealthLevel::Warning);
+
+    s.migrate_up(None, false).await.unwrap();
+    seed(
+        &s,
+        &SeedOptions {
+            classrooms: 2,
+            devices_per_classroom: 2,
+            seed: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let devices = s.devices().await.unwrap();
+    let coll = s.collection::<bson::Document>("devices");
+    for d in &devices {
+        coll.update_one(
+            doc! {"_id": d.id},
+            doc! {"$set": {"status": DeviceStatus::Online.as_str(), "lastSeen": bson::DateTime::from_chrono(now)}},
+        )
+        .await
+        .unwrap();
+    }
+    let events = s.collection::<TelemetryEvent>("telemetryevents");
+    let registered = devices[0].ledger_id().unwrap();
+    events
+        .insert_many([
+            telemetry("DE:AD:BE:EF:00:01", None, now - Duration::seconds(30)),
+            telemetry("DE:AD:BE:EF:00:01", None, now - Duration::seconds(20)),
+            telemetry("DE:AD:BE:EF:00:02", None, now - Duration::seconds(10)),
+            telemetry(
+                &devices[0].mac_address.to_string(),
+                Some(&registered),
+                now - Duration::seconds(2),
+            ),
+        ])
+        .await
+        .unwrap();
+    let ok = s
+        .health(now, std::time::Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(ok.status, HealthLevel::Ok, "{:?}", ok.warnings);
+    assert_eq!(ok.schema_version, 2);
+    assert_eq!(ok.boards.total, 4);
+    assert_eq!(ok.boards.online, 4);
+    assert_eq!(
+        ok.unregistered_macs,
+        ["DE:AD:BE:EF:00:01", "DE:AD:BE:EF:00:02"]
+    );
+    assert!((ok.collector_lag_secs.unwrap() - 2.0).abs() < 0.01);
+    let devices_row = ok.collections.iter().find(|c| c.name == "devices").unwrap();
+    assert_eq!(devices_row.documents, 4);
+    assert!(devices_row.indexes >= 7);
+    let text = ok.render();
+    assert!(text.contains("4/4 online"), "{text}");
+    assert!(text.contains("2 unregistered MACs seen"), "{text}");
+    assert!(text.contains("schema v2"), "{text}");
+
+    coll.update_one(
+        doc! {"_id": devices[1].id},
+        doc! {"$set": {"status": "offline"}},
+    )
+    .await
+    .unwrap();
+    let later = now + Duration::minutes(10);
+    let warn = s
+        .health(later, std::time::Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(warn.status, HealthLevel::Warning);
+    assert!(warn
+        .warnings
+        .iter()
+        .any(|w| w.contains("1 of 4 boards offline")));
+    assert!(warn.warnings.iter().any(|w| w.starts_with("collector lag")));
+    assert!(warn.render().contains(&devices[1].name));
+    let json = serde_json::to_value(&warn).unwrap();
+    assert_eq!(json["status"], "warning");
+    assert!(!json.to_string().contains(devices[0].device_secret.expose()));
+}
+
+#[test]
+fn health_exits_2_when_the_database_does_not_answer() {
+    let port = autovolt::servers::free_port().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_autovolt"))
+        .args(["health", "--json"])
+        .env(
+            "AUTOVOLT_MONGODB_URI",
+            format!("mongodb://127.0.0.1:{port}/x"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"critical\""), "{text}");
+}
+
+#[test]
+fn health_exits_1_on_a_database_with_pending_migrations_then_0() {
+    let uri = support::fresh_database_uri("health_cli");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_autovolt"))
+            .args(args)
+            .env("AUTOVOLT_MONGODB_URI", &uri)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["health"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pending migration"));
+    assert_eq!(run(&["migrate", "up"]).status.code(), Some(0));
+    let out = run(&["health"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(run(&["migrate", "status"]).status.code(), Some(0));
+}
+
+#[test]
+fn seed_then_list_devices_from_the_command_line_without_secrets() {
+    let uri = support::fresh_database_uri("seed_cli");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_autovolt"))
+            .args(args)
+            .env("AUTOVOLT_MONGODB_URI", &uri)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&["migrate", "up"]).status.code(), Some(0));
+    let out = run(&[
+        "seed",
+        "--classrooms",
+        "2",
+        "--devices-per-classroom",
+        "3",
+        "--seed",
+        "4",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = run(&["seed", "--classrooms", "2", "--devices-per-classroom", "3"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds"));
+
+    let out = run(&["devices", "list", "--classroom", "CS-101"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("CS-101-A") && text.contains("CS-101-C"),
+        "{text}"
+    );
+    assert!(text.contains("16:light"), "{text}");
+    assert!(text.contains("3 devices"), "{text}");
+    let campus = autovolt::seed::generate(
+        &SeedOptions {
+            classrooms: 2,
+            devices_per_classroom: 3,
+            seed: 4,
+        },
+        Utc::now(),
+    );
+    for d in &campus.devices {
+        assert!(!text.contains(d.device_secret.expose()));
+    }
+    let missing = run(&["devices", "list", "--classroom", "Nowhere"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
