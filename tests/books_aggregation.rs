@@ -317,6 +317,22 @@ async fn a_held_lock_stops_a_second_run_and_a_stale_one_can_be_broken() {
     assert!(text.contains("40 min"), "{text}");
     assert!(text.contains("stale"), "{text}");
     assert!(daily(&c.store, "2026-11-24").await.is_empty());
+    // A longer run that meets the held day gives back the days it had locked.
+    let err = c
+        .store
+        .aggregate(
+            &request(date(2026, 11, 22), date(2026, 11, 24)),
+            None,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        locks.count_documents(doc! {}).await.unwrap(),
+        1,
+        "only the foreign lock remains"
+    );
 
     let mut breaking = request(date(2026, 11, 24), date(2026, 11, 24));
     breaking.break_locks = true;
@@ -361,6 +377,32 @@ async fn the_daily_run_happens_once_across_collectors() {
         .await
         .unwrap();
     assert_eq!(runs, 1);
+
+    // A claim whose collector died an hour ago without finishing is taken over; a fresh one is not.
+    let claims = c.store.collection::<Document>(AGGREGATION_RUNS);
+    for (day, minutes_ago) in [("2026-11-25", 60), ("2026-11-26", 1)] {
+        claims
+            .insert_one(doc! {
+                "_id": format!("claim:daily:{day}"),
+                "owner": "dead-collector",
+                "claimed_at": bson::DateTime::from_chrono(chrono::Utc::now() - chrono::Duration::minutes(minutes_ago)),
+            })
+            .await
+            .unwrap();
+    }
+    let taken = run_daily_aggregation(&c.store, &config, ist(2026, 11, 26, 0, 10))
+        .await
+        .unwrap();
+    assert!(matches!(taken, DailyRun::Ran(_)), "{taken:?}");
+    let left = run_daily_aggregation(&c.store, &config, ist(2026, 11, 27, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        DailyRun::ClaimedElsewhere {
+            owner: "dead-collector".into()
+        }
+    );
 }
 
 #[tokio::test]
@@ -377,4 +419,43 @@ async fn the_group_probe_detects_ferretdb_feeding_only_one_accumulator() {
     }
     // The probe leaves nothing behind.
     assert!(raw(&store, AGGREGATION_RUNS).await.is_empty());
+}
+
+struct FixedClock(autovolt::domain::Instant);
+
+impl autovolt::store::aggregation::Clock for FixedClock {
+    fn now(&self) -> autovolt::domain::Instant {
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn the_scheduler_catches_up_a_missed_day_at_start() {
+    let c = campus("agg_sched", 1, 1, 7.5).await;
+    c.bill(0, 0, ist(2026, 11, 24, 9, 0), ist(2026, 11, 24, 10, 0))
+        .await;
+    // Started at 00:15 IST, after the 00:10 run time: yesterday is aggregated at once.
+    let handle = autovolt::store::aggregation::spawn_daily_aggregation(
+        c.store.clone(),
+        Config::default(),
+        std::sync::Arc::new(FixedClock(ist(2026, 11, 25, 0, 15))),
+    )
+    .unwrap();
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = daily(&c.store, "2026-11-24").await;
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    handle.abort();
+    assert_eq!(found.len(), 1);
+    let claim = c
+        .store
+        .collection::<Document>(AGGREGATION_RUNS)
+        .find_one(doc! {"_id": "claim:daily:2026-11-24"})
+        .await
+        .unwrap();
+    assert!(claim.is_some());
 }

@@ -254,14 +254,22 @@ async fn aggregate(
         }
     });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AggregationProgress>();
+    // One line redrawn in place on a terminal; one line per step in a log.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let printer = tokio::spawn(async move {
+        let mut any = false;
         while let Some(p) = rx.recv().await {
-            eprint!(
-                "\r\x1b[2K[{:>4}/{:<4}] {} {}",
-                p.done, p.total, p.date, p.classroom
-            );
+            let line = format!("[{:>4}/{:<4}] {} {}", p.done, p.total, p.date, p.classroom);
+            if terminal {
+                eprint!("\r\x1b[2K{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            any = true;
         }
-        eprintln!();
+        if terminal && any {
+            eprintln!();
+        }
     });
     let result = store.aggregate(&request, Some(tx), &cancel).await;
     let _ = printer.await;

@@ -339,67 +339,29 @@ impl Store {
         }
         let started = std::time::Instant::now();
         let owner = lock_owner();
-        let days = dates_between(request.from, request.to);
-        let known: BTreeSet<String> = self
-            .classrooms()
-            .await?
-            .into_iter()
-            .map(|c| c.name)
+        // The whole period is locked before anything is read, so that two runs of overlapping
+        // periods cannot interleave; one that finds a day locked gives back what it took.
+        let keys: Vec<String> = dates_between(request.from, request.to)
+            .iter()
+            .map(|d| format!("day:{}", date_string(*d)))
             .collect();
-        let mut total = days.len() * known.len().max(1);
-        let mut done = 0;
-        let mut summary = AggregationSummary::default();
-        let mut months: BTreeSet<NaiveDate> = BTreeSet::new();
-        let groups_by_day = self
-            .switch_groups_by_day(request.from, request.to, request.tz)
-            .await?;
-
-        for (date, groups) in &groups_by_day {
-            if cancel.is_cancelled() {
-                summary.cancelled = true;
-                break;
+        let mut held: Vec<String> = Vec::with_capacity(keys.len());
+        for key in &keys {
+            if let Err(e) = self.acquire_lock(key, &owner, request.break_locks).await {
+                for k in &held {
+                    self.release_lock(k, &owner).await?;
+                }
+                return Err(e);
             }
-            let key = format!("day:{}", date_string(*date));
-            self.acquire_lock(&key, &owner, request.break_locks).await?;
-            let result = self
-                .aggregate_day(*date, groups, &known, cancel, |classroom, day_total| {
-                    done += 1;
-                    if day_total > known.len().max(1) {
-                        total += 1;
-                    }
-                    if let Some(tx) = &progress {
-                        let _ = tx.send(AggregationProgress {
-                            done,
-                            total,
-                            date: date_string(*date),
-                            classroom: classroom.to_string(),
-                        });
-                    }
-                })
-                .await;
-            self.release_lock(&key, &owner).await?;
-            let (counts, rows, finished) = result?;
-            summary.days += usize::from(finished);
-            summary.ledger_rows += rows;
-            summary.daily_written += counts.written;
-            summary.daily_unchanged += counts.unchanged;
-            summary.daily_removed += counts.removed;
-            months.insert(date.with_day(1).unwrap_or(*date));
-            if !finished {
-                summary.cancelled = true;
-                break;
-            }
+            held.push(key.clone());
         }
-        for month in months {
-            let key = format!("month:{}", rollup::month_string(month));
-            self.acquire_lock(&key, &owner, request.break_locks).await?;
-            let result = self.rebuild_month(month).await;
-            self.release_lock(&key, &owner).await?;
-            let counts = result?;
-            summary.monthly_written += counts.written;
-            summary.monthly_unchanged += counts.unchanged;
-            summary.monthly_removed += counts.removed;
+        let result = self
+            .aggregate_locked(request, &owner, progress, cancel)
+            .await;
+        for k in &held {
+            self.release_lock(k, &owner).await?;
         }
+        let summary = result?;
 
         let mut log = ActivityLog::new(
             action::AGGREGATION_RUN,
@@ -424,12 +386,110 @@ impl Store {
         Ok(summary)
     }
 
+    async fn aggregate_locked(
+        &self,
+        request: &AggregationRequest,
+        owner: &str,
+        progress: Option<UnboundedSender<AggregationProgress>>,
+        cancel: &CancellationToken,
+    ) -> Result<AggregationSummary, StoreError> {
+        let known: BTreeSet<String> = self
+            .classrooms()
+            .await?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let mut done = 0;
+        let mut summary = AggregationSummary::default();
+        let mut months: BTreeSet<NaiveDate> = BTreeSet::new();
+        let groups_by_day = self
+            .switch_groups_by_day(request.from, request.to, request.tz)
+            .await?;
+        // The stored aggregates of the whole period in one query (on FerretDB every query scans).
+        let mut existing: BTreeMap<String, Vec<Document>> = BTreeMap::new();
+        let mut cursor = self
+            .collection::<Document>(DAILY)
+            .find(doc! {"date_string": {
+                "$gte": date_string(request.from),
+                "$lte": date_string(request.to),
+            }})
+            .await?;
+        while let Some(d) = cursor.try_next().await? {
+            let day = d.get_str("date_string").unwrap_or_default().to_string();
+            existing.entry(day).or_default().push(d);
+        }
+        // Each day writes every known classroom and any other its rows name; a day whose stored
+        // aggregates name still others adds them when it gets there.
+        let expected = |groups: &[SwitchGroup]| {
+            let mut names: BTreeSet<&str> = known.iter().map(String::as_str).collect();
+            names.extend(groups.iter().map(|g| g.classroom.as_str()));
+            names.len()
+        };
+        let mut total: usize = groups_by_day.iter().map(|(_, g)| expected(g)).sum();
+
+        for (date, groups) in &groups_by_day {
+            if cancel.is_cancelled() {
+                summary.cancelled = true;
+                break;
+            }
+            let planned = expected(groups);
+            let mut first = true;
+            let stored = existing.remove(&date_string(*date)).unwrap_or_default();
+            let (counts, rows, finished) = self
+                .aggregate_day(
+                    *date,
+                    groups,
+                    stored,
+                    &known,
+                    cancel,
+                    |classroom, day_total| {
+                        if first {
+                            total += day_total.saturating_sub(planned);
+                            first = false;
+                        }
+                        done += 1;
+                        if let Some(tx) = &progress {
+                            let _ = tx.send(AggregationProgress {
+                                done,
+                                total,
+                                date: date_string(*date),
+                                classroom: classroom.to_string(),
+                            });
+                        }
+                    },
+                )
+                .await?;
+            summary.days += usize::from(finished);
+            summary.ledger_rows += rows;
+            summary.daily_written += counts.written;
+            summary.daily_unchanged += counts.unchanged;
+            summary.daily_removed += counts.removed;
+            months.insert(date.with_day(1).unwrap_or(*date));
+            if !finished {
+                summary.cancelled = true;
+                break;
+            }
+        }
+        for month in months {
+            let key = format!("month:{}", rollup::month_string(month));
+            self.acquire_lock(&key, owner, request.break_locks).await?;
+            let result = self.rebuild_month(month).await;
+            self.release_lock(&key, owner).await?;
+            let counts = result?;
+            summary.monthly_written += counts.written;
+            summary.monthly_unchanged += counts.unchanged;
+            summary.monthly_removed += counts.removed;
+        }
+        Ok(summary)
+    }
+
     /// One day: the aggregates from its sums, and the writes classroom by classroom. Returns the
     /// write counts, the ledger rows read, and whether the day was finished (not cancelled).
     async fn aggregate_day(
         &self,
         date: NaiveDate,
         groups: &[SwitchGroup],
+        existing: Vec<Document>,
         known: &BTreeSet<String>,
         cancel: &CancellationToken,
         mut on_classroom: impl FnMut(&str, usize),
@@ -437,13 +497,6 @@ impl Store {
         let ds = date_string(date);
         let rows = groups.iter().map(|g| g.rows).sum();
         let fresh = rollup::daily_aggregates(&ds, groups);
-        let existing: Vec<Document> = self
-            .collection::<Document>(DAILY)
-            .find(doc! {"date_string": &ds})
-            .await?
-            .try_collect()
-            .await?;
-
         let mut by_classroom: BTreeMap<String, Vec<Document>> =
             known.iter().map(|c| (c.clone(), Vec::new())).collect();
         for d in &fresh {
@@ -640,7 +693,8 @@ pub enum DailyRun {
 }
 
 /// The collectors' daily job: aggregates yesterday (campus time, relative to `now`) once across all
-/// collectors. The first to insert the day's claim document runs it; the others return.
+/// collectors. The first to insert the day's claim document runs it; the others return. A claim
+/// left unfinished for longer than [`STALE_LOCK_AFTER`] (its collector died) is taken over.
 pub async fn run_daily_aggregation(
     store: &Store,
     config: &Config,
@@ -654,25 +708,49 @@ pub async fn run_daily_aggregation(
     let owner = lock_owner();
     let claim_id = format!("claim:daily:{}", date_string(yesterday));
     let coll = store.collection::<Document>(AGGREGATION_RUNS);
-    let claimed = coll
-        .insert_one(doc! {
-            "_id": &claim_id,
-            "owner": &owner,
-            "claimed_at": bson::DateTime::from_chrono(dates::now_millis()),
-        })
-        .await;
-    match claimed {
-        Ok(_) => {}
-        Err(e) if super::error::is_duplicate_key(&e) => {
-            let holder = coll
-                .find_one(doc! {"_id": &claim_id})
-                .await?
-                .and_then(|d| d.get_str("owner").ok().map(str::to_string))
-                .unwrap_or_else(|| "unknown".into());
-            return Ok(DailyRun::ClaimedElsewhere { owner: holder });
+    // Two attempts: the second only after removing a claim whose run died unfinished.
+    for _ in 0..2 {
+        let claimed = coll
+            .insert_one(doc! {
+                "_id": &claim_id,
+                "owner": &owner,
+                "claimed_at": bson::DateTime::from_chrono(dates::now_millis()),
+            })
+            .await;
+        match claimed {
+            Ok(_) => return run_claimed_day(store, tz, yesterday, &claim_id, &owner).await,
+            Err(e) if super::error::is_duplicate_key(&e) => {
+                let Some(held) = coll.find_one(doc! {"_id": &claim_id}).await? else {
+                    continue;
+                };
+                let holder = held.get_str("owner").unwrap_or("unknown").to_string();
+                let since = held.get_datetime("claimed_at").ok().map(|t| t.to_chrono());
+                let abandoned = !held.contains_key("finished_at")
+                    && since.is_some_and(|t| dates::now_millis() - t > STALE_LOCK_AFTER);
+                if !abandoned {
+                    return Ok(DailyRun::ClaimedElsewhere { owner: holder });
+                }
+                tracing::warn!(owner = %holder, "taking over a daily aggregation claim left unfinished");
+                coll.delete_one(doc! {"_id": &claim_id, "owner": &holder})
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     }
+    Err(StoreError::Conflict(format!(
+        "could not claim the daily aggregation of {}; another collector keeps claiming it",
+        date_string(yesterday)
+    )))
+}
+
+async fn run_claimed_day(
+    store: &Store,
+    tz: Tz,
+    yesterday: NaiveDate,
+    claim_id: &str,
+    owner: &str,
+) -> Result<DailyRun, StoreError> {
+    let coll = store.collection::<Document>(AGGREGATION_RUNS);
     let request = AggregationRequest {
         from: yesterday,
         to: yesterday,
@@ -687,7 +765,7 @@ pub async fn run_daily_aggregation(
     match result {
         Ok(summary) => {
             coll.update_one(
-                doc! {"_id": &claim_id},
+                doc! {"_id": claim_id},
                 doc! {"$set": {"finished_at": bson::DateTime::from_chrono(dates::now_millis())}},
             )
             .await?;
@@ -695,7 +773,7 @@ pub async fn run_daily_aggregation(
         }
         Err(e) => {
             // Give the day back so that another collector (or the next start) retries it.
-            coll.delete_one(doc! {"_id": &claim_id, "owner": &owner})
+            coll.delete_one(doc! {"_id": claim_id, "owner": owner})
                 .await?;
             Err(e)
         }
@@ -910,5 +988,35 @@ impl Store {
         totals.set_open(&open, &book);
         totals.tick(now);
         Ok(totals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const IST: Tz = chrono_tz::Asia::Kolkata;
+
+    fn ist(d: u32, h: u32, m: u32) -> Instant {
+        IST.with_ymd_and_hms(2026, 11, d, h, m, 0)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    #[test]
+    fn the_next_run_is_today_or_tomorrow_at_the_local_time() {
+        assert_eq!(next_run(ist(25, 0, 5), IST, (0, 10)), ist(25, 0, 10));
+        assert_eq!(next_run(ist(25, 0, 10), IST, (0, 10)), ist(25, 0, 10));
+        assert_eq!(next_run(ist(25, 0, 11), IST, (0, 10)), ist(26, 0, 10));
+        assert_eq!(next_run(ist(24, 23, 59), IST, (0, 10)), ist(25, 0, 10));
+    }
+
+    #[test]
+    fn days_are_local() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        assert_eq!(day_range(d, IST), (ist(25, 0, 0), ist(26, 0, 0)));
+        assert_eq!(dates_between(d, d).len(), 1);
+        assert!(dates_between(d, d.pred_opt().unwrap()).is_empty());
     }
 }

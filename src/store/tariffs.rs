@@ -274,9 +274,11 @@ impl Store {
         self.collection::<Document>(COST_VERSIONS)
             .insert_one(encode("cost version", &version)?)
             .await?;
-        self.close_superseded_versions(&target).await?;
+        let newest = self.close_superseded_versions(&target).await?;
         if target == TariffTarget::Global {
-            self.set_power_settings_price(change.price).await?;
+            // The newest global price, which is this one unless a concurrent change started later.
+            let price = newest.map_or(change.price, |v| v.cost_per_kwh);
+            self.set_power_settings_price(price).await?;
         }
 
         let mut log = ActivityLog::new(action::TARIFF_CHANGE, TriggeredBy::User, now);
