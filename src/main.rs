@@ -70,7 +70,13 @@ fn main() -> ExitCode {
             Some(Command::Books(c)) => autovolt::cli::books::run(c, &config).await,
             Some(Command::Dashboard(c)) => autovolt::cli::dashboard::run(c, &config).await,
             Some(Command::Live(c)) => autovolt::cli::live::run(c, &config).await,
-            None => autovolt::cli::dashboard::dashboard(Default::default(), &config).await,
+            None => {
+                autovolt::cli::dashboard::dashboard(
+                    autovolt::cli::dashboard::DashboardArgs::from_env(),
+                    &config,
+                )
+                .await
+            }
         }
     });
     ExitCode::from(code as u8)

@@ -18,6 +18,16 @@ pub struct DashboardArgs {
 }
 
 impl DashboardArgs {
+    /// The options from the environment alone, for `autovolt` without a subcommand.
+    pub fn from_env() -> DashboardArgs {
+        use clap::FromArgMatches;
+        DashboardArgs::augment_args(clap::Command::new("autovolt"))
+            .try_get_matches_from(["autovolt"])
+            .ok()
+            .and_then(|m| DashboardArgs::from_arg_matches(&m).ok())
+            .unwrap_or_default()
+    }
+
     fn options(&self) -> Options {
         Options {
             read_only: self.read_only,
@@ -67,5 +77,22 @@ pub async fn dashboard(args: DashboardArgs, config: &Config) -> i32 {
             eprintln!("autovolt: {e:#}");
             2
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bare_command_reads_the_environment() {
+        std::env::set_var("AUTOVOLT_READ_ONLY", "true");
+        std::env::set_var("AUTOVOLT_ASCII", "false");
+        let args = DashboardArgs::from_env();
+        std::env::remove_var("AUTOVOLT_READ_ONLY");
+        std::env::remove_var("AUTOVOLT_ASCII");
+        assert!(args.read_only);
+        assert!(!args.ascii);
+        assert!(!DashboardArgs::from_env().read_only);
     }
 }
