@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need, idempotently:
 #   - FerretDB 1.24.2 built from its Go module into a per-user cache (outside the clone);
-#   - Mosquitto (and its clients) from Debian when missing.
+#   - Mosquitto (and its clients) and tmux from Debian when missing.
 # Prints the FerretDB binary's path on its last line.
 set -euo pipefail
 
@@ -11,15 +11,17 @@ FERRETDB_BIN="$CACHE_DIR/ferretdb-$FERRETDB_VERSION/ferretdb"
 
 log() { echo "setup-servers: $*" >&2; }
 
-install_mosquitto() {
-  if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
-    return
-  fi
-  log "installing mosquitto from Debian"
+# Mosquitto is the broker the tests run; tmux drives the dashboard's end-to-end test.
+install_debian_packages() {
+  local missing=()
+  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto mosquitto-clients)
+  command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing ${missing[*]} from Debian"
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   # The package starts a system-wide broker on 1883; tests run their own, so stop it if it came up.
   $sudo systemctl stop mosquitto >/dev/null 2>&1 || true
   $sudo service mosquitto stop >/dev/null 2>&1 || true
@@ -46,6 +48,6 @@ build_ferretdb() {
   mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
 }
 
-install_mosquitto
+install_debian_packages
 build_ferretdb
 echo "$FERRETDB_BIN"

@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FERRETDB_BIN=$(bash scripts/setup-servers.sh | tail -n 1)
 export AUTOVOLT_FERRETDB_BIN="$FERRETDB_BIN"
-cargo test --all-targets "$@"
+# Benchmarks are not run here (they take minutes); `cargo bench --bench NAME` runs one.
+cargo test "$@"
