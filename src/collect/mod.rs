@@ -224,7 +224,7 @@ pub async fn run(
                 let linger_until = tokio::time::Instant::now() + options.batch_linger;
                 let mut next = Some(first);
                 while let Some((p, received)) = next.take() {
-                    batch.push(Incoming { topic: p.topic.clone(), payload: p.payload.to_vec(), received });
+                    batch.push(Incoming { topic: p.topic.clone(), payload: p.payload.to_vec(), received, redelivered: p.dup });
                     publishes.push(p);
                     if batch.len() < options.batch_max {
                         next = match rx.try_recv() {

@@ -26,6 +26,8 @@ pub struct Incoming {
     pub topic: String,
     pub payload: Vec<u8>,
     pub received: Instant,
+    /// The broker marked it as a redelivery (MQTT DUP).
+    pub redelivered: bool,
 }
 
 /// How far a board's clock anchor may drift from the stored one before it is stored at once
@@ -308,7 +310,9 @@ impl Processor {
                         .await?;
                     local.count_transition(t.0, t.1);
                 }
-                Event::StateSnapshot { switches, .. } => {
+                // A snapshot has no timestamp: one delivered again (after a crash) may predate
+                // changes already recorded, so only a first delivery corrects the relays.
+                Event::StateSnapshot { switches, .. } if !msg.redelivered => {
                     let cause = Cause {
                         triggered_by: TriggeredBy::Monitoring,
                         manual: false,
@@ -677,7 +681,7 @@ fn board_readings(
     HashMap<usize, board_clock::Reading>,
     HashMap<Mac, BootClock>,
 ) {
-    let mut runs: HashMap<Mac, Vec<(usize, i64, Instant)>> = HashMap::new();
+    let mut runs: HashMap<Mac, Vec<(usize, i64, Instant, bool)>> = HashMap::new();
     for (i, (msg, p)) in batch.iter().zip(parsed).enumerate() {
         let Ok(p) = p else { continue };
         let (Some(mac), Some(ms)) = (p.event.mac(), p.event.board_millis()) else {
@@ -685,7 +689,9 @@ fn board_readings(
         };
         match devices.get(&mac) {
             Some(d) if trusted(d, &p.event).is_ok() => {
-                runs.entry(mac).or_default().push((i, ms, msg.received))
+                runs.entry(mac)
+                    .or_default()
+                    .push((i, ms, msg.received, msg.redelivered))
             }
             _ => {}
         }
@@ -694,8 +700,9 @@ fn board_readings(
     let mut finals = HashMap::new();
     for (mac, run) in runs {
         let prev = devices.get(&mac).and_then(|d| d.boot_clock);
-        let msgs: Vec<(i64, Instant)> = run.iter().map(|&(_, ms, t)| (ms, t)).collect();
-        for ((i, _, _), r) in run
+        let msgs: Vec<(i64, Instant, bool)> =
+            run.iter().map(|&(_, ms, t, dup)| (ms, t, dup)).collect();
+        for ((i, _, _, _), r) in run
             .iter()
             .zip(board_clock::observe_run(prev.as_ref(), &msgs))
         {

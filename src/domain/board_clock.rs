@@ -48,6 +48,21 @@ pub struct Reading {
 /// The event time is never later than `received` and, within a boot, never earlier than the board's
 /// previous event.
 pub fn observe(prev: Option<&BootClock>, millis: i64, received: Instant) -> Reading {
+    observe_as(prev, millis, received, false)
+}
+
+/// As [`observe`], for a message the broker marked as a redelivery (MQTT DUP): it was sent before
+/// what this anchor has seen, so a backwards timestamp is a late message, never a reboot.
+pub fn observe_redelivered(prev: Option<&BootClock>, millis: i64, received: Instant) -> Reading {
+    observe_as(prev, millis, received, true)
+}
+
+fn observe_as(
+    prev: Option<&BootClock>,
+    millis: i64,
+    received: Instant,
+    redelivered: bool,
+) -> Reading {
     let millis = millis.clamp(0, MAX_MILLIS);
     let candidate = received - Duration::milliseconds(millis);
     let fresh = |step| Reading {
@@ -63,7 +78,7 @@ pub fn observe(prev: Option<&BootClock>, millis: i64, received: Instant) -> Read
     };
     let prev_event = prev.boot_at + Duration::milliseconds(prev.last_millis);
     if millis < prev.last_millis {
-        if candidate >= prev_event - Duration::milliseconds(REBOOT_SLACK_MS) {
+        if !redelivered && candidate >= prev_event - Duration::milliseconds(REBOOT_SLACK_MS) {
             return fresh(ClockStep::NewBoot);
         }
         let event_time = (prev.boot_at + Duration::milliseconds(millis)).min(received);
@@ -93,11 +108,12 @@ pub fn observe(prev: Option<&BootClock>, millis: i64, received: Instant) -> Read
 /// one, except that each boot's anchor is the tightest over the whole run: a burst delivered late
 /// after a reboot (when the first message of the boot is as late as the rest) keeps the board's
 /// spacing instead of collapsing onto its arrival time.
-pub fn observe_run(prev: Option<&BootClock>, msgs: &[(i64, Instant)]) -> Vec<Reading> {
+/// Each message is `(millis, received, redelivered)`.
+pub fn observe_run(prev: Option<&BootClock>, msgs: &[(i64, Instant, bool)]) -> Vec<Reading> {
     let mut seq = Vec::with_capacity(msgs.len());
     let mut clock = prev.copied();
-    for &(millis, received) in msgs {
-        let r = observe(clock.as_ref(), millis, received);
+    for &(millis, received, redelivered) in msgs {
+        let r = observe_as(clock.as_ref(), millis, received, redelivered);
         clock = Some(r.clock);
         seq.push(r);
     }
@@ -118,7 +134,7 @@ pub fn observe_run(prev: Option<&BootClock>, msgs: &[(i64, Instant)]) -> Vec<Rea
     seq.iter()
         .zip(&segments)
         .zip(msgs)
-        .map(|((r, &seg), &(_, received))| {
+        .map(|((r, &seg), &(_, received, _))| {
             if r.step == ClockStep::Late {
                 return *r;
             }
@@ -220,6 +236,18 @@ mod tests {
     }
 
     #[test]
+    fn a_redelivered_message_from_long_ago_is_late_even_when_it_looks_like_a_reboot() {
+        // The board has been up two minutes; the collector comes back an hour later and the broker
+        // redelivers (DUP) a message from before the stored anchor.
+        let a = observe(None, 120_000, t0() + ms(120_000));
+        let old = observe(Some(&a.clock), 60_000, t0() + ms(3_720_000));
+        assert_eq!(old.step, ClockStep::NewBoot);
+        let dup = observe_redelivered(Some(&a.clock), 60_000, t0() + ms(3_720_000));
+        assert_eq!(dup.step, ClockStep::Late);
+        assert_eq!(dup.event_time, t0() + ms(60_000));
+    }
+
+    #[test]
     fn redelivery_of_the_same_timestamp_gives_the_same_time() {
         let a = observe(None, 10_000, t0() + ms(10_000));
         let again = observe(Some(&a.clock), 10_000, t0() + ms(12_000));
@@ -259,10 +287,10 @@ mod tests {
         // Rebooted at t0 + 10 s; events at 2 s, 9 s, 22 s, 29 s of the new boot, all received at
         // t0 + 1 h.
         let arrival = t0() + ms(3_600_000);
-        let msgs: Vec<(i64, Instant)> = [2_000, 9_000, 22_000, 29_000]
+        let msgs: Vec<(i64, Instant, bool)> = [2_000, 9_000, 22_000, 29_000]
             .iter()
             .enumerate()
-            .map(|(i, &m)| (m, arrival + ms(i as i64)))
+            .map(|(i, &m)| (m, arrival + ms(i as i64), false))
             .collect();
         let run = observe_run(Some(&first.clock), &msgs);
         assert_eq!(run[0].step, ClockStep::NewBoot);
@@ -275,7 +303,7 @@ mod tests {
         // One by one, the same burst collapses onto its arrival.
         let mut clock = first.clock;
         let mut one_by_one = vec![];
-        for &(m, recv) in &msgs {
+        for &(m, recv, _) in &msgs {
             let r = observe(Some(&clock), m, recv);
             clock = r.clock;
             one_by_one.push(r.event_time);
@@ -286,10 +314,11 @@ mod tests {
     #[test]
     fn a_run_matches_single_observations_when_delivery_is_prompt() {
         let mut clock = observe(None, 1_000, t0() + ms(1_000)).clock;
-        let msgs: Vec<(i64, Instant)> =
-            (2..20).map(|k| (k * 1_000, t0() + ms(k * 1_000))).collect();
+        let msgs: Vec<(i64, Instant, bool)> = (2..20)
+            .map(|k| (k * 1_000, t0() + ms(k * 1_000), false))
+            .collect();
         let run = observe_run(Some(&clock), &msgs);
-        for (r, &(m, recv)) in run.iter().zip(&msgs) {
+        for (r, &(m, recv, _)) in run.iter().zip(&msgs) {
             let single = observe(Some(&clock), m, recv);
             clock = single.clock;
             assert_eq!(r.event_time, single.event_time);
@@ -307,7 +336,7 @@ mod tests {
             for (dm, delay, reboot) in steps {
                 millis = if reboot { dm % 5_000 } else { millis + dm };
                 received += ms(dm.max(1) + delay);
-                msgs.push((millis, received));
+                msgs.push((millis, received, false));
             }
             let run = observe_run(None, &msgs);
             for (i, r) in run.iter().enumerate() {
