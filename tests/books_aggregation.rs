@@ -421,14 +421,6 @@ async fn the_group_probe_detects_ferretdb_feeding_only_one_accumulator() {
     assert!(raw(&store, AGGREGATION_RUNS).await.is_empty());
 }
 
-struct FixedClock(autovolt::domain::Instant);
-
-impl autovolt::store::aggregation::Clock for FixedClock {
-    fn now(&self) -> autovolt::domain::Instant {
-        self.0
-    }
-}
-
 #[tokio::test]
 async fn the_scheduler_catches_up_a_missed_day_at_start() {
     let c = campus("agg_sched", 1, 1, 7.5).await;
@@ -438,7 +430,7 @@ async fn the_scheduler_catches_up_a_missed_day_at_start() {
     let handle = autovolt::store::aggregation::spawn_daily_aggregation(
         c.store.clone(),
         Config::default(),
-        std::sync::Arc::new(FixedClock(ist(2026, 11, 25, 0, 15))),
+        std::sync::Arc::new(autovolt::clock::ManualClock::new(ist(2026, 11, 25, 0, 15))),
     )
     .unwrap();
     let mut found = Vec::new();

@@ -262,3 +262,68 @@ fn seed_then_list_devices_from_the_command_line_without_secrets() {
     let missing = run(&["devices", "list", "--classroom", "Nowhere"]);
     assert_eq!(missing.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn health_reports_each_collectors_broker_and_database_state() {
+    use autovolt::store::telemetry::CollectorStatus;
+    let s = support::store("health_collectors").await;
+    s.migrate_up(None, false).await.unwrap();
+    let now = autovolt::domain::dates::now_millis();
+    let status =
+        |id: &str, updated: chrono::DateTime<Utc>, broker: bool, db_down: bool| CollectorStatus {
+            client_id: id.into(),
+            group: None,
+            started_at: now - Duration::hours(1),
+            updated_at: updated,
+            broker_connected: broker,
+            database_down_since: db_down.then(|| now - Duration::seconds(30)),
+            last_database_error: None,
+            database_outages: 0,
+            received: 1200,
+            committed: 1200,
+            transitions: 3,
+            ledger_rows: 1,
+            rejected: [("wrong_secret".to_string(), 2)].into_iter().collect(),
+        };
+    s.write_collector_status(&status("healthy", now, true, false))
+        .await
+        .unwrap();
+    let ok = s
+        .health(now, std::time::Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert!(ok.warnings.is_empty(), "{:?}", ok.warnings);
+    let text = ok.render();
+    assert!(
+        text.contains("1/1 collector(s) connected · 1200 received · 2 rejected"),
+        "{text}"
+    );
+
+    s.write_collector_status(&status("stuck", now, false, true))
+        .await
+        .unwrap();
+    // A record a day old is a collector that is not running: it raises nothing.
+    s.write_collector_status(&status("gone", now - Duration::days(1), false, true))
+        .await
+        .unwrap();
+    let bad = s
+        .health(now, std::time::Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(bad.status, HealthLevel::Warning);
+    assert_eq!(bad.warnings.len(), 2, "{:?}", bad.warnings);
+    assert!(bad
+        .warnings
+        .iter()
+        .any(|w| w.contains("stuck cannot write to the database")));
+    assert!(bad
+        .warnings
+        .iter()
+        .any(|w| w.contains("stuck is not connected to the broker")));
+    assert!(!bad.warnings.iter().any(|w| w.contains("gone")));
+    assert!(
+        bad.render().contains("1/2 collector(s) connected"),
+        "{}",
+        bad.render()
+    );
+}

@@ -116,7 +116,19 @@ pub async fn run(command: LiveCommand, config: &Config) -> i32 {
             options.group = group;
             options.credentials = Credentials::from_env();
             options.offline_after = Duration::from_secs(config.offline_after_secs);
-            match collect::run(
+            // Yesterday's rollups at `aggregate_at`, claimed once across every collector.
+            let daily = match crate::store::aggregation::spawn_daily_aggregation(
+                store.clone(),
+                config.clone(),
+                Arc::new(SystemClock),
+            ) {
+                Ok(handle) => handle,
+                Err(e) => {
+                    eprintln!("autovolt: cannot schedule the daily aggregation: {e}");
+                    return 2;
+                }
+            };
+            let result = collect::run(
                 store,
                 config.mqtt_url.clone(),
                 options,
@@ -124,8 +136,9 @@ pub async fn run(command: LiveCommand, config: &Config) -> i32 {
                 ctrl_c(),
                 None,
             )
-            .await
-            {
+            .await;
+            daily.abort();
+            match result {
                 Ok(stats) => {
                     println!("{}", stats.summary());
                     0

@@ -780,20 +780,6 @@ async fn run_claimed_day(
     }
 }
 
-/// The current instant, replaceable in tests.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> Instant;
-}
-
-/// The system clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        dates::now_millis()
-    }
-}
-
 /// The next instant at or after `now` when the local time of day is `at` (`HH:MM`).
 pub fn next_run(now: Instant, tz: Tz, at: (u32, u32)) -> Instant {
     let today = local_date(now, tz);
@@ -819,7 +805,7 @@ pub fn next_run(now: Instant, tz: Tz, at: (u32, u32)) -> Instant {
 pub fn spawn_daily_aggregation(
     store: Store,
     config: Config,
-    clock: std::sync::Arc<dyn Clock>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
 ) -> Result<tokio::task::JoinHandle<()>, StoreError> {
     let tz = config
         .tz()

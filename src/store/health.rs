@@ -68,6 +68,23 @@ pub struct CapabilityFlags {
     pub partial_indexes: bool,
 }
 
+/// One collector as its status record tells it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CollectorHealth {
+    pub client_id: String,
+    /// Whether its record was refreshed within the last minute.
+    pub running: bool,
+    pub updated_at: Instant,
+    pub broker_connected: bool,
+    /// Since when its database writes have been failing (messages wait at the broker).
+    pub database_down_since: Option<Instant>,
+    pub received: i64,
+    pub rejected: i64,
+}
+
+/// A collector whose record is older than this is taken as not running (it writes every 5 s).
+const COLLECTOR_FRESH_SECS: i64 = 60;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthReport {
     pub status: HealthLevel,
@@ -94,6 +111,8 @@ pub struct HealthReport {
     /// Seconds between `checked_at` and the newest telemetry received.
     pub collector_lag_secs: Option<f64>,
     pub last_aggregation: Option<Instant>,
+    /// Collectors that have written a status record.
+    pub collectors: Vec<CollectorHealth>,
 }
 
 impl Store {
@@ -141,7 +160,26 @@ impl Store {
                 _ => None,
             })
             .collect();
+        for u in self.unregistered_devices().await? {
+            if !unregistered_macs.contains(&u.mac) {
+                unregistered_macs.push(u.mac);
+            }
+        }
         unregistered_macs.sort();
+        let collectors: Vec<CollectorHealth> = self
+            .collector_statuses()
+            .await?
+            .into_iter()
+            .map(|c| CollectorHealth {
+                running: (now - c.updated_at).num_seconds() <= COLLECTOR_FRESH_SECS,
+                client_id: c.client_id,
+                updated_at: c.updated_at,
+                broker_connected: c.broker_connected,
+                database_down_since: c.database_down_since,
+                received: c.received,
+                rejected: c.rejected.values().sum(),
+            })
+            .collect();
         let newest_telemetry = self
             .collection::<TelemetryEvent>(collections::TELEMETRY)
             .find_one(doc! {})
@@ -181,6 +219,21 @@ impl Store {
                 offline_after.as_secs()
             ));
         }
+        for c in collectors.iter().filter(|c| c.running) {
+            if let Some(since) = c.database_down_since {
+                warnings.push(format!(
+                    "collector {} cannot write to the database since {} ago: messages wait at the broker",
+                    c.client_id,
+                    human_age((now - since).num_seconds().max(0) as f64)
+                ));
+            }
+            if !c.broker_connected {
+                warnings.push(format!(
+                    "collector {} is not connected to the broker",
+                    c.client_id
+                ));
+            }
+        }
         let caps = *self.capabilities();
         Ok(HealthReport {
             status: if warnings.is_empty() {
@@ -217,6 +270,7 @@ impl Store {
             newest_telemetry,
             collector_lag_secs,
             last_aggregation,
+            collectors,
         })
     }
 
@@ -294,6 +348,39 @@ fn grouped(n: u64) -> String {
 }
 
 impl HealthReport {
+    /// The broker as the running collectors see it.
+    fn render_mqtt(&self) -> String {
+        let running: Vec<&CollectorHealth> = self.collectors.iter().filter(|c| c.running).collect();
+        if running.is_empty() {
+            return format!(
+                " MQTT      {} no collector running\n",
+                HealthLevel::Warning.mark()
+            );
+        }
+        let connected = running.iter().filter(|c| c.broker_connected).count();
+        let level = if connected == running.len() {
+            HealthLevel::Ok
+        } else {
+            HealthLevel::Warning
+        };
+        let received: i64 = running.iter().map(|c| c.received).sum();
+        let rejected: i64 = running.iter().map(|c| c.rejected).sum();
+        let db_down = running
+            .iter()
+            .filter(|c| c.database_down_since.is_some())
+            .count();
+        let mut line = format!(
+            " MQTT      {} {connected}/{} collector(s) connected · {received} received · {rejected} rejected",
+            level.mark(),
+            running.len()
+        );
+        if db_down > 0 {
+            line.push_str(&format!(" · {db_down} waiting for the database"));
+        }
+        line.push('\n');
+        line
+    }
+
     /// The text `autovolt health` prints (SCREENS.md, "Health").
     pub fn render(&self) -> String {
         let caps = &self.capabilities;
@@ -335,6 +422,7 @@ impl HealthReport {
         let agg = self.last_aggregation.map_or("never".to_string(), |t| {
             t.format("%Y-%m-%d at %H:%M UTC").to_string()
         });
+        out.push_str(&self.render_mqtt());
         out.push_str(&format!(
             " Collector {} {lag} · last aggregation {agg}\n",
             lag_level.mark()

@@ -161,8 +161,16 @@ pub async fn run(
         None,
     ));
 
+    let daily = crate::store::aggregation::spawn_daily_aggregation(
+        store.clone(),
+        config.clone(),
+        Arc::new(crate::clock::SystemClock),
+    )
+    .context("scheduling the daily aggregation")?;
+
     let result = runtime::run_dashboard(&config, opts).await;
 
+    daily.abort();
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = simulator.await;
