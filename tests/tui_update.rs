@@ -556,3 +556,30 @@ fn heartbeats_of_online_boards_do_not_redraw_but_changes_do() {
     }));
     assert!(app.dirty);
 }
+
+#[test]
+fn boards_heard_before_the_database_snapshot_are_not_strangers() {
+    let mut app = sample::default_app(Role::User);
+    let known = app.campus.boards[0].mac;
+    // A fresh app hears the board before its first snapshot arrives, as at start-up.
+    let mut early = App::new(
+        sample::settings(),
+        autovolt::tui::theme::Theme::load("dark", false).unwrap(),
+        autovolt::tui::theme::UNICODE,
+        autovolt::tui::keymap::Keymap::default(),
+        sample::now(),
+    );
+    early.update(Event::Live(Live::Heartbeat { mac: known }));
+    assert_eq!(early.campus.unregistered.len(), 1);
+    early.update(Event::Db(autovolt::tui::event::DbChange::Snapshot(
+        Box::new(sample::snapshot(6, 2, 6)),
+    )));
+    assert!(early.campus.unregistered.is_empty());
+    // A real stranger stays one after a reload.
+    let stranger = Mac::parse("00:11:22:33:44:55").unwrap();
+    app.update(Event::Live(Live::Heartbeat { mac: stranger }));
+    app.update(Event::Db(autovolt::tui::event::DbChange::Snapshot(
+        Box::new(sample::snapshot(6, 2, 6)),
+    )));
+    assert_eq!(app.campus.unregistered.len(), 1);
+}

@@ -39,6 +39,11 @@ impl<T> Ring<T> {
         self.items.is_empty()
     }
 
+    /// Keeps only the items for which `keep` is true.
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.items.retain(keep);
+    }
+
     /// Oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
         self.items.iter()
@@ -225,6 +230,9 @@ impl Campus {
                 }
             }
         }
+        // A board heard before the snapshot arrived, or registered since, is not unregistered.
+        let by_mac = &campus.by_mac;
+        campus.unregistered.retain(|m| !by_mac.contains_key(m));
         campus.set_today(&snap.today);
         for a in snap.activity {
             campus.activity.push(a);
@@ -363,6 +371,8 @@ impl Campus {
                 if old.mac != board.mac {
                     self.by_mac.remove(&old.mac);
                     self.by_mac.insert(board.mac, i);
+                    let mac = board.mac;
+                    self.unregistered.retain(|m| *m != mac);
                 }
                 self.boards[i] = board;
                 Some(i)
@@ -371,6 +381,8 @@ impl Campus {
                 board.switches = switches;
                 let i = self.boards.len();
                 self.by_mac.insert(board.mac, i);
+                let mac = board.mac;
+                self.unregistered.retain(|m| *m != mac);
                 self.by_id.insert(id, i);
                 self.rooms[room].boards.push(i);
                 self.boards.push(board);
