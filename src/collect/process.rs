@@ -207,8 +207,9 @@ impl Processor {
         let mut unregistered: BTreeMap<Mac, (Instant, Instant, i64)> = BTreeMap::new();
         let mut presence: HashMap<Id, PresenceUpdate> = HashMap::new();
         let (readings, finals) = board_readings(batch, &parsed, &devices);
+        self.mark_online(batch, &parsed, &mut devices, &finals)
+            .await?;
         self.store_moved_anchors(&devices, &finals).await?;
-        self.mark_online(batch, &parsed, &mut devices).await?;
         for (index, (msg, parsed)) in batch.iter().zip(parsed).enumerate() {
             local.received += 1;
             let parsed = match parsed {
@@ -357,6 +358,7 @@ impl Processor {
         batch: &[Incoming],
         parsed: &[Result<message::Parsed, message::Rejection>],
         devices: &mut HashMap<Mac, Device>,
+        finals: &HashMap<Mac, BootClock>,
     ) -> Result<(), StoreError> {
         let mut first: BTreeMap<Mac, Instant> = BTreeMap::new();
         for (msg, p) in batch.iter().zip(parsed) {
@@ -381,27 +383,47 @@ impl Processor {
             };
             let Some(device_id) = device.id else { continue };
             let classroom = self.classroom_of(device).await?;
-            pending.push((device_id, device.status.clone(), classroom, *recv));
+            let anchor = finals
+                .get(mac)
+                .filter(|c| moved(self.clocks_written.get(&device_id), c))
+                .copied();
+            pending.push((device_id, device.status.clone(), anchor, classroom, *recv));
         }
         let store = &self.store;
         let flipped = futures::future::try_join_all(pending.into_iter().map(
-            |(device_id, status, classroom, recv)| async move {
-                let flipped = store.mark_online_from(device_id, &status, recv).await?
-                    || store.mark_online(device_id, recv).await?;
-                if !flipped {
-                    return Ok::<_, StoreError>(None);
+            |(device_id, status, anchor, classroom, recv)| async move {
+                if store
+                    .mark_online_from(device_id, &status, recv, anchor)
+                    .await?
+                {
+                    return Ok::<_, StoreError>((
+                        anchor.map(|c| (device_id, c)),
+                        Some((device_id, classroom, recv)),
+                    ));
                 }
-                let mut entry =
-                    ActivityLog::new(action::DEVICE_ONLINE, TriggeredBy::Monitoring, recv);
-                entry.device_id = Some(device_id);
-                entry.classroom = Some(classroom);
-                let key = format!("online:{device_id}:{}", recv.timestamp_millis());
-                Ok(Some((entry, key)))
+                if !store.mark_online(device_id, recv).await? {
+                    return Ok((None, None));
+                }
+                Ok((None, Some((device_id, classroom, recv))))
             },
         ))
         .await?;
-        let entries: Vec<(ActivityLog, String)> = flipped.into_iter().flatten().collect();
-        store.log_activities_once(&entries).await?;
+        let mut entries = Vec::new();
+        for (anchor, online) in flipped {
+            if let Some((id, clock)) = anchor {
+                // Stored with the mark: the anchor pass below finds it written.
+                self.clocks_written.insert(id, clock);
+            }
+            let Some((device_id, classroom, recv)) = online else {
+                continue;
+            };
+            let mut entry = ActivityLog::new(action::DEVICE_ONLINE, TriggeredBy::Monitoring, recv);
+            entry.device_id = Some(device_id);
+            entry.classroom = Some(classroom);
+            let key = format!("online:{device_id}:{}", recv.timestamp_millis());
+            entries.push((entry, key));
+        }
+        self.store.log_activities_once(&entries).await?;
         for mac in first.keys() {
             if let Some(device) = devices.get_mut(mac) {
                 device.status = DeviceStatus::Online;

@@ -85,20 +85,28 @@ impl Store {
     }
 
     /// Marks a device online if its status is still `from` (as read); returns whether this call
-    /// changed it. An exact match on the status keeps the update on the `_id` index where a
-    /// negated one (FerretDB) scans the collection.
+    /// changed it, and then also stores `boot_clock` (one write for a board's first contact). An
+    /// exact match on the status keeps the update on the `_id` index where a negated one
+    /// (FerretDB) scans the collection.
     pub async fn mark_online_from(
         &self,
         device: Id,
         from: &DeviceStatus,
         seen: Instant,
+        boot_clock: Option<BootClock>,
     ) -> Result<bool, StoreError> {
+        let mut set = doc! {"status": "online", "updatedAt": date(dates::now_millis())};
+        if let Some(c) = boot_clock {
+            set.insert(
+                "bootClock",
+                doc! {"bootAt": date(c.boot_at), "lastMillis": c.last_millis},
+            );
+        }
         let r = self
             .collection::<Device>(collections::DEVICES)
             .update_one(
                 doc! {"_id": device, "status": from.as_str()},
-                doc! {"$set": {"status": "online", "updatedAt": date(dates::now_millis())},
-                "$max": {"lastSeen": date(seen)}},
+                doc! {"$set": set, "$max": {"lastSeen": date(seen)}},
             )
             .await?;
         Ok(r.modified_count == 1)
