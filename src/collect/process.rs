@@ -207,6 +207,8 @@ impl Processor {
         let mut unregistered: BTreeMap<Mac, (Instant, Instant, i64)> = BTreeMap::new();
         let mut presence: HashMap<Id, PresenceUpdate> = HashMap::new();
         let (readings, finals) = board_readings(batch, &parsed, &devices);
+        self.mark_online(batch, &parsed, &mut devices, &finals)
+            .await?;
         self.store_moved_anchors(&devices, &finals).await?;
         for (index, (msg, parsed)) in batch.iter().zip(parsed).enumerate() {
             local.received += 1;
@@ -251,21 +253,6 @@ impl Processor {
             if let Err(code) = trusted(device, &parsed.event) {
                 local.reject(code);
                 continue;
-            }
-            if device.status != DeviceStatus::Online {
-                if self.store.mark_online(device_id, recv).await? {
-                    let mut entry =
-                        ActivityLog::new(action::DEVICE_ONLINE, TriggeredBy::Monitoring, recv);
-                    entry.device_id = Some(device_id);
-                    entry.classroom = Some(classroom.clone());
-                    self.store
-                        .log_activity_once(
-                            &entry,
-                            &format!("online:{device_id}:{}", recv.timestamp_millis()),
-                        )
-                        .await?;
-                }
-                device.status = DeviceStatus::Online;
             }
             let mut update = PresenceUpdate {
                 last_seen: Some(recv),
@@ -362,6 +349,89 @@ impl Processor {
         Ok(())
     }
 
+    /// Marks online, before the batch's messages are processed, every board of the batch not online
+    /// as read, at its first message that may act for it, and logs that it came online when this
+    /// call changed it. Boards are independent: their marks run concurrently and their activities
+    /// go in one insert (first contact would otherwise cost the batch several round trips per board).
+    async fn mark_online(
+        &mut self,
+        batch: &[Incoming],
+        parsed: &[Result<message::Parsed, message::Rejection>],
+        devices: &mut HashMap<Mac, Device>,
+        finals: &HashMap<Mac, BootClock>,
+    ) -> Result<(), StoreError> {
+        let mut first: BTreeMap<Mac, Instant> = BTreeMap::new();
+        for (msg, p) in batch.iter().zip(parsed) {
+            let Ok(p) = p else { continue };
+            let Some(mac) = p.event.mac() else { continue };
+            let Some(device) = devices.get(&mac) else {
+                continue;
+            };
+            if device.id.is_none()
+                || device.status == DeviceStatus::Online
+                || matches!(p.event, Event::Command { .. })
+                || trusted(device, &p.event).is_err()
+            {
+                continue;
+            }
+            first.entry(mac).or_insert(msg.received);
+        }
+        let mut pending = Vec::with_capacity(first.len());
+        for (mac, recv) in &first {
+            let Some(device) = devices.get(mac) else {
+                continue;
+            };
+            let Some(device_id) = device.id else { continue };
+            let classroom = self.classroom_of(device).await?;
+            let anchor = finals
+                .get(mac)
+                .filter(|c| moved(self.clocks_written.get(&device_id), c))
+                .copied();
+            pending.push((device_id, device.status.clone(), anchor, classroom, *recv));
+        }
+        let store = &self.store;
+        let flipped = futures::future::try_join_all(pending.into_iter().map(
+            |(device_id, status, anchor, classroom, recv)| async move {
+                if store
+                    .mark_online_from(device_id, &status, recv, anchor)
+                    .await?
+                {
+                    return Ok::<_, StoreError>((
+                        anchor.map(|c| (device_id, c)),
+                        Some((device_id, classroom, recv)),
+                    ));
+                }
+                if !store.mark_online(device_id, recv).await? {
+                    return Ok((None, None));
+                }
+                Ok((None, Some((device_id, classroom, recv))))
+            },
+        ))
+        .await?;
+        let mut entries = Vec::new();
+        for (anchor, online) in flipped {
+            if let Some((id, clock)) = anchor {
+                // Stored with the mark: the anchor pass below finds it written.
+                self.clocks_written.insert(id, clock);
+            }
+            let Some((device_id, classroom, recv)) = online else {
+                continue;
+            };
+            let mut entry = ActivityLog::new(action::DEVICE_ONLINE, TriggeredBy::Monitoring, recv);
+            entry.device_id = Some(device_id);
+            entry.classroom = Some(classroom);
+            let key = format!("online:{device_id}:{}", recv.timestamp_millis());
+            entries.push((entry, key));
+        }
+        self.store.log_activities_once(&entries).await?;
+        for mac in first.keys() {
+            if let Some(device) = devices.get_mut(mac) {
+                device.status = DeviceStatus::Online;
+            }
+        }
+        Ok(())
+    }
+
     /// Stores, before anything of the batch is written, each board's clock anchor that moved by more
     /// than [`ANCHOR_SLACK_MS`] from the stored one (a new boot, a tighter bound): transitions are
     /// timed with it, and a redelivery after a crash must be timed the same way.
@@ -370,19 +440,24 @@ impl Processor {
         devices: &HashMap<Mac, Device>,
         finals: &HashMap<Mac, BootClock>,
     ) -> Result<(), StoreError> {
-        for (mac, clock) in finals {
-            let Some(id) = devices.get(mac).and_then(|d| d.id) else {
-                continue;
+        let moved: Vec<(Id, BootClock)> = finals
+            .iter()
+            .filter_map(|(mac, clock)| {
+                let id = devices.get(mac).and_then(|d| d.id)?;
+                moved(self.clocks_written.get(&id), clock).then_some((id, *clock))
+            })
+            .collect();
+        // Boards are independent: their anchors are written concurrently.
+        let store = &self.store;
+        futures::future::try_join_all(moved.iter().map(|(id, clock)| async move {
+            let update = PresenceUpdate {
+                boot_clock: Some(*clock),
+                ..Default::default()
             };
-            if moved(self.clocks_written.get(&id), clock) {
-                let update = PresenceUpdate {
-                    boot_clock: Some(*clock),
-                    ..Default::default()
-                };
-                self.store.write_presence(id, &update).await?;
-                self.clocks_written.insert(id, *clock);
-            }
-        }
+            store.write_presence(*id, &update).await
+        }))
+        .await?;
+        self.clocks_written.extend(moved);
         Ok(())
     }
 

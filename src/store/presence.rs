@@ -2,7 +2,7 @@
 //! transitions between online and offline.
 
 use super::{collections, Store, StoreError};
-use crate::domain::{dates, BootClock, Device, Id, Instant};
+use crate::domain::{dates, BootClock, Device, DeviceStatus, Id, Instant};
 use bson::{doc, Document};
 use futures::TryStreamExt;
 
@@ -79,6 +79,34 @@ impl Store {
                 doc! {"_id": device, "status": {"$ne": "online"}},
                 doc! {"$set": {"status": "online", "updatedAt": date(dates::now_millis())},
                 "$max": {"lastSeen": date(seen)}},
+            )
+            .await?;
+        Ok(r.modified_count == 1)
+    }
+
+    /// Marks a device online if its status is still `from` (as read); returns whether this call
+    /// changed it, and then also stores `boot_clock` (one write for a board's first contact). An
+    /// exact match on the status keeps the update on the `_id` index where a negated one
+    /// (FerretDB) scans the collection.
+    pub async fn mark_online_from(
+        &self,
+        device: Id,
+        from: &DeviceStatus,
+        seen: Instant,
+        boot_clock: Option<BootClock>,
+    ) -> Result<bool, StoreError> {
+        let mut set = doc! {"status": "online", "updatedAt": date(dates::now_millis())};
+        if let Some(c) = boot_clock {
+            set.insert(
+                "bootClock",
+                doc! {"bootAt": date(c.boot_at), "lastMillis": c.last_millis},
+            );
+        }
+        let r = self
+            .collection::<Device>(collections::DEVICES)
+            .update_one(
+                doc! {"_id": device, "status": from.as_str()},
+                doc! {"$set": set, "$max": {"lastSeen": date(seen)}},
             )
             .await?;
         Ok(r.modified_count == 1)

@@ -147,6 +147,52 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Logs many entries, each at most once (ids derived from their keys), in one insert.
+    pub async fn log_activities_once(
+        &self,
+        entries: &[(ActivityLog, String)],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let docs: Vec<ActivityLog> = entries
+            .iter()
+            .map(|(entry, key)| {
+                let mut e = entry.clone();
+                e.id = Some(derived_id(key));
+                super::stamp_new(&mut e.created_at, &mut e.updated_at);
+                e
+            })
+            .collect();
+        match self
+            .collection::<ActivityLog>(collections::ACTIVITY)
+            .insert_many(&docs)
+            .ordered(false)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let mongodb::error::ErrorKind::InsertMany(failure) = &*e.kind else {
+                    return Err(e.into());
+                };
+                let only_duplicates = failure.write_concern_error.is_none()
+                    && failure
+                        .write_errors
+                        .as_deref()
+                        .unwrap_or_default()
+                        .iter()
+                        .all(|w| w.code == super::error::DUPLICATE_KEY);
+                if only_duplicates {
+                    Ok(())
+                } else {
+                    Err(e.into())
+                }
+            }
+        }
+    }
+}
+
 /// A stable ObjectId from a text key: the first 12 bytes of its SHA-256.
 pub fn derived_id(key: &str) -> Id {
     let digest = Sha256::digest(key.as_bytes());
