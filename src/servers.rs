@@ -271,9 +271,12 @@ pub fn start_mosquitto(dir: &Path, temporary: bool) -> Result<ServerProcess, Ser
         temporary,
         |port, dir| {
             let conf = dir.join(format!("mosquitto-{port}.conf"));
+            // The collector acknowledges a batch once it is committed and keeps several batches
+            // committing: the broker must let that many messages be unacknowledged at once
+            // (README, "Broker settings").
             let text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
-        );
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 1000\n"
+            );
             let _ = std::fs::write(&conf, text);
             vec!["-c".into(), conf.display().to_string()]
         },

@@ -30,6 +30,14 @@ pub struct Incoming {
     pub redelivered: bool,
 }
 
+/// A processed batch: its telemetry, still to be inserted before the batch is acknowledged.
+#[derive(Debug, Default)]
+pub struct Processed {
+    pub telemetry: Vec<TelemetryEvent>,
+    /// The messages whose effects are committed once the telemetry is.
+    pub committed: i64,
+}
+
 /// How far a board's clock anchor may drift from the stored one before it is stored at once
 /// rather than with the coalesced presence.
 const ANCHOR_SLACK_MS: i64 = 20;
@@ -141,8 +149,10 @@ impl Processor {
         self.tz
     }
 
-    /// Processes a batch; on error nothing of it is counted and it must be processed again.
-    pub async fn process(&mut self, batch: &[Incoming]) -> Result<(), StoreError> {
+    /// Processes a batch: everything but its telemetry, which is returned for the caller to insert
+    /// (and to acknowledge the batch after). On error nothing of it is counted and it must be
+    /// processed again.
+    pub async fn process(&mut self, batch: &[Incoming]) -> Result<Processed, StoreError> {
         let result = self.process_once(batch).await;
         if result.is_err() {
             // What was written before the failure is unknown: read everything again.
@@ -190,7 +200,10 @@ impl Processor {
             .collect())
     }
 
-    async fn process_once(&mut self, batch: &[Incoming]) -> Result<(), StoreError> {
+    async fn process_once(
+        &mut self,
+        batch: &[Incoming],
+    ) -> Result<Processed, StoreError> {
         let mut local = Stats::default();
         let parsed: Vec<_> = batch
             .iter()
@@ -331,7 +344,6 @@ impl Processor {
             ));
             local.committed += 1;
         }
-        local.telemetry_inserted += self.store.insert_telemetry(&telemetry).await?;
         for (mac, (first, last, count)) in unregistered {
             self.store
                 .record_unregistered(mac, first, last, count)
@@ -345,8 +357,13 @@ impl Processor {
                 entry.0 = d;
             }
         }
+        // Committed once the telemetry is: counted by whoever inserts it.
+        let committed = std::mem::take(&mut local.committed);
         self.stats.add(&local);
-        Ok(())
+        Ok(Processed {
+            telemetry,
+            committed,
+        })
     }
 
     /// Marks online, before the batch's messages are processed, every board of the batch not online
