@@ -123,8 +123,16 @@ pub async fn run(
     let mut mqtt = connection::options(&mqtt_url, &options.client_id, &options.credentials)?;
     mqtt.set_clean_session(false);
     mqtt.set_manual_acks(true);
-    let (client, mut eventloop) = AsyncClient::new(mqtt, 1024);
-    let (tx, mut rx) = mpsc::channel::<(Publish, crate::domain::Instant)>(10_000);
+    // Received messages wait in `rx` for the batcher; while it is full the broker task stops
+    // polling the connection (backpressure). Acknowledgements go through the client's request
+    // queue, which that same task drains: were the queue bounded below what can be pending,
+    // acknowledging could wait for the broker task while it waits for room in `rx`, which waits for
+    // the commit stage, which waits to acknowledge. Every pending acknowledgement holds one of the
+    // session's 65,535 packet identifiers, so a queue of that size never makes acknowledging wait
+    // (it grows only as far as it is used).
+    let requests = usize::from(u16::MAX) + 1024;
+    let (client, mut eventloop) = AsyncClient::new(mqtt, requests);
+    let (tx, mut rx) = mpsc::channel::<(Publish, crate::domain::Instant)>(2_000);
     let connected = options.subscribed.clone();
     let filters: Vec<String> = topics::COLLECTED
         .iter()
@@ -251,7 +259,7 @@ pub async fn run(
                 committer.submit(processed, publishes).await;
             }
             _ = presence.tick() => {
-                if let Err(e) = processor.flush_presence().await {
+                if let Err(e) = processor.flush_presence(clock.now(), false).await {
                     note_failure(&health, clock.now(), &e);
                 }
             }
@@ -279,7 +287,7 @@ pub async fn run(
     }
     let counts = committer.counts.clone();
     committer.finish().await;
-    if let Err(e) = processor.flush_presence().await {
+    if let Err(e) = processor.flush_presence(clock.now(), true).await {
         tracing::warn!("presence not written at exit: {e}");
     }
     status.broker_connected = false;
