@@ -2,7 +2,8 @@
 //! realistic campus (simulated boards) for the collector's CPU and memory.
 //!
 //! Sizes (environment): BENCH_MESSAGES (default 10000) messages from BENCH_BOARDS (200) boards for
-//! throughput; BENCH_LATENCY_RATE (500 msg/s) for BENCH_LATENCY_SECS (5) for latency; a campus of
+//! throughput from a cold start (every board's first contact), then three times as many sustained,
+//! with BENCH_BATCH / BENCH_IN_FLIGHT overriding the collector's batch size and commit depth; BENCH_LATENCY_RATE (500 msg/s) for BENCH_LATENCY_SECS (5) for latency; a campus of
 //! BENCH_CAMPUS_BOARDS (2000) boards for BENCH_CAMPUS_SECS (60) s, sampled every
 //! BENCH_SAMPLE_SECS (10) s. Set BENCH_CAMPUS_SECS=600 for the ten-minute run.
 //!
@@ -139,10 +140,15 @@ async fn publish_all(
     range: std::ops::Range<usize>,
 ) -> HashMap<Vec<u8>, Instant> {
     let (client, mut el) = mqtt_client(url, "bench-publisher", true);
+    let total = range.len();
+    // Runs until the broker has acknowledged every message (a publish returns once queued).
     let pump = tokio::spawn(async move {
-        loop {
-            if el.poll().await.is_err() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut acked = 0;
+        while acked < total {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
     });
@@ -155,8 +161,10 @@ async fn publish_all(
             .await
             .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    pump.abort();
+    tokio::time::timeout(Duration::from_secs(300), pump)
+        .await
+        .expect("the broker did not acknowledge every publish")
+        .unwrap();
     sent
 }
 
@@ -346,13 +354,14 @@ async fn main() {
     let committed = wait_commits(&mut run, n).await;
     let last = committed.values().max().copied().unwrap_or(start);
     let throughput = n as f64 / (last - start).as_secs_f64();
-    // Sustained: the same load again, every board now online and its clock anchored (the first
-    // run includes each board's first contact, a one-off write per board).
+    // Sustained: three times the load again, every board now online and its clock anchored (the
+    // first run includes each board's first contact, a one-off write per board), long enough for
+    // the collector's periodic writes (presence, status) to weigh as they do in steady state.
     let start = Instant::now();
-    publish_all(&url, &boards, 2 * n..3 * n).await;
-    let again = wait_commits(&mut run, n).await;
+    publish_all(&url, &boards, 2 * n..5 * n).await;
+    let again = wait_commits(&mut run, 3 * n).await;
     let last = again.values().max().copied().unwrap_or(start);
-    let sustained = n as f64 / (last - start).as_secs_f64();
+    let sustained = 3.0 * n as f64 / (last - start).as_secs_f64();
     let stored = store
         .collection::<bson::Document>("telemetryevents")
         .count_documents(bson::doc! {})
@@ -370,23 +379,24 @@ async fn main() {
     println!("  ceiling: indexed like telemetryevents           {insert:>9.0} docs/s");
     println!("  ceiling: bare QoS 1 subscriber                  {bare:>9.0} msg/s");
     println!(
-        "  collector, acknowledged after commit           {throughput:>9.0} msg/s  = {:.0} % of the lower ceiling (target ≥ 80 %)",
+        "  collector, first {n} messages (first contact) {throughput:>9.0} msg/s  = {:.0} % of the lower ceiling",
         100.0 * throughput / lower
     );
     println!(
-        "  collector, boards already online (sustained)   {sustained:>9.0} msg/s  = {:.0} % of the lower ceiling",
+        "  collector, sustained (next {} messages)         {sustained:>9.0} msg/s  = {:.0} % of the lower ceiling (target ≥ 80 %)",
+        3 * n,
         100.0 * sustained / lower
     );
     println!(
         "  loss: {} published, {} committed, {} telemetry documents stored",
-        2 * n,
+        4 * n,
         committed.len() + again.len(),
         stored
     );
 
     // Latency at a steady rate below saturation.
     let total = (latency_rate * latency_secs) as usize;
-    let lat_msgs: Vec<_> = (3 * n..3 * n + total).collect();
+    let lat_msgs: Vec<_> = (5 * n..5 * n + total).collect();
     let (client, mut el) = mqtt_client(&url, "bench-latency-publisher", true);
     let pump = tokio::spawn(async move {
         loop {

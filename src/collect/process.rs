@@ -45,6 +45,11 @@ const ANCHOR_SLACK_MS: i64 = 20;
 /// How long a device read from the database is used without reading it again.
 pub const DEVICE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How stale a talking board's stored `lastSeen` may get: each write of it updates a whole device
+/// document, and a busy campus hears every board many times a minute. Well under the offline
+/// threshold (120 s), and the offline sweep checks what is not yet written.
+pub const PRESENCE_RESOLUTION: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// How many times a transition re-reads the device after losing a compare-and-set.
 const CAS_ATTEMPTS: usize = 5;
 
@@ -117,6 +122,8 @@ pub struct Processor {
     presence: HashMap<Id, PresenceUpdate>,
     /// The clock anchor last stored per board.
     clocks_written: HashMap<Id, BootClock>,
+    /// The `lastSeen` last stored per board by this collector.
+    seen_written: HashMap<Id, Instant>,
     /// Devices as last read or written, for [`DEVICE_CACHE_TTL`]. Safe to be stale: every
     /// transition is claimed against the state it leaves, and a stale departure only completes
     /// the claim already there and re-reads the device.
@@ -132,6 +139,7 @@ impl Processor {
             stats: Stats::default(),
             presence: HashMap::new(),
             clocks_written: HashMap::new(),
+            seen_written: HashMap::new(),
             cache: HashMap::new(),
             classrooms: HashMap::new(),
         }
@@ -200,10 +208,7 @@ impl Processor {
             .collect())
     }
 
-    async fn process_once(
-        &mut self,
-        batch: &[Incoming],
-    ) -> Result<Processed, StoreError> {
+    async fn process_once(&mut self, batch: &[Incoming]) -> Result<Processed, StoreError> {
         let mut local = Stats::default();
         let parsed: Vec<_> = batch
             .iter()
@@ -478,10 +483,12 @@ impl Processor {
         Ok(())
     }
 
-    /// Writes the coalesced presence of every board heard since the last flush: `lastSeen` in one
-    /// update per second of time (to the whole second), a moved clock anchor or a motion report
-    /// per board.
-    pub async fn flush_presence(&mut self) -> Result<(), StoreError> {
+    /// Writes the coalesced presence of the boards heard since the last flush: a moved clock anchor
+    /// or a motion report at once, per board; `lastSeen` in one update per second of time (to the
+    /// whole second), and for a board that keeps talking at most once per [`PRESENCE_RESOLUTION`]
+    /// (it is written exactly once the board falls quiet for that long). `force` writes everything.
+    pub async fn flush_presence(&mut self, now: Instant, force: bool) -> Result<(), StoreError> {
+        let resolution = chrono::Duration::from_std(PRESENCE_RESOLUTION).unwrap_or_default();
         let pending: Vec<(Id, PresenceUpdate)> =
             self.presence.iter().map(|(k, v)| (*k, *v)).collect();
         let mut by_second: BTreeMap<i64, Vec<Id>> = BTreeMap::new();
@@ -494,9 +501,20 @@ impl Processor {
                 if let Some(c) = p.boot_clock {
                     self.clocks_written.insert(*id, c);
                 }
+                if let Some(t) = p.last_seen {
+                    self.seen_written.insert(*id, t);
+                }
                 self.presence.remove(id);
             } else if let Some(t) = p.last_seen {
-                by_second.entry(t.timestamp()).or_default().push(*id);
+                let due = force
+                    || now - t >= resolution
+                    || self
+                        .seen_written
+                        .get(id)
+                        .is_none_or(|written| t - *written >= resolution);
+                if due {
+                    by_second.entry(t.timestamp()).or_default().push(*id);
+                }
             } else {
                 self.presence.remove(id);
             }
@@ -505,10 +523,17 @@ impl Processor {
             let at = chrono::DateTime::from_timestamp(second, 0).unwrap_or_default();
             self.store.touch_many(&ids, at).await?;
             for id in ids {
-                self.presence.remove(&id);
+                if let Some(t) = self.presence.remove(&id).and_then(|p| p.last_seen) {
+                    self.seen_written.insert(id, t);
+                }
             }
         }
         Ok(())
+    }
+
+    /// When this collector last heard board `id`, if that is not yet written.
+    pub(crate) fn unwritten_last_seen(&self, id: Id) -> Option<Instant> {
+        self.presence.get(&id).and_then(|p| p.last_seen)
     }
 
     pub(crate) async fn classroom_of(&mut self, device: &Device) -> Result<String, StoreError> {
