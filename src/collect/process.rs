@@ -200,10 +200,7 @@ impl Processor {
             .collect())
     }
 
-    async fn process_once(
-        &mut self,
-        batch: &[Incoming],
-    ) -> Result<Processed, StoreError> {
+    async fn process_once(&mut self, batch: &[Incoming]) -> Result<Processed, StoreError> {
         let mut local = Stats::default();
         let parsed: Vec<_> = batch
             .iter()
