@@ -56,8 +56,10 @@ impl Autovolt {
             .stdin(Stdio::null())
             .stdout(output("stdout"))
             .stderr(output("stderr"));
-        if let Some(path) = std::env::var_os("PATH") {
-            cmd.env("PATH", path);
+        for inherited in ["PATH", "RUST_LOG"] {
+            if let Some(v) = std::env::var_os(inherited) {
+                cmd.env(inherited, v);
+            }
         }
         for (k, v) in env {
             cmd.env(k, v);
@@ -514,7 +516,16 @@ async fn collectors_in_one_group_store_every_message_once() {
     let board = Publisher::connect(&url, &unique("cli-group-board")).await;
     let time = BoardTime::new();
 
-    for _ in 0..HEARTBEATS {
+    // First contact, alone: two collectors marking one board online at the same instant both
+    // succeed on FerretDB, whose conditional updates are not atomic.
+    board
+        .publish("esp32/telemetry", &heartbeat(MAC, time.millis()))
+        .await;
+    wait_for("the board online", &mut [&mut c1, &mut c2], || async {
+        campus.device(id).await.status == DeviceStatus::Online
+    })
+    .await;
+    for _ in 1..HEARTBEATS {
         board
             .publish("esp32/telemetry", &heartbeat(MAC, time.millis()))
             .await;
