@@ -747,9 +747,7 @@ async fn toggle_switches_a_live_board_and_refuses_an_offline_one() {
         .assert_code(1)
         .assert_stderr_has("no device with MAC 02:C4:00:00:00:09 is registered");
 
-    // By its relay pin. The board takes commands in the order they came (a relay's own only 300 ms
-    // after its last change, long past here), so this confirmation means it has dealt with the
-    // repeated one too.
+    // By its relay pin.
     let second = toggle(MAC_1, "17", "--on").await;
     assert_eq!(
         second.assert_code(0).line(),
@@ -798,7 +796,6 @@ async fn toggle_switches_a_live_board_and_refuses_an_offline_one() {
     let line = sim_exit.assert_code(0).line();
     assert!(line.starts_with("simulated 1 boards: "), "{line}");
     assert_eq!(count(line, " commands applied"), 2, "{line}");
-    assert_eq!(count(line, " already in state"), 1, "{line}");
     let c_exit = c.stop().await;
     assert_eq!(
         count(c_exit.assert_code(0).line(), " relay transitions"),
