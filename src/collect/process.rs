@@ -566,11 +566,21 @@ impl Processor {
         cause: &Cause,
     ) -> Result<(Transition, u64), StoreError> {
         let mut rows = 0;
+        // A board's event reports a change: when the device as cached already shows it, another
+        // collector of the group may have moved the switch since it was read, so read it again.
+        let mut reread = !matches!(cause.reported_by, "switch_event" | "manual_switch");
         for _ in 0..CAS_ATTEMPTS {
             let Some((index, sw)) = device.switch_by_pin(pin) else {
                 return Ok((Transition::UnknownPin, rows));
             };
             let sw = sw.clone();
+            if sw.state == state && !reread && sw.last_state_change != Some(at) {
+                reread = true;
+                if !self.reread(device).await? {
+                    return Ok((Transition::UnknownPin, rows));
+                }
+                continue;
+            }
             if sw.state == state {
                 if sw.last_state_change == Some(at) {
                     // Applied by an earlier attempt whose activity may not have been written.
@@ -607,20 +617,29 @@ impl Processor {
                     rows,
                 ));
             }
-            let Some(device_id) = device.id else {
+            reread = true;
+            if !self.reread(device).await? {
                 return Ok((Transition::UnknownPin, rows));
-            };
-            let boot_clock = device.boot_clock;
-            match self.store.device_by_id(device_id).await? {
-                Some(mut fresh) => {
-                    fresh.boot_clock = boot_clock;
-                    fresh.status = device.status.clone();
-                    *device = fresh;
-                }
-                None => return Ok((Transition::UnknownPin, rows)),
             }
         }
         Ok((Transition::Contended, rows))
+    }
+
+    /// Replaces `device` with the database's copy, keeping the clock anchor and status this batch
+    /// has seen; false if it is gone.
+    async fn reread(&self, device: &mut Device) -> Result<bool, StoreError> {
+        let Some(device_id) = device.id else {
+            return Ok(false);
+        };
+        match self.store.device_by_id(device_id).await? {
+            Some(mut fresh) => {
+                fresh.boot_clock = device.boot_clock;
+                fresh.status = device.status.clone();
+                *device = fresh;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Claims moving switch `index` of `device` (as read) to `(state, at)` and completes the claim

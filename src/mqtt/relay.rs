@@ -115,6 +115,8 @@ pub fn command_payload(device: &Device, pin: i32, state: bool, operator: &Operat
 pub struct Relay {
     client: AsyncClient,
     events: broadcast::Sender<Event>,
+    /// Set once the disconnect, and so every command queued before it, is written to the broker.
+    gone: watch::Receiver<bool>,
     _task: AbortOnDrop,
 }
 
@@ -138,6 +140,7 @@ impl Relay {
         let (client, mut eventloop) = AsyncClient::new(o, 64);
         let (events, _) = broadcast::channel(1024);
         let (ready_tx, mut ready) = watch::channel(None::<Result<(), String>>);
+        let (gone_tx, gone) = watch::channel(false);
         let tx = events.clone();
         let sub = client.clone();
         let task = tokio::spawn(async move {
@@ -155,6 +158,10 @@ impl Relay {
                         if let Ok(parsed) = message::parse(&p.topic, &p.payload) {
                             let _ = tx.send(parsed.event);
                         }
+                    }
+                    Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
+                        let _ = gone_tx.send(true);
+                        return;
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -182,6 +189,7 @@ impl Relay {
             Ok(Ok(())) => Ok(Relay {
                 client,
                 events,
+                gone,
                 _task: task,
             }),
             Ok(Err(e)) => Err(ToggleError::Broker(e)),
@@ -325,8 +333,14 @@ impl Relay {
         Ok(confirmation)
     }
 
+    /// Disconnects once every command sent is written to the broker (a command for a relay
+    /// already in its state is confirmed without waiting, and would otherwise be lost when the
+    /// process exits right after).
     pub async fn disconnect(&self) {
-        let _ = self.client.disconnect().await;
+        if self.client.disconnect().await.is_ok() {
+            let mut gone = self.gone.clone();
+            let _ = tokio::time::timeout(Duration::from_secs(5), gone.wait_for(|g| *g)).await;
+        }
     }
 }
 
