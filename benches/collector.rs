@@ -3,7 +3,7 @@
 //!
 //! Sizes (environment): BENCH_MESSAGES (default 10000) messages from BENCH_BOARDS (200) boards for
 //! throughput from a cold start (every board's first contact), then three times as many sustained,
-//! with BENCH_BATCH / BENCH_IN_FLIGHT overriding the collector's batch size and commit depth; BENCH_LATENCY_RATE (500 msg/s) for BENCH_LATENCY_SECS (5) for latency; a campus of
+//! with BENCH_BATCH overriding the collector's batch size; BENCH_LATENCY_RATE (500 msg/s) for BENCH_LATENCY_SECS (5) for latency; a campus of
 //! BENCH_CAMPUS_BOARDS (2000) boards for BENCH_CAMPUS_SECS (60) s, sampled every
 //! BENCH_SAMPLE_SECS (10) s. Set BENCH_CAMPUS_SECS=600 for the ten-minute run.
 //!
@@ -265,7 +265,6 @@ struct CollectorRun {
 async fn start_collector(store: &Store, url: &str, id: &str) -> CollectorRun {
     let mut o = CollectorOptions::new(id, chrono_tz::Asia::Kolkata);
     o.batch_max = env("BENCH_BATCH", o.batch_max as u64) as usize;
-    o.batches_in_flight = env("BENCH_IN_FLIGHT", o.batches_in_flight as u64) as usize;
     let subscribed = o.subscribed.clone();
     let shutdown = CancellationToken::new();
     let (tx, commits) = mpsc::unbounded_channel();
@@ -370,9 +369,8 @@ async fn main() {
     let lower = insert.min(bare);
     let defaults = CollectorOptions::new("defaults", chrono_tz::Asia::Kolkata);
     println!(
-        "throughput ({n} messages from {n_boards} boards; collector batches of ≤ {}, {} committing at once):",
-        env("BENCH_BATCH", defaults.batch_max as u64),
-        env("BENCH_IN_FLIGHT", defaults.batches_in_flight as u64)
+        "throughput ({n} messages from {n_boards} boards; collector batches of ≤ {}):",
+        env("BENCH_BATCH", defaults.batch_max as u64)
     );
     println!("  raw insert_many of the same telemetry, batches of 100:");
     println!("    into a bare collection                       {insert_bare:>9.0} docs/s");

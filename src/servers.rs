@@ -277,7 +277,7 @@ pub fn start_mosquitto(dir: &Path, temporary: bool) -> Result<ServerProcess, Ser
             // which clears the parent-death signal and leaves it running after the tests: `user
             // root` keeps it as started (the option does nothing for any other user).
             let text = format!(
-                "listener {port} 127.0.0.1\nuser root\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 1000\n"
+                "listener {port} 127.0.0.1\nuser root\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
             );
             let _ = std::fs::write(&conf, text);
             vec!["-c".into(), conf.display().to_string()]

@@ -12,12 +12,11 @@
 //! 3.1.1 clients too, so one client (rumqttc's 3.1.1 one, with manual acknowledgements) serves
 //! every case.
 
-mod commit;
 mod process;
 mod stats;
 mod sweep;
 
-pub use process::{Cause, Incoming, Processed, Processor, Transition};
+pub use process::{Cause, Incoming, Processor, Transition};
 pub use stats::Stats;
 
 use crate::clock::Clock;
@@ -26,7 +25,6 @@ use crate::mqtt::connection::{self, ConnectionError, Credentials};
 use crate::mqtt::topics;
 use crate::store::telemetry::CollectorStatus;
 use crate::store::{Store, StoreError};
-use commit::{note_failure, note_success, Backoff, Committer, SharedHealth};
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -47,8 +45,6 @@ pub struct CollectorOptions {
     pub offline_after: Duration,
     /// The most messages processed (and acknowledged) together.
     pub batch_max: usize,
-    /// How many processed batches may be committing at once while the next is processed.
-    pub batches_in_flight: usize,
     /// How long a batch waits for more messages after its first.
     pub batch_linger: Duration,
     /// How often silent boards and midnight are checked.
@@ -70,7 +66,6 @@ impl CollectorOptions {
             tz,
             offline_after: Duration::from_secs(120),
             batch_max: 100,
-            batches_in_flight: 4,
             batch_linger: Duration::from_millis(10),
             sweep_every: Duration::from_secs(5),
             presence_every: Duration::from_secs(5),
@@ -123,15 +118,13 @@ pub async fn run(
     let mut mqtt = connection::options(&mqtt_url, &options.client_id, &options.credentials)?;
     mqtt.set_clean_session(false);
     mqtt.set_manual_acks(true);
-    // Received messages wait in `rx` for the batcher; while it is full the broker task stops
-    // polling the connection (backpressure). Acknowledgements go through the client's request
-    // queue, which that same task drains: were the queue bounded below what can be pending,
-    // acknowledging could wait for the broker task while it waits for room in `rx`, which waits for
-    // the commit stage, which waits to acknowledge. Every pending acknowledgement holds one of the
-    // session's 65,535 packet identifiers, so a queue of that size never makes acknowledging wait
-    // (it grows only as far as it is used).
-    let requests = usize::from(u16::MAX) + 1024;
-    let (client, mut eventloop) = AsyncClient::new(mqtt, requests);
+    // Acknowledgements go through the client's request queue, which the broker task drains; were
+    // the queue bounded below what can be pending, acknowledging could wait for the broker task
+    // while it waits for room in the received queue, which waits for the batcher, which waits to
+    // acknowledge. Every pending acknowledgement holds one of the session's 65,535 packet
+    // identifiers, so a queue of that size never makes acknowledging wait (it grows only as far as
+    // it is used).
+    let (client, mut eventloop) = AsyncClient::new(mqtt, usize::from(u16::MAX) + 1024);
     let (tx, mut rx) = mpsc::channel::<(Publish, crate::domain::Instant)>(2_000);
     let connected = options.subscribed.clone();
     let filters: Vec<String> = topics::COLLECTED
@@ -203,16 +196,6 @@ pub async fn run(
     let offline_after = chrono::Duration::from_std(options.offline_after)
         .unwrap_or_else(|_| chrono::Duration::seconds(120));
     let mut processor = Processor::new(store.clone(), options.tz);
-    let health: SharedHealth = Default::default();
-    let committer = Committer::new(
-        store.clone(),
-        client.clone(),
-        options.batches_in_flight,
-        health.clone(),
-        clock.clone(),
-        shutdown.clone(),
-        on_commit,
-    );
     let mut status = CollectorStatus {
         client_id: options.client_id.clone(),
         group: options.group.clone(),
@@ -233,6 +216,7 @@ pub async fn run(
     let mut status_tick = tokio::time::interval(options.status_every);
     let mut rolled_over_on = None;
     let mut batch: Vec<Incoming> = Vec::with_capacity(options.batch_max);
+    let mut publishes: Vec<Publish> = Vec::with_capacity(options.batch_max);
     loop {
         tokio::select! {
             biased;
@@ -240,7 +224,7 @@ pub async fn run(
             first = rx.recv() => {
                 let Some(first) = first else { break };
                 batch.clear();
-                let mut publishes: Vec<Publish> = Vec::with_capacity(options.batch_max);
+                publishes.clear();
                 // Linger a moment for more: bigger batches, and a burst's messages of one board
                 // timed together.
                 let linger_until = tokio::time::Instant::now() + options.batch_linger;
@@ -255,12 +239,21 @@ pub async fn run(
                         };
                     }
                 }
-                let Some(processed) = process(&mut processor, &batch, &health, &clock, &shutdown).await else { break };
-                committer.submit(processed, publishes).await;
+                if !commit(&mut processor, &batch, &mut status, &clock, &shutdown).await {
+                    break;
+                }
+                for p in &publishes {
+                    if let Err(e) = client.ack(p).await {
+                        tracing::warn!("cannot acknowledge a message (the broker will deliver it again): {e}");
+                    }
+                }
+                if let Some(tx) = &on_commit {
+                    let _ = tx.send(Committed { payloads: batch.iter().map(|m| m.payload.clone()).collect(), at: std::time::Instant::now() });
+                }
             }
             _ = presence.tick() => {
-                if let Err(e) = processor.flush_presence(clock.now(), false).await {
-                    note_failure(&health, clock.now(), &e);
+                if let Err(e) = processor.flush_presence().await {
+                    note_db_error(&mut status, &clock, &e);
                 }
             }
             _ = sweep.tick() => {
@@ -269,95 +262,87 @@ pub async fn run(
                 if rolled_over_on != Some(today) {
                     match processor.midnight_rollover(now).await {
                         Ok(()) => rolled_over_on = Some(today),
-                        Err(e) => note_failure(&health, clock.now(), &e),
+                        Err(e) => note_db_error(&mut status, &clock, &e),
                     }
                 }
                 // Grace period: after a (re)start the broker first hands over what it queued.
                 if now - started >= offline_after {
                     if let Err(e) = processor.close_silent(now, offline_after).await {
-                        note_failure(&health, clock.now(), &e);
+                        note_db_error(&mut status, &clock, &e);
                     }
                 }
             }
             _ = status_tick.tick() => {
                 status.broker_connected = connected.load(Ordering::SeqCst);
-                write_status(&processor, &committer, &health, &mut status, &clock).await;
+                write_status(&processor, &mut status, &clock).await;
             }
         }
     }
-    let counts = committer.counts.clone();
-    committer.finish().await;
-    if let Err(e) = processor.flush_presence(clock.now(), true).await {
+    if let Err(e) = processor.flush_presence().await {
         tracing::warn!("presence not written at exit: {e}");
     }
     status.broker_connected = false;
-    let mut stats = processor.stats().clone();
-    stats.committed = counts.committed.load(Ordering::Relaxed);
-    stats.telemetry_inserted = counts.telemetry_inserted.load(Ordering::Relaxed);
-    fill_status(&mut status, &stats, &health, &clock);
-    if let Err(e) = store.write_collector_status(&status).await {
-        tracing::debug!("collector status not written: {e}");
-    }
+    write_status(&processor, &mut status, &clock).await;
     let _ = client.disconnect().await;
     let mut task = broker_task;
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut task.0).await;
-    tracing::info!("collector stopped: {}", stats.summary());
-    Ok(stats)
+    tracing::info!("collector stopped: {}", processor.stats().summary());
+    Ok(processor.stats().clone())
 }
 
-/// Processes a batch until it is done (retrying while the database fails); `None` if shutdown came
-/// first (nothing of the batch is acknowledged).
-async fn process(
+/// Processes a batch until it is committed; false if shutdown came first (nothing acknowledged).
+async fn commit(
     processor: &mut Processor,
     batch: &[Incoming],
-    health: &SharedHealth,
+    status: &mut CollectorStatus,
     clock: &Arc<dyn Clock>,
     shutdown: &CancellationToken,
-) -> Option<Processed> {
-    let mut backoff = Backoff::new();
+) -> bool {
+    let mut backoff = Duration::from_millis(200);
     loop {
         match processor.process(batch).await {
-            Ok(done) => {
-                note_success(health, clock.now());
-                return Some(done);
+            Ok(()) => {
+                if let Some(since) = status.database_down_since.take() {
+                    tracing::info!(
+                        "the database is back after {} s; acknowledging again",
+                        (clock.now() - since).num_seconds()
+                    );
+                    write_status(processor, status, clock).await;
+                }
+                return true;
             }
             Err(e) => {
-                if !backoff.failed(health, clock.now(), &e, shutdown).await {
-                    return None;
+                note_db_error(status, clock, &e);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return false,
+                    _ = tokio::time::sleep(backoff) => {}
                 }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
 }
 
-fn fill_status(
-    status: &mut CollectorStatus,
-    stats: &Stats,
-    health: &SharedHealth,
-    clock: &Arc<dyn Clock>,
-) {
-    let h = health.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    status.updated_at = clock.now();
-    status.database_down_since = h.down_since;
-    status.database_outages = h.outages;
-    status.last_database_error = h.last_error;
-    status.received = stats.received;
-    status.committed = stats.committed;
-    status.transitions = stats.transitions;
-    status.ledger_rows = stats.ledger_rows;
-    status.rejected = stats.rejected.clone();
+fn note_db_error(status: &mut CollectorStatus, clock: &Arc<dyn Clock>, e: &StoreError) {
+    let text = e.to_string();
+    if status.database_down_since.is_none() {
+        status.database_down_since = Some(clock.now());
+        status.database_outages += 1;
+        tracing::error!("the database failed: {text}; holding messages at the broker (unacknowledged) and retrying");
+    } else {
+        tracing::debug!("the database still fails: {text}");
+    }
+    status.last_database_error = Some(text.chars().take(300).collect());
 }
 
-async fn write_status(
-    processor: &Processor,
-    committer: &Committer,
-    health: &SharedHealth,
-    status: &mut CollectorStatus,
-    clock: &Arc<dyn Clock>,
-) {
-    let mut stats = processor.stats().clone();
-    stats.committed = committer.counts.committed.load(Ordering::Relaxed);
-    fill_status(status, &stats, health, clock);
+async fn write_status(processor: &Processor, status: &mut CollectorStatus, clock: &Arc<dyn Clock>) {
+    let s = processor.stats();
+    status.updated_at = clock.now();
+    status.received = s.received;
+    status.committed = s.committed;
+    status.transitions = s.transitions;
+    status.ledger_rows = s.ledger_rows;
+    status.rejected = s.rejected.clone();
     if let Err(e) = processor.store().write_collector_status(status).await {
         tracing::debug!("collector status not written: {e}");
     }

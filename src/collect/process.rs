@@ -30,25 +30,12 @@ pub struct Incoming {
     pub redelivered: bool,
 }
 
-/// A processed batch: its telemetry, still to be inserted before the batch is acknowledged.
-#[derive(Debug, Default)]
-pub struct Processed {
-    pub telemetry: Vec<TelemetryEvent>,
-    /// The messages whose effects are committed once the telemetry is.
-    pub committed: i64,
-}
-
 /// How far a board's clock anchor may drift from the stored one before it is stored at once
 /// rather than with the coalesced presence.
 const ANCHOR_SLACK_MS: i64 = 20;
 
 /// How long a device read from the database is used without reading it again.
 pub const DEVICE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// How stale a talking board's stored `lastSeen` may get: each write of it updates a whole device
-/// document, and a busy campus hears every board many times a minute. Well under the offline
-/// threshold (120 s), and the offline sweep checks what is not yet written.
-pub const PRESENCE_RESOLUTION: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// How many times a transition re-reads the device after losing a compare-and-set.
 const CAS_ATTEMPTS: usize = 5;
@@ -122,8 +109,6 @@ pub struct Processor {
     presence: HashMap<Id, PresenceUpdate>,
     /// The clock anchor last stored per board.
     clocks_written: HashMap<Id, BootClock>,
-    /// The `lastSeen` last stored per board by this collector.
-    seen_written: HashMap<Id, Instant>,
     /// Devices as last read or written, for [`DEVICE_CACHE_TTL`]. Safe to be stale: every
     /// transition is claimed against the state it leaves, and a stale departure only completes
     /// the claim already there and re-reads the device.
@@ -139,7 +124,6 @@ impl Processor {
             stats: Stats::default(),
             presence: HashMap::new(),
             clocks_written: HashMap::new(),
-            seen_written: HashMap::new(),
             cache: HashMap::new(),
             classrooms: HashMap::new(),
         }
@@ -157,10 +141,8 @@ impl Processor {
         self.tz
     }
 
-    /// Processes a batch: everything but its telemetry, which is returned for the caller to insert
-    /// (and to acknowledge the batch after). On error nothing of it is counted and it must be
-    /// processed again.
-    pub async fn process(&mut self, batch: &[Incoming]) -> Result<Processed, StoreError> {
+    /// Processes a batch; on error nothing of it is counted and it must be processed again.
+    pub async fn process(&mut self, batch: &[Incoming]) -> Result<(), StoreError> {
         let result = self.process_once(batch).await;
         if result.is_err() {
             // What was written before the failure is unknown: read everything again.
@@ -208,7 +190,7 @@ impl Processor {
             .collect())
     }
 
-    async fn process_once(&mut self, batch: &[Incoming]) -> Result<Processed, StoreError> {
+    async fn process_once(&mut self, batch: &[Incoming]) -> Result<(), StoreError> {
         let mut local = Stats::default();
         let parsed: Vec<_> = batch
             .iter()
@@ -349,6 +331,7 @@ impl Processor {
             ));
             local.committed += 1;
         }
+        local.telemetry_inserted += self.store.insert_telemetry(&telemetry).await?;
         for (mac, (first, last, count)) in unregistered {
             self.store
                 .record_unregistered(mac, first, last, count)
@@ -362,13 +345,8 @@ impl Processor {
                 entry.0 = d;
             }
         }
-        // Committed once the telemetry is: counted by whoever inserts it.
-        let committed = std::mem::take(&mut local.committed);
         self.stats.add(&local);
-        Ok(Processed {
-            telemetry,
-            committed,
-        })
+        Ok(())
     }
 
     /// Marks online, before the batch's messages are processed, every board of the batch not online
@@ -483,12 +461,10 @@ impl Processor {
         Ok(())
     }
 
-    /// Writes the coalesced presence of the boards heard since the last flush: a moved clock anchor
-    /// or a motion report at once, per board; `lastSeen` in one update per second of time (to the
-    /// whole second), and for a board that keeps talking at most once per [`PRESENCE_RESOLUTION`]
-    /// (it is written exactly once the board falls quiet for that long). `force` writes everything.
-    pub async fn flush_presence(&mut self, now: Instant, force: bool) -> Result<(), StoreError> {
-        let resolution = chrono::Duration::from_std(PRESENCE_RESOLUTION).unwrap_or_default();
+    /// Writes the coalesced presence of every board heard since the last flush: `lastSeen` in one
+    /// update per second of time (to the whole second), a moved clock anchor or a motion report
+    /// per board.
+    pub async fn flush_presence(&mut self) -> Result<(), StoreError> {
         let pending: Vec<(Id, PresenceUpdate)> =
             self.presence.iter().map(|(k, v)| (*k, *v)).collect();
         let mut by_second: BTreeMap<i64, Vec<Id>> = BTreeMap::new();
@@ -501,20 +477,9 @@ impl Processor {
                 if let Some(c) = p.boot_clock {
                     self.clocks_written.insert(*id, c);
                 }
-                if let Some(t) = p.last_seen {
-                    self.seen_written.insert(*id, t);
-                }
                 self.presence.remove(id);
             } else if let Some(t) = p.last_seen {
-                let due = force
-                    || now - t >= resolution
-                    || self
-                        .seen_written
-                        .get(id)
-                        .is_none_or(|written| t - *written >= resolution);
-                if due {
-                    by_second.entry(t.timestamp()).or_default().push(*id);
-                }
+                by_second.entry(t.timestamp()).or_default().push(*id);
             } else {
                 self.presence.remove(id);
             }
@@ -523,17 +488,10 @@ impl Processor {
             let at = chrono::DateTime::from_timestamp(second, 0).unwrap_or_default();
             self.store.touch_many(&ids, at).await?;
             for id in ids {
-                if let Some(t) = self.presence.remove(&id).and_then(|p| p.last_seen) {
-                    self.seen_written.insert(id, t);
-                }
+                self.presence.remove(&id);
             }
         }
         Ok(())
-    }
-
-    /// When this collector last heard board `id`, if that is not yet written.
-    pub(crate) fn unwritten_last_seen(&self, id: Id) -> Option<Instant> {
-        self.presence.get(&id).and_then(|p| p.last_seen)
     }
 
     pub(crate) async fn classroom_of(&mut self, device: &Device) -> Result<String, StoreError> {

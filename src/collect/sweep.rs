@@ -9,24 +9,22 @@ use crate::domain::{ActivityLog, Device, Instant, TriggeredBy};
 use crate::store::StoreError;
 
 impl Processor {
-    /// Takes offline every board silent since `now − offline_after`. A board this collector heard
-    /// since, but has not written yet, is not silent: its presence is written instead.
+    /// Takes offline every board silent since `now − offline_after`. Presence is flushed first so
+    /// that the database's `lastSeen` is what this collector heard.
     pub async fn close_silent(
         &mut self,
         now: Instant,
         offline_after: chrono::Duration,
     ) -> Result<(), StoreError> {
-        let cutoff = now - offline_after;
-        let silent = self.store().silent_online_devices(cutoff).await?;
-        let mut heard = false;
+        self.flush_presence().await?;
+        let silent = self
+            .store()
+            .silent_online_devices(now - offline_after)
+            .await?;
         for device in silent {
             let (Some(id), Some(last_seen)) = (device.id, device.last_seen) else {
                 continue;
             };
-            if self.unwritten_last_seen(id).is_some_and(|t| t >= cutoff) {
-                heard = true;
-                continue;
-            }
             let classroom = self.classroom_of(&device).await?;
             for index in 0..device.switches.len() {
                 let sw = &device.switches[index];
@@ -59,9 +57,6 @@ impl Processor {
                     .await?;
                 tracing::info!(device = %device.name, mac = %device.mac_address, "device offline: silent since {last_seen}");
             }
-        }
-        if heard {
-            self.flush_presence(now, true).await?;
         }
         Ok(())
     }
