@@ -32,6 +32,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// The longest the collector waits at exit for its last presence and status writes.
+const EXIT_WRITES: Duration = Duration::from_secs(10);
+
 /// How a collector runs.
 #[derive(Debug, Clone)]
 pub struct CollectorOptions {
@@ -278,11 +281,18 @@ pub async fn run(
             }
         }
     }
-    if let Err(e) = processor.flush_presence().await {
-        tracing::warn!("presence not written at exit: {e}");
+    // Presence and status are soft state: a database too slow to take them must not keep the
+    // collector from stopping.
+    match tokio::time::timeout(EXIT_WRITES, processor.flush_presence()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("presence not written at exit: {e}"),
+        Err(_) => tracing::warn!(
+            "presence not written at exit: the database took longer than {} s",
+            EXIT_WRITES.as_secs()
+        ),
     }
     status.broker_connected = false;
-    write_status(&processor, &mut status, &clock).await;
+    let _ = tokio::time::timeout(EXIT_WRITES, write_status(&processor, &mut status, &clock)).await;
     let _ = client.disconnect().await;
     let mut task = broker_task;
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut task.0).await;
