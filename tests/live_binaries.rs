@@ -6,7 +6,7 @@
 mod live;
 mod support;
 
-use autovolt::domain::{Classroom, Device, DeviceStatus, Id, PowerSettings};
+use autovolt::domain::{Device, DeviceStatus, Id};
 use autovolt::store::{collections, Store};
 use bson::{doc, Document};
 use live::*;
@@ -252,22 +252,7 @@ impl Campus {
         let store = Store::connect(&uri, Duration::from_secs(10))
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
-        store.ensure_indexes().await.expect("indexes");
-        store
-            .save_power_settings(&PowerSettings::campus_default(PRICE))
-            .await
-            .expect("power settings");
-        let room = store
-            .insert_classroom(&Classroom {
-                id: None,
-                name: "CLI-101".into(),
-                building: None,
-                floor: None,
-                created_at: None,
-                updated_at: None,
-            })
-            .await
-            .expect("classroom");
+        let room = classroom(&store, "CLI-101").await;
         let mut campus = Campus {
             store,
             uri,

@@ -65,24 +65,29 @@ pub fn device(name: &str, mac: &str, secret: &str, classroom: autovolt::domain::
     }
 }
 
-/// A classroom `CS-101` with the two fixture boards, and the default power table at ₹8/kWh.
-pub async fn campus(store: &Store) -> (Device, Device) {
+/// The indexes, the default power table at ₹8/kWh and an empty classroom `name`; its id.
+pub async fn classroom(store: &Store, name: &str) -> autovolt::domain::Id {
     store.ensure_indexes().await.expect("indexes");
     store
         .save_power_settings(&PowerSettings::campus_default(PRICE))
         .await
         .expect("power settings");
-    let room = store
+    store
         .insert_classroom(&Classroom {
             id: None,
-            name: "CS-101".into(),
+            name: name.into(),
             building: None,
             floor: None,
             created_at: None,
             updated_at: None,
         })
         .await
-        .expect("classroom");
+        .expect("classroom")
+}
+
+/// A classroom `CS-101` with the two fixture boards, and the default power table at ₹8/kWh.
+pub async fn campus(store: &Store) -> (Device, Device) {
+    let room = classroom(store, "CS-101").await;
     let mut a = device("CS-101-A", MAC_A, SECRET_A, room);
     a.id = Some(store.insert_device(&a).await.expect("device A"));
     let mut b = device("CS-101-B", MAC_B, SECRET_B, room);
