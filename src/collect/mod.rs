@@ -56,7 +56,7 @@ pub struct CollectorOptions {
     pub sweep_every: Duration,
     /// How often coalesced presence is written.
     pub presence_every: Duration,
-    /// How often a talking board's `lastSeen` is written.
+    /// How often a talking board's `lastSeen` is written (at most a quarter of `offline_after`).
     pub last_seen_every: Duration,
     /// How often the status record is written.
     pub status_every: Duration,
@@ -76,9 +76,7 @@ impl CollectorOptions {
             batch_linger: Duration::from_millis(10),
             sweep_every: Duration::from_secs(5),
             presence_every: Duration::from_secs(5),
-            last_seen_every: presence::LAST_SEEN_EVERY
-                .to_std()
-                .unwrap_or(Duration::from_secs(15)),
+            last_seen_every: Duration::from_secs(presence::LAST_SEEN_EVERY.num_seconds() as u64),
             status_every: Duration::from_secs(5),
             subscribed: Arc::new(AtomicBool::new(false)),
         }
@@ -206,9 +204,13 @@ pub async fn run(
     let started = clock.now();
     let offline_after = chrono::Duration::from_std(options.offline_after)
         .unwrap_or_else(|_| chrono::Duration::seconds(120));
-    let mut processor = Processor::new(store.clone(), options.tz).with_last_seen_every(
-        chrono::Duration::from_std(options.last_seen_every).unwrap_or(presence::LAST_SEEN_EVERY),
-    );
+    // Other collectors of a group judge silence by the written `lastSeen`: it must never lag by
+    // anything near the offline threshold.
+    let last_seen_every = chrono::Duration::from_std(options.last_seen_every)
+        .unwrap_or(presence::LAST_SEEN_EVERY)
+        .min(offline_after / 4);
+    let mut processor =
+        Processor::new(store.clone(), options.tz).with_last_seen_every(last_seen_every);
     let mut status = CollectorStatus {
         client_id: options.client_id.clone(),
         group: options.group.clone(),
