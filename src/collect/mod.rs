@@ -280,7 +280,7 @@ pub async fn run(
             }
             done = async { (&mut presence_job.as_mut().expect("guarded").0).await }, if presence_job.is_some() => {
                 presence_job = None;
-                settle_presence(&mut processor, done, &mut status, &clock);
+                settle_presence(&mut processor, done);
             }
             _ = sweep.tick() => {
                 let now = clock.now();
@@ -308,7 +308,7 @@ pub async fn run(
     // collector from stopping.
     if let Some(mut job) = presence_job.take() {
         if let Ok(done) = tokio::time::timeout(EXIT_WRITES, &mut job.0).await {
-            settle_presence(&mut processor, done, &mut status, &clock);
+            settle_presence(&mut processor, done);
         }
     }
     match tokio::time::timeout(EXIT_WRITES, processor.flush_presence(None)).await {
@@ -361,18 +361,18 @@ async fn commit(
     }
 }
 
-/// Records how a round of presence writes ended.
+/// Records how a round of presence writes ended. A failed round is kept for the next one; it does
+/// not open a database outage, which is about messages held at the broker (a round still running
+/// when the database came back would otherwise report it down again).
 fn settle_presence(
     processor: &mut Processor,
     done: Result<(PresenceWrites, Result<(), StoreError>), tokio::task::JoinError>,
-    status: &mut CollectorStatus,
-    clock: &Arc<dyn Clock>,
 ) {
     match done {
         Ok((writes, result)) => {
             processor.settle_presence(writes, result.is_ok());
             if let Err(e) = result {
-                note_db_error(status, clock, &e);
+                tracing::debug!("presence not written, kept for the next round: {e}");
             }
         }
         Err(e) => tracing::warn!("presence writes did not finish: {e}"),
