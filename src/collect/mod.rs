@@ -12,10 +12,12 @@
 //! 3.1.1 clients too, so one client (rumqttc's 3.1.1 one, with manual acknowledgements) serves
 //! every case.
 
+mod presence;
 mod process;
 mod stats;
 mod sweep;
 
+pub use presence::PresenceWrites;
 pub use process::{Cause, Incoming, Processor, Transition};
 pub use stats::Stats;
 
@@ -54,6 +56,8 @@ pub struct CollectorOptions {
     pub sweep_every: Duration,
     /// How often coalesced presence is written.
     pub presence_every: Duration,
+    /// How often a talking board's `lastSeen` is written (at most a quarter of `offline_after`).
+    pub last_seen_every: Duration,
     /// How often the status record is written.
     pub status_every: Duration,
     /// Set once the collector is subscribed (and cleared while the broker is lost).
@@ -72,6 +76,7 @@ impl CollectorOptions {
             batch_linger: Duration::from_millis(10),
             sweep_every: Duration::from_secs(5),
             presence_every: Duration::from_secs(5),
+            last_seen_every: Duration::from_secs(presence::LAST_SEEN_EVERY.num_seconds() as u64),
             status_every: Duration::from_secs(5),
             subscribed: Arc::new(AtomicBool::new(false)),
         }
@@ -95,10 +100,11 @@ pub enum CollectError {
     Store(#[from] StoreError),
 }
 
-/// Aborts the broker task when the collector stops, even when it is cancelled by being dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Aborts a task of the collector when the collector stops, even when it is cancelled by being
+/// dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -198,7 +204,13 @@ pub async fn run(
     let started = clock.now();
     let offline_after = chrono::Duration::from_std(options.offline_after)
         .unwrap_or_else(|_| chrono::Duration::seconds(120));
-    let mut processor = Processor::new(store.clone(), options.tz);
+    // Other collectors of a group judge silence by the written `lastSeen`: it must never lag by
+    // anything near the offline threshold.
+    let last_seen_every = chrono::Duration::from_std(options.last_seen_every)
+        .unwrap_or(presence::LAST_SEEN_EVERY)
+        .min(offline_after / 4);
+    let mut processor =
+        Processor::new(store.clone(), options.tz).with_last_seen_every(last_seen_every);
     let mut status = CollectorStatus {
         client_id: options.client_id.clone(),
         group: options.group.clone(),
@@ -218,6 +230,8 @@ pub async fn run(
     let mut presence = tokio::time::interval(options.presence_every);
     let mut status_tick = tokio::time::interval(options.status_every);
     let mut rolled_over_on = None;
+    // Presence is written by a task of its own, one round at a time, so that batches go on.
+    let mut presence_job: Option<AbortOnDrop<(PresenceWrites, Result<(), StoreError>)>> = None;
     let mut batch: Vec<Incoming> = Vec::with_capacity(options.batch_max);
     let mut publishes: Vec<Publish> = Vec::with_capacity(options.batch_max);
     loop {
@@ -254,10 +268,19 @@ pub async fn run(
                     let _ = tx.send(Committed { payloads: batch.iter().map(|m| m.payload.clone()).collect(), at: std::time::Instant::now() });
                 }
             }
-            _ = presence.tick() => {
-                if let Err(e) = processor.flush_presence().await {
-                    note_db_error(&mut status, &clock, &e);
+            _ = presence.tick(), if presence_job.is_none() => {
+                let writes = processor.take_presence(Some(clock.now()));
+                if !writes.is_empty() {
+                    let store = store.clone();
+                    presence_job = Some(AbortOnDrop(tokio::spawn(async move {
+                        let result = writes.write(&store).await;
+                        (writes, result)
+                    })));
                 }
+            }
+            done = async { (&mut presence_job.as_mut().expect("guarded").0).await }, if presence_job.is_some() => {
+                presence_job = None;
+                settle_presence(&mut processor, done);
             }
             _ = sweep.tick() => {
                 let now = clock.now();
@@ -283,7 +306,12 @@ pub async fn run(
     }
     // Presence and status are soft state: a database too slow to take them must not keep the
     // collector from stopping.
-    match tokio::time::timeout(EXIT_WRITES, processor.flush_presence()).await {
+    if let Some(mut job) = presence_job.take() {
+        if let Ok(done) = tokio::time::timeout(EXIT_WRITES, &mut job.0).await {
+            settle_presence(&mut processor, done);
+        }
+    }
+    match tokio::time::timeout(EXIT_WRITES, processor.flush_presence(None)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!("presence not written at exit: {e}"),
         Err(_) => tracing::warn!(
@@ -330,6 +358,24 @@ async fn commit(
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+/// Records how a round of presence writes ended. A failed round is kept for the next one; it does
+/// not open a database outage, which is about messages held at the broker (a round still running
+/// when the database came back would otherwise report it down again).
+fn settle_presence(
+    processor: &mut Processor,
+    done: Result<(PresenceWrites, Result<(), StoreError>), tokio::task::JoinError>,
+) {
+    match done {
+        Ok((writes, result)) => {
+            processor.settle_presence(writes, result.is_ok());
+            if let Err(e) = result {
+                tracing::debug!("presence not written, kept for the next round: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("presence writes did not finish: {e}"),
     }
 }
 

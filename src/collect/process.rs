@@ -4,6 +4,7 @@
 //! Processing a batch is idempotent: when the database fails half-way the whole batch is processed
 //! again (nothing was acknowledged), and what was already written is recognised, not written twice.
 
+use super::presence::{Presence, PresenceWrites, LAST_SEEN_EVERY};
 use super::stats::Stats;
 use crate::domain::activity::action;
 use crate::domain::board_clock;
@@ -18,7 +19,7 @@ use crate::store::presence::PresenceUpdate;
 use crate::store::switching::{SwitchClaim, SwitchGuard};
 use crate::store::{Store, StoreError};
 use chrono_tz::Tz;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A message as it arrived, with the wall time it arrived at.
 #[derive(Debug, Clone)]
@@ -105,8 +106,8 @@ pub struct Processor {
     store: Store,
     tz: Tz,
     pub(crate) stats: Stats,
-    /// Presence not yet written (soft state: written every flush, coalesced per board).
-    presence: HashMap<Id, PresenceUpdate>,
+    /// Presence heard and not yet written (soft state, written apart from the batches).
+    presence: Presence,
     /// The clock anchor last stored per board.
     clocks_written: HashMap<Id, BootClock>,
     /// Devices as last read or written, for [`DEVICE_CACHE_TTL`]. Safe to be stale: every
@@ -122,11 +123,18 @@ impl Processor {
             store,
             tz,
             stats: Stats::default(),
-            presence: HashMap::new(),
+            presence: Presence::new(LAST_SEEN_EVERY),
             clocks_written: HashMap::new(),
             cache: HashMap::new(),
             classrooms: HashMap::new(),
         }
+    }
+
+    /// Writes a talking board's `lastSeen` at most this often (it is always written once the board
+    /// has been quiet that long, and at exit).
+    pub fn with_last_seen_every(mut self, every: chrono::Duration) -> Processor {
+        self.presence = Presence::new(every);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -178,7 +186,7 @@ impl Processor {
                 if let Some(c) = d.boot_clock {
                     self.clocks_written.insert(id, c);
                 }
-                if let Some(c) = self.presence.get(&id).and_then(|p| p.boot_clock) {
+                if let Some(c) = self.presence.unwritten_clock(id) {
                     d.boot_clock = Some(c);
                 }
                 self.cache.insert(d.mac_address, (d, now));
@@ -209,7 +217,7 @@ impl Processor {
         let (readings, finals) = board_readings(batch, &parsed, &devices);
         self.mark_online(batch, &parsed, &mut devices, &finals)
             .await?;
-        self.store_moved_anchors(&devices, &finals).await?;
+        self.store_moved_anchors(&parsed, &devices, &finals).await?;
         for (index, (msg, parsed)) in batch.iter().zip(parsed).enumerate() {
             local.received += 1;
             let parsed = match parsed {
@@ -338,7 +346,7 @@ impl Processor {
                 .await?;
         }
         for (id, p) in presence {
-            self.presence.entry(id).or_default().merge(p);
+            self.presence.heard(id, p);
         }
         for (mac, d) in devices {
             if let Some(entry) = self.cache.get_mut(&mac) {
@@ -432,16 +440,30 @@ impl Processor {
         Ok(())
     }
 
-    /// Stores, before anything of the batch is written, each board's clock anchor that moved by more
-    /// than [`ANCHOR_SLACK_MS`] from the stored one (a new boot, a tighter bound): transitions are
-    /// timed with it, and a redelivery after a crash must be timed the same way.
+    /// Stores, before anything of the batch is written, the clock anchor of each board with a timed
+    /// relay change in the batch when it moved by more than [`ANCHOR_SLACK_MS`] from the stored one
+    /// (a new boot, a tighter bound): the change is timed with it, and a redelivery after a crash
+    /// must be timed the same way. Other boards' anchors go with their coalesced presence.
     async fn store_moved_anchors(
         &mut self,
+        parsed: &[Result<message::Parsed, message::Rejection>],
         devices: &HashMap<Mac, Device>,
         finals: &HashMap<Mac, BootClock>,
     ) -> Result<(), StoreError> {
+        let timed: HashSet<Mac> = parsed
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .filter(|p| {
+                matches!(
+                    p.event,
+                    Event::SwitchEvent { .. } | Event::ManualSwitch { .. }
+                )
+            })
+            .filter_map(|p| p.event.mac())
+            .collect();
         let moved: Vec<(Id, BootClock)> = finals
             .iter()
+            .filter(|(mac, _)| timed.contains(mac))
             .filter_map(|(mac, clock)| {
                 let id = devices.get(mac).and_then(|d| d.id)?;
                 moved(self.clocks_written.get(&id), clock).then_some((id, *clock))
@@ -461,37 +483,41 @@ impl Processor {
         Ok(())
     }
 
-    /// Writes the coalesced presence of every board heard since the last flush: `lastSeen` in one
-    /// update per second of time (to the whole second), a moved clock anchor or a motion report
-    /// per board.
-    pub async fn flush_presence(&mut self) -> Result<(), StoreError> {
-        let pending: Vec<(Id, PresenceUpdate)> =
-            self.presence.iter().map(|(k, v)| (*k, *v)).collect();
-        let mut by_second: BTreeMap<i64, Vec<Id>> = BTreeMap::new();
-        for (id, p) in &pending {
-            let clock_moved = p
-                .boot_clock
-                .is_some_and(|c| moved(self.clocks_written.get(id), &c));
-            if clock_moved || p.last_motion_at.is_some() {
-                self.store.write_presence(*id, p).await?;
-                if let Some(c) = p.boot_clock {
-                    self.clocks_written.insert(*id, c);
-                }
-                self.presence.remove(id);
-            } else if let Some(t) = p.last_seen {
-                by_second.entry(t.timestamp()).or_default().push(*id);
-            } else {
-                self.presence.remove(id);
-            }
+    /// Takes the presence writes due at `now` (all of them when `None`), to be written with
+    /// [`PresenceWrites::write`] and then settled with [`Processor::settle_presence`].
+    pub fn take_presence(&mut self, now: Option<Instant>) -> PresenceWrites {
+        let written = &self.clocks_written;
+        self.presence
+            .take_due(now, |id, clock| moved(written.get(&id), clock))
+    }
+
+    /// Records how presence writes taken with [`Processor::take_presence`] ended.
+    pub fn settle_presence(&mut self, writes: PresenceWrites, written: bool) {
+        if written {
+            self.clocks_written.extend(writes.clocks());
         }
-        for (second, ids) in by_second {
-            let at = chrono::DateTime::from_timestamp(second, 0).unwrap_or_default();
-            self.store.touch_many(&ids, at).await?;
-            for id in ids {
-                self.presence.remove(&id);
-            }
-        }
-        Ok(())
+        self.presence.settle(writes, written);
+    }
+
+    /// Writes the presence due at `now` (all of it when `None`) and waits for it.
+    pub async fn flush_presence(&mut self, now: Option<Instant>) -> Result<(), StoreError> {
+        let writes = self.take_presence(now);
+        let result = writes.write(&self.store).await;
+        self.settle_presence(writes, result.is_ok());
+        result
+    }
+
+    /// The `lastSeen` heard for a board but not yet written, if any.
+    pub(crate) fn unwritten_last_seen(&self, device: Id) -> Option<Instant> {
+        self.presence.unwritten_last_seen(device)
+    }
+
+    /// Writes one board's presence now, whatever is due.
+    pub(crate) async fn flush_board(&mut self, device: Id) -> Result<(), StoreError> {
+        let writes = self.presence.take_board(device);
+        let result = writes.write(&self.store).await;
+        self.settle_presence(writes, result.is_ok());
+        result
     }
 
     pub(crate) async fn classroom_of(&mut self, device: &Device) -> Result<String, StoreError> {

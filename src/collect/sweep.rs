@@ -9,20 +9,26 @@ use crate::domain::{ActivityLog, Device, Instant, TriggeredBy};
 use crate::store::StoreError;
 
 impl Processor {
-    /// Takes offline every board silent since `now − offline_after`. Presence is flushed first so
-    /// that the database's `lastSeen` is what this collector heard.
+    /// Takes offline every board silent since `now − offline_after`. A board whose `lastSeen` this
+    /// collector heard but has not written yet gets it written first: it is either not silent, or
+    /// silent since then.
     pub async fn close_silent(
         &mut self,
         now: Instant,
         offline_after: chrono::Duration,
     ) -> Result<(), StoreError> {
-        self.flush_presence().await?;
-        let silent = self
-            .store()
-            .silent_online_devices(now - offline_after)
-            .await?;
-        for device in silent {
-            let (Some(id), Some(last_seen)) = (device.id, device.last_seen) else {
+        let cutoff = now - offline_after;
+        let silent = self.store().silent_online_devices(cutoff).await?;
+        for mut device in silent {
+            let Some(id) = device.id else { continue };
+            if let Some(heard) = self.unwritten_last_seen(id) {
+                self.flush_board(id).await?;
+                if heard >= cutoff {
+                    continue;
+                }
+                device.last_seen = device.last_seen.max(Some(heard));
+            }
+            let Some(last_seen) = device.last_seen else {
                 continue;
             };
             let classroom = self.classroom_of(&device).await?;
