@@ -271,13 +271,13 @@ pub fn start_mosquitto(dir: &Path, temporary: bool) -> Result<ServerProcess, Ser
         temporary,
         |port, dir| {
             let conf = dir.join(format!("mosquitto-{port}.conf"));
-            // The collector acknowledges a batch once it is committed and keeps several batches
-            // committing: the broker must let that many messages be unacknowledged at once
-            // (README, "Broker settings"). Started as root, Mosquitto switches to its own user,
+            // The collector acknowledges a batch once it is committed: with a window of more than
+            // one batch, the next batch arrives while one commits (README, "Broker settings", whose
+            // values these are). Started as root, Mosquitto switches to its own user,
             // which clears the parent-death signal and leaves it running after the tests: `user
             // root` keeps it as started (the option does nothing for any other user).
             let text = format!(
-                "listener {port} 127.0.0.1\nuser root\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
+                "listener {port} 127.0.0.1\nuser root\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 1000\n"
             );
             let _ = std::fs::write(&conf, text);
             vec!["-c".into(), conf.display().to_string()]

@@ -78,6 +78,13 @@ impl Presence {
         self.pending.entry(device).or_default().merge(update);
     }
 
+    /// Records a `lastSeen` written with another write (the mark that brought the board online), so
+    /// that the board's next `lastSeen` is due an interval after it, not at once.
+    pub fn written(&mut self, device: Id, last_seen: Instant) {
+        let w = self.seen_written.entry(device).or_insert(last_seen);
+        *w = (*w).max(last_seen);
+    }
+
     /// The clock anchor heard for a board and not yet confirmed written.
     pub fn unwritten_clock(&self, device: Id) -> Option<BootClock> {
         self.pending
@@ -197,6 +204,18 @@ mod tests {
         let w = p.take_due(Some(t(1)), never_moved);
         assert_eq!(taken_ids(&w), [id]);
         assert_eq!(w.by_second.get(&t(0).timestamp()), Some(&vec![id]));
+    }
+
+    #[test]
+    fn a_board_marked_online_is_not_written_again_at_once() {
+        let mut p = Presence::new(chrono::Duration::seconds(30));
+        let id = Id::new();
+        p.written(id, t(0));
+        p.heard(id, seen(2));
+        assert!(p.take_due(Some(t(3)), never_moved).is_empty());
+        assert_eq!(p.unwritten_last_seen(id), Some(t(2)));
+        let w = p.take_due(Some(t(32)), never_moved);
+        assert_eq!(taken_ids(&w), [id]);
     }
 
     #[test]

@@ -425,6 +425,7 @@ impl Processor {
             let Some((device_id, classroom, recv)) = online else {
                 continue;
             };
+            self.presence.written(device_id, recv);
             let mut entry = ActivityLog::new(action::DEVICE_ONLINE, TriggeredBy::Monitoring, recv);
             entry.device_id = Some(device_id);
             entry.classroom = Some(classroom);
