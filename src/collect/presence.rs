@@ -15,6 +15,11 @@ use std::collections::{BTreeMap, HashMap};
 /// How often a talking board's `lastSeen` is written by default.
 pub const LAST_SEEN_EVERY: chrono::Duration = chrono::Duration::seconds(30);
 
+/// The most boards whose `lastSeen` one update moves. An update of many documents may hold the
+/// database's writer for all of them (FerretDB's SQLite backend: one transaction, a scan of the
+/// devices per document); batches of messages wait for it, so it is kept short.
+const TOUCH_AT_ONCE: usize = 20;
+
 /// Presence heard and not yet written, and what was written.
 pub struct Presence {
     /// Heard since the last writes were taken, coalesced per board.
@@ -50,7 +55,9 @@ impl PresenceWrites {
         }
         for (second, ids) in &self.by_second {
             let at = chrono::DateTime::from_timestamp(*second, 0).unwrap_or_default();
-            store.touch_many(ids, at).await?;
+            for some in ids.chunks(TOUCH_AT_ONCE) {
+                store.touch_many(some, at).await?;
+            }
         }
         Ok(())
     }
