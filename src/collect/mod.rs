@@ -384,7 +384,7 @@ fn note_db_error(status: &mut CollectorStatus, clock: &Arc<dyn Clock>, e: &Store
     if status.database_down_since.is_none() {
         status.database_down_since = Some(clock.now());
         status.database_outages += 1;
-        tracing::error!("the database failed: {text}; holding messages at the broker (unacknowledged) and retrying");
+        tracing::error!("{text}; holding messages at the broker (unacknowledged) and retrying");
     } else {
         tracing::debug!("the database still fails: {text}");
     }
