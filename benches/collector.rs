@@ -525,8 +525,8 @@ async fn main() {
     let sim = tokio::spawn(simulate::run(url.clone(), o, stop.clone()));
     println!("campus: {campus_boards} simulated boards (heartbeat + snapshot every 30 s), collector as a separate process, {campus_secs} s:");
     println!(
-        "  {:>6}  {:>9}  {:>9}  {:>22}  {:>9}",
-        "t (s)", "msg/s", "CPU %", "CPU % per 1000 msg/s", "RSS MiB"
+        "  {:>6}  {:>9}  {:>9}  {:>22}  {:>9}  {:>13}",
+        "t (s)", "msg/s", "CPU %", "CPU % per 1000 msg/s", "RSS MiB", "open files"
     );
     let pid = child.id();
     let mut prev = (
@@ -547,7 +547,7 @@ async fn main() {
         let rate = (sent - prev.2) as f64 / dt;
         let cpu_pct = 100.0 * (cpu - prev.1) / dt;
         println!(
-            "  {:>6.0}  {:>9.0}  {:>9.1}  {:>22.1}  {:>9.1}",
+            "  {:>6.0}  {:>9.0}  {:>9.1}  {:>22.1}  {:>9.1}  {:>13}",
             started.elapsed().as_secs_f64(),
             rate,
             cpu_pct,
@@ -556,7 +556,11 @@ async fn main() {
             } else {
                 f64::NAN
             },
-            rss_kb as f64 / 1024.0
+            rss_kb as f64 / 1024.0,
+            // Sockets included: the database connections the collector holds.
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|d| d.count())
+                .unwrap_or(0)
         );
         prev = (now, cpu, sent);
     }
