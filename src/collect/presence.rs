@@ -85,8 +85,8 @@ impl Presence {
         self.pending.entry(device).or_default().merge(update);
     }
 
-    /// Records a `lastSeen` written with another write (the mark that brought the board online), so
-    /// that the board's next `lastSeen` is due an interval after it, not at once.
+    /// Records a `lastSeen` written: by a round of these writes, or with another write (the mark
+    /// that brought the board online), so that the board's next one is due an interval after it.
     pub fn written(&mut self, device: Id, last_seen: Instant) {
         let w = self.seen_written.entry(device).or_insert(last_seen);
         *w = (*w).max(last_seen);
@@ -150,8 +150,7 @@ impl Presence {
             self.in_flight.remove(&id);
             if written {
                 if let Some(t) = p.last_seen {
-                    let w = self.seen_written.entry(id).or_insert(t);
-                    *w = (*w).max(t);
+                    self.written(id, t);
                 }
             } else {
                 let mut back = p;
