@@ -303,9 +303,13 @@ fn tick_pair() {
             })
         })
         .collect();
-    let mut totals = RunningTotals::new(IST, today, &closed, &history);
-    totals.set_open(&open, &book);
     let start = midnight + Duration::hours(16);
+    let mut totals = RunningTotals::new(IST, start, book.clone());
+    totals.reconcile(today, &closed, start);
+    totals.load_history(today, &history);
+    for o in &open {
+        totals.switch_on(o);
+    }
 
     let started = Clock::now();
     let mut check = 0.0;

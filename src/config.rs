@@ -36,6 +36,9 @@ pub struct Config {
     pub keys: std::collections::BTreeMap<String, String>,
     /// Where the dashboard writes its log (default: the XDG state directory).
     pub log_file: Option<PathBuf>,
+    /// Seconds between two reconciliations of a dashboard's totals with the ledger (stretched so
+    /// that reconciling takes at most 5 % of the time).
+    pub reconcile_every_secs: u64,
 }
 
 impl Default for Config {
@@ -55,6 +58,7 @@ impl Default for Config {
             theme: "dark".into(),
             keys: Default::default(),
             log_file: None,
+            reconcile_every_secs: 900,
         }
     }
 }
@@ -143,6 +147,9 @@ impl Config {
         if let Some(v) = get("AUTOVOLT_LOG_FILE") {
             self.log_file = Some(PathBuf::from(v));
         }
+        if let Some(v) = get("AUTOVOLT_RECONCILE_EVERY_SECS") {
+            self.reconcile_every_secs = num("AUTOVOLT_RECONCILE_EVERY_SECS", &v)?;
+        }
         Ok(())
     }
 
@@ -156,6 +163,13 @@ impl Config {
                 rule: e.rule,
             },
         )?;
+        if self.reconcile_every_secs == 0 {
+            return Err(ConfigError::Value {
+                name: "reconcile_every_secs".into(),
+                value: "0".into(),
+                rule: "must be at least 1".into(),
+            });
+        }
         if self.offline_after_secs == 0 || self.stale_after_secs > self.offline_after_secs {
             return Err(ConfigError::Value {
                 name: "offline_after_secs".into(),

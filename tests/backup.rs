@@ -39,6 +39,10 @@ async fn prepared(label: &str) -> Store {
 async fn contents(s: &Store) -> BTreeMap<String, Vec<Vec<u8>>> {
     let mut out = BTreeMap::new();
     for name in s.collection_names().await.unwrap() {
+        // A bounded copy of recent writes, not data: neither dumped nor restored.
+        if name == autovolt::store::journal::JOURNAL {
+            continue;
+        }
         let docs: Vec<Document> = s
             .collection::<Document>(&name)
             .find(doc! {})
@@ -62,7 +66,7 @@ async fn a_restored_database_holds_byte_equal_documents() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("dump");
     let manifest = src.backup(&out).await.unwrap();
-    assert_eq!(manifest.schema_version, 2);
+    assert_eq!(manifest.schema_version, 3);
     let devices = manifest
         .collections
         .iter()
@@ -86,9 +90,9 @@ async fn a_restored_database_holds_byte_equal_documents() {
 
     let dst = support::store("backup_dst").await;
     let report = dst.restore(&out, false).await.unwrap();
-    assert_eq!(report.schema_version, 2);
+    assert_eq!(report.schema_version, 3);
     assert_eq!(contents(&src).await, contents(&dst).await);
-    assert_eq!(dst.schema_version().await.unwrap(), 2);
+    assert_eq!(dst.schema_version().await.unwrap(), 3);
     assert!(dst
         .index_names("devices")
         .await

@@ -76,7 +76,8 @@ async fn totals_combine_closed_rows_history_and_open_switches() {
     // Month to date: 7 days × 1.5 kWh + today.
     assert!((campus.month_to_date.kwh - (10.5 + 0.19)).abs() < 1e-9);
     // Projection: the trailing 7 days average 1.5 kWh; 6.5 days left at noon on the 24th.
-    assert!((campus.month_projection.kwh - (10.69 + 1.5 * 6.5)).abs() < 1e-9);
+    let projection = campus.month_projection.expect("seven full days of data");
+    assert!((projection.kwh - (10.69 + 1.5 * 6.5)).abs() < 1e-9);
 
     // A tick later: more energy, no database.
     let mut totals = totals;

@@ -40,7 +40,7 @@ async fn up_down_up_keeps_data_and_restores_indexes() {
     let s = support::store("mig_cycle").await;
     assert_eq!(s.schema_version().await.unwrap(), 0);
     let steps = s.migrate_up(None, false).await.unwrap();
-    assert_eq!(steps.len(), 2);
+    assert_eq!(steps.len(), latest_version() as usize);
     assert!(steps.iter().all(|st| st.direction == Direction::Up));
     let status = s.migration_status().await.unwrap();
     assert_eq!(status.version(), latest_version());
@@ -61,7 +61,10 @@ async fn up_down_up_keeps_data_and_restores_indexes() {
     );
 
     let down = s.migrate_down(0, false).await.unwrap();
-    assert_eq!(down.iter().map(|st| st.version).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(
+        down.iter().map(|st| st.version).collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
     assert_eq!(s.schema_version().await.unwrap(), 0);
     assert_eq!(s.index_names("devices").await.unwrap(), ["_id_"]);
     assert_eq!(
@@ -76,7 +79,7 @@ async fn up_down_up_keeps_data_and_restores_indexes() {
     s.migrate_up(Some(1), false).await.unwrap();
     assert_eq!(s.schema_version().await.unwrap(), 1);
     s.migrate_up(None, false).await.unwrap();
-    assert_eq!(s.schema_version().await.unwrap(), 2);
+    assert_eq!(s.schema_version().await.unwrap(), 3);
     for spec in index_specs(s.capabilities()) {
         assert!(s
             .index_names(spec.collection)
@@ -124,7 +127,8 @@ async fn cost_backfill_fills_only_missing_costs_and_down_removes_only_those() {
     assert_eq!(cost(&rows[2]), written, "a collector's cost is kept");
 
     let dry = s.migrate_down(1, true).await.unwrap();
-    assert!(dry[0].detail.contains("on 2 ledger rows"), "{dry:?}");
+    let costs = dry.iter().find(|st| st.version == 2).unwrap();
+    assert!(costs.detail.contains("on 2 ledger rows"), "{dry:?}");
     s.migrate_down(1, false).await.unwrap();
     let rows = ledger(&s).await;
     assert!(rows[0].get("cost_calculation").is_none());
@@ -192,7 +196,7 @@ async fn a_held_lock_refuses_with_its_owner_and_age_until_unlocked() {
     let was = s.force_unlock_migrations().await.unwrap().unwrap();
     assert_eq!(was.owner, "ops-box:4242");
     s.migrate_up(None, false).await.unwrap();
-    assert_eq!(s.schema_version().await.unwrap(), 2);
+    assert_eq!(s.schema_version().await.unwrap(), latest_version());
 }
 
 #[tokio::test]
@@ -210,11 +214,11 @@ async fn concurrent_runs_never_interleave() {
             Err(e) => assert!(e.to_string().contains("migrations are locked"), "{e}"),
         }
     }
-    assert_eq!(applied_steps, 2, "each migration ran exactly once");
+    assert_eq!(applied_steps, 3, "each migration ran exactly once");
     let status = s.migration_status().await.unwrap();
     assert_eq!(
         status.applied.iter().map(|m| m.version).collect::<Vec<_>>(),
-        [1, 2]
+        [1, 2, 3]
     );
     assert!(status.lock.is_none());
 }

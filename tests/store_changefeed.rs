@@ -5,7 +5,9 @@
 mod support;
 
 use autovolt::domain::{Classroom, Id};
-use autovolt::store::changefeed::{ChangeFeed, ChangeKind, FeedEvent, FeedMode, FeedOptions};
+use autovolt::store::changefeed::{
+    ChangeFeed, ChangeKind, FeedEvent, FeedMode, FeedOptions, Record,
+};
 use autovolt::store::Store;
 use bson::doc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use std::time::Duration;
 fn options() -> FeedOptions {
     FeedOptions {
         period: Duration::from_millis(100),
+        cost_factor: 20,
         max_backoff: Duration::from_millis(400),
         force_polling: false,
     }
@@ -123,13 +126,13 @@ fn the_feed_reports_an_outage_and_recovers() {
 async fn a_burst_larger_than_one_read_arrives_whole() {
     let s = support::store("feed_burst").await;
     s.ensure_indexes().await.unwrap();
-    let mut feed = s.follow(&["activitylogs"], options());
+    let mut feed = s.follow(&["classrooms"], options());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let at = bson::DateTime::from_chrono(autovolt::domain::dates::now_millis());
     let docs: Vec<bson::Document> = (0..2500)
-        .map(|i| doc! {"action": "on", "triggeredBy": "system", "timestamp": at, "n": i, "createdAt": at, "updatedAt": at})
+        .map(|i| doc! {"name": format!("R-{i}"), "createdAt": at, "updatedAt": at})
         .collect();
-    s.collection::<bson::Document>("activitylogs")
+    s.collection::<bson::Document>("classrooms")
         .insert_many(docs)
         .await
         .unwrap();
@@ -138,6 +141,7 @@ async fn a_burst_larger_than_one_read_arrives_whole() {
         match next(&mut feed).await {
             FeedEvent::Change(c) => {
                 assert_eq!(c.kind, ChangeKind::Insert);
+                assert!(c.document.is_some(), "the document comes with the change");
                 assert!(ids.insert(c.id), "repeated");
             }
             other => panic!("unexpected {other:?}"),
@@ -145,4 +149,88 @@ async fn a_burst_larger_than_one_read_arrives_whole() {
     }
     let quiet = tokio::time::timeout(Duration::from_millis(800), feed.next()).await;
     assert!(quiet.is_err(), "unexpected event {quiet:?}");
+}
+
+/// The ledger and the activity log grow without end: a polling feed never reads them, it reads
+/// the bounded journal their writers append to, and each change brings its document.
+#[tokio::test]
+async fn ledger_rows_and_activity_arrive_with_their_documents() {
+    let s = support::store("feed_books").await;
+    s.migrate_up(None, false).await.unwrap();
+    let mut feed = s.follow(&["deviceconsumptionledgers", "activitylogs"], options());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let now = autovolt::domain::dates::now_millis();
+    // A row another program wrote straight into the ledger: not in the journal.
+    s.collection::<bson::Document>("deviceconsumptionledgers")
+        .insert_one(doc! {"device_id": "elsewhere", "switch_id": "sw1",
+        "start_ts": bson::DateTime::from_chrono(now), "createdAt": bson::DateTime::from_chrono(now),
+        "updatedAt": bson::DateTime::from_chrono(now)})
+        .await
+        .unwrap();
+    let row = autovolt::domain::LedgerRow {
+        id: None,
+        device_id: "d1".into(),
+        esp32_name: "CS-101-A".into(),
+        classroom: "CS-101".into(),
+        switch_id: "sw1".into(),
+        switch_name: "Fan".into(),
+        switch_type: autovolt::domain::SwitchType::Fan,
+        start_ts: now - chrono::Duration::hours(1),
+        end_ts: now,
+        switch_on_duration_seconds: 3600.0,
+        delta_wh: 75.0,
+        power_w: 75.0,
+        cost_calculation: Some(autovolt::domain::CostCalculation {
+            cost_per_kwh: 8.0,
+            cost_inr: 0.6,
+        }),
+        quality: Default::default(),
+        created_at: None,
+        updated_at: None,
+    };
+    s.insert_ledger_rows(std::slice::from_ref(&row))
+        .await
+        .unwrap();
+    // Written again (a retried batch): journaled once.
+    s.insert_ledger_rows(std::slice::from_ref(&row))
+        .await
+        .unwrap();
+    let entry = autovolt::domain::ActivityLog::new(
+        "aggregation_run",
+        autovolt::domain::TriggeredBy::System,
+        now,
+    );
+    s.log_activity(&entry).await.unwrap();
+
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match next(&mut feed).await {
+            FeedEvent::Change(c) => seen.push(c),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    if feed.mode() == FeedMode::Polling {
+        assert!(feed.poll_period().is_some());
+    }
+    let mut kinds = Vec::new();
+    for c in &seen {
+        match c.record() {
+            Record::LedgerRow(r) => {
+                assert_eq!((r.device_id.as_str(), r.delta_wh), ("d1", 75.0));
+                kinds.push("ledger");
+            }
+            Record::Activity(a) => {
+                assert_eq!(a.action, "aggregation_run");
+                kinds.push("activity");
+            }
+            other => panic!("unexpected record {other:?} of {}", c.collection),
+        }
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["activity", "ledger"]);
+    if feed.mode() == FeedMode::Polling {
+        // Nothing more: the raw row was not read by range, the repeated row not journaled twice.
+        let quiet = tokio::time::timeout(Duration::from_millis(800), feed.next()).await;
+        assert!(quiet.is_err(), "unexpected event {quiet:?}");
+    }
 }

@@ -76,7 +76,7 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
         .await
         .unwrap();
     assert_eq!(fresh.schema_version, 0);
-    assert_eq!(fresh.pending_migrations, [1, 2]);
+    assert_eq!(fresh.pending_migrations, [1, 2, 3]);
     assert_eq!(fresh.status, HealthLevel::Warning);
 
     s.migrate_up(None, false).await.unwrap();
@@ -120,7 +120,7 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
         .await
         .unwrap();
     assert_eq!(ok.status, HealthLevel::Ok, "{:?}", ok.warnings);
-    assert_eq!(ok.schema_version, 2);
+    assert_eq!(ok.schema_version, 3);
     assert_eq!(ok.boards.total, 4);
     assert_eq!(ok.boards.online, 4);
     assert_eq!(
@@ -134,7 +134,7 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
     let text = ok.render();
     assert!(text.contains("4/4 online"), "{text}");
     assert!(text.contains("2 unregistered MACs seen"), "{text}");
-    assert!(text.contains("schema v2"), "{text}");
+    assert!(text.contains("schema v3"), "{text}");
 
     coll.update_one(
         doc! {"_id": devices[1].id},

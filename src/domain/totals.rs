@@ -1,17 +1,28 @@
 //! Running totals for the campus, each classroom, device and switch: today's kWh and ₹ (closed
 //! ledger rows + the open intervals up to now), power now, month-to-date and a month-end projection.
 //!
-//! The closed part and the history are loaded once (and again only when the ledger changes); a
-//! tick with a new `now` touches no database and allocates nothing: every open interval's rate
+//! The one money engine of the screen: every figure is worked out by the ledger's rules (each
+//! piece of an interval at the tariff in force for its device and classroom, split at midnight).
+//! What it knows grows with events, never with history:
+//! - the closed part is a reconciliation (today's rows created before a cutoff, summed by the
+//!   database) plus the rows learnt one by one since that cutoff (recognised by their key, so a row
+//!   learnt twice or already in the reconciliation counts once);
+//! - open intervals come from switch events; a switch turned off keeps its interval as a
+//!   provisional piece until the ledger rows that close it are learnt (or a reconciliation covers
+//!   them), so the total never dips while the collector writes them;
+//! - the earlier days of the month and the last days' average come from the history (daily
+//!   rollups), loaded once; at midnight the day that ends moves into it.
+//!
+//! A tick with a new `now` touches no database and allocates nothing: every open interval's rate
 //! pieces are worked out when it opens, and the sums go into vectors indexed the same way each time.
 
 use super::energy::switch_power;
 use super::interval::{local_date, local_midnight};
 use super::tariff::TariffBook;
-use super::{Instant, PowerSettings, Switch};
+use super::{Instant, LedgerRow, PowerSettings, Switch};
 use chrono::{Datelike, Days, Months, NaiveDate};
 use chrono_tz::Tz;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// Energy and money.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -21,9 +32,13 @@ pub struct Amount {
 }
 
 impl Amount {
-    fn add(&mut self, other: Amount) {
+    pub fn add(&mut self, other: Amount) {
         self.kwh += other.kwh;
         self.cost += other.cost;
+    }
+
+    fn is_zero(&self) -> bool {
+        self.kwh == 0.0 && self.cost == 0.0
     }
 }
 
@@ -36,8 +51,9 @@ pub struct Totals {
     pub power_w: f64,
     /// This month so far, today included.
     pub month_to_date: Amount,
-    /// Month-to-date + the trailing 7-day daily average × the days left (a projection).
-    pub month_projection: Amount,
+    /// Month-to-date + the average day of the last full days × the days left; `None` until a full
+    /// day of data exists (minutes of a first day say nothing about a month).
+    pub month_projection: Option<Amount>,
 }
 
 /// Today's closed ledger rows of one switch, summed.
@@ -90,6 +106,36 @@ impl OpenSwitch {
     }
 }
 
+/// A ledger row as the totals need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowNotice {
+    pub device_id: String,
+    pub switch_id: String,
+    pub classroom: String,
+    pub start: Instant,
+    pub end: Instant,
+    pub amount: Amount,
+    /// When it was written (`createdAt`); `None` for rows of writers that do not say.
+    pub created_at: Option<Instant>,
+}
+
+impl RowNotice {
+    pub fn of(row: &LedgerRow) -> RowNotice {
+        RowNotice {
+            device_id: row.device_id.clone(),
+            switch_id: row.switch_id.clone(),
+            classroom: row.classroom.clone(),
+            start: row.start_ts,
+            end: row.end_ts,
+            amount: Amount {
+                kwh: row.kwh(),
+                cost: row.cost(),
+            },
+            created_at: row.created_at,
+        }
+    }
+}
+
 /// What an open switch has used today by `now`, worked out from nothing: the interval from
 /// max(`since`, `day_start`) split at every tariff change, each piece at its rate. The reference the
 /// incremental tick is checked against.
@@ -121,12 +167,16 @@ pub fn open_amount_from_scratch(
     total
 }
 
-/// An open interval ready for ticks: from `start` (its start or local midnight), pieces of constant
-/// rate (`until` exclusive, the last one open-ended).
+/// An interval ready for ticks: from `start` (its start or local midnight) to `end` (open while
+/// `None`), pieces of constant rate (the last one reaching the end of the day).
 #[derive(Debug, Clone)]
 struct LiveInterval {
     switch: usize,
+    /// What it was opened from (kept to price it again when the tariffs change).
+    open: OpenSwitch,
     start: Instant,
+    /// Set once the switch went off: a provisional piece until its ledger rows are learnt.
+    end: Option<Instant>,
     kw: f64,
     /// (piece start, ₹/kWh), sorted; the first starts at `start`.
     rates: Vec<(Instant, f64)>,
@@ -135,10 +185,8 @@ struct LiveInterval {
 /// Which scopes exist and where each switch's sums go.
 #[derive(Debug, Clone, Default)]
 struct Layout {
-    switches: Vec<(String, String)>,
     switch_index: HashMap<(String, String), usize>,
     switch_device: Vec<usize>,
-    devices: Vec<String>,
     device_index: HashMap<String, usize>,
     device_classroom: Vec<usize>,
     classrooms: Vec<String>,
@@ -161,11 +209,10 @@ impl Layout {
             return i;
         }
         let c = self.classroom(classroom);
-        self.devices.push(device_id.to_string());
         self.device_classroom.push(c);
-        self.device_index
-            .insert(device_id.to_string(), self.devices.len() - 1);
-        self.devices.len() - 1
+        let i = self.device_classroom.len() - 1;
+        self.device_index.insert(device_id.to_string(), i);
+        i
     }
 
     fn switch(&mut self, device_id: &str, switch_id: &str, classroom: &str) -> usize {
@@ -174,98 +221,98 @@ impl Layout {
             return i;
         }
         let d = self.device(device_id, classroom);
-        self.switches.push(key.clone());
         self.switch_device.push(d);
-        self.switch_index.insert(key, self.switches.len() - 1);
-        self.switches.len() - 1
+        let i = self.switch_device.len() - 1;
+        self.switch_index.insert(key, i);
+        i
     }
 }
 
-/// The running totals of one campus-local day.
+/// A ledger row's identity: the ledger's unique key (device, switch, start).
+type RowKey = (String, String, i64);
+
+/// A row learnt one by one: where it went and when it was written.
+#[derive(Debug, Clone)]
+struct LearntRow {
+    switch: usize,
+    amount: Amount,
+    created_at: Instant,
+}
+
+/// How many trailing full days the projection averages.
+pub const PROJECTION_DAYS: u32 = 7;
+
+/// The running totals of one campus-local day (moving to the next at midnight).
 #[derive(Debug, Clone)]
 pub struct RunningTotals {
     tz: Tz,
     day: NaiveDate,
     midnight: Instant,
+    next_midnight: Instant,
     next_month: Instant,
+    book: TariffBook,
     layout: Layout,
+    /// Today's rows per switch as the last reconciliation summed them (created before `cutoff`).
+    reconciled: Vec<Amount>,
+    /// `reconciled` + the rows learnt since; `None` until the first reconciliation.
     closed: Vec<Amount>,
-    /// Earlier days of this month, per device.
-    month_before: Vec<Amount>,
-    /// The trailing 7 full days' average per day, per device.
-    daily_average: Vec<Amount>,
-    open: Vec<LiveInterval>,
+    cutoff: Option<Instant>,
+    learnt: HashMap<RowKey, LearntRow>,
+    /// Earlier days of this month, per device; `None` until the history is loaded.
+    month_before: Option<Vec<Amount>>,
+    /// The last full days (oldest first, at most [`PROJECTION_DAYS`]), per device.
+    window: VecDeque<Vec<Amount>>,
+    /// The first day the history holds data for (fewer days than the window are averaged over
+    /// what exists).
+    first_data_day: Option<NaiveDate>,
+    intervals: Vec<LiveInterval>,
     switch_totals: Vec<Totals>,
     device_totals: Vec<Totals>,
     classroom_totals: Vec<Totals>,
     campus: Totals,
 }
 
-/// How many trailing full days the projection averages.
-pub const PROJECTION_DAYS: u32 = 7;
-
 impl RunningTotals {
-    /// Totals for campus-local `day`, from its closed rows so far and the earlier days' totals
-    /// (those of this month count toward month-to-date; the last 7 toward the projection's average).
-    pub fn new(tz: Tz, day: NaiveDate, closed: &[ClosedSwitch], history: &[DayTotal]) -> Self {
-        let mut layout = Layout::default();
-        let midnight = local_midnight(day, tz);
-        let first = day.with_day(1).unwrap_or(day);
-        let next_month = first
-            .checked_add_months(Months::new(1))
-            .map(|d| local_midnight(d, tz))
-            .unwrap_or(midnight);
-        let mut totals = RunningTotals {
+    /// Empty totals for the campus-local day of `now`, priced with `book`: nothing closed known
+    /// yet ([`RunningTotals::reconcile`]), no history yet ([`RunningTotals::load_history`]).
+    pub fn new(tz: Tz, now: Instant, book: TariffBook) -> Self {
+        let mut t = RunningTotals {
             tz,
-            day,
-            midnight,
-            next_month,
+            day: local_date(now, tz),
+            midnight: now,
+            next_midnight: now,
+            next_month: now,
+            book,
             layout: Layout::default(),
+            reconciled: Vec::new(),
             closed: Vec::new(),
-            month_before: Vec::new(),
-            daily_average: Vec::new(),
-            open: Vec::new(),
+            cutoff: None,
+            learnt: HashMap::new(),
+            month_before: None,
+            window: VecDeque::new(),
+            first_data_day: None,
+            intervals: Vec::new(),
             switch_totals: Vec::new(),
             device_totals: Vec::new(),
             classroom_totals: Vec::new(),
             campus: Totals::default(),
         };
-        let mut closed_amounts = Vec::new();
-        for c in closed {
-            let i = layout.switch(&c.device_id, &c.switch_id, &c.classroom);
-            if closed_amounts.len() <= i {
-                closed_amounts.resize(i + 1, Amount::default());
-            }
-            closed_amounts[i].add(c.amount);
-        }
-        let window_start = day.checked_sub_days(Days::new(PROJECTION_DAYS.into()));
-        let mut month_before = Vec::new();
-        let mut window = Vec::new();
-        for h in history.iter().filter(|h| h.date < day) {
-            let d = layout.device(&h.device_id, &h.classroom);
-            if month_before.len() <= d {
-                month_before.resize(d + 1, Amount::default());
-                window.resize(d + 1, Amount::default());
-            }
-            if h.date >= first {
-                month_before[d].add(h.amount);
-            }
-            if window_start.is_some_and(|w| h.date >= w) {
-                window[d].add(h.amount);
-            }
-        }
-        totals.layout = layout;
-        totals.closed = closed_amounts;
-        totals.month_before = month_before;
-        totals.daily_average = window
-            .into_iter()
-            .map(|a| Amount {
-                kwh: a.kwh / f64::from(PROJECTION_DAYS),
-                cost: a.cost / f64::from(PROJECTION_DAYS),
-            })
-            .collect();
-        totals.resize();
-        totals
+        t.set_day(t.day);
+        t
+    }
+
+    fn set_day(&mut self, day: NaiveDate) {
+        self.day = day;
+        self.midnight = local_midnight(day, self.tz);
+        self.next_midnight = day
+            .checked_add_days(Days::new(1))
+            .map(|d| local_midnight(d, self.tz))
+            .unwrap_or(self.midnight);
+        let first = day.with_day(1).unwrap_or(day);
+        self.next_month = first
+            .checked_add_months(Months::new(1))
+            .map(|d| local_midnight(d, self.tz))
+            .unwrap_or(self.next_midnight);
     }
 
     /// The campus-local day these totals are for.
@@ -273,93 +320,322 @@ impl RunningTotals {
         self.day
     }
 
-    /// Whether `now` is past this day (the caller then reloads for the new day).
-    pub fn is_stale_at(&self, now: Instant) -> bool {
-        local_date(now, self.tz) != self.day
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    /// Whether today's closed rows are known (a reconciliation has been applied).
+    pub fn is_today_loaded(&self) -> bool {
+        self.cutoff.is_some()
+    }
+
+    /// Whether the earlier days of the month are known.
+    pub fn is_history_loaded(&self) -> bool {
+        self.month_before.is_some()
+    }
+
+    /// The last reconciliation's cutoff.
+    pub fn cutoff(&self) -> Option<Instant> {
+        self.cutoff
     }
 
     fn resize(&mut self) {
         let (s, d, c) = (
-            self.layout.switches.len(),
-            self.layout.devices.len(),
+            self.layout.switch_device.len(),
+            self.layout.device_classroom.len(),
             self.layout.classrooms.len(),
         );
+        self.reconciled.resize(s, Amount::default());
         self.closed.resize(s, Amount::default());
-        self.month_before.resize(d, Amount::default());
-        self.daily_average.resize(d, Amount::default());
+        if let Some(m) = self.month_before.as_mut() {
+            m.resize(d, Amount::default());
+        }
+        for w in self.window.iter_mut() {
+            w.resize(d, Amount::default());
+        }
         self.switch_totals.resize(s, Totals::default());
         self.device_totals.resize(d, Totals::default());
         self.classroom_totals.resize(c, Totals::default());
     }
 
-    /// Replaces the set of open switches (all of them), pricing each with `tariffs`.
-    pub fn set_open(&mut self, open: &[OpenSwitch], tariffs: &TariffBook) {
-        self.open.clear();
-        for o in open {
-            self.add_open(o, tariffs);
+    /// Sets the closed part from a reconciliation: `closed` sums the rows of `day` written before
+    /// `cutoff`; the rows learnt one by one that were written since stay counted on top. A
+    /// reconciliation of another day (it ran across midnight) is ignored: false.
+    pub fn reconcile(&mut self, day: NaiveDate, closed: &[ClosedSwitch], cutoff: Instant) -> bool {
+        if day != self.day {
+            return false;
         }
-    }
-
-    /// A switch turned on (replacing any open interval it had).
-    pub fn switch_on(&mut self, open: &OpenSwitch, tariffs: &TariffBook) {
-        self.switch_off(&open.device_id, &open.switch_id);
-        self.add_open(open, tariffs);
-    }
-
-    /// A switch turned off: its interval leaves the open part (its ledger rows arrive with the next
-    /// reload of the closed part).
-    pub fn switch_off(&mut self, device_id: &str, switch_id: &str) {
-        let key = (device_id.to_string(), switch_id.to_string());
-        if let Some(&i) = self.layout.switch_index.get(&key) {
-            self.open.retain(|o| o.switch != i);
+        for c in closed {
+            self.layout.switch(&c.device_id, &c.switch_id, &c.classroom);
         }
-    }
-
-    fn add_open(&mut self, o: &OpenSwitch, tariffs: &TariffBook) {
-        let switch = self.layout.switch(&o.device_id, &o.switch_id, &o.classroom);
         self.resize();
-        let start = o.since.max(self.midnight);
+        self.reconciled
+            .iter_mut()
+            .for_each(|a| *a = Amount::default());
+        for c in closed {
+            let s = self.layout.switch(&c.device_id, &c.switch_id, &c.classroom);
+            self.reconciled[s].add(c.amount);
+        }
+        self.learnt.retain(|_, r| r.created_at >= cutoff);
+        self.closed.clone_from(&self.reconciled);
+        for r in self.learnt.values() {
+            self.closed[r.switch].add(r.amount);
+        }
+        // Provisional pieces that ended before the cutoff have their rows in the reconciliation.
+        self.intervals
+            .retain(|i| i.end.is_none_or(|end| end >= cutoff));
+        self.cutoff = Some(cutoff);
+        true
+    }
+
+    /// Loads the earlier days of the month and the last full days (per device) before `day`;
+    /// another day's history is ignored (false).
+    pub fn load_history(&mut self, day: NaiveDate, history: &[DayTotal]) -> bool {
+        if day != self.day {
+            return false;
+        }
+        let first = day.with_day(1).unwrap_or(day);
+        let window_start = day
+            .checked_sub_days(Days::new(PROJECTION_DAYS.into()))
+            .unwrap_or(day);
+        for h in history {
+            self.layout.device(&h.device_id, &h.classroom);
+        }
+        let devices = self.layout.device_classroom.len();
+        let mut month_before = vec![Amount::default(); devices];
+        let mut window: VecDeque<Vec<Amount>> = window_start
+            .iter_days()
+            .take_while(|d| *d < day)
+            .map(|_| vec![Amount::default(); devices])
+            .collect();
+        let mut first_data = None::<NaiveDate>;
+        for h in history.iter().filter(|h| h.date < day) {
+            let d = self.layout.device(&h.device_id, &h.classroom);
+            if !h.amount.is_zero() {
+                first_data = Some(first_data.map_or(h.date, |f| f.min(h.date)));
+            }
+            if h.date >= first {
+                month_before[d].add(h.amount);
+            }
+            if h.date >= window_start {
+                let i = (h.date - window_start).num_days() as usize;
+                if let Some(slot) = window.get_mut(i) {
+                    slot[d].add(h.amount);
+                }
+            }
+        }
+        self.month_before = Some(month_before);
+        self.window = window;
+        self.first_data_day = first_data;
+        self.resize();
+        true
+    }
+
+    /// A ledger row learnt (from the change feed): counted once, into today when it is today's.
+    /// Rows written before the last reconciliation's cutoff are already in it. Returns whether it
+    /// changed a total.
+    pub fn learn_row(&mut self, row: &RowNotice, now: Instant) -> bool {
+        if local_date(row.start, self.tz) != self.day {
+            // Earlier days come with the history (reloaded after midnight).
+            return false;
+        }
+        let created = row.created_at.unwrap_or(now);
+        if self.cutoff.is_some_and(|c| created < c) {
+            return false;
+        }
+        let key = (
+            row.device_id.clone(),
+            row.switch_id.clone(),
+            row.start.timestamp_millis(),
+        );
+        if self.learnt.contains_key(&key) {
+            return false;
+        }
+        let s = self
+            .layout
+            .switch(&row.device_id, &row.switch_id, &row.classroom);
+        self.resize();
+        self.closed[s].add(row.amount);
+        self.learnt.insert(
+            key,
+            LearntRow {
+                switch: s,
+                amount: row.amount,
+                created_at: created,
+            },
+        );
+        // The rows that close a provisional piece replace it.
+        self.intervals
+            .retain(|i| !(i.switch == s && i.end.is_some() && i.start < row.end));
+        true
+    }
+
+    /// A switch is on since `open.since` (replacing what it had open).
+    pub fn switch_on(&mut self, open: &OpenSwitch) {
+        let s = self
+            .layout
+            .switch(&open.device_id, &open.switch_id, &open.classroom);
+        self.resize();
+        self.intervals
+            .retain(|i| !(i.switch == s && i.end.is_none()));
+        let interval = self.priced(s, open.clone(), None);
+        self.intervals.push(interval);
+    }
+
+    /// A switch went off at `at`: what it had open stays as a provisional piece until its ledger
+    /// rows are learnt.
+    pub fn switch_off(&mut self, device_id: &str, switch_id: &str, at: Instant) {
+        let key = (device_id.to_string(), switch_id.to_string());
+        let Some(&s) = self.layout.switch_index.get(&key) else {
+            return;
+        };
+        let Some(i) = self
+            .intervals
+            .iter()
+            .position(|i| i.switch == s && i.end.is_none())
+        else {
+            return;
+        };
+        if at <= self.intervals[i].start {
+            self.intervals.swap_remove(i);
+        } else {
+            self.intervals[i].end = Some(at);
+        }
+    }
+
+    /// The switch's open interval, if it has one.
+    pub fn open_switch(&self, device_id: &str, switch_id: &str) -> Option<&OpenSwitch> {
+        let s = *self
+            .layout
+            .switch_index
+            .get(&(device_id.to_string(), switch_id.to_string()))?;
+        self.intervals
+            .iter()
+            .find(|i| i.switch == s && i.end.is_none())
+            .map(|i| &i.open)
+    }
+
+    /// New tariffs: open and provisional intervals are priced again (closed rows keep theirs).
+    pub fn set_tariffs(&mut self, book: TariffBook) {
+        self.book = book;
+        self.reprice();
+    }
+
+    fn reprice(&mut self) {
+        let intervals = std::mem::take(&mut self.intervals);
+        self.intervals = intervals
+            .into_iter()
+            .map(|i| self.priced(i.switch, i.open, i.end))
+            .collect();
+    }
+
+    fn priced(&self, switch: usize, open: OpenSwitch, end: Option<Instant>) -> LiveInterval {
+        let start = open.since.max(self.midnight);
         let mut rates = vec![(
             start,
-            tariffs
-                .rate_at(start, &o.device_id, &o.classroom)
+            self.book
+                .rate_at(start, &open.device_id, &open.classroom)
                 .cost_per_kwh,
         )];
-        for cut in tariffs.changes_within(start, self.next_month, &o.device_id, &o.classroom) {
+        for cut in
+            self.book
+                .changes_within(start, self.next_midnight, &open.device_id, &open.classroom)
+        {
             rates.push((
                 cut,
-                tariffs
-                    .rate_at(cut, &o.device_id, &o.classroom)
+                self.book
+                    .rate_at(cut, &open.device_id, &open.classroom)
                     .cost_per_kwh,
             ));
         }
-        self.open.push(LiveInterval {
+        LiveInterval {
             switch,
+            kw: open.power_w.max(0.0) / 1000.0,
+            open,
             start,
-            kw: o.power_w.max(0.0) / 1000.0,
+            end,
             rates,
-        });
+        }
     }
 
-    /// Recomputes every total for `now` (no database, no allocation).
-    pub fn tick(&mut self, now: Instant) {
+    /// Recomputes every total for `now`. At the first tick past midnight the day that ended moves
+    /// into the history and the new day starts with nothing closed: returns true then (the caller
+    /// reloads the history and reconciles the new day when it can).
+    pub fn tick(&mut self, now: Instant) -> bool {
+        let mut rolled = false;
+        let today = local_date(now, self.tz);
+        if today > self.day {
+            self.roll_to(today);
+            rolled = true;
+        }
+        self.compute(now);
+        rolled
+    }
+
+    /// Moves to `today`: the day that ended (worked out at its midnight) joins the month and the
+    /// window; what is still on continues from the new midnight.
+    fn roll_to(&mut self, today: NaiveDate) {
+        let end_of_day = self.next_midnight;
+        self.compute(end_of_day);
+        let ended: Vec<Amount> = self.device_totals.iter().map(|t| t.today).collect();
+        let yesterday = self.day;
+        let same_month = today.month() == yesterday.month() && today.year() == yesterday.year();
+        if let Some(m) = self.month_before.as_mut() {
+            if same_month && today.pred_opt() == Some(yesterday) {
+                for (acc, a) in m.iter_mut().zip(&ended) {
+                    acc.add(*a);
+                }
+            } else {
+                m.iter_mut().for_each(|a| *a = Amount::default());
+            }
+        }
+        if today.pred_opt() == Some(yesterday) {
+            if ended.iter().any(|a| !a.is_zero()) && self.first_data_day.is_none() {
+                self.first_data_day = Some(yesterday);
+            }
+            self.window.push_back(ended);
+        } else {
+            self.window.clear();
+        }
+        while self.window.len() > PROJECTION_DAYS as usize {
+            self.window.pop_front();
+        }
+        self.set_day(today);
+        self.reconciled
+            .iter_mut()
+            .for_each(|a| *a = Amount::default());
+        self.closed.iter_mut().for_each(|a| *a = Amount::default());
+        self.learnt.clear();
+        // Provisional pieces belonged to the day that ended.
+        self.intervals.retain(|i| i.end.is_none());
+        self.reprice();
+        self.resize();
+    }
+
+    fn compute(&mut self, now: Instant) {
         for (t, c) in self.switch_totals.iter_mut().zip(&self.closed) {
             *t = Totals {
                 today: *c,
                 ..Totals::default()
             };
         }
-        for o in &self.open {
+        for o in &self.intervals {
             let t = &mut self.switch_totals[o.switch];
-            if now <= o.start {
+            let until = o.end.map_or(now, |e| e.min(now));
+            if until <= o.start {
                 continue;
             }
-            t.power_w += o.kw * 1000.0;
+            if o.end.is_none() {
+                t.power_w += o.kw * 1000.0;
+            }
             for (i, &(from, rate)) in o.rates.iter().enumerate() {
-                if from >= now {
+                if from >= until {
                     break;
                 }
-                let to = o.rates.get(i + 1).map_or(now, |&(next, _)| next.min(now));
+                let to = o
+                    .rates
+                    .get(i + 1)
+                    .map_or(until, |&(next, _)| next.min(until));
                 let hours = (to - from).num_milliseconds() as f64 / 3_600_000.0;
                 let kwh = o.kw * hours;
                 t.today.kwh += kwh;
@@ -375,26 +651,57 @@ impl RunningTotals {
             d.power_w += t.power_w;
         }
         let days_left = (self.next_month - now).num_milliseconds().max(0) as f64 / 86_400_000.0;
+        let averaged = self.averaged_days();
         for t in self.classroom_totals.iter_mut() {
             *t = Totals::default();
         }
-        self.campus = Totals::default();
+        let history = self.month_before.is_some();
+        self.campus = Totals {
+            month_projection: averaged.map(|_| Amount::default()),
+            ..Totals::default()
+        };
+        for t in self.classroom_totals.iter_mut() {
+            t.month_projection = self.campus.month_projection;
+        }
         for (d, t) in self.device_totals.iter_mut().enumerate() {
-            t.month_to_date = self.month_before[d];
+            t.month_to_date = self
+                .month_before
+                .as_ref()
+                .and_then(|m| m.get(d).copied())
+                .unwrap_or_default();
             t.month_to_date.add(t.today);
-            let avg = self.daily_average[d];
-            t.month_projection = Amount {
-                kwh: t.month_to_date.kwh + avg.kwh * days_left,
-                cost: t.month_to_date.cost + avg.cost * days_left,
-            };
+            t.month_projection = averaged.filter(|_| history).map(|days| {
+                let mut sum = Amount::default();
+                for w in self.window.iter().rev().take(days) {
+                    sum.add(w.get(d).copied().unwrap_or_default());
+                }
+                Amount {
+                    kwh: t.month_to_date.kwh + sum.kwh / days as f64 * days_left,
+                    cost: t.month_to_date.cost + sum.cost / days as f64 * days_left,
+                }
+            });
             let c = &mut self.classroom_totals[self.layout.device_classroom[d]];
             for scope in [c, &mut self.campus] {
                 scope.today.add(t.today);
                 scope.power_w += t.power_w;
                 scope.month_to_date.add(t.month_to_date);
-                scope.month_projection.add(t.month_projection);
+                if let (Some(acc), Some(p)) = (scope.month_projection.as_mut(), t.month_projection)
+                {
+                    acc.add(p);
+                }
             }
         }
+    }
+
+    /// How many of the last full days the projection averages: those since the first day with
+    /// data, at most [`PROJECTION_DAYS`]; `None` when there is not one full day of data.
+    fn averaged_days(&self) -> Option<usize> {
+        let first = self.first_data_day?;
+        self.month_before.as_ref()?;
+        let days = (self.day - first)
+            .num_days()
+            .clamp(0, self.window.len() as i64) as usize;
+        (days > 0).then_some(days)
     }
 
     pub fn campus(&self) -> Totals {
@@ -448,14 +755,20 @@ mod tests {
             .with_timezone(&Utc)
     }
 
-    fn global(price: f64, from: Instant, until: Option<Instant>) -> CostVersion {
+    fn version(
+        price: f64,
+        from: Instant,
+        until: Option<Instant>,
+        scope: TariffScope,
+        classroom: Option<&str>,
+    ) -> CostVersion {
         CostVersion {
             id: None,
             cost_per_kwh: price,
             effective_from: from,
             effective_until: until,
-            scope: TariffScope::Global,
-            classroom: None,
+            scope,
+            classroom: classroom.map(str::to_string),
             device_id: None,
             created_by: None,
             notes: None,
@@ -463,6 +776,10 @@ mod tests {
             created_at: None,
             updated_at: None,
         }
+    }
+
+    fn global(price: f64, from: Instant, until: Option<Instant>) -> CostVersion {
+        version(price, from, until, TariffScope::Global, None)
     }
 
     fn open(device: &str, switch: &str, room: &str, since: Instant, w: f64) -> OpenSwitch {
@@ -484,42 +801,112 @@ mod tests {
         }
     }
 
+    fn row(device: &str, switch: &str, start: Instant, end: Instant, kwh: f64) -> RowNotice {
+        RowNotice {
+            device_id: device.into(),
+            switch_id: switch.into(),
+            classroom: "A".into(),
+            start,
+            end,
+            amount: Amount {
+                kwh,
+                cost: kwh * 8.0,
+            },
+            created_at: Some(end),
+        }
+    }
+
     fn day() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
     }
 
     #[test]
     fn closed_plus_open_from_midnight() {
         let book = TariffBook::new(vec![global(8.0, ist(1, 0, 0), None)], 7.5);
-        let mut t = RunningTotals::new(
-            IST,
+        let mut t = RunningTotals::new(IST, ist(24, 1, 0), book);
+        assert!(!t.is_today_loaded());
+        t.reconcile(
             day(),
             &[
                 closed("d1", "s1", "A", 1.0, 8.0),
                 closed("d2", "s1", "B", 2.0, 16.0),
             ],
-            &[],
+            ist(24, 1, 0),
         );
+        assert!(t.is_today_loaded());
         // On since yesterday 22:00: only today's part counts.
-        t.set_open(&[open("d1", "s2", "A", ist(23, 22, 0), 1000.0)], &book);
+        t.switch_on(&open("d1", "s2", "A", ist(23, 22, 0), 1000.0));
         t.tick(ist(24, 2, 0));
         let s = t.switch("d1", "s2").unwrap();
-        assert!((s.today.kwh - 2.0).abs() < 1e-9);
-        assert!((s.today.cost - 16.0).abs() < 1e-9);
+        assert!(close(s.today.kwh, 2.0));
+        assert!(close(s.today.cost, 16.0));
         assert_eq!(s.power_w, 1000.0);
-        let d1 = t.device("d1").unwrap();
-        assert!((d1.today.kwh - 3.0).abs() < 1e-9);
+        assert!(close(t.device("d1").unwrap().today.kwh, 3.0));
         let campus = t.campus();
-        assert!((campus.today.kwh - 5.0).abs() < 1e-9);
-        assert!((campus.today.cost - 40.0).abs() < 1e-9);
+        assert!(close(campus.today.kwh, 5.0));
+        assert!(close(campus.today.cost, 40.0));
         assert_eq!(campus.power_w, 1000.0);
         assert_eq!(t.classroom("B").unwrap().power_w, 0.0);
+    }
 
-        // The switch goes off: power drops, its energy waits for the ledger reload.
-        t.switch_off("d1", "s2");
-        t.tick(ist(24, 3, 0));
+    #[test]
+    fn a_switch_turned_off_counts_until_its_rows_arrive_then_the_rows_count() {
+        let book = TariffBook::new(vec![global(8.0, ist(1, 0, 0), None)], 7.5);
+        let mut t = RunningTotals::new(IST, ist(24, 1, 0), book);
+        t.reconcile(day(), &[], ist(24, 1, 0));
+        t.switch_on(&open("d1", "s1", "A", ist(24, 2, 0), 1000.0));
+        t.switch_off("d1", "s1", ist(24, 4, 0));
+        t.tick(ist(24, 5, 0));
+        // Off at 04:00: power gone, the two hours still counted while the ledger is written.
         assert_eq!(t.campus().power_w, 0.0);
-        assert!((t.campus().today.kwh - 3.0).abs() < 1e-9);
+        assert!(close(t.campus().today.kwh, 2.0));
+        // The collector's row (timed by the board: a little different) replaces the piece.
+        assert!(t.learn_row(
+            &row("d1", "s1", ist(24, 2, 0), ist(24, 3, 59), 1.983),
+            ist(24, 5, 0)
+        ));
+        t.tick(ist(24, 5, 0));
+        assert!(close(t.campus().today.kwh, 1.983));
+        // Learnt again (the feed repeats itself at times): counted once.
+        assert!(!t.learn_row(
+            &row("d1", "s1", ist(24, 2, 0), ist(24, 3, 59), 1.983),
+            ist(24, 5, 0)
+        ));
+        t.tick(ist(24, 5, 1));
+        assert!(close(t.campus().today.kwh, 1.983));
+    }
+
+    #[test]
+    fn a_reconciliation_counts_each_row_once() {
+        let book = TariffBook::new(vec![global(8.0, ist(1, 0, 0), None)], 7.5);
+        let mut t = RunningTotals::new(IST, ist(24, 1, 0), book);
+        // Learnt before the first reconciliation: written at 10:00 and 12:00.
+        t.learn_row(
+            &row("d1", "s1", ist(24, 9, 0), ist(24, 10, 0), 1.0),
+            ist(24, 10, 0),
+        );
+        t.learn_row(
+            &row("d1", "s1", ist(24, 11, 0), ist(24, 12, 0), 2.0),
+            ist(24, 12, 0),
+        );
+        // The reconciliation read what was written before 11:00: the first row, and 0.5 kWh more
+        // the feed never showed.
+        t.reconcile(day(), &[closed("d1", "s1", "A", 1.5, 12.0)], ist(24, 11, 0));
+        t.tick(ist(24, 13, 0));
+        assert!(close(t.campus().today.kwh, 3.5));
+        // A row written before the cutoff and learnt late is in the reconciliation already.
+        assert!(!t.learn_row(
+            &row("d1", "s2", ist(24, 8, 0), ist(24, 10, 30), 4.0),
+            ist(24, 13, 0)
+        ));
+        t.tick(ist(24, 13, 0));
+        assert!(close(t.campus().today.kwh, 3.5));
+        // A reconciliation of another day changes nothing.
+        assert!(!t.reconcile(day().pred_opt().unwrap(), &[], ist(24, 13, 0)));
     }
 
     #[test]
@@ -531,22 +918,47 @@ mod tests {
             ],
             7.5,
         );
-        let mut t = RunningTotals::new(IST, day(), &[], &[]);
-        t.switch_on(&open("d1", "s1", "A", ist(24, 10, 0), 1500.0), &book);
+        let mut t = RunningTotals::new(IST, ist(24, 9, 0), book);
+        t.switch_on(&open("d1", "s1", "A", ist(24, 10, 0), 1500.0));
         t.tick(ist(24, 11, 0));
-        assert!((t.campus().today.cost - 1.5 * 6.0).abs() < 1e-9);
+        assert!(close(t.campus().today.cost, 1.5 * 6.0));
         t.tick(ist(24, 14, 0));
-        assert!((t.campus().today.cost - (3.0 * 6.0 + 3.0 * 9.0)).abs() < 1e-9);
-        assert!((t.campus().today.kwh - 6.0).abs() < 1e-9);
+        assert!(close(t.campus().today.cost, 3.0 * 6.0 + 3.0 * 9.0));
+        assert!(close(t.campus().today.kwh, 6.0));
         // Turning the same switch on again replaces its interval.
-        t.switch_on(&open("d1", "s1", "A", ist(24, 13, 0), 1500.0), &book);
+        t.switch_on(&open("d1", "s1", "A", ist(24, 13, 0), 1500.0));
         t.tick(ist(24, 14, 0));
-        assert!((t.campus().today.kwh - 1.5).abs() < 1e-9);
+        assert!(close(t.campus().today.kwh, 1.5));
     }
 
     #[test]
-    fn month_to_date_and_projection() {
-        let h = |d: u32, kwh: f64| DayTotal {
+    fn a_tariff_edited_while_a_load_is_on_prices_it_again_from_the_change() {
+        let mut t = RunningTotals::new(
+            IST,
+            ist(24, 9, 0),
+            TariffBook::new(vec![global(6.0, ist(1, 0, 0), None)], 7.5),
+        );
+        t.switch_on(&open("d1", "s1", "A", ist(24, 10, 0), 1000.0));
+        // At 12:00 a classroom tariff of ₹10 from 11:00 is saved for classroom A.
+        t.set_tariffs(TariffBook::new(
+            vec![
+                global(6.0, ist(1, 0, 0), None),
+                version(
+                    10.0,
+                    ist(24, 11, 0),
+                    None,
+                    TariffScope::Classroom,
+                    Some("A"),
+                ),
+            ],
+            7.5,
+        ));
+        t.tick(ist(24, 13, 0));
+        assert!(close(t.campus().today.cost, 6.0 + 2.0 * 10.0));
+    }
+
+    fn history_day(d: u32, kwh: f64) -> DayTotal {
+        DayTotal {
             date: NaiveDate::from_ymd_opt(2026, 11, d).unwrap(),
             device_id: "d1".into(),
             classroom: "A".into(),
@@ -554,21 +966,72 @@ mod tests {
                 kwh,
                 cost: kwh * 8.0,
             },
-        };
+        }
+    }
+
+    #[test]
+    fn month_to_date_and_projection() {
         // Nov 1–16 at 1 kWh a day, then 7 kWh a day: only Nov 17–23 make the 7-day average.
         let history: Vec<DayTotal> = (1..=23)
-            .map(|d| h(d, if d >= 17 { 7.0 } else { 1.0 }))
+            .map(|d| history_day(d, if d >= 17 { 7.0 } else { 1.0 }))
             .collect();
-        let mut t = RunningTotals::new(IST, day(), &[closed("d1", "s1", "A", 2.0, 16.0)], &history);
+        let mut t = RunningTotals::new(IST, ist(24, 1, 0), TariffBook::new(vec![], 8.0));
+        t.reconcile(day(), &[closed("d1", "s1", "A", 2.0, 16.0)], ist(24, 1, 0));
+        t.tick(ist(24, 12, 0));
+        assert_eq!(t.campus().month_projection, None, "no history yet");
+        assert!(t.load_history(day(), &history));
         // At noon on the 24th: 6.5 days left in November.
         t.tick(ist(24, 12, 0));
         let c = t.campus();
         let mtd = 16.0 * 1.0 + 7.0 * 7.0 + 2.0;
-        assert!((c.month_to_date.kwh - mtd).abs() < 1e-9);
-        assert!((c.month_projection.kwh - (mtd + 7.0 * 6.5)).abs() < 1e-9);
-        assert!((c.month_projection.cost - (mtd + 7.0 * 6.5) * 8.0).abs() < 1e-9);
-        assert!(!t.is_stale_at(ist(24, 23, 59)));
-        assert!(t.is_stale_at(ist(25, 0, 0)));
+        assert!(close(c.month_to_date.kwh, mtd));
+        let p = c.month_projection.unwrap();
+        assert!(close(p.kwh, mtd + 7.0 * 6.5));
+        assert!(close(p.cost, (mtd + 7.0 * 6.5) * 8.0));
+    }
+
+    #[test]
+    fn no_projection_from_minutes_of_a_first_day() {
+        // A campus that started this morning: half a kWh so far, no earlier day.
+        let mut t = RunningTotals::new(IST, ist(1, 9, 0), TariffBook::new(vec![], 8.0));
+        let first = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        t.reconcile(first, &[closed("d1", "s1", "A", 0.5, 4.0)], ist(1, 9, 0));
+        t.load_history(first, &[]);
+        t.tick(ist(1, 9, 10));
+        assert_eq!(t.campus().month_projection, None);
+        assert!(close(t.campus().month_to_date.cost, 4.0));
+    }
+
+    #[test]
+    fn two_days_of_data_average_over_two_days_not_seven() {
+        let mut t = RunningTotals::new(IST, ist(24, 1, 0), TariffBook::new(vec![], 8.0));
+        t.reconcile(day(), &[], ist(24, 1, 0));
+        t.load_history(day(), &[history_day(22, 3.0), history_day(23, 5.0)]);
+        t.tick(ist(24, 12, 0));
+        let p = t.campus().month_projection.unwrap();
+        assert!(close(p.kwh, 8.0 + 4.0 * 6.5));
+    }
+
+    #[test]
+    fn midnight_moves_the_day_into_the_month_and_keeps_loads_on() {
+        let mut t = RunningTotals::new(IST, ist(23, 20, 0), TariffBook::new(vec![], 8.0));
+        let d23 = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        t.reconcile(d23, &[closed("d1", "s1", "A", 1.0, 8.0)], ist(23, 20, 0));
+        t.load_history(d23, &[history_day(22, 2.0)]);
+        t.switch_on(&open("d1", "s2", "A", ist(23, 22, 0), 1000.0));
+        assert!(!t.tick(ist(23, 23, 0)));
+        assert!(t.tick(ist(24, 1, 0)), "the day rolled");
+        assert_eq!(t.day(), day());
+        let c = t.campus();
+        // Today: the load since midnight. Month: the 22nd, and the 23rd's 1 + 2 kWh.
+        assert!(close(c.today.kwh, 1.0));
+        assert!(close(c.month_to_date.kwh, 2.0 + 3.0 + 1.0));
+        // Two full days of data averaged: (2 + 3) / 2.
+        assert!(c.month_projection.is_some());
+        assert!(
+            t.is_today_loaded(),
+            "a new day starts with nothing closed, known"
+        );
     }
 
     #[test]
@@ -608,7 +1071,7 @@ mod tests {
         fn the_tick_equals_the_sum_worked_out_from_scratch(
             opens in proptest::collection::vec((0usize..5, 0usize..3, any_minute(), 1.0f64..2000.0), 0..20),
             changes in proptest::collection::vec((any_minute(), 1.0f64..20.0), 0..4),
-            now in any_minute(),
+            now in (0i64..(24 * 60)).prop_map(|m| ist(24, 0, 0) + chrono::Duration::minutes(m)),
         ) {
             let mut changes = changes;
             changes.sort_by_key(|c| c.0);
@@ -622,11 +1085,11 @@ mod tests {
                 .map(|(d, s, since, w)| open(&format!("d{d}"), &format!("s{s}"), "A", *since, *w))
                 .collect();
             // One interval per switch: the last one given wins, as with switch_on.
-            let mut t = RunningTotals::new(IST, day(), &[], &[]);
+            let mut t = RunningTotals::new(IST, ist(24, 0, 0), book.clone());
             for o in &opens {
-                t.switch_on(o, &book);
+                t.switch_on(o);
             }
-            t.tick(now);
+            prop_assert!(!t.tick(now));
             let mut last: HashMap<(String, String), &OpenSwitch> = HashMap::new();
             for o in &opens {
                 last.insert((o.device_id.clone(), o.switch_id.clone()), o);
@@ -638,6 +1101,57 @@ mod tests {
             }
             prop_assert!((t.campus().today.kwh - want.kwh).abs() < 1e-6);
             prop_assert!((t.campus().today.cost - want.cost).abs() < 1e-6);
+        }
+
+        /// However the rows of a day arrive (repeated, before or after a reconciliation, written
+        /// before or after its cutoff), each counts exactly once.
+        #[test]
+        fn every_row_counts_once_whatever_the_order(
+            rows in proptest::collection::vec((0usize..3, 0i64..(20 * 60), 1.0f64..5.0, 0i64..(22 * 60)), 1..30),
+            cutoff_minute in 0i64..(24 * 60),
+            repeats in proptest::collection::vec(0usize..30, 0..10),
+            reconcile_after in 0usize..40,
+        ) {
+            let midnight = local_midnight(day(), IST);
+            let at = |m: i64| midnight + chrono::Duration::minutes(m);
+            let cutoff = at(cutoff_minute);
+            // Distinct rows by (switch, start).
+            let mut seen = std::collections::HashSet::new();
+            let rows: Vec<RowNotice> = rows
+                .into_iter()
+                .filter(|(s, start, _, _)| seen.insert((*s, *start)))
+                .map(|(s, start, kwh, created)| RowNotice {
+                    created_at: Some(at(created.max(start))),
+                    ..row("d1", &format!("s{s}"), at(start), at(start + 1), kwh)
+                })
+                .collect();
+            let before: Vec<ClosedSwitch> = rows
+                .iter()
+                .filter(|r| r.created_at.unwrap() < cutoff)
+                .map(|r| ClosedSwitch {
+                    device_id: r.device_id.clone(),
+                    switch_id: r.switch_id.clone(),
+                    classroom: r.classroom.clone(),
+                    amount: r.amount,
+                })
+                .collect();
+            let mut feed: Vec<&RowNotice> = rows.iter().collect();
+            feed.extend(repeats.iter().filter_map(|&i| rows.get(i)));
+            let mut t = RunningTotals::new(IST, at(1), TariffBook::new(vec![], 8.0));
+            let mut reconciled = false;
+            for (i, r) in feed.iter().enumerate() {
+                if i == reconcile_after {
+                    t.reconcile(day(), &before, cutoff);
+                    reconciled = true;
+                }
+                t.learn_row(r, at(23 * 60));
+            }
+            if !reconciled {
+                t.reconcile(day(), &before, cutoff);
+            }
+            t.tick(at(23 * 60 + 30));
+            let want: f64 = rows.iter().map(|r| r.amount.kwh).sum();
+            prop_assert!((t.campus().today.kwh - want).abs() < 1e-6);
         }
     }
 }

@@ -30,6 +30,7 @@ impl Store {
         self.collection::<ActivityLog>(collections::ACTIVITY)
             .insert_one(&e)
             .await?;
+        self.journal_activity(std::slice::from_ref(&e)).await?;
         Ok(id)
     }
 

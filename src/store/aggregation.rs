@@ -97,6 +97,8 @@ struct RowSums {
     #[serde(default)]
     cost_calculation: Option<crate::domain::CostCalculation>,
     start_ts: bson::DateTime,
+    #[serde(rename = "createdAt", default)]
+    created_at: Option<bson::DateTime>,
 }
 
 /// The `$group` stage's key, mapped back to its fields.
@@ -165,17 +167,20 @@ pub fn dates_between(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
 }
 
 impl Store {
-    /// The sums of the ledger rows that start in `[from, to)`, per switch (and labels and
-    /// confidence).
+    /// The sums of the ledger rows that start in `[from, to)` (and, with `written_before`, were
+    /// written before it: `createdAt` earlier or absent), per switch (and labels and confidence).
     pub async fn switch_groups(
         &self,
         from: Instant,
         to: Instant,
+        written_before: Option<Instant>,
     ) -> Result<Vec<SwitchGroup>, StoreError> {
-        if self.group_sums_several_accumulators().await? {
-            self.switch_groups_pipeline(from, to).await
+        if self.capabilities().group_sums {
+            self.switch_groups_pipeline(from, to, written_before).await
         } else {
-            let mut days = self.switch_groups_streamed(&[from, to]).await?;
+            let mut days = self
+                .switch_groups_streamed(&[from, to], written_before)
+                .await?;
             Ok(days.pop().unwrap_or_default())
         }
     }
@@ -192,17 +197,17 @@ impl Store {
         tz: Tz,
     ) -> Result<Vec<(NaiveDate, Vec<SwitchGroup>)>, StoreError> {
         let days = dates_between(from, to);
-        if self.group_sums_several_accumulators().await? {
+        if self.capabilities().group_sums {
             let mut out = Vec::with_capacity(days.len());
             for d in days {
                 let (a, b) = day_range(d, tz);
-                out.push((d, self.switch_groups_pipeline(a, b).await?));
+                out.push((d, self.switch_groups_pipeline(a, b, None).await?));
             }
             return Ok(out);
         }
         let mut bounds: Vec<Instant> = days.iter().map(|d| day_range(*d, tz).0).collect();
         bounds.push(day_range(to, tz).1);
-        let groups = self.switch_groups_streamed(&bounds).await?;
+        let groups = self.switch_groups_streamed(&bounds, None).await?;
         Ok(days.into_iter().zip(groups).collect())
     }
 
@@ -210,12 +215,20 @@ impl Store {
         &self,
         from: Instant,
         to: Instant,
+        written_before: Option<Instant>,
     ) -> Result<Vec<SwitchGroup>, StoreError> {
+        let mut filter = doc! {"start_ts": {
+            "$gte": bson::DateTime::from_chrono(from),
+            "$lt": bson::DateTime::from_chrono(to),
+        }};
+        if let Some(t) = written_before {
+            filter.insert(
+                "createdAt",
+                doc! {"$not": {"$gte": bson::DateTime::from_chrono(t)}},
+            );
+        }
         let pipeline = vec![
-            doc! {"$match": {"start_ts": {
-                "$gte": bson::DateTime::from_chrono(from),
-                "$lt": bson::DateTime::from_chrono(to),
-            }}},
+            doc! {"$match": filter},
             doc! {"$group": {
                 "_id": {
                     "device_id": "$device_id",
@@ -245,6 +258,7 @@ impl Store {
     async fn switch_groups_streamed(
         &self,
         bounds: &[Instant],
+        written_before: Option<Instant>,
     ) -> Result<Vec<Vec<SwitchGroup>>, StoreError> {
         type Key = (String, String, String, String, String, String);
         let slots = bounds.len().saturating_sub(1);
@@ -261,10 +275,15 @@ impl Store {
             .projection(doc! {
                 "_id": 0, "device_id": 1, "switch_id": 1, "classroom": 1, "esp32_name": 1,
                 "switch_name": 1, "quality": 1, "delta_wh": 1, "switch_on_duration_seconds": 1,
-                "cost_calculation": 1, "start_ts": 1,
+                "cost_calculation": 1, "start_ts": 1, "createdAt": 1,
             })
             .await?;
         while let Some(r) = cursor.try_next().await? {
+            if let (Some(limit), Some(created)) = (written_before, r.created_at) {
+                if created.to_chrono() >= limit {
+                    continue;
+                }
+            }
             let start = r.start_ts.to_chrono();
             let slot = bounds.partition_point(|b| *b <= start).saturating_sub(1);
             let Some(bucket) = buckets.get_mut(slot) else {
@@ -297,29 +316,6 @@ impl Store {
             .into_iter()
             .map(|b| b.into_values().collect())
             .collect())
-    }
-
-    /// Whether a `$group` with two `$sum` accumulators fills both: tried on two scratch documents.
-    pub async fn group_sums_several_accumulators(&self) -> Result<bool, StoreError> {
-        let coll = self.collection::<Document>(AGGREGATION_RUNS);
-        let probe = bson::oid::ObjectId::new();
-        let docs =
-            [1, 2].map(|i| doc! {"_id": format!("probe:{probe}:{i}"), "probe": probe, "v": 1});
-        coll.insert_many(docs).await?;
-        let result: Result<Vec<Document>, mongodb::error::Error> = async {
-            coll.aggregate(vec![
-                doc! {"$match": {"probe": probe}},
-                doc! {"$group": {"_id": null, "a": {"$sum": "$v"}, "b": {"$sum": "$v"}}},
-            ])
-            .await?
-            .try_collect()
-            .await
-        }
-        .await;
-        coll.delete_many(doc! {"probe": probe}).await?;
-        let out = result?;
-        let sum = |k: &str| out.first().and_then(|d| d.get(k)).and_then(Bson::as_i32);
-        Ok(sum("a") == Some(2) && sum("b") == Some(2))
     }
 
     /// Aggregates the days of `request` (then the months they touch), reporting progress on
@@ -845,15 +841,17 @@ pub fn spawn_daily_aggregation(
 }
 
 impl Store {
-    /// Today's closed ledger rows (campus-local `date`), summed per switch.
-    pub async fn today_closed_totals(
+    /// The closed ledger rows of campus-local `date` written before `written_before` (all of them
+    /// when `None`), summed per switch.
+    pub async fn closed_totals(
         &self,
         date: NaiveDate,
         tz: Tz,
+        written_before: Option<Instant>,
     ) -> Result<Vec<ClosedSwitch>, StoreError> {
         let (from, to) = day_range(date, tz);
         Ok(self
-            .switch_groups(from, to)
+            .switch_groups(from, to, written_before)
             .await?
             .into_iter()
             .map(|g| ClosedSwitch {
@@ -931,15 +929,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Running totals at `now`, loaded in full: today's closed rows, the history, and every switch
-    /// the devices record as on, priced with the tariffs in force. Tick it with new instants; call
-    /// `switch_on`/`switch_off` on live switch events; load again when the ledger changes or
-    /// `is_stale_at` says the day is over.
-    pub async fn running_totals(&self, now: Instant, tz: Tz) -> Result<RunningTotals, StoreError> {
-        let date = local_date(now, tz);
-        let closed = self.today_closed_totals(date, tz).await?;
-        let history = self.totals_history(date, tz).await?;
-        let mut totals = RunningTotals::new(tz, date, &closed, &history);
+    /// Every switch the devices record as on, with its power by the ledger's rules.
+    pub async fn open_switches(&self) -> Result<Vec<OpenSwitch>, StoreError> {
         let settings = self.active_power_settings().await?;
         let classrooms: BTreeMap<crate::domain::Id, String> = self
             .classrooms()
@@ -963,15 +954,25 @@ impl Store {
                     .filter_map(|s| OpenSwitch::of(&device_id, &classroom, s, settings.as_ref())),
             );
         }
-        let earliest = open
-            .iter()
-            .map(|o| o.since)
-            .min()
-            .unwrap_or(now)
-            .max(local_midnight(date, tz));
-        let month_end = day_range(date, tz).1 + chrono::Duration::days(31);
-        let book = self.tariff_book(earliest, month_end).await?;
-        totals.set_open(&open, &book);
+        Ok(open)
+    }
+
+    /// Running totals at `now`, loaded in full: today's closed rows, the history, and every switch
+    /// the devices record as on, priced with the tariffs in force. Tick it with new instants; feed it
+    /// switch events and the ledger rows written since.
+    pub async fn running_totals(&self, now: Instant, tz: Tz) -> Result<RunningTotals, StoreError> {
+        let date = local_date(now, tz);
+        let book = self
+            .tariff_book(local_midnight(date, tz), day_range(date, tz).1)
+            .await?;
+        let mut totals = RunningTotals::new(tz, now, book);
+        // Every row written so far; rows learnt later are those written from now on.
+        let written_by = dates::now_millis();
+        totals.reconcile(date, &self.closed_totals(date, tz, None).await?, written_by);
+        totals.load_history(date, &self.totals_history(date, tz).await?);
+        for o in self.open_switches().await? {
+            totals.switch_on(&o);
+        }
         totals.tick(now);
         Ok(totals)
     }

@@ -144,7 +144,8 @@ impl Store {
         let schema_version = self.schema_version().await?;
         let mut entries = Vec::new();
         for name in self.collection_names().await? {
-            if name.starts_with("system.") {
+            // The change journal is a bounded copy of recent writes, rebuilt as writes go on.
+            if name.starts_with("system.") || name == super::journal::JOURNAL {
                 continue;
             }
             // The migration lock belongs to a running process, not to the data.
@@ -262,6 +263,7 @@ impl Store {
             documents += e.documents;
         }
         self.ensure_indexes().await?;
+        self.ensure_journal().await?;
         Ok(RestoreReport {
             collections: manifest.collections.len(),
             documents,

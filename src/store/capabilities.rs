@@ -41,6 +41,9 @@ pub struct Capabilities {
     pub transactions: bool,
     pub ttl_indexes: bool,
     pub partial_indexes: bool,
+    /// A `$group` with several `$sum` accumulators fills every one of them (FerretDB 1.24 feeds
+    /// only the first; the others see no documents).
+    pub group_sums: bool,
 }
 
 impl fmt::Display for Capabilities {
@@ -83,15 +86,13 @@ pub(super) async fn server_info(db: &Database) -> Result<ServerInfo, StoreError>
     })
 }
 
-const PROBE: &str = "autovolt_capability_probe";
-
-pub(super) async fn probe(db: &Database, _server: &ServerInfo) -> Capabilities {
-    let coll = db.collection::<bson::Document>(PROBE);
-    let _ = coll
-        .insert_one(doc! {"probe": true, "at": bson::DateTime::now()})
-        .await;
-
-    let change_streams = match coll.watch().await {
+/// Finds what the server can do without writing anything (a read-only account must be able to
+/// connect, and a wall display must send only reads): change streams and several-accumulator
+/// `$group` are tried on what exists; transactions follow from the deployment (`hello`); TTL and
+/// partial indexes from the server (FerretDB 1.x has neither, and creating one to find out is a
+/// write).
+pub(super) async fn probe(db: &Database, server: &ServerInfo) -> Capabilities {
+    let change_streams = match db.watch().await {
         Ok(stream) => {
             drop(stream);
             true
@@ -101,68 +102,59 @@ pub(super) async fn probe(db: &Database, _server: &ServerInfo) -> Capabilities {
             false
         }
     };
-
-    let transactions = probe_transactions(db).await;
-
-    let ttl_indexes = coll
-        .create_index(
-            mongodb::IndexModel::builder()
-                .keys(doc! {"at": 1})
-                .options(
-                    mongodb::options::IndexOptions::builder()
-                        .expire_after(std::time::Duration::from_secs(3600))
-                        .name("probe_ttl".to_string())
-                        .build(),
-                )
-                .build(),
-        )
-        .await
-        .is_ok();
-
-    let partial_indexes = coll
-        .create_index(
-            mongodb::IndexModel::builder()
-                .keys(doc! {"probe": 1})
-                .options(
-                    mongodb::options::IndexOptions::builder()
-                        .partial_filter_expression(doc! {"probe": {"$exists": true}})
-                        .name("probe_partial".to_string())
-                        .build(),
-                )
-                .build(),
-        )
-        .await
-        .is_ok();
-
-    let _ = coll.drop().await;
+    let ferretdb_1 = server.kind == ServerKind::FerretDb && server.version.starts_with("1.");
+    let transactions = server.kind == ServerKind::MongoDb && replicated(db).await;
+    let group_sums = match group_sums_on(db).await {
+        Some(fills_all) => fills_all,
+        None => !ferretdb_1,
+    };
     Capabilities {
         change_streams,
         transactions,
-        ttl_indexes,
-        partial_indexes,
+        ttl_indexes: !ferretdb_1,
+        partial_indexes: !ferretdb_1,
+        group_sums,
     }
 }
 
-/// A server that accepts transaction fields but ignores them would pass a naive probe, so write in a
-/// transaction, abort it, and check that the write is gone.
-async fn probe_transactions(db: &Database) -> bool {
-    let coll = db.collection::<bson::Document>(PROBE);
-    let Ok(mut session) = db.client().start_session().await else {
-        return false;
-    };
-    if session.start_transaction().await.is_err() {
-        return false;
+/// A replica set member or a `mongos` (where MongoDB has multi-document transactions).
+async fn replicated(db: &Database) -> bool {
+    match db.run_command(doc! {"hello": 1}).await {
+        Ok(hello) => hello.contains_key("setName") || hello.get_str("msg") == Ok("isdbgrid"),
+        Err(_) => false,
     }
-    let wrote = coll
-        .insert_one(doc! {"txn_probe": true})
-        .session(&mut session)
-        .await
-        .is_ok();
-    let aborted = session.abort_transaction().await.is_ok();
-    let leaked = coll
-        .count_documents(doc! {"txn_probe": true})
-        .await
-        .unwrap_or(1)
-        > 0;
-    wrote && aborted && !leaked
+}
+
+/// Whether a `$group` with two `$sum` accumulators over one existing document fills both; `None`
+/// when no collection of the schema holds a document to try it on.
+async fn group_sums_on(db: &Database) -> Option<bool> {
+    for name in [
+        super::collections::MIGRATIONS,
+        super::collections::CLASSROOMS,
+        super::collections::DEVICES,
+    ] {
+        let pipeline = vec![
+            doc! {"$limit": 1},
+            doc! {"$group": {"_id": null, "a": {"$sum": 1}, "b": {"$sum": 1}}},
+        ];
+        let Ok(cursor) = db
+            .collection::<bson::Document>(name)
+            .aggregate(pipeline)
+            .await
+        else {
+            continue;
+        };
+        let Ok(docs) = futures::TryStreamExt::try_collect::<Vec<_>>(cursor).await else {
+            continue;
+        };
+        let Some(d) = docs.first() else { continue };
+        let one = |k: &str| match d.get(k) {
+            Some(bson::Bson::Int32(n)) => i64::from(*n) == 1,
+            Some(bson::Bson::Int64(n)) => *n == 1,
+            Some(bson::Bson::Double(n)) => *n == 1.0,
+            _ => false,
+        };
+        return Some(one("a") && one("b"));
+    }
+    None
 }

@@ -1,14 +1,24 @@
-//! The change feed the live view follows: what changed, in which collection, when. From a MongoDB
-//! change stream where the server has them, else by polling each collection on `updatedAt`; the
-//! same events either way. It outlives server outages: it reports an error event and retries
-//! with backoff, then reports that it recovered.
+//! The change feed the live view follows: what changed, in which collection, when, and the document
+//! as it is now. From a MongoDB change stream where the server has them (the document comes with
+//! the event), else by polling: the small collections on `updatedAt`, and the ledger and the
+//! activity log through the change journal (`journal.rs`), whose reads cost what its cap holds. A
+//! growing collection is never range-read on this path. The same events either way. It outlives
+//! server outages: it reports an error event and retries with backoff, then reports that it
+//! recovered.
+//!
+//! Polling paces itself: a round waits at least `cost_factor` times as long as it took, so that
+//! following costs the server a bounded share of its time however slow its reads are.
 
-use super::{Store, StoreError};
-use crate::domain::{dates, Instant};
+use super::{collections, Store, StoreError};
+use crate::domain::PowerSettings;
+use crate::domain::{dates, ActivityLog, Classroom, CostVersion, Device, Instant, LedgerRow};
 use bson::{doc, Bson, Document};
 use futures::{StreamExt, TryStreamExt};
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
-use std::collections::HashSet;
+use mongodb::options::FullDocumentType;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -27,8 +37,54 @@ pub struct Change {
     pub kind: ChangeKind,
     /// The document's `_id`: hex for an ObjectId, else its text.
     pub id: String,
-    /// When it changed (the server's time on a stream, the document's `updatedAt` when polling).
+    /// When it changed (the server's time on a stream, the document's `updatedAt` when polling,
+    /// the append time for what comes through the journal).
     pub at: Instant,
+    /// The document as it is after the change (`None` for a delete).
+    pub document: Option<Document>,
+}
+
+/// A change in the domain's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Device(Box<Device>),
+    Classroom(Classroom),
+    CostVersion(CostVersion),
+    PowerSettings(PowerSettings),
+    LedgerRow(Box<LedgerRow>),
+    Activity(Box<ActivityLog>),
+    /// The document is gone.
+    Deleted,
+    /// A collection this feed does not type.
+    Other,
+    /// The document does not read as its collection's type (another writer's shape): why.
+    Unreadable(String),
+}
+
+impl Change {
+    /// What the changed document is, read as its collection's type.
+    pub fn record(&self) -> Record {
+        let Some(d) = &self.document else {
+            return if self.kind == ChangeKind::Delete {
+                Record::Deleted
+            } else {
+                Record::Other
+            };
+        };
+        fn read<T: serde::de::DeserializeOwned>(d: &Document) -> Result<T, String> {
+            bson::from_document(d.clone()).map_err(|e| e.to_string())
+        }
+        let record = match self.collection.as_str() {
+            collections::DEVICES => read(d).map(|v| Record::Device(Box::new(v))),
+            collections::CLASSROOMS => read(d).map(Record::Classroom),
+            collections::COST_VERSIONS => read(d).map(Record::CostVersion),
+            collections::POWER_SETTINGS => read(d).map(Record::PowerSettings),
+            collections::LEDGER => read(d).map(|v| Record::LedgerRow(Box::new(v))),
+            collections::ACTIVITY => read(d).map(|v| Record::Activity(Box::new(v))),
+            _ => Ok(Record::Other),
+        };
+        record.unwrap_or_else(Record::Unreadable)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +94,9 @@ pub enum FeedEvent {
     Error(String),
     /// The server answers again after an error.
     Recovered,
+    /// Changes may have been missed (more were journaled between two reads than the journal
+    /// keeps): what depends on them should be read again.
+    Gap,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +107,10 @@ pub enum FeedMode {
 
 #[derive(Debug, Clone, Copy)]
 pub struct FeedOptions {
-    /// How often polling reads each collection.
+    /// The shortest time between two polling rounds.
     pub period: Duration,
+    /// A polling round waits at least this many times as long as it took.
+    pub cost_factor: u32,
     /// The longest wait between retries after errors (they start at `period` and double).
     pub max_backoff: Duration,
     /// Poll even where change streams exist.
@@ -60,6 +121,7 @@ impl Default for FeedOptions {
     fn default() -> Self {
         FeedOptions {
             period: Duration::from_secs(1),
+            cost_factor: 50,
             max_backoff: Duration::from_secs(30),
             force_polling: false,
         }
@@ -68,16 +130,19 @@ impl Default for FeedOptions {
 
 /// How far back each poll looks again, so that a write whose `updatedAt` is slightly older than
 /// one already seen (clocks of different writers, same millisecond) is not missed. Events
-/// already sent are recognised by `(_id, updatedAt)` and not repeated.
+/// already sent are recognised and not repeated.
 const OVERLAP: chrono::Duration = chrono::Duration::seconds(2);
 /// Documents read per collection per poll.
 const POLL_BATCH: i64 = 1000;
+/// Collections that reach a polling feed through the journal, never by reading them.
+const JOURNALED: &[&str] = &[collections::LEDGER, collections::ACTIVITY];
 
 /// A running feed; dropping it stops it.
 pub struct ChangeFeed {
     rx: mpsc::Receiver<FeedEvent>,
     task: tokio::task::JoinHandle<()>,
     mode: FeedMode,
+    period_ms: Arc<AtomicU64>,
 }
 
 impl ChangeFeed {
@@ -89,6 +154,15 @@ impl ChangeFeed {
     pub fn mode(&self) -> FeedMode {
         self.mode
     }
+
+    /// The time between polling rounds now (it stretches with what a round costs); `None` on a
+    /// stream or before the first round.
+    pub fn poll_period(&self) -> Option<Duration> {
+        match self.period_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
 }
 
 impl Drop for ChangeFeed {
@@ -99,11 +173,13 @@ impl Drop for ChangeFeed {
 
 impl Store {
     /// Follows `collections` from now on (a change in the very millisecond the feed starts may be
-    /// reported too: at least once rather than missed).
+    /// reported too: at least once rather than missed). When polling, the ledger and the activity
+    /// log are followed through the change journal, and only while it exists.
     pub fn follow(&self, collections: &[&str], options: FeedOptions) -> ChangeFeed {
         let (tx, rx) = mpsc::channel(1024);
         let names: Vec<String> = collections.iter().map(|c| c.to_string()).collect();
         let store = self.clone();
+        let period_ms = Arc::new(AtomicU64::new(0));
         let mode = if self.capabilities().change_streams && !options.force_polling {
             FeedMode::Stream
         } else {
@@ -111,9 +187,16 @@ impl Store {
         };
         let task = match mode {
             FeedMode::Stream => tokio::spawn(stream_loop(store, names, options, tx)),
-            FeedMode::Polling => tokio::spawn(poll_loop(store, names, options, tx)),
+            FeedMode::Polling => {
+                tokio::spawn(poll_loop(store, names, options, tx, period_ms.clone()))
+            }
         };
-        ChangeFeed { rx, task, mode }
+        ChangeFeed {
+            rx,
+            task,
+            mode,
+            period_ms,
+        }
     }
 }
 
@@ -166,7 +249,7 @@ impl Backoff {
     }
 }
 
-/// What one collection's poller has seen.
+/// What one small collection's poller has seen.
 struct Follower {
     name: String,
     /// The newest `updatedAt` seen.
@@ -202,11 +285,13 @@ impl Follower {
                 .await?;
             let full = docs.len() as i64 == POLL_BATCH;
             for d in docs {
-                let (Some(id), Ok(updated)) = (d.get("_id"), d.get_datetime("updatedAt")) else {
+                let (Some(id), Ok(updated)) = (d.get("_id").cloned(), d.get_datetime("updatedAt"))
+                else {
                     continue;
                 };
-                after = Some((*updated, id.clone()));
-                if let Some(c) = self.note(&d, id, *updated) {
+                let updated = *updated;
+                after = Some((updated, id.clone()));
+                if let Some(c) = self.note(d, &id, updated) {
                     changes.push(c);
                 }
             }
@@ -220,7 +305,7 @@ impl Follower {
     }
 
     /// Records a document version; the change to report if it is new and after the start.
-    fn note(&mut self, d: &Document, id: &Bson, updated: bson::DateTime) -> Option<Change> {
+    fn note(&mut self, d: Document, id: &Bson, updated: bson::DateTime) -> Option<Change> {
         let key = (id_text(id), updated.timestamp_millis());
         if !self.seen.insert(key.clone()) {
             return None;
@@ -240,7 +325,49 @@ impl Follower {
             kind,
             id: key.0,
             at,
+            document: Some(d),
         })
+    }
+}
+
+/// What the journal's reader has seen.
+struct JournalFollower {
+    /// The journaled collections followed.
+    names: HashSet<String>,
+    high: Instant,
+    start: Instant,
+    /// Entries already reported within the overlap window, with their append time.
+    seen: HashMap<String, Instant>,
+}
+
+impl JournalFollower {
+    /// The entries appended since the last read; and whether the journal may have dropped some
+    /// before they were read.
+    async fn poll(&mut self, store: &Store) -> Result<(Vec<Change>, bool), StoreError> {
+        let entries = store.journal_since(self.high - OVERLAP).await?;
+        let gap = entries.len() as i64 >= super::journal::JOURNAL_MAX_ENTRIES * 9 / 10;
+        let mut changes = Vec::new();
+        for e in entries {
+            if self.seen.contains_key(&e.id) {
+                continue;
+            }
+            self.seen.insert(e.id.clone(), e.at);
+            self.high = self.high.max(e.at);
+            if e.at < self.start || !self.names.contains(&e.collection) {
+                continue;
+            }
+            let id = e.document.get("_id").map(id_text).unwrap_or(e.id);
+            changes.push(Change {
+                collection: e.collection,
+                kind: ChangeKind::Insert,
+                id,
+                at: e.at,
+                document: Some(e.document),
+            });
+        }
+        let floor = self.high - OVERLAP;
+        self.seen.retain(|_, at| *at >= floor);
+        Ok((changes, gap))
     }
 }
 
@@ -249,9 +376,13 @@ async fn poll_loop(
     names: Vec<String>,
     options: FeedOptions,
     tx: mpsc::Sender<FeedEvent>,
+    period_ms: Arc<AtomicU64>,
 ) {
     let start = dates::now_millis();
-    let mut followers: Vec<Follower> = names
+    let (journaled, polled): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .partition(|n| JOURNALED.contains(&n.as_str()));
+    let mut followers: Vec<Follower> = polled
         .into_iter()
         .map(|name| Follower {
             name,
@@ -260,31 +391,28 @@ async fn poll_loop(
             seen: HashSet::new(),
         })
         .collect();
+    let mut journal = (!journaled.is_empty()).then(|| JournalFollower {
+        names: journaled.into_iter().collect(),
+        high: start,
+        start,
+        seen: HashMap::new(),
+    });
     let mut backoff = Backoff::new(&options);
     loop {
-        let mut result = Ok(());
-        for f in &mut followers {
-            match f.poll(&store).await {
-                Ok(changes) => {
-                    for c in changes {
-                        if tx.send(FeedEvent::Change(c)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
+        let began = std::time::Instant::now();
+        let result = poll_round(&store, &mut followers, journal.as_mut(), &tx).await;
         match result {
-            Ok(()) => {
+            Ok(true) => {
                 if !backoff.succeeded(&tx).await {
                     return;
                 }
-                tokio::time::sleep(options.period).await;
+                let wait = options
+                    .period
+                    .max(began.elapsed() * options.cost_factor.max(1));
+                period_ms.store(wait.as_millis().max(1) as u64, Ordering::Relaxed);
+                tokio::time::sleep(wait).await;
             }
+            Ok(false) => return,
             Err(e) => {
                 if !backoff.failed(&tx, &e).await {
                     return;
@@ -294,7 +422,37 @@ async fn poll_loop(
     }
 }
 
-fn stream_change(e: &ChangeStreamEvent<Document>) -> Option<Change> {
+/// One round over every follower; false when the receiver is gone.
+async fn poll_round(
+    store: &Store,
+    followers: &mut [Follower],
+    journal: Option<&mut JournalFollower>,
+    tx: &mpsc::Sender<FeedEvent>,
+) -> Result<bool, StoreError> {
+    for f in followers.iter_mut() {
+        for c in f.poll(store).await? {
+            if tx.send(FeedEvent::Change(c)).await.is_err() {
+                return Ok(false);
+            }
+        }
+    }
+    if let Some(j) = journal {
+        if store.journal_in_use().await? {
+            let (changes, gap) = j.poll(store).await?;
+            if gap && tx.send(FeedEvent::Gap).await.is_err() {
+                return Ok(false);
+            }
+            for c in changes {
+                if tx.send(FeedEvent::Change(c)).await.is_err() {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn stream_change(e: ChangeStreamEvent<Document>) -> Option<Change> {
     let collection = e.ns.as_ref()?.coll.clone()?;
     let kind = match e.operation_type {
         OperationType::Insert => ChangeKind::Insert,
@@ -317,6 +475,7 @@ fn stream_change(e: &ChangeStreamEvent<Document>) -> Option<Change> {
         kind,
         id,
         at,
+        document: e.full_document,
     })
 }
 
@@ -330,7 +489,11 @@ async fn stream_loop(
     let mut resume: Option<ResumeToken> = None;
     let pipeline = [doc! {"$match": {"ns.coll": {"$in": names.clone()}}}];
     loop {
-        let mut watch = store.database().watch().pipeline(pipeline.clone());
+        let mut watch = store
+            .database()
+            .watch()
+            .pipeline(pipeline.clone())
+            .full_document(FullDocumentType::UpdateLookup);
         if let Some(token) = resume.clone() {
             watch = watch.start_after(token);
         }
@@ -350,7 +513,7 @@ async fn stream_loop(
             match item {
                 Ok(event) => {
                     resume = stream.resume_token().or(resume);
-                    if let Some(c) = stream_change(&event) {
+                    if let Some(c) = stream_change(event) {
                         if tx.send(FeedEvent::Change(c)).await.is_err() {
                             return;
                         }

@@ -69,9 +69,20 @@ impl Store {
             })
             .collect();
         let total = docs.len() as u64;
+        let summary = self.insert_ledger_docs(&docs, total).await?;
+        // Duplicates too: a retry after a failure between the two writes journals them then.
+        self.journal_ledger_rows(&docs).await?;
+        Ok(summary)
+    }
+
+    async fn insert_ledger_docs(
+        &self,
+        docs: &[LedgerRow],
+        total: u64,
+    ) -> Result<InsertSummary, StoreError> {
         match self
             .collection::<LedgerRow>(collections::LEDGER)
-            .insert_many(&docs)
+            .insert_many(docs)
             .ordered(false)
             .await
         {

@@ -20,6 +20,7 @@ pub const COST_FILLED_MARK: &str = "cost_filled_by_migration";
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, "collections and indexes"),
     (2, "fill missing ledger costs from the active tariff"),
+    (3, "change journal for servers without change streams"),
 ];
 
 /// The latest schema version this build knows.
@@ -258,6 +259,8 @@ impl Store {
                 (1, Direction::Down) => self.m1_down(dry_run).await?,
                 (2, Direction::Up) => self.m2_up(dry_run).await?,
                 (2, Direction::Down) => self.m2_down(dry_run).await?,
+                (3, Direction::Up) => self.m3_up(dry_run).await?,
+                (3, Direction::Down) => self.m3_down(dry_run).await?,
                 _ => {
                     return Err(StoreError::Conflict(format!(
                         "migration {version} is not known to this build"
@@ -456,6 +459,32 @@ impl Store {
     }
 }
 
+impl Store {
+    async fn m3_up(&self, dry_run: bool) -> Result<String, StoreError> {
+        let size = format!(
+            "capped at {} entries / {} MiB",
+            super::journal::JOURNAL_MAX_ENTRIES,
+            super::journal::JOURNAL_MAX_BYTES / (1024 * 1024)
+        );
+        if dry_run {
+            return Ok(format!("would create the change journal ({size})"));
+        }
+        Ok(if self.ensure_journal().await? {
+            format!("created the change journal ({size})")
+        } else {
+            "the change journal was already there".into()
+        })
+    }
+
+    async fn m3_down(&self, dry_run: bool) -> Result<String, StoreError> {
+        if dry_run {
+            return Ok("would drop the change journal (a copy of recent writes only)".into());
+        }
+        self.drop_journal().await?;
+        Ok("dropped the change journal".into())
+    }
+}
+
 /// MongoDB's "namespace exists" code.
 pub(crate) const NAMESPACE_EXISTS: i32 = 48;
 
@@ -469,7 +498,7 @@ mod tests {
         for (i, (v, _)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*v, i as i32 + 1);
         }
-        assert_eq!(latest_version(), 2);
+        assert_eq!(latest_version(), 3);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod classrooms;
 pub mod devices;
 pub mod health;
 pub mod indexes;
+pub mod journal;
 pub mod ledger;
 pub mod migrations;
 pub mod presence;
@@ -81,6 +82,7 @@ pub struct Store {
     db: Database,
     server: ServerInfo,
     capabilities: Capabilities,
+    journal: journal::SharedJournalState,
 }
 
 impl Store {
@@ -113,6 +115,7 @@ impl Store {
             db,
             server,
             capabilities,
+            journal: Default::default(),
         })
     }
 
@@ -130,6 +133,10 @@ impl Store {
 
     pub fn capabilities(&self) -> &Capabilities {
         &self.capabilities
+    }
+
+    pub(crate) fn journal_state(&self) -> &journal::SharedJournalState {
+        &self.journal
     }
 
     /// A typed collection.

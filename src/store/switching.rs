@@ -141,7 +141,12 @@ impl Store {
         e.id = Some(derived_id(key));
         match self.log_activity(&e).await {
             Ok(_) => Ok(true),
-            Err(StoreError::Driver(d)) if super::error::is_duplicate_key(&d) => Ok(false),
+            Err(StoreError::Driver(d)) if super::error::is_duplicate_key(&d) => {
+                // Written by an attempt that failed before journaling it.
+                super::stamp_new(&mut e.created_at, &mut e.updated_at);
+                self.journal_activity(&[e]).await?;
+                Ok(false)
+            }
             Err(other) => Err(other),
         }
     }
@@ -165,7 +170,7 @@ impl Store {
                 e
             })
             .collect();
-        match self
+        let inserted = match self
             .collection::<ActivityLog>(collections::ACTIVITY)
             .insert_many(&docs)
             .ordered(false)
@@ -186,10 +191,12 @@ impl Store {
                 if only_duplicates {
                     Ok(())
                 } else {
-                    Err(e.into())
+                    Err(StoreError::from(e))
                 }
             }
-        }
+        };
+        inserted?;
+        self.journal_activity(&docs).await
     }
 }
 

@@ -230,6 +230,7 @@ impl App {
         keymap: Keymap,
         now: Instant,
     ) -> App {
+        let tz = settings.tz;
         let clock = Clock {
             now,
             day_start: day_start(now, settings.tz),
@@ -238,7 +239,7 @@ impl App {
         };
         App {
             settings,
-            campus: Campus::default(),
+            campus: Campus::new(tz, now),
             clock,
             view: View::Classrooms,
             history: Vec::new(),
@@ -353,6 +354,7 @@ impl App {
                         versions.push(version);
                         let settings = self.campus.settings.clone();
                         self.campus.set_tariff(settings, versions);
+                        self.campus.totals.tick(self.clock.now);
                         if matches!(self.modal, Some(Modal::TariffEdit(_))) {
                             self.modal = None;
                         }
@@ -438,6 +440,8 @@ impl App {
                 }
             }
         }
+        // The running totals move with the clock; at midnight the day that ended joins the month.
+        self.campus.totals.tick(now);
         let minute = now.timestamp() / 60;
         if minute != self.last_sample_minute {
             self.last_sample_minute = minute;
@@ -455,39 +459,84 @@ impl App {
             return;
         }
         let out = self.campus.apply_live(&live, self.clock.now);
+        if out.totals_changed {
+            self.campus.totals.tick(self.clock.now);
+        }
         if out.changed {
             self.dirty = true;
         }
     }
 
     fn db(&mut self, change: DbChange) {
+        let now = self.clock.now;
         match change {
             DbChange::Snapshot(snap) => {
-                if let Some(h) = snap.health.clone() {
+                if let Some(mut h) = snap.health.clone() {
+                    h.last_aggregation = h
+                        .last_aggregation
+                        .take()
+                        .or(self.db_health.last_aggregation.take());
+                    h.newest_telemetry = snap.devices.iter().filter_map(|d| d.last_seen).max();
                     self.db_health = h;
                 }
-                self.campus.load(*snap);
+                self.campus.load(*snap, now);
                 self.loaded = true;
             }
             DbChange::Device(d) => {
+                // The collector stamps `lastSeen`: the newest one says how far behind it is.
+                self.db_health.newest_telemetry = self.db_health.newest_telemetry.max(d.last_seen);
                 self.campus.upsert_device(*d);
             }
             DbChange::Classroom(c) => {
                 self.campus.upsert_classroom(c);
             }
-            DbChange::Tariff {
-                settings,
-                cost_versions,
-            } => self.campus.set_tariff(settings, cost_versions),
+            DbChange::CostVersion(v) => self.campus.upsert_cost_version(v),
+            DbChange::PowerSettings(p) => self.campus.upsert_power_settings(p),
             DbChange::Activity(a) => {
                 if a.action == action::AGGREGATION_RUN {
                     self.db_health.last_aggregation =
-                        Some(a.timestamp.format("%Y-%m-%d %H:%M").to_string());
+                        Some(a.timestamp.format("%Y-%m-%d %H:%M UTC").to_string());
                 }
-                self.campus.activity.push(*a);
+                self.campus.add_activity(*a);
             }
-            DbChange::Today(t) => self.campus.set_today(&t),
-            DbChange::Health(h) => self.db_health = h,
+            DbChange::RecentActivity(recent) => {
+                if let Some(a) = recent
+                    .iter()
+                    .rev()
+                    .find(|a| a.action == action::AGGREGATION_RUN)
+                {
+                    self.db_health.last_aggregation =
+                        Some(a.timestamp.format("%Y-%m-%d %H:%M UTC").to_string());
+                }
+                self.campus.set_activity(recent);
+            }
+            DbChange::LedgerRow(row) => {
+                self.campus.totals.learn_row(&row, now);
+            }
+            DbChange::Reconciled {
+                day,
+                closed,
+                cutoff,
+            } => {
+                self.campus.totals.reconcile(day, &closed, cutoff);
+            }
+            DbChange::History { day, history } => {
+                self.campus.totals.load_history(day, &history);
+            }
+            DbChange::Health(h) => {
+                // What the health read does not know is kept: the last aggregation seen in the
+                // activity, the newest board contact, what could not be read.
+                let old = std::mem::replace(&mut self.db_health, h);
+                let h = &mut self.db_health;
+                h.last_aggregation = h.last_aggregation.take().or(old.last_aggregation);
+                h.newest_telemetry = h.newest_telemetry.max(old.newest_telemetry);
+                h.unreadable = old.unreadable;
+                h.unreadable_reason = old.unreadable_reason;
+            }
+            DbChange::Unreadable { collection, reason } => {
+                self.db_health.unreadable += 1;
+                self.db_health.unreadable_reason = Some(format!("{collection}: {reason}"));
+            }
             DbChange::UsersExist(exist) => {
                 let signing_in = matches!(self.modal, Some(Modal::SignIn(_)));
                 if exist && !self.settings.read_only && self.operator.is_none() && !signing_in {
@@ -497,6 +546,7 @@ impl App {
                 }
             }
         }
+        self.campus.totals.tick(now);
         self.clamp_selection();
         self.dirty = true;
     }
@@ -1014,8 +1064,10 @@ impl App {
         match self.sort {
             SortKey::Name => rooms.sort_by(|a, b| name(a.0).cmp(name(b.0))),
             SortKey::Cost => rooms.sort_by(|a, b| {
-                b.1.today_cost
-                    .total_cmp(&a.1.today_cost)
+                b.1.totals
+                    .today
+                    .cost
+                    .total_cmp(&a.1.totals.today.cost)
                     .then(name(a.0).cmp(name(b.0)))
             }),
             SortKey::SwitchesOn => rooms.sort_by(|a, b| {

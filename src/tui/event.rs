@@ -1,8 +1,10 @@
 //! Everything that can change the dashboard's state arrives as one `Event` on one channel.
 
+use crate::domain::totals::{ClosedSwitch, DayTotal, RowNotice};
 use crate::domain::{
     ActivityLog, Classroom, CostVersion, Device, Instant, Mac, PowerSettings, Role,
 };
+use chrono::NaiveDate;
 use crossterm::event::{KeyEvent, MouseEvent};
 
 #[derive(Debug, Clone)]
@@ -75,27 +77,14 @@ impl Live {
     }
 }
 
-/// Today's closed energy of one switch (ledger rows since the campus's midnight).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SwitchTotal {
-    pub device_id: String,
-    pub switch_id: String,
-    pub wh: f64,
-    pub cost_inr: f64,
-}
-
-/// What the dashboard loads at start and after a reconnection.
+/// What the dashboard loads first (and again after a reconnection): the campus as it is now,
+/// small collections only, so that it shows at once whatever the history.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub classrooms: Vec<Classroom>,
     pub devices: Vec<Device>,
     pub settings: Option<PowerSettings>,
     pub cost_versions: Vec<CostVersion>,
-    pub today: Vec<SwitchTotal>,
-    /// Newest last.
-    pub activity: Vec<ActivityLog>,
-    /// Month-to-date energy cost from the daily aggregates, before today.
-    pub month_before_today_inr: f64,
     pub health: Option<DbHealth>,
 }
 
@@ -104,13 +93,31 @@ pub enum DbChange {
     Snapshot(Box<Snapshot>),
     Device(Box<Device>),
     Classroom(Classroom),
-    Tariff {
-        settings: Option<PowerSettings>,
-        cost_versions: Vec<CostVersion>,
-    },
+    CostVersion(CostVersion),
+    PowerSettings(PowerSettings),
+    /// A new activity entry.
     Activity(Box<ActivityLog>),
-    Today(Vec<SwitchTotal>),
+    /// The newest activity entries, oldest first (loaded after the first screen).
+    RecentActivity(Vec<ActivityLog>),
+    /// A ledger row written (from the change feed).
+    LedgerRow(Box<RowNotice>),
+    /// Today's closed rows written before `cutoff`, as the database sums them.
+    Reconciled {
+        day: NaiveDate,
+        closed: Vec<ClosedSwitch>,
+        cutoff: Instant,
+    },
+    /// The earlier days of the month and the last full days.
+    History {
+        day: NaiveDate,
+        history: Vec<DayTotal>,
+    },
     Health(DbHealth),
+    /// A changed document that does not read as its collection's type (skipped).
+    Unreadable {
+        collection: String,
+        reason: String,
+    },
     /// Whether the `users` collection has users (then acting needs a sign-in).
     UsersExist(bool),
 }
@@ -125,13 +132,19 @@ pub struct DbHealth {
     /// Receive time of the newest telemetry document (the collector's lag is now minus this).
     pub newest_telemetry: Option<Instant>,
     pub last_aggregation: Option<String>,
+    /// The last reconciliation of today's totals: how long it took, and the time between two.
+    pub reconcile_took: Option<std::time::Duration>,
+    pub reconcile_every: Option<std::time::Duration>,
+    /// Documents the feed could not read (another writer's shape), and the last reason.
+    pub unreadable: u64,
+    pub unreadable_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {
     Mqtt,
     Db,
-    /// The change feed; its `Up` detail says `stream` or `polling`.
+    /// The change feed; its `Up` detail says `stream` or `polling every N s`.
     Feed,
 }
 

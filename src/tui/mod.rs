@@ -4,6 +4,7 @@
 pub mod app;
 pub mod demo;
 pub mod event;
+pub mod follow;
 pub mod keymap;
 pub mod live;
 pub mod model;

@@ -1,9 +1,10 @@
 //! The view model: classrooms, boards, switches, presence, totals and histories in domain terms,
 //! with bounded memory (ring buffers) so that nothing grows with uptime.
 
-use super::event::{ChangeSource, Live, Snapshot, SwitchTotal};
-use crate::domain::energy::{cost_inr, energy_wh, seconds_between, switch_power};
+use super::event::{ChangeSource, Live, Snapshot};
+use crate::domain::energy::switch_power;
 use crate::domain::tariff::TariffBook;
+use crate::domain::totals::{OpenSwitch, RunningTotals, Totals};
 use crate::domain::{
     ActivityLog, Classroom, CostVersion, Device, Instant, Mac, PowerSettings, Secret, SwitchType,
 };
@@ -77,9 +78,6 @@ pub struct SwitchView {
     pub power_rating: Option<f64>,
     /// Rated power now (rating, else the power settings' wattage for the type, else 50 W).
     pub watts: f64,
-    /// Energy and cost of today's closed intervals (the ledger).
-    pub closed_wh: f64,
-    pub closed_cost: f64,
     pub toggle: ToggleState,
 }
 
@@ -121,8 +119,8 @@ pub struct RoomStats {
     pub boards_total: usize,
     pub switches_on: usize,
     pub power_w: f64,
-    pub today_wh: f64,
-    pub today_cost: f64,
+    /// Today, this month and the projection (the running totals' figures for the classroom).
+    pub totals: Totals,
 }
 
 /// Presence thresholds and the campus's day.
@@ -163,6 +161,8 @@ pub struct LiveOutcome {
     /// A relay or a command's state changed: worth a frame now. Presence and motion are shown
     /// by the next clock tick (within a second), so heartbeats cost no frames.
     pub changed: bool,
+    /// A switch's interval opened or closed: the totals need working out again.
+    pub totals_changed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -175,24 +175,27 @@ pub struct Campus {
     pub tariff: TariffBook,
     pub activity: Ring<ActivityLog>,
     pub unregistered: Ring<Mac>,
-    pub month_before_today_inr: f64,
+    /// kWh and ₹ of every scope: the books' own engine, fed by events and reconciliations.
+    pub totals: RunningTotals,
 }
 
-/// The price used when neither a cost version nor power settings exist.
-pub const DEFAULT_PRICE: f64 = 7.5;
+/// The price of an interval that no cost version covers when there are no power settings either
+/// (what the collector bills it at too).
+pub const NO_TARIFF_PRICE: f64 = 0.0;
 
-impl Default for Campus {
-    fn default() -> Self {
+impl Campus {
+    /// An empty campus whose totals are for the campus-local day of `now`.
+    pub fn new(tz: chrono_tz::Tz, now: Instant) -> Campus {
         Campus {
             rooms: Vec::new(),
             boards: Vec::new(),
             by_mac: HashMap::new(),
             by_id: HashMap::new(),
             settings: None,
-            tariff: TariffBook::new(Vec::new(), DEFAULT_PRICE),
+            tariff: TariffBook::new(Vec::new(), NO_TARIFF_PRICE),
             activity: Ring::new(ACTIVITY_HISTORY),
             unregistered: Ring::new(UNREGISTERED_KEPT),
-            month_before_today_inr: 0.0,
+            totals: RunningTotals::new(tz, now, TariffBook::new(Vec::new(), NO_TARIFF_PRICE)),
         }
     }
 }
@@ -201,12 +204,16 @@ impl Default for Campus {
 pub const UNASSIGNED: &str = "(no classroom)";
 
 impl Campus {
-    /// Rebuilds from a snapshot, keeping pending commands, power histories and unregistered MACs.
-    pub fn load(&mut self, snap: Snapshot) {
-        let old = std::mem::take(self);
+    /// Rebuilds from a snapshot, keeping pending commands, power histories, unregistered MACs,
+    /// the activity and the totals (their open intervals follow the snapshot's switches).
+    pub fn load(&mut self, snap: Snapshot, now: Instant) {
+        let tz = self.totals_tz();
+        let old = std::mem::replace(self, Campus::new(tz, now));
         let mut campus = Campus {
             unregistered: old.unregistered.clone(),
-            ..Campus::default()
+            activity: old.activity.clone(),
+            totals: old.totals.clone(),
+            ..Campus::new(tz, now)
         };
         campus.set_tariff(snap.settings, snap.cost_versions);
         for c in snap.classrooms {
@@ -233,26 +240,76 @@ impl Campus {
         // A board heard before the snapshot arrived, or registered since, is not unregistered.
         let by_mac = &campus.by_mac;
         campus.unregistered.retain(|m| !by_mac.contains_key(m));
-        campus.set_today(&snap.today);
-        for a in snap.activity {
-            campus.activity.push(a);
-        }
-        campus.month_before_today_inr = snap.month_before_today_inr;
         *self = campus;
+        self.sync_all_totals();
+    }
+
+    fn totals_tz(&self) -> chrono_tz::Tz {
+        self.totals.tz()
+    }
+
+    /// Replaces the activity shown with `recent` (oldest first).
+    pub fn set_activity(&mut self, recent: Vec<ActivityLog>) {
+        self.activity = Ring::new(ACTIVITY_HISTORY);
+        for a in recent {
+            self.activity.push(a);
+        }
+    }
+
+    /// Adds an entry unless it is already shown (the feed may repeat one).
+    pub fn add_activity(&mut self, entry: ActivityLog) -> bool {
+        if entry.id.is_some()
+            && self
+                .activity
+                .iter()
+                .rev()
+                .take(200)
+                .any(|a| a.id == entry.id)
+        {
+            return false;
+        }
+        self.activity.push(entry);
+        true
     }
 
     pub fn set_tariff(&mut self, settings: Option<PowerSettings>, versions: Vec<CostVersion>) {
         let fallback = settings
             .as_ref()
             .map(|s| s.electricity_price)
-            .unwrap_or(DEFAULT_PRICE);
+            .unwrap_or(NO_TARIFF_PRICE);
         self.tariff = TariffBook::new(versions, fallback);
+        self.totals.set_tariffs(self.tariff.clone());
         self.settings = settings;
         let settings = self.settings.clone();
         for b in self.boards.iter_mut() {
             for s in b.switches.iter_mut() {
                 s.watts = watts_of(s, settings.as_ref());
             }
+        }
+        self.sync_all_totals();
+    }
+
+    /// A cost version added or changed (by `_id`).
+    pub fn upsert_cost_version(&mut self, version: CostVersion) {
+        let mut versions = self.tariff.versions.clone();
+        match versions
+            .iter_mut()
+            .find(|v| v.id.is_some() && v.id == version.id)
+        {
+            Some(v) => *v = version,
+            None => versions.push(version),
+        }
+        let settings = self.settings.clone();
+        self.set_tariff(settings, versions);
+    }
+
+    /// Power settings changed: the active ones replace the ones in use; others matter only when
+    /// they deactivate the ones in use.
+    pub fn upsert_power_settings(&mut self, settings: PowerSettings) {
+        let current = self.settings.as_ref().and_then(|s| s.id);
+        if settings.is_active || (settings.id.is_some() && settings.id == current) {
+            let versions = self.tariff.versions.clone();
+            self.set_tariff(Some(settings), versions);
         }
     }
 
@@ -330,8 +387,6 @@ impl Campus {
                     since: s.last_state_change,
                     power_rating: s.power_rating,
                     watts: 0.0,
-                    closed_wh: 0.0,
-                    closed_cost: 0.0,
                     toggle: ToggleState::Idle,
                 };
                 v.watts = watts_of(&v, settings.as_ref());
@@ -355,9 +410,16 @@ impl Campus {
                 let old = &self.boards[i];
                 for s in switches.iter_mut() {
                     if let Some(o) = old.switches.iter().find(|o| o.id == s.id) {
-                        s.closed_wh = o.closed_wh;
-                        s.closed_cost = o.closed_cost;
                         s.toggle = o.toggle.clone();
+                        // A document older than what the board said since (the collector has not
+                        // written that change yet) does not turn the switch back.
+                        if o.on != s.on
+                            && o.since.is_some()
+                            && s.since.is_none_or(|t| Some(t) < o.since)
+                        {
+                            s.on = o.on;
+                            s.since = o.since;
+                        }
                     }
                 }
                 board.last_seen = later(board.last_seen, old.last_seen);
@@ -375,6 +437,7 @@ impl Campus {
                     self.unregistered.retain(|m| *m != mac);
                 }
                 self.boards[i] = board;
+                self.sync_board_totals(i);
                 Some(i)
             }
             None => {
@@ -386,35 +449,65 @@ impl Campus {
                 self.by_id.insert(id, i);
                 self.rooms[room].boards.push(i);
                 self.boards.push(board);
+                self.sync_board_totals(i);
                 Some(i)
             }
         }
     }
 
-    pub fn board_by_id(&self, id: &str) -> Option<usize> {
-        self.by_id.get(id).copied()
+    /// The name a room's intervals carry in the ledger (the collector writes none for a board
+    /// without a classroom).
+    pub fn ledger_classroom(&self, room: usize) -> &str {
+        let r = &self.rooms[room];
+        if r.id.is_none() && r.name == UNASSIGNED {
+            ""
+        } else {
+            &r.name
+        }
     }
 
-    pub fn set_today(&mut self, totals: &[SwitchTotal]) {
-        for b in self.boards.iter_mut() {
-            for s in b.switches.iter_mut() {
-                s.closed_wh = 0.0;
-                s.closed_cost = 0.0;
-            }
-        }
-        for t in totals {
-            let Some(&bi) = self.by_id.get(&t.device_id) else {
-                continue;
+    /// Makes the totals' open intervals of a board match its switches as shown: on since `since`
+    /// at its rated power, or off since `since`. Returns whether anything changed.
+    fn sync_board_totals(&mut self, bi: usize) -> bool {
+        let mut changed = false;
+        let b = &self.boards[bi];
+        let classroom = self.ledger_classroom(b.room).to_string();
+        for s in &b.switches {
+            let want = match (s.on, s.since) {
+                (true, Some(since)) => Some(OpenSwitch {
+                    device_id: b.id.clone(),
+                    switch_id: s.id.clone(),
+                    classroom: classroom.clone(),
+                    since,
+                    power_w: s.watts,
+                }),
+                _ => None,
             };
-            if let Some(s) = self.boards[bi]
-                .switches
-                .iter_mut()
-                .find(|s| s.id == t.switch_id)
-            {
-                s.closed_wh += t.wh;
-                s.closed_cost += t.cost_inr;
+            let have = self.totals.open_switch(&b.id, &s.id);
+            match (want, have) {
+                (Some(w), h) if h != Some(&w) => {
+                    self.totals.switch_on(&w);
+                    changed = true;
+                }
+                (None, Some(_)) => {
+                    let at = s.since.unwrap_or_else(chrono::Utc::now);
+                    self.totals.switch_off(&b.id, &s.id, at);
+                    changed = true;
+                }
+                _ => {}
             }
         }
+        changed
+    }
+
+    fn sync_all_totals(&mut self) {
+        for bi in 0..self.boards.len() {
+            self.sync_board_totals(bi);
+        }
+    }
+
+    pub fn board_by_id(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
     }
 
     /// Applies a board's message at `now`: presence, relay states, motion, and confirmations of
@@ -485,6 +578,9 @@ impl Campus {
             }
             Live::Heartbeat { .. } | Live::Rejected => {}
         }
+        if matches!(live, Live::State { .. } | Live::SwitchChanged { .. }) {
+            out.totals_changed = self.sync_board_totals(bi);
+        }
         out
     }
 
@@ -502,29 +598,18 @@ impl Campus {
                     st.switches_on += 1;
                     st.power_w += s.watts;
                 }
-                let (wh, cost) = self.switch_today(b, s, &r.name, clock);
-                st.today_wh += wh;
-                st.today_cost += cost;
             }
         }
+        st.totals = self
+            .totals
+            .classroom(self.ledger_classroom(room))
+            .unwrap_or_default();
         st
     }
 
-    /// Today's energy and cost of a switch: the ledger's closed intervals plus the open one.
-    pub fn switch_today(&self, b: &Board, s: &SwitchView, room: &str, clock: &Clock) -> (f64, f64) {
-        let mut wh = s.closed_wh;
-        let mut cost = s.closed_cost;
-        if s.on {
-            if let Some(since) = s.since {
-                let from = since.max(clock.day_start);
-                if clock.now > from {
-                    let open = energy_wh(s.watts, seconds_between(from, clock.now));
-                    wh += open;
-                    cost += cost_inr(open, self.rate(b, room, clock.now));
-                }
-            }
-        }
-        (wh, cost)
+    /// Today's energy and cost of a switch so far (closed rows and its open interval).
+    pub fn switch_totals(&self, b: &Board, s: &SwitchView) -> Totals {
+        self.totals.switch(&b.id, &s.id).unwrap_or_default()
     }
 
     pub fn rate(&self, b: &Board, room: &str, now: Instant) -> f64 {

@@ -4,25 +4,19 @@
 //! and only when something changed.
 
 use super::app::{App, Effect, Settings};
-use super::event::{
-    AggregationUpdate, DbChange, DbHealth, Event, Link, LinkState, Operator, Snapshot, SwitchTotal,
-};
+use super::event::{AggregationUpdate, Event, Link, LinkState, Operator};
+use super::follow;
 use super::keymap::Keymap;
 use super::live::{self, STATE_TOPIC, SWITCHES_TOPIC, TELEMETRY_TOPIC};
 use super::theme::{Symbols, Theme};
 use super::waste::WasteRule;
 use super::{terminal, views};
 use crate::config::Config;
-use crate::domain::activity::action;
 use crate::domain::tariff::{TariffChange, TariffTarget};
-use crate::domain::{ActivityLog, Device, Instant};
-use crate::store::activity::ActivityFilter;
-use crate::store::aggregates::AggregateQuery;
+use crate::domain::Instant;
 use crate::store::aggregation::{AggregationProgress, AggregationRequest};
-use crate::store::changefeed::{Change, ChangeFeed, FeedEvent, FeedMode, FeedOptions};
-use crate::store::{collections, Store, DEFAULT_SELECTION_TIMEOUT};
+use crate::store::Store;
 use anyhow::Context;
-use chrono::{Datelike, TimeZone};
 use futures::StreamExt;
 use ratatui::backend::Backend;
 use ratatui::Terminal;
@@ -36,12 +30,6 @@ use tokio_util::sync::CancellationToken;
 pub const FRAME: Duration = Duration::from_millis(20);
 /// Events queued before live messages are dropped (counted) rather than blocking the broker.
 const QUEUE: usize = 16_384;
-/// How often today's totals and health are re-read even without ledger changes.
-const SLOW_POLL: Duration = Duration::from_secs(10);
-/// At most this often are today's totals re-read after ledger changes.
-const TOTALS_EVERY: Duration = Duration::from_secs(5);
-/// Activity entries loaded at start.
-const ACTIVITY_LOADED: usize = 200;
 
 /// Command-line choices of a dashboard session.
 #[derive(Debug, Clone, Default)]
@@ -216,12 +204,16 @@ impl Services {
         let mqtt = spawn_mqtt(&config.mqtt_url, tx.clone(), cancel.clone())?;
         let store = Arc::new(RwLock::new(None));
         let tz = config.tz()?;
-        tokio::spawn(follow_database(
+        tokio::spawn(follow::follow_database(
             config.mongodb_uri.clone(),
             tz,
             store.clone(),
             tx.clone(),
             cancel,
+            follow::FollowOptions {
+                reconcile_every: Duration::from_secs(config.reconcile_every_secs),
+                ..follow::FollowOptions::default()
+            },
         ));
         Ok(Services {
             read_only,
@@ -479,361 +471,6 @@ pub fn spawn_mqtt(
         }
     });
     Ok(client)
-}
-
-/// What the follower last sent, to send only what is new.
-#[derive(Default)]
-struct Seen {
-    newest_activity: Option<(Instant, Option<crate::domain::Id>)>,
-}
-
-/// Collections whose changes the dashboard shows.
-const FOLLOWED: &[&str] = &[
-    collections::DEVICES,
-    collections::CLASSROOMS,
-    collections::COST_VERSIONS,
-    collections::POWER_SETTINGS,
-    collections::ACTIVITY,
-    collections::LEDGER,
-    collections::DAILY,
-];
-
-/// Connects, loads a snapshot, then follows the change feed (a change stream where the server has
-/// one, else polling on `updatedAt`), reloading after an outage.
-async fn follow_database(
-    uri: String,
-    tz: chrono_tz::Tz,
-    slot: Arc<RwLock<Option<Store>>>,
-    tx: mpsc::Sender<Event>,
-    cancel: CancellationToken,
-) {
-    let _ = tx.send(Event::Link(Link::Db, LinkState::Connecting)).await;
-    let mut backoff = Duration::from_secs(1);
-    let store = loop {
-        match Store::connect(&uri, DEFAULT_SELECTION_TIMEOUT).await {
-            Ok(s) => break s,
-            Err(e) => {
-                let _ = tx
-                    .send(Event::Link(Link::Db, LinkState::Down(e.to_string())))
-                    .await;
-                let _ = tx
-                    .send(Event::Link(
-                        Link::Feed,
-                        LinkState::Down("no database".into()),
-                    ))
-                    .await;
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    };
-    *slot.write().await = Some(store.clone());
-    let mut seen = Seen::default();
-    loop {
-        // Follow from before the snapshot, so that nothing written while it loads is missed.
-        let mut feed = store.follow(FOLLOWED, FeedOptions::default());
-        let mode = match feed.mode() {
-            FeedMode::Stream => "stream".to_string(),
-            FeedMode::Polling => "polling".to_string(),
-        };
-        match load_snapshot(&store, tz, &mut seen).await {
-            Ok(snap) => {
-                let users = has_users(&store).await.unwrap_or(false);
-                for e in [
-                    Event::Db(DbChange::Snapshot(Box::new(snap))),
-                    Event::Db(DbChange::UsersExist(users)),
-                    Event::Link(Link::Db, LinkState::Up(store.server().to_string())),
-                    Event::Link(Link::Feed, LinkState::Up(mode)),
-                ] {
-                    let _ = tx.send(e).await;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "database snapshot");
-                let _ = tx
-                    .send(Event::Link(Link::Db, LinkState::Down(e.to_string())))
-                    .await;
-                let _ = tx
-                    .send(Event::Link(
-                        Link::Feed,
-                        LinkState::Down("waiting for the database".into()),
-                    ))
-                    .await;
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
-                }
-            }
-        }
-        if !follow_feed(&store, tz, &mut feed, &mut seen, &tx, &cancel).await {
-            return;
-        }
-    }
-}
-
-/// Turns feed events into dashboard events until an outage ends (then a fresh snapshot is due:
-/// returns true) or the dashboard closes (false).
-async fn follow_feed(
-    store: &Store,
-    tz: chrono_tz::Tz,
-    feed: &mut ChangeFeed,
-    seen: &mut Seen,
-    tx: &mpsc::Sender<Event>,
-    cancel: &CancellationToken,
-) -> bool {
-    let mut refresh = tokio::time::interval(SLOW_POLL);
-    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    refresh.tick().await;
-    let mut totals_due = false;
-    let mut totals_timer = tokio::time::interval(TOTALS_EVERY);
-    loop {
-        let event = tokio::select! {
-            _ = cancel.cancelled() => return false,
-            ev = feed.next() => match ev {
-                Some(ev) => ev,
-                None => return true,
-            },
-            _ = refresh.tick() => {
-                totals_due = true;
-                continue;
-            }
-            _ = totals_timer.tick(), if totals_due => {
-                totals_due = false;
-                match slow_poll(store, tz).await {
-                    Ok(events) => {
-                        for e in events {
-                            if tx.send(e).await.is_err() {
-                                return false;
-                            }
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "today's totals"),
-                }
-                continue;
-            }
-        };
-        let out = match event {
-            FeedEvent::Change(c) => match change_events(store, &c, seen).await {
-                Ok((events, totals)) => {
-                    totals_due |= totals;
-                    events
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, collection = %c.collection, "reading a change");
-                    Vec::new()
-                }
-            },
-            FeedEvent::Error(msg) => vec![
-                Event::Link(Link::Db, LinkState::Down(msg)),
-                Event::Link(
-                    Link::Feed,
-                    LinkState::Down("waiting for the database".into()),
-                ),
-            ],
-            FeedEvent::Recovered => return true,
-        };
-        for e in out {
-            if tx.send(e).await.is_err() {
-                return false;
-            }
-        }
-    }
-}
-
-/// The dashboard events of one change, and whether today's totals need a re-read.
-async fn change_events(
-    store: &Store,
-    c: &Change,
-    seen: &mut Seen,
-) -> anyhow::Result<(Vec<Event>, bool)> {
-    let oid = crate::domain::Id::parse_str(&c.id).ok();
-    Ok(match c.collection.as_str() {
-        collections::DEVICES => match oid {
-            Some(id) => {
-                let d = store.device_by_id(id).await?;
-                (
-                    d.into_iter()
-                        .map(|d| Event::Db(DbChange::Device(Box::new(d))))
-                        .collect(),
-                    false,
-                )
-            }
-            None => (Vec::new(), false),
-        },
-        collections::CLASSROOMS => match oid {
-            Some(id) => {
-                let r = store.classroom_by_id(id).await?;
-                (
-                    r.into_iter()
-                        .map(|r| Event::Db(DbChange::Classroom(r)))
-                        .collect(),
-                    false,
-                )
-            }
-            None => (Vec::new(), false),
-        },
-        collections::COST_VERSIONS | collections::POWER_SETTINGS => {
-            let settings = store.active_power_settings().await?;
-            let cost_versions = store.cost_versions(None).await?;
-            (
-                vec![Event::Db(DbChange::Tariff {
-                    settings,
-                    cost_versions,
-                })],
-                false,
-            )
-        }
-        collections::ACTIVITY => (new_activity(store, seen).await?, false),
-        // Ledger rows and rollups change the day's and the month's totals.
-        _ => (Vec::new(), true),
-    })
-}
-
-/// Activity entries newer than the newest already sent, oldest first.
-async fn new_activity(store: &Store, seen: &mut Seen) -> anyhow::Result<Vec<Event>> {
-    let recent = store
-        .recent_activity(50, None, &ActivityFilter::default())
-        .await?
-        .rows;
-    let newer: Vec<ActivityLog> = recent
-        .into_iter()
-        .take_while(|a| {
-            Some((a.timestamp, a.id)) != seen.newest_activity
-                && seen.newest_activity.is_none_or(|(t, _)| a.timestamp >= t)
-        })
-        .collect();
-    if let Some(first) = newer.first() {
-        seen.newest_activity = Some((first.timestamp, first.id));
-    }
-    Ok(newer
-        .into_iter()
-        .rev()
-        .map(|a| Event::Db(DbChange::Activity(Box::new(a))))
-        .collect())
-}
-
-async fn load_snapshot(
-    store: &Store,
-    tz: chrono_tz::Tz,
-    seen: &mut Seen,
-) -> anyhow::Result<Snapshot> {
-    let classrooms = store.classrooms().await?;
-    let devices = store.devices().await?;
-    let settings = store.active_power_settings().await?;
-    let cost_versions = store.cost_versions(None).await?;
-    let mut activity = store
-        .recent_activity(ACTIVITY_LOADED, None, &ActivityFilter::default())
-        .await?
-        .rows;
-    activity.reverse();
-    let now = chrono::Utc::now();
-    let today = today_totals(store, now, tz).await?;
-    let month_before_today_inr = month_before_today(store, now, tz).await?;
-    let health = health(store, &devices, &activity).await;
-    seen.newest_activity = activity.last().map(|a| (a.timestamp, a.id));
-    Ok(Snapshot {
-        classrooms,
-        devices,
-        settings,
-        cost_versions,
-        today,
-        activity,
-        month_before_today_inr,
-        health: Some(health),
-    })
-}
-
-/// Today's totals and health, which change slowly.
-async fn slow_poll(store: &Store, tz: chrono_tz::Tz) -> anyhow::Result<Vec<Event>> {
-    let now = chrono::Utc::now();
-    let today = today_totals(store, now, tz).await?;
-    let devices = store.devices().await?;
-    let activity = store
-        .recent_activity(ACTIVITY_LOADED, None, &ActivityFilter::default())
-        .await?
-        .rows;
-    let h = health(store, &devices, &activity).await;
-    Ok(vec![
-        Event::Db(DbChange::Today(today)),
-        Event::Db(DbChange::Health(h)),
-    ])
-}
-
-/// Today's closed energy per switch (the ledger summed by the energy books' pipeline).
-async fn today_totals(
-    store: &Store,
-    now: Instant,
-    tz: chrono_tz::Tz,
-) -> anyhow::Result<Vec<SwitchTotal>> {
-    let today = tz.from_utc_datetime(&now.naive_utc()).date_naive();
-    Ok(store
-        .today_closed_totals(today, tz)
-        .await?
-        .into_iter()
-        .map(|c| SwitchTotal {
-            device_id: c.device_id,
-            switch_id: c.switch_id,
-            wh: c.amount.kwh * 1000.0,
-            cost_inr: c.amount.cost,
-        })
-        .collect())
-}
-
-/// This month's cost before today, from the daily aggregates.
-async fn month_before_today(store: &Store, now: Instant, tz: chrono_tz::Tz) -> anyhow::Result<f64> {
-    let today = tz.from_utc_datetime(&now.naive_utc()).date_naive();
-    if today.day() == 1 {
-        return Ok(0.0);
-    }
-    let query = AggregateQuery {
-        from: Some(
-            today
-                .with_day(1)
-                .unwrap_or(today)
-                .format("%Y-%m-%d")
-                .to_string(),
-        ),
-        to: Some(
-            (today - chrono::Duration::days(1))
-                .format("%Y-%m-%d")
-                .to_string(),
-        ),
-        ..AggregateQuery::default()
-    };
-    Ok(store
-        .daily_aggregates(&query)
-        .await?
-        .iter()
-        .map(|d| d.cost_at_calc_time)
-        .sum())
-}
-
-async fn health(store: &Store, devices: &[Device], activity: &[ActivityLog]) -> DbHealth {
-    DbHealth {
-        server: store.server().to_string(),
-        capabilities: store.capabilities().to_string(),
-        latency_ms: store.ping().await.ok().map(|d| d.as_secs_f64() * 1000.0),
-        schema_version: store.schema_version().await.ok().map(i64::from),
-        // The collector stamps `lastSeen` on every message: the newest one says how far behind it is.
-        newest_telemetry: devices.iter().filter_map(|d| d.last_seen).max(),
-        last_aggregation: activity
-            .iter()
-            .rev()
-            .find(|a| a.action == action::AGGREGATION_RUN)
-            .map(|a| a.timestamp.format("%Y-%m-%d %H:%M UTC").to_string()),
-    }
-}
-
-/// Whether any operator account exists (then acting needs a sign-in).
-async fn has_users(store: &Store) -> anyhow::Result<bool> {
-    let n = store
-        .collection::<crate::domain::User>(collections::USERS)
-        .estimated_document_count()
-        .await?;
-    Ok(n > 0)
 }
 
 /// Aggregates one day with the energy books' engine, forwarding its progress as events.

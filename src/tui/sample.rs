@@ -2,10 +2,12 @@
 //! benchmark and the screenshots' layout checks.
 
 use super::app::{App, Settings};
-use super::event::{DbHealth, Event, Link, LinkState, Operator, Snapshot, SwitchTotal};
+use super::event::{DbChange, DbHealth, Event, Link, LinkState, Operator, Snapshot};
 use super::keymap::Keymap;
 use super::theme::{Symbols, Theme, UNICODE};
 use super::waste::WasteRule;
+use crate::domain::interval::local_date;
+use crate::domain::totals::{Amount, ClosedSwitch, DayTotal};
 use crate::domain::{
     ActivityLog, Classroom, CostVersion, CreatedBy, Device, DeviceConfig, DeviceStatus, DeviceType,
     Id, Instant, Mac, PowerSettings, Role, Secret, Switch, SwitchType, TariffScope, TriggeredBy,
@@ -48,6 +50,18 @@ pub fn room_name(i: usize) -> String {
 /// Every seventh board is offline; about a third of the switches are on; room 0 has had no
 /// motion for 42 minutes (waste).
 pub fn snapshot(rooms: usize, boards: usize, switches: usize) -> Snapshot {
+    campus(rooms, boards, switches).0
+}
+
+/// What the dashboard reads after the first screen for the sample campus: the newest activity,
+/// today's closed rows and this month's earlier days (₹14,200 in all).
+pub fn books(rooms: usize, boards: usize, switches: usize) -> Vec<DbChange> {
+    campus(rooms, boards, switches).1
+}
+
+fn campus(rooms: usize, boards: usize, switches: usize) -> (Snapshot, Vec<DbChange>) {
+    let mut closed = Vec::new();
+    let mut activity = Vec::new();
     let now = now();
     let mut snap = Snapshot::default();
     let mut n = 0u32;
@@ -118,11 +132,15 @@ pub fn snapshot(rooms: usize, boards: usize, switches: usize) -> Snapshot {
                 updated_at: None,
             });
             for s in 0..switches {
-                snap.today.push(SwitchTotal {
+                let wh = 40.0 * ((n as usize + s) % 9) as f64 * 10.0;
+                closed.push(ClosedSwitch {
                     device_id: did.to_hex(),
                     switch_id: format!("sw{}", s + 1),
-                    wh: 40.0 * ((n as usize + s) % 9) as f64 * 10.0,
-                    cost_inr: 40.0 * ((n as usize + s) % 9) as f64 * 10.0 / 1000.0 * 7.5,
+                    classroom: room_name(r),
+                    amount: Amount {
+                        kwh: wh / 1000.0,
+                        cost: wh / 1000.0 * 7.5,
+                    },
                 });
             }
             n += 1;
@@ -182,19 +200,59 @@ pub fn snapshot(rooms: usize, boards: usize, switches: usize) -> Snapshot {
         if i % 3 == 0 {
             a.user_name = Some("Technician".into());
         }
-        snap.activity.push(a);
+        activity.push(a);
     }
-    snap.month_before_today_inr = 14_200.0;
     snap.health = Some(DbHealth {
         server: "FerretDB 1.24.2 (sqlite)".into(),
         capabilities: "change streams: no, transactions: no, TTL indexes: no, partial indexes: no"
             .into(),
         latency_ms: Some(3.1),
-        schema_version: Some(2),
+        schema_version: Some(3),
         newest_telemetry: Some(now - Duration::milliseconds(400)),
         last_aggregation: Some("2026-11-24 00:10".into()),
+        reconcile_took: Some(std::time::Duration::from_millis(840)),
+        reconcile_every: Some(std::time::Duration::from_secs(900)),
+        unreadable: 0,
+        unreadable_reason: None,
     });
-    snap
+    // ₹14,200 over November 1–23, spread evenly over the boards.
+    let day = local_date(now, chrono_tz::Asia::Kolkata);
+    let devices = snap.devices.len().max(1) as f64;
+    let rooms_by_id: std::collections::HashMap<Id, String> = snap
+        .classrooms
+        .iter()
+        .filter_map(|c| Some((c.id?, c.name.clone())))
+        .collect();
+    let rooms_by_id = &rooms_by_id;
+    let history: Vec<DayTotal> = (1..=23)
+        .flat_map(|d| {
+            snap.devices.iter().map(move |dev| {
+                let cost = 14_200.0 / devices / 23.0;
+                DayTotal {
+                    date: chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or_default(),
+                    device_id: dev.id.map(|i| i.to_hex()).unwrap_or_default(),
+                    classroom: dev
+                        .classroom
+                        .and_then(|c| rooms_by_id.get(&c).cloned())
+                        .unwrap_or_default(),
+                    amount: Amount {
+                        kwh: cost / 7.5,
+                        cost,
+                    },
+                }
+            })
+        })
+        .collect();
+    let books = vec![
+        DbChange::RecentActivity(activity),
+        DbChange::History { day, history },
+        DbChange::Reconciled {
+            day,
+            closed,
+            cutoff: now - Duration::minutes(1),
+        },
+    ];
+    (snap, books)
 }
 
 pub fn settings() -> Settings {
@@ -222,9 +280,11 @@ pub fn app(rooms: usize, boards: usize, switches: usize, role: Role, symbols: Sy
     let mut keymap = Keymap::default();
     keymap.ascii = symbols == super::theme::ASCII;
     let mut app = App::new(settings(), theme, symbols, keymap, now());
-    app.update(Event::Db(super::event::DbChange::Snapshot(Box::new(
-        snapshot(rooms, boards, switches),
-    ))));
+    let (snap, books) = campus(rooms, boards, switches);
+    app.update(Event::Db(DbChange::Snapshot(Box::new(snap))));
+    for change in books {
+        app.update(Event::Db(change));
+    }
     app.update(Event::Link(Link::Mqtt, LinkState::Up("live".into())));
     app.update(Event::Link(Link::Db, LinkState::Up("connected".into())));
     app.update(Event::Link(Link::Feed, LinkState::Up("polling".into())));

@@ -88,7 +88,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, bi: usize) {
         (0..b.switches.len())
             .skip(off)
             .take(rows)
-            .map(|si| switch_line(app, b.room, bi, si, si == app.list_sel, wide)),
+            .map(|si| switch_line(app, bi, si, si == app.list_sel, wide)),
     );
     frame.render_widget(
         Paragraph::new(lines).block(bordered(

@@ -2,8 +2,8 @@
 
 use super::super::app::App;
 use super::super::model::{Presence, ToggleState};
-use super::super::widgets::format::{age, fit, hhmm, kwh, money, watts};
-use super::{bordered, scroll_offset};
+use super::super::widgets::format::{age, fit, hhmm, watts};
+use super::{bordered, scroll_offset, today_kwh, today_money};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -75,9 +75,9 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, room: usize) {
                 st.boards_total,
                 st.switches_on,
                 watts(st.power_w),
-                kwh(st.today_wh),
+                today_kwh(app, st.totals.today.kwh),
                 s.rupee,
-                money(st.today_cost)
+                today_money(app, st.totals.today.cost)
             ),
             t.text,
         ),
@@ -100,7 +100,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, room: usize) {
             GridLine::Board(bi) => board_line(app, bi),
             GridLine::Switch(i) => {
                 let (bi, si) = app.flat_switches(room)[i];
-                switch_line(app, room, bi, si, i == app.switch_sel, wide)
+                switch_line(app, bi, si, i == app.switch_sel, wide)
             }
         })
         .collect();
@@ -184,14 +184,7 @@ fn board_line(app: &App, bi: usize) -> Line<'static> {
 }
 
 /// One switch: the state has a symbol and a word, never colour alone.
-pub fn switch_line(
-    app: &App,
-    room: usize,
-    bi: usize,
-    si: usize,
-    selected: bool,
-    wide: bool,
-) -> Line<'static> {
+pub fn switch_line(app: &App, bi: usize, si: usize, selected: bool, wide: bool) -> Line<'static> {
     let s = &app.symbols;
     let t = &app.theme;
     let b = &app.campus.boards[bi];
@@ -257,8 +250,7 @@ pub fn switch_line(
     match tail {
         Some((text, style)) => spans.push(Span::styled(text, style)),
         None => {
-            let room_name = &app.campus.rooms[room].name;
-            let (wh, cost) = app.campus.switch_today(b, sw, room_name, &app.clock);
+            let today = app.campus.switch_totals(b, sw).today;
             if wide {
                 let since = match (sw.on, sw.since) {
                     (true, Some(ts)) => hhmm(ts, app.settings.tz),
@@ -272,8 +264,11 @@ pub fn switch_line(
                 s.dash.to_string()
             };
             spans.push(Span::styled(lpad(&power, POWER_W), base));
-            spans.push(Span::styled(lpad(&kwh(wh), KWH_W), base));
-            spans.push(Span::styled(lpad(&money(cost), COST_W), base));
+            spans.push(Span::styled(lpad(&today_kwh(app, today.kwh), KWH_W), base));
+            spans.push(Span::styled(
+                lpad(&today_money(app, today.cost), COST_W),
+                base,
+            ));
         }
     }
     let line = Line::from(spans);

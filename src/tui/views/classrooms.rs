@@ -1,9 +1,9 @@
 //! Home: every classroom with its boards, switches on, power and today's energy and cost.
 
 use super::super::app::App;
-use super::super::widgets::format::{fit, kwh, money, watts};
+use super::super::widgets::format::{fit, watts};
 use super::super::widgets::spark::sparkline;
-use super::{bordered, list_rows, scroll_offset};
+use super::{bordered, list_rows, scroll_offset, today_kwh, today_money};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
@@ -82,8 +82,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                     if st.switches_on > 0 { t.on } else { t.off },
                 )),
                 Cell::from(watts(st.power_w)),
-                Cell::from(Line::from(kwh(st.today_wh)).right_aligned()),
-                Cell::from(Line::from(money(st.today_cost)).right_aligned()),
+                Cell::from(Line::from(today_kwh(app, st.totals.today.kwh)).right_aligned()),
+                Cell::from(Line::from(today_money(app, st.totals.today.cost)).right_aligned()),
             ];
             if wide {
                 cells.push(Cell::from(Span::styled(

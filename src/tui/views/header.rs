@@ -3,7 +3,6 @@
 use super::super::app::App;
 use super::super::event::LinkState;
 use super::super::widgets::format::{clock, kwh, money, money_whole, watts};
-use chrono::{Datelike, TimeZone};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -65,18 +64,41 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         t.header,
     ));
 
-    let mut power = 0.0;
-    let mut today_wh = 0.0;
-    let mut today_cost = 0.0;
-    for r in 0..app.campus.rooms.len() {
-        let st = app.campus.room_stats(r, &app.clock);
-        power += st.power_w;
-        today_wh += st.today_wh;
-        today_cost += st.today_cost;
-    }
-    let month = app.campus.month_before_today_inr + today_cost;
+    let power: f64 = (0..app.campus.rooms.len())
+        .map(|r| app.campus.room_stats(r, &app.clock).power_w)
+        .sum();
+    let totals = &app.campus.totals;
+    let campus = totals.campus();
     let waste: f64 = app.waste_rows().iter().map(|w| w.inr_per_hour).sum();
     let r = s.rupee;
+    let today = if totals.is_today_loaded() {
+        format!(
+            "{gap}Today {} kWh {r}{}",
+            kwh(campus.today.kwh * 1000.0),
+            money(campus.today.cost)
+        )
+    } else {
+        format!("{gap}Today loading{}", s.pending)
+    };
+    let month = match (totals.is_history_loaded(), campus.month_projection) {
+        (false, _) => format!("{gap}Month loading{}", s.pending),
+        (true, Some(p)) => format!(
+            "{gap}Month {r}{} {} {r}{}{}",
+            money_whole(campus.month_to_date.cost),
+            s.arrow,
+            money_whole(p.cost),
+            if narrow { "" } else { " projected" }
+        ),
+        (true, None) => format!(
+            "{gap}Month {r}{}{}",
+            money_whole(campus.month_to_date.cost),
+            if narrow {
+                ""
+            } else {
+                " (projected after a full day)"
+            }
+        ),
+    };
     let second = Line::from(vec![
         Span::styled(
             format!(
@@ -86,46 +108,12 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             ),
             t.text,
         ),
-        Span::styled(
-            format!("{gap}Today {} kWh {r}{}", kwh(today_wh), money(today_cost)),
-            t.text,
-        ),
-        Span::styled(
-            format!(
-                "{gap}Month {r}{} {} {r}{}{}",
-                money_whole(month),
-                s.arrow,
-                money_whole(projection(app, month)),
-                if narrow { "" } else { " projected" }
-            ),
-            t.text,
-        ),
+        Span::styled(today, t.text),
+        Span::styled(month, t.text),
         Span::styled(
             format!("{gap}Waste {r}{}/h", money_whole(waste)),
             if waste > 0.0 { t.warn } else { t.text },
         ),
     ]);
     frame.render_widget(Paragraph::new(vec![Line::from(top), second]), area);
-}
-
-/// Month-to-date cost scaled to the whole month by the fraction of it elapsed.
-fn projection(app: &App, month_to_date: f64) -> f64 {
-    let tz = app.settings.tz;
-    let local = tz.from_utc_datetime(&app.clock.now.naive_utc());
-    let first = local.date_naive().with_day(1).unwrap_or(local.date_naive());
-    let next = if first.month() == 12 {
-        chrono::NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
-    } else {
-        chrono::NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
-    }
-    .unwrap_or(first);
-    let days = (next - first).num_days().max(1) as f64;
-    let elapsed = (local.naive_local() - first.and_time(chrono::NaiveTime::MIN)).num_seconds()
-        as f64
-        / 86_400.0;
-    if elapsed <= 0.0 {
-        month_to_date
-    } else {
-        month_to_date / elapsed * days
-    }
 }

@@ -96,6 +96,41 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Span::styled(format!("{lag} {} last aggregation {agg}", s.sep), t.text),
     ]));
 
+    let totals = &app.campus.totals;
+    let today = if totals.is_today_loaded() {
+        match (h.reconcile_took, h.reconcile_every) {
+            (Some(took), Some(every)) => format!(
+                "today's totals live, reconciled with the ledger every {} (last took {:.1} s)",
+                super::super::widgets::format::duration(every),
+                took.as_secs_f64()
+            ),
+            _ => "today's totals live".to_string(),
+        }
+    } else {
+        format!("loading today's totals{}", s.pending)
+    };
+    let unreadable = if h.unreadable > 0 {
+        format!(
+            " {} {} unreadable document(s) skipped ({})",
+            s.sep,
+            h.unreadable,
+            h.unreadable_reason.as_deref().unwrap_or("")
+        )
+    } else {
+        String::new()
+    };
+    lines.push(Line::from(vec![
+        label("Books"),
+        if totals.is_today_loaded() && h.unreadable == 0 {
+            Span::styled(format!("{} ", s.online), t.ok)
+        } else if h.unreadable > 0 {
+            Span::styled(format!("{} ", s.warn), t.warn)
+        } else {
+            Span::styled(format!("{} ", s.pending), t.pending)
+        },
+        Span::styled(format!("{today}{unreadable}"), t.text),
+    ]));
+
     let mut offline = Vec::new();
     let mut online = 0;
     for b in &app.campus.boards {

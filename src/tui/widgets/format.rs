@@ -39,6 +39,18 @@ pub fn money_whole(v: f64) -> String {
     s.trim_end_matches(".00").to_string()
 }
 
+/// `45 s`, `15 min`, `2.5 h`: a period for people.
+pub fn duration(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 90.0 {
+        format!("{s:.0} s")
+    } else if s < 90.0 * 60.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
+
 /// `3s`, `4m`, `2h`, `3d`: the age of `t` at `now`.
 pub fn age(now: Instant, t: Instant) -> String {
     let s = (now - t).num_seconds().max(0);
