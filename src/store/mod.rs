@@ -72,6 +72,9 @@ pub mod collections {
     ];
 }
 
+/// Sees the name of every command a connection sends (what a reader sends can be proved with it).
+pub type CommandObserver = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How long to wait for a server before saying it does not answer.
 pub const DEFAULT_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -89,9 +92,26 @@ impl Store {
     /// Connects to `uri` (the database is the URI's path, default `autovolt`), checks that the server
     /// answers within `timeout`, and probes what it can do.
     pub async fn connect(uri: &str, timeout: Duration) -> Result<Store, StoreError> {
+        Self::connect_observed(uri, timeout, None).await
+    }
+
+    /// [`Store::connect`], with every command the connection sends shown to `observer`.
+    pub async fn connect_observed(
+        uri: &str,
+        timeout: Duration,
+        observer: Option<CommandObserver>,
+    ) -> Result<Store, StoreError> {
         let mut options = ClientOptions::parse(uri)
             .await
             .map_err(|e| StoreError::BadUri(error::redact(&e.to_string(), uri)))?;
+        if let Some(observer) = observer {
+            options.command_event_handler =
+                Some(mongodb::event::EventHandler::callback(move |event| {
+                    if let mongodb::event::command::CommandEvent::Started(started) = event {
+                        observer(&started.command_name);
+                    }
+                }));
+        }
         options.server_selection_timeout = Some(timeout);
         options.connect_timeout = Some(timeout);
         options.app_name = Some("autovolt".into());

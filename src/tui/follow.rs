@@ -20,7 +20,7 @@ use crate::domain::interval::{local_date, local_midnight};
 use crate::domain::totals::RowNotice;
 use crate::domain::Instant;
 use crate::store::changefeed::{ChangeFeed, FeedEvent, FeedMode, FeedOptions, Record};
-use crate::store::{collections, Store, DEFAULT_SELECTION_TIMEOUT};
+use crate::store::{collections, CommandObserver, Store, DEFAULT_SELECTION_TIMEOUT};
 use chrono::Days;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,11 +38,13 @@ const CUTOFF_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
 const HEALTH_EVERY: Duration = Duration::from_secs(30);
 
 /// How the dashboard follows the database.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct FollowOptions {
     /// The shortest time between two reconciliations of today's totals.
     pub reconcile_every: Duration,
     pub feed: FeedOptions,
+    /// Sees every command the dashboard's connection sends.
+    pub observer: Option<CommandObserver>,
 }
 
 impl Default for FollowOptions {
@@ -50,6 +52,7 @@ impl Default for FollowOptions {
         FollowOptions {
             reconcile_every: Duration::from_secs(900),
             feed: FeedOptions::default(),
+            observer: None,
         }
     }
 }
@@ -98,7 +101,9 @@ pub async fn follow_database(
     let _ = tx.send(Event::Link(Link::Db, LinkState::Connecting)).await;
     let mut backoff = Duration::from_secs(1);
     let store = loop {
-        match Store::connect(&uri, DEFAULT_SELECTION_TIMEOUT).await {
+        match Store::connect_observed(&uri, DEFAULT_SELECTION_TIMEOUT, options.observer.clone())
+            .await
+        {
             Ok(s) => break s,
             Err(e) => {
                 let _ = tx
