@@ -73,6 +73,11 @@ impl ServerProcess {
         self.addr.port()
     }
 
+    /// The process id (benchmarks read its CPU time from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the process (for outage tests); `restart` brings it back on the same port and data.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

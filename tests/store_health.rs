@@ -2,28 +2,13 @@
 
 mod support;
 
-use autovolt::domain::{DeviceStatus, TelemetryEvent};
+use autovolt::domain::DeviceStatus;
 use autovolt::seed::{seed, SeedOptions};
 use autovolt::store::health::HealthLevel;
 use autovolt::store::StoreError;
 use bson::doc;
 use chrono::{Duration, Utc};
 use std::process::Command;
-
-fn telemetry(mac: &str, device_id: Option<&str>, at: chrono::DateTime<Utc>) -> TelemetryEvent {
-    TelemetryEvent {
-        device_id: device_id.map(str::to_string),
-        mac: mac.into(),
-        classroom: String::new(),
-        topic: "esp32/telemetry".into(),
-        event_type: "heartbeat".into(),
-        received_at: at,
-        payload: serde_json::json!({"mac": mac}),
-        event_hash: format!("{mac}-{}", at.timestamp_millis()),
-        created_at: None,
-        updated_at: None,
-    }
-}
 
 #[tokio::test]
 async fn seeding_fills_an_empty_campus_once() {
@@ -92,29 +77,25 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
     .unwrap();
     let devices = s.devices().await.unwrap();
     let coll = s.collection::<bson::Document>("devices");
+    // Every board heard, the last one 2 s ago: the collector's lag.
     for d in &devices {
         coll.update_one(
             doc! {"_id": d.id},
-            doc! {"$set": {"status": DeviceStatus::Online.as_str(), "lastSeen": bson::DateTime::from_chrono(now)}},
+            doc! {"$set": {"status": DeviceStatus::Online.as_str(), "lastSeen": bson::DateTime::from_chrono(now - Duration::seconds(2))}},
         )
         .await
         .unwrap();
     }
-    let events = s.collection::<TelemetryEvent>("telemetryevents");
-    let registered = devices[0].ledger_id().unwrap();
-    events
-        .insert_many([
-            telemetry("DE:AD:BE:EF:00:01", None, now - Duration::seconds(30)),
-            telemetry("DE:AD:BE:EF:00:01", None, now - Duration::seconds(20)),
-            telemetry("DE:AD:BE:EF:00:02", None, now - Duration::seconds(10)),
-            telemetry(
-                &devices[0].mac_address.to_string(),
-                Some(&registered),
-                now - Duration::seconds(2),
-            ),
-        ])
-        .await
-        .unwrap();
+    // Two MACs the collector could not place, one heard twice.
+    for (mac, at) in [
+        ("DE:AD:BE:EF:00:01", now - Duration::seconds(30)),
+        ("DE:AD:BE:EF:00:01", now - Duration::seconds(20)),
+        ("DE:AD:BE:EF:00:02", now - Duration::seconds(10)),
+    ] {
+        s.record_unregistered(autovolt::domain::Mac::parse(mac).unwrap(), at, at, 1)
+            .await
+            .unwrap();
+    }
     let ok = s
         .health(now, std::time::Duration::from_secs(120))
         .await

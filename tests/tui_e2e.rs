@@ -184,3 +184,150 @@ async fn start_navigate_toggle_confirmed_and_quit_cleanly() {
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), fleet).await;
 }
+
+/// Today's ledger for a big campus, written straight in: enough that aggregating the day takes
+/// a while, so that it can be stopped and quit in the middle.
+async fn busy_day(store: &Store, rows: usize) {
+    use autovolt::domain::{CostCalculation, LedgerRow, Quality, SwitchType};
+    let devices = store.devices().await.unwrap();
+    let rooms: std::collections::HashMap<_, _> = store
+        .classrooms()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| Some((c.id?, c.name)))
+        .collect();
+    let midnight = autovolt::domain::interval::local_midnight(
+        autovolt::domain::interval::local_date(chrono::Utc::now(), chrono_tz::Asia::Kolkata),
+        chrono_tz::Asia::Kolkata,
+    );
+    let mut batch = Vec::new();
+    for i in 0..rows {
+        let d = &devices[i % devices.len()];
+        let start = midnight + chrono::Duration::milliseconds(i as i64 * 997);
+        batch.push(LedgerRow {
+            id: None,
+            device_id: d.id.unwrap().to_hex(),
+            esp32_name: d.name.clone(),
+            classroom: d
+                .classroom
+                .and_then(|c| rooms.get(&c).cloned())
+                .unwrap_or_default(),
+            switch_id: "sw1".into(),
+            switch_name: "Light".into(),
+            switch_type: SwitchType::Light,
+            start_ts: start,
+            end_ts: start + chrono::Duration::seconds(1),
+            switch_on_duration_seconds: 1.0,
+            delta_wh: 40.0 / 3600.0,
+            power_w: 40.0,
+            cost_calculation: Some(CostCalculation {
+                cost_per_kwh: 8.0,
+                cost_inr: 40.0 / 3600.0 / 1000.0 * 8.0,
+            }),
+            quality: Quality::default(),
+            created_at: Some(start),
+            updated_at: Some(start),
+        });
+        if batch.len() == 1000 || i + 1 == rows {
+            store
+                .collection::<LedgerRow>("deviceconsumptionledgers")
+                .insert_many(std::mem::take(&mut batch))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esc_stops_an_aggregation_and_quitting_during_one_exits_promptly() {
+    let uri = support::fresh_database_uri("tui_e2e_agg");
+    let mqtt = support::mqtt_url();
+    let store = Store::connect(&uri, Duration::from_secs(10)).await.unwrap();
+    store.migrate_up(None, false).await.unwrap();
+    seed::seed(
+        &store,
+        &SeedOptions {
+            classrooms: 40,
+            devices_per_classroom: 2,
+            seed: 8,
+        },
+    )
+    .await
+    .unwrap();
+    busy_day(&store, 30_000).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit");
+    let session = format!("autovolt-e2e-agg-{}", std::process::id());
+    let cmd = format!(
+        "env LANG=C.UTF-8 AUTOVOLT_CONFIG=/dev/null AUTOVOLT_MONGODB_URI='{}' AUTOVOLT_MQTT_URL='{}' AUTOVOLT_LOG_FILE={} {} tui; echo $? > {}",
+        uri,
+        mqtt,
+        dir.path().join("dashboard.log").display(),
+        env!("CARGO_BIN_EXE_autovolt"),
+        exit_file.display()
+    );
+    Tmux::run(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &cmd,
+    ]);
+    let t = Tmux {
+        session: session.clone(),
+    };
+    Tmux::run(&["set-option", "-t", &session, "remain-on-exit", "on"]);
+    t.wait("the classrooms", Duration::from_secs(60), |s| {
+        s.contains("Classrooms (40)")
+    })
+    .await;
+
+    // Aggregate today, then Esc while it runs: it stops, saying what it kept.
+    t.keys(&["a"]);
+    t.wait("the aggregation prompt", Duration::from_secs(10), |s| {
+        s.contains("today")
+    })
+    .await;
+    t.keys(&["Enter"]);
+    t.wait("the aggregation running", Duration::from_secs(10), |s| {
+        s.contains("Aggregating")
+    })
+    .await;
+    t.keys(&["Escape"]);
+    t.wait("the aggregation stopped", Duration::from_secs(60), |s| {
+        s.contains("aggregation stopped")
+    })
+    .await;
+
+    // Again, and quit while it runs: the dashboard leaves at once with the terminal restored.
+    t.keys(&["Escape"]);
+    t.keys(&["a"]);
+    t.wait("the aggregation prompt", Duration::from_secs(10), |s| {
+        s.contains("today")
+    })
+    .await;
+    t.keys(&["Enter"]);
+    t.wait("the aggregation running", Duration::from_secs(10), |s| {
+        s.contains("Aggregating")
+    })
+    .await;
+    t.keys(&["q"]);
+    let until = Instant::now() + Duration::from_secs(15);
+    while !exit_file.exists() {
+        assert!(
+            Instant::now() < until,
+            "the dashboard did not quit during an aggregation; the screen:\n{}",
+            t.screen()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "0");
+    let alternate = Tmux::run(&["display-message", "-p", "-t", &session, "#{alternate_on}"]);
+    assert_eq!(alternate.trim(), "0", "the alternate screen was left");
+}

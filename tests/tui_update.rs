@@ -382,6 +382,21 @@ fn aggregation_reports_progress_then_done_or_failure() {
         Some(AggregationState::Done("12 devices, 96.2 kWh".into()))
     );
 
+    // Esc while it runs stops it (and does not leave the view); what it kept is said.
+    type_text(&mut app, "a");
+    press(&mut app, KeyCode::Enter);
+    let view = app.view;
+    let fx = press(&mut app, KeyCode::Esc);
+    assert_eq!(fx, vec![Effect::CancelAggregation]);
+    assert_eq!(app.view, view);
+    app.update(Event::Aggregation(AggregationUpdate::Stopped(
+        "2026-11-24: 4 daily aggregates written before it stopped".into(),
+    )));
+    assert!(matches!(
+        app.aggregation,
+        Some(AggregationState::Stopped(_))
+    ));
+
     type_text(&mut app, "a");
     press(&mut app, KeyCode::Enter);
     app.update(Event::Aggregation(AggregationUpdate::Failed(

@@ -229,6 +229,9 @@ async fn tariff(store: &Store, command: TariffCommand, tz: Tz) -> Result<i32, St
     }
 }
 
+/// A run slower than this says why.
+const SLOW_SECS: f64 = 5.0;
+
 async fn aggregate(
     store: &Store,
     from: NaiveDate,
@@ -271,11 +274,13 @@ async fn aggregate(
             eprintln!();
         }
     });
+    let started = std::time::Instant::now();
     let result = store.aggregate(&request, Some(tx), &cancel).await;
     let _ = printer.await;
     let s = result?;
+    let took = started.elapsed().as_secs_f64();
     println!(
-        "{} day(s) from {from} to {to}: {} ledger rows; daily {} written, {} unchanged, {} removed; monthly {} written, {} unchanged, {} removed{}",
+        "{} day(s) from {from} to {to} in {took:.1} s: {} ledger rows; daily {} written, {} unchanged, {} removed; monthly {} written, {} unchanged, {} removed{}",
         s.days,
         s.ledger_rows,
         s.daily_written,
@@ -286,6 +291,17 @@ async fn aggregate(
         s.monthly_removed,
         if s.cancelled { " (cancelled: later days not done)" } else { "" }
     );
+    if took > SLOW_SECS && store.server().kind == crate::store::ServerKind::FerretDb {
+        let ledger = store
+            .collection::<bson::Document>(crate::store::collections::LEDGER)
+            .estimated_document_count()
+            .await
+            .unwrap_or(0);
+        println!(
+            "  slow because {} reads the whole ledger ({ledger} rows) for a date range; MongoDB answers it from the start_ts index",
+            store.server()
+        );
+    }
     Ok(if s.cancelled { 1 } else { 0 })
 }
 

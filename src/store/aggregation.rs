@@ -26,6 +26,9 @@ use tokio_util::sync::CancellationToken;
 /// Locks of running aggregations and the claims of the collectors' daily runs (**Ours**).
 pub const AGGREGATION_RUNS: &str = "aggregationruns";
 
+/// The `_id` of the record of the last finished aggregation in [`AGGREGATION_RUNS`].
+const LAST_RUN: &str = "last:aggregation";
+
 /// A lock older than this is reported as stale (its run probably died).
 pub const STALE_LOCK_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
@@ -379,7 +382,30 @@ impl Store {
             "duration_ms": started.elapsed().as_millis() as u64,
         }));
         self.log_activity(&log).await?;
+        // One small record of the last run, so that `health` finds it without searching the log.
+        self.collection::<Document>(AGGREGATION_RUNS)
+            .update_one(
+                doc! {"_id": LAST_RUN},
+                doc! {"$set": {
+                    "at": bson::DateTime::from_chrono(log.timestamp),
+                    "from": date_string(request.from),
+                    "to": date_string(request.to),
+                    "ledger_rows": summary.ledger_rows as i64,
+                    "duration_ms": started.elapsed().as_millis() as i64,
+                }},
+            )
+            .upsert(true)
+            .await?;
         Ok(summary)
+    }
+
+    /// When an aggregation last finished, from its record.
+    pub async fn last_aggregation(&self) -> Result<Option<Instant>, StoreError> {
+        Ok(self
+            .collection::<Document>(AGGREGATION_RUNS)
+            .find_one(doc! {"_id": LAST_RUN})
+            .await?
+            .and_then(|d| d.get_datetime("at").ok().map(|t| t.to_chrono())))
     }
 
     async fn aggregate_locked(

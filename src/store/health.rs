@@ -2,8 +2,7 @@
 //! big, at which schema version, and are the boards and the collector alive.
 
 use super::{collections, migrations, Store, StoreError};
-use crate::domain::activity::action;
-use crate::domain::{ActivityLog, Device, DeviceStatus, Instant, TelemetryEvent};
+use crate::domain::{Device, DeviceStatus, Instant};
 use bson::{doc, Bson, Document};
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -113,7 +112,13 @@ pub struct HealthReport {
     pub last_aggregation: Option<Instant>,
     /// Collectors that have written a status record.
     pub collectors: Vec<CollectorHealth>,
+    /// How long the check took, and what took most of it when that was long.
+    pub took_secs: f64,
+    pub slow_because: Option<String>,
 }
+
+/// A check slower than this says why.
+const SLOW_CHECK_SECS: f64 = 2.0;
 
 impl Store {
     /// Gathers the health report at `now`. Boards offline, pending migrations, a held lock or a
@@ -123,11 +128,19 @@ impl Store {
         now: Instant,
         offline_after: Duration,
     ) -> Result<HealthReport, StoreError> {
+        let started = std::time::Instant::now();
         let ping = self.ping().await?;
         let status = self.migration_status().await?;
         let mut collections_health = Vec::new();
+        let mut slowest: Option<(std::time::Duration, String, u64)> = None;
         for name in self.collection_names().await? {
-            collections_health.push(self.collection_health(&name).await?);
+            let t = std::time::Instant::now();
+            let h = self.collection_health(&name).await?;
+            let took = t.elapsed();
+            if slowest.as_ref().is_none_or(|s| took > s.0) {
+                slowest = Some((took, name.clone(), h.documents));
+            }
+            collections_health.push(h);
         }
         let devices: Vec<Device> = self
             .collection::<Device>(collections::DEVICES)
@@ -150,22 +163,16 @@ impl Store {
             online: devices.len() - offline.len(),
             offline,
         };
+        // What the collector recorded of boards it could not place (a small collection; the raw
+        // telemetry is never searched here: it grows with every message).
         let mut unregistered_macs: Vec<String> = self
-            .collection::<Document>(collections::TELEMETRY)
-            .distinct("mac", doc! {"device_id": null})
+            .unregistered_devices()
             .await?
             .into_iter()
-            .filter_map(|b| match b {
-                Bson::String(s) => Some(s),
-                _ => None,
-            })
+            .map(|u| u.mac)
             .collect();
-        for u in self.unregistered_devices().await? {
-            if !unregistered_macs.contains(&u.mac) {
-                unregistered_macs.push(u.mac);
-            }
-        }
         unregistered_macs.sort();
+        unregistered_macs.dedup();
         let collectors: Vec<CollectorHealth> = self
             .collector_statuses()
             .await?
@@ -180,20 +187,12 @@ impl Store {
                 rejected: c.rejected.values().sum(),
             })
             .collect();
-        let newest_telemetry = self
-            .collection::<TelemetryEvent>(collections::TELEMETRY)
-            .find_one(doc! {})
-            .sort(doc! {"received_at": -1})
-            .await?
-            .map(|e| e.received_at);
+        // The collector stamps `lastSeen` on the boards it hears: the newest one says how far
+        // behind it is, without searching the telemetry (which grows with every message).
+        let newest_telemetry = devices.iter().filter_map(|d| d.last_seen).max();
         let collector_lag_secs =
             newest_telemetry.map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
-        let last_aggregation = self
-            .collection::<ActivityLog>(collections::ACTIVITY)
-            .find_one(doc! {"action": action::AGGREGATION_RUN})
-            .sort(doc! {"timestamp": -1})
-            .await?
-            .map(|a| a.timestamp);
+        let last_aggregation = self.last_aggregation().await?;
 
         let mut warnings = Vec::new();
         if !status.pending.is_empty() {
@@ -235,6 +234,21 @@ impl Store {
             }
         }
         let caps = *self.capabilities();
+        let took = started.elapsed().as_secs_f64();
+        let slow_because = slowest
+            .filter(|_| took > SLOW_CHECK_SECS)
+            .map(|(t, name, n)| {
+                format!(
+                    "{:.1} s of it counting {name} ({} documents){}",
+                    t.as_secs_f64(),
+                    grouped(n),
+                    if self.server().kind == super::ServerKind::FerretDb {
+                        ": FerretDB reads a whole collection to count or size it"
+                    } else {
+                        ""
+                    }
+                )
+            });
         Ok(HealthReport {
             status: if warnings.is_empty() {
                 HealthLevel::Ok
@@ -271,6 +285,8 @@ impl Store {
             collector_lag_secs,
             last_aggregation,
             collectors,
+            took_secs: took,
+            slow_because,
         })
     }
 
@@ -416,7 +432,7 @@ impl HealthReport {
         };
         let lag = self
             .collector_lag_secs
-            .map_or("no telemetry yet".to_string(), |l| {
+            .map_or("no board heard yet".to_string(), |l| {
                 format!("lag {}", human_age(l))
             });
         let agg = self.last_aggregation.map_or("never".to_string(), |t| {
@@ -478,6 +494,10 @@ impl HealthReport {
             ));
         }
         out.push('\n');
+        match &self.slow_because {
+            Some(why) => out.push_str(&format!(" checked in {:.1} s: {why}\n", self.took_secs)),
+            None => out.push_str(&format!(" checked in {:.1} s\n", self.took_secs)),
+        }
         if self.warnings.is_empty() {
             out.push_str(&format!(" {} OK\n", HealthLevel::Ok.mark()));
         } else {

@@ -59,6 +59,8 @@ pub enum Effect {
         date: NaiveDate,
         operator: Operator,
     },
+    /// Stop the running aggregation after the classroom it is on (what it finished stays).
+    CancelAggregation,
     SignIn {
         email: String,
         password: String,
@@ -172,6 +174,7 @@ pub enum AggregationState {
         total: u64,
     },
     Done(String),
+    Stopped(String),
     Failed(String),
 }
 
@@ -385,6 +388,10 @@ impl App {
                         other.unwrap_or(AggregationState::Failed("progress without a run".into()))
                     }
                     (AggregationUpdate::Done { summary }, _) => AggregationState::Done(summary),
+                    (AggregationUpdate::Stopped(summary), _) => {
+                        self.notice = None;
+                        AggregationState::Stopped(summary)
+                    }
                     (AggregationUpdate::Failed(e), _) => AggregationState::Failed(e),
                 });
                 self.dirty = true;
@@ -750,6 +757,14 @@ impl App {
                     self.toggle_selected(fx);
                 }
             }
+            // Esc first stops an aggregation that is running.
+            Action::Back if matches!(self.aggregation, Some(AggregationState::Running { .. })) => {
+                fx.push(Effect::CancelAggregation);
+                self.notice = Some((
+                    NoticeKind::Info,
+                    "stopping the aggregation after the current classroom".into(),
+                ));
+            }
             Action::Back => self.back(),
             Action::AllOff => {
                 if let Some(room) = self.current_room() {
@@ -832,7 +847,11 @@ impl App {
                 self.notice = None;
                 if matches!(
                     self.aggregation,
-                    Some(AggregationState::Done(_) | AggregationState::Failed(_))
+                    Some(
+                        AggregationState::Done(_)
+                            | AggregationState::Stopped(_)
+                            | AggregationState::Failed(_)
+                    )
                 ) {
                     self.aggregation = None;
                 }

@@ -157,8 +157,15 @@ pub enum LinkState {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AggregationUpdate {
-    Progress { done: u64, total: u64 },
-    Done { summary: String },
+    Progress {
+        done: u64,
+        total: u64,
+    },
+    Done {
+        summary: String,
+    },
+    /// Stopped on request; the days and classrooms finished before stay written.
+    Stopped(String),
     Failed(String),
 }
 

@@ -191,7 +191,12 @@ pub struct Services {
     store: Arc<RwLock<Option<Store>>>,
     tx: mpsc::Sender<Event>,
     tz: chrono_tz::Tz,
+    /// The aggregation running, if any: how to stop it, and its task.
+    aggregation: std::sync::Mutex<Option<(CancellationToken, tokio::task::JoinHandle<()>)>>,
 }
+
+/// How long quitting waits for a running aggregation to stop at a classroom's end.
+const AGGREGATION_STOP_WAIT: Duration = Duration::from_secs(2);
 
 impl Services {
     /// Starts the MQTT subscription and the database follower.
@@ -221,6 +226,7 @@ impl Services {
             store,
             tx,
             tz,
+            aggregation: Default::default(),
         })
     }
 
@@ -238,15 +244,33 @@ impl Services {
             store: Arc::new(RwLock::new(None)),
             tx,
             tz,
+            aggregation: Default::default(),
         })
     }
 
-    /// Closes the database connection now (a client dropped while the runtime stops panics in
-    /// the driver).
+    /// Stops a running aggregation (it ends at a classroom's end, or is abandoned after a moment:
+    /// its lock then lapses) and closes the database connection now (a client dropped while the
+    /// runtime stops panics in the driver).
     pub async fn shutdown(&self) {
+        let running = self.aggregation.lock().ok().and_then(|mut a| a.take());
+        if let Some((stop, mut task)) = running {
+            stop.cancel();
+            if tokio::time::timeout(AGGREGATION_STOP_WAIT, &mut task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the aggregation did not stop in time; abandoned");
+                task.abort();
+            }
+        }
         if let Some(store) = self.store.write().await.take() {
             store.client().clone().shutdown().immediate(true).await;
         }
+    }
+
+    /// The database, once connected (a clone: no task keeps the slot while it works).
+    async fn connected(store: &RwLock<Option<Store>>) -> Option<Store> {
+        store.read().await.clone()
     }
 
     /// Runs one effect in a task; its result comes back as an event.
@@ -282,8 +306,7 @@ impl Services {
             }
             Effect::Record(log) => {
                 tokio::spawn(async move {
-                    let guard = store.read().await;
-                    match guard.as_ref() {
+                    match Self::connected(&store).await {
                         Some(s) => {
                             if let Err(e) = s.log_activity(&log).await {
                                 tracing::warn!(error = %e, "activity not recorded");
@@ -309,7 +332,7 @@ impl Services {
                         note: (!note.is_empty()).then_some(note),
                         operator: operator.name,
                     };
-                    let result = match store.read().await.as_ref() {
+                    let result = match Self::connected(&store).await {
                         Some(s) => s.set_tariff(&change).await.map_err(|e| e.to_string()),
                         None => {
                             Err("the database is unreachable; try again when it is back".into())
@@ -320,18 +343,33 @@ impl Services {
             }
             Effect::Aggregate { date, operator } => {
                 let tz = self.tz;
-                tokio::spawn(async move {
-                    let guard = store.read().await;
-                    let update = match guard.as_ref() {
-                        Some(s) => run_aggregation(s, date, tz, &operator, &tx).await,
+                let stop = CancellationToken::new();
+                let until = stop.clone();
+                let task = tokio::spawn(async move {
+                    let update = match Self::connected(&store).await {
+                        Some(s) => run_aggregation(&s, date, tz, &operator, &tx, &until).await,
                         None => AggregationUpdate::Failed("the database is unreachable".into()),
                     };
                     let _ = tx.send(Event::Aggregation(update)).await;
                 });
+                if let Ok(mut a) = self.aggregation.lock() {
+                    *a = Some((stop, task));
+                }
+            }
+            Effect::CancelAggregation => {
+                if let Some((stop, _)) = self
+                    .aggregation
+                    .lock()
+                    .ok()
+                    .as_ref()
+                    .and_then(|a| a.as_ref())
+                {
+                    stop.cancel();
+                }
             }
             Effect::SignIn { email, password } => {
                 tokio::spawn(async move {
-                    let result = match store.read().await.as_ref() {
+                    let result = match Self::connected(&store).await {
                         Some(s) => s
                             .authenticate(&email, &password, chrono::Utc::now())
                             .await
@@ -480,6 +518,7 @@ async fn run_aggregation(
     tz: chrono_tz::Tz,
     operator: &Operator,
     tx: &mpsc::Sender<Event>,
+    cancel: &CancellationToken,
 ) -> AggregationUpdate {
     let (progress_tx, mut progress_rx) =
         tokio::sync::mpsc::unbounded_channel::<AggregationProgress>();
@@ -501,11 +540,13 @@ async fn run_aggregation(
         operator: Some(operator.name.clone()),
         break_locks: false,
     };
-    let result = store
-        .aggregate(&request, Some(progress_tx), &CancellationToken::new())
-        .await;
+    let result = store.aggregate(&request, Some(progress_tx), cancel).await;
     let _ = forward.await;
     match result {
+        Ok(s) if s.cancelled => AggregationUpdate::Stopped(format!(
+            "{date}: {} daily aggregates written before it stopped, the rest as they were",
+            s.daily_written
+        )),
         Ok(s) => AggregationUpdate::Done {
             summary: format!(
                 "{date}: {} ledger rows, {} daily aggregates written, {} unchanged, {} monthly written",

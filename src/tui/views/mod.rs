@@ -198,8 +198,18 @@ fn status(frame: &mut Frame, app: &App, area: Rect) {
                 gauge(*done, *total, 30, s.gauge_full, s.gauge_empty),
                 app.theme.ok,
             ),
-            Span::styled(format!("  {done}/{total} devices"), app.theme.dim),
+            Span::styled(
+                format!(
+                    "  {done}/{total} devices  ({} stop)",
+                    app.keymap.label(Action::Back)
+                ),
+                app.theme.dim,
+            ),
         ]),
+        (_, Some(AggregationState::Stopped(summary))) => Line::from(Span::styled(
+            format!(" {} aggregation stopped: {summary}", s.warn),
+            app.theme.warn,
+        )),
         (_, Some(AggregationState::Failed(e))) => Line::from(Span::styled(
             format!(" {} aggregation failed: {e}", s.failed),
             app.theme.error,

@@ -1,0 +1,504 @@
+//! Real history: what a read-only dashboard costs over a small and a large ledger, each figure next
+//! to its baseline from the same run, and the large/small ratio of each.
+//!
+//! For each size: a campus of 50 classrooms × 4 boards, then N ledger rows and N activity entries
+//! over the last 30 days (rolled up, as the collectors' nightly run leaves them; generation and
+//! roll-up times are printed); then
+//! 1. time to the first screen (classrooms, boards, switch states) and to today's totals;
+//! 2. FerretDB's CPU while no dashboard (the baseline), 1 and then 5 read-only dashboards sit idle;
+//! 3. publish → frame p50/p99 at 200 messages/s with the 5 dashboards open, next to the broker
+//!    round trip alone;
+//! 4. each dashboard's Today ₹ against the books (today's rows and open intervals loaded in full
+//!    by the store at the same instant).
+//!
+//! Sizes and durations: AUTOVOLT_BENCH_HISTORY_SMALL (10000), AUTOVOLT_BENCH_HISTORY_LARGE (100000;
+//! 1000000 for the full run), AUTOVOLT_BENCH_IDLE_SECS (60), AUTOVOLT_BENCH_LOAD_SECS (20),
+//! AUTOVOLT_BENCH_RATE (200). Run: `cargo bench --bench history`.
+
+use autovolt::config::Config;
+use autovolt::domain::activity::action;
+use autovolt::domain::{
+    ActivityLog, CostCalculation, Instant as At, LedgerRow, Quality, SwitchType, TriggeredBy,
+};
+use autovolt::seed::{seed, SeedOptions};
+use autovolt::servers;
+use autovolt::store::aggregation::AggregationRequest;
+use autovolt::store::{collections, Store};
+use autovolt::tui::app::App;
+use autovolt::tui::event::Event;
+use autovolt::tui::runtime::{build_app, event_loop, Options, Services};
+use chrono::Duration as Span;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const IST: chrono_tz::Tz = chrono_tz::Asia::Kolkata;
+const CLASSROOMS: usize = 50;
+const BOARDS: usize = 4;
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// CPU seconds (user + system) of a process.
+fn process_cpu(pid: u32) -> f64 {
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ut: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let st: f64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    (ut + st) / tick
+}
+
+/// FerretDB's CPU over `secs`, in % of one core.
+fn cpu_over(pid: u32, secs: u64) -> f64 {
+    let before = process_cpu(pid);
+    std::thread::sleep(Duration::from_secs(secs));
+    (process_cpu(pid) - before) / secs as f64 * 100.0
+}
+
+/// `n` ledger rows and `n` activity entries over the 30 days before `now`, written as history
+/// (straight into their collections, as years of collectors would have left them).
+async fn generate(store: &Store, n: usize, now: At) {
+    let devices = store.devices().await.unwrap();
+    let rooms: std::collections::HashMap<_, _> = store
+        .classrooms()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| Some((c.id?, c.name)))
+        .collect();
+    let span_ms = 30 * 86_400_000i64 - 3_600_000;
+    let start = now - Span::days(30);
+    let mut rows = Vec::with_capacity(1000);
+    let mut acts = Vec::with_capacity(1000);
+    for i in 0..n {
+        let d = &devices[i % devices.len()];
+        let s = &d.switches[(i / devices.len()) % d.switches.len()];
+        // Spread evenly over the 30 days (today's share included); every start is distinct.
+        let at = start + Span::milliseconds((span_ms as f64 * i as f64 / n as f64) as i64);
+        let secs = 60.0 + (i % 50) as f64 * 60.0;
+        let power = [40.0, 40.0, 75.0, 75.0, 200.0, 1500.0][i % 6];
+        let wh = power * secs / 3600.0;
+        let room = d
+            .classroom
+            .and_then(|c| rooms.get(&c).cloned())
+            .unwrap_or_default();
+        rows.push(LedgerRow {
+            id: None,
+            device_id: d.id.unwrap().to_hex(),
+            esp32_name: d.name.clone(),
+            classroom: room.clone(),
+            switch_id: s.switch_id.clone(),
+            switch_name: s.name.clone(),
+            switch_type: SwitchType::Light,
+            start_ts: at,
+            end_ts: at + Span::milliseconds((secs * 1000.0) as i64),
+            switch_on_duration_seconds: secs,
+            delta_wh: wh,
+            power_w: power,
+            cost_calculation: Some(CostCalculation {
+                cost_per_kwh: 7.5,
+                cost_inr: wh / 1000.0 * 7.5,
+            }),
+            quality: Quality::default(),
+            created_at: Some(at),
+            updated_at: Some(at),
+        });
+        let mut a = ActivityLog::new(
+            if i % 2 == 0 { action::ON } else { action::OFF },
+            TriggeredBy::ManualSwitch,
+            at,
+        );
+        a.device_id = d.id;
+        a.switch_id = Some(s.switch_id.clone());
+        a.switch_name = Some(s.name.clone());
+        a.classroom = Some(room);
+        a.created_at = Some(at);
+        a.updated_at = Some(at);
+        acts.push(a);
+        if rows.len() == 1000 || i + 1 == n {
+            let _ = store
+                .collection::<LedgerRow>(collections::LEDGER)
+                .insert_many(std::mem::take(&mut rows))
+                .ordered(false)
+                .await;
+            store
+                .collection::<ActivityLog>(collections::ACTIVITY)
+                .insert_many(std::mem::take(&mut acts))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// One headless read-only dashboard: what its frames showed, shared with the bench.
+#[derive(Default, Clone)]
+struct Seen {
+    /// Since start, when the first screen and today's totals were first drawn.
+    first_screen: Option<Duration>,
+    totals: Option<Duration>,
+    /// The clock and Today ₹ of the last frame.
+    now: Option<At>,
+    today: f64,
+    live: u64,
+}
+
+struct Dashboard {
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<App>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+fn start_dashboard(
+    rt: &tokio::runtime::Runtime,
+    config: &Config,
+    published: Arc<Mutex<Vec<Instant>>>,
+    latencies: Arc<Mutex<Vec<f64>>>,
+) -> Dashboard {
+    let stop = CancellationToken::new();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (config, s2, cancel) = (config.clone(), seen.clone(), stop.clone());
+    let handle = rt.spawn(async move {
+        let started = Instant::now();
+        let (tx, rx) = mpsc::channel(16_384);
+        let opts = Options {
+            read_only: true,
+            ..Options::default()
+        };
+        let services = Services::start(&config, true, tx.clone(), cancel.clone()).unwrap();
+        autovolt::tui::runtime::spawn_tick(tx.clone(), cancel.clone());
+        let quit = tx.clone();
+        let c2 = cancel.clone();
+        tokio::spawn(async move {
+            c2.cancelled().await;
+            let _ = quit
+                .send(Event::Key(KeyEvent::new(
+                    KeyCode::Char('q'),
+                    KeyModifiers::NONE,
+                )))
+                .await;
+        });
+        let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        let app = build_app(&config, &opts, chrono::Utc::now()).unwrap();
+        let mut stamped = 0usize;
+        let app = event_loop(&mut term, app, rx, &services, move |app| {
+            let now = Instant::now();
+            {
+                let mut s = s2.lock().unwrap();
+                if app.loaded && s.first_screen.is_none() {
+                    s.first_screen = Some(started.elapsed());
+                }
+                let t = &app.campus.totals;
+                if t.is_today_loaded() && t.is_history_loaded() && s.totals.is_none() {
+                    s.totals = Some(started.elapsed());
+                }
+                s.now = Some(app.clock.now);
+                s.today = t.campus().today.cost;
+                s.live = app.live_messages;
+            }
+            let p = published.lock().unwrap();
+            let upto = (app.live_messages as usize).min(p.len());
+            if upto > stamped {
+                let mut l = latencies.lock().unwrap();
+                for t in &p[stamped..upto] {
+                    l.push((now - *t).as_secs_f64() * 1000.0);
+                }
+                stamped = upto;
+            }
+        })
+        .await
+        .unwrap();
+        services.shutdown().await;
+        app
+    });
+    Dashboard { stop, handle, seen }
+}
+
+fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < until, "{what} did not happen in {secs} s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What one size measured.
+struct Figures {
+    first_screen_ms: f64,
+    cpu_5: f64,
+    p99: f64,
+}
+
+fn run_size(n: usize, mqtt_port: u16) -> Figures {
+    let secs = env_num("AUTOVOLT_BENCH_IDLE_SECS", 60);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = servers::temp_dir("autovolt-bench-history").unwrap();
+    let ferret = servers::start_ferretdb(&dir, true).expect("FerretDB (scripts/setup-servers.sh)");
+    let pid = ferret.pid();
+    let uri = format!("mongodb://127.0.0.1:{}/bench_history", ferret.port());
+    let now = chrono::Utc::now();
+    println!("== {n} ledger rows and {n} activity entries, {CLASSROOMS} classrooms × {BOARDS} boards, FerretDB 1.24.2 (SQLite)");
+    let store = rt.block_on(async {
+        let store = Store::connect(&uri, Duration::from_secs(10)).await.unwrap();
+        store.migrate_up(None, false).await.unwrap();
+        seed(
+            &store,
+            &SeedOptions {
+                classrooms: CLASSROOMS,
+                devices_per_classroom: BOARDS,
+                seed: 11,
+            },
+        )
+        .await
+        .unwrap();
+        let t = Instant::now();
+        generate(&store, n, now).await;
+        println!("generated in {:.1} s", t.elapsed().as_secs_f64());
+        let today = autovolt::domain::interval::local_date(now, IST);
+        let t = Instant::now();
+        store
+            .aggregate(
+                &AggregationRequest {
+                    from: today - Span::days(31),
+                    to: today - Span::days(1),
+                    tz: IST,
+                    triggered_by: TriggeredBy::System,
+                    operator: None,
+                    break_locks: false,
+                },
+                None,
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+        println!("rolled up 31 days in {:.1} s", t.elapsed().as_secs_f64());
+        store
+    });
+    let config = Config {
+        mongodb_uri: uri.clone(),
+        mqtt_url: format!("mqtt://127.0.0.1:{mqtt_port}"),
+        log_file: Some(std::env::temp_dir().join("autovolt-bench-history.log")),
+        ..Config::default()
+    };
+    let published: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
+    let latencies: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::new()));
+
+    let base = cpu_over(pid, secs);
+    println!("baseline FerretDB, no dashboard          {base:.2} % of a core over {secs} s");
+
+    let mut dashboards = vec![start_dashboard(
+        &rt,
+        &config,
+        published.clone(),
+        latencies.clone(),
+    )];
+    let first = dashboards[0].seen.clone();
+    wait_for("the first screen", 600, || {
+        first.lock().unwrap().first_screen.is_some()
+    });
+    wait_for("today's totals", 3600, || {
+        first.lock().unwrap().totals.is_some()
+    });
+    let s = first.lock().unwrap().clone();
+    let first_screen = s.first_screen.unwrap().as_secs_f64() * 1000.0;
+    println!(
+        "first screen {first_screen:.0} ms, today's totals {:.0} ms   (target first screen ≤ 2000 ms)",
+        s.totals.unwrap().as_secs_f64() * 1000.0
+    );
+    let cpu_1 = cpu_over(pid, secs);
+    println!("FerretDB, 1 read-only dashboard idle     {cpu_1:.2} % of a core");
+
+    for _ in 0..4 {
+        dashboards.push(start_dashboard(
+            &rt,
+            &config,
+            published.clone(),
+            latencies.clone(),
+        ));
+    }
+    for d in &dashboards {
+        let seen = d.seen.clone();
+        wait_for("a dashboard's totals", 3600, || {
+            seen.lock().unwrap().totals.is_some()
+        });
+    }
+    let cpu_5 = cpu_over(pid, secs);
+    println!("FerretDB, 5 read-only dashboards idle    {cpu_5:.2} % of a core   (target ≤ 10 %)");
+
+    // Today ₹ on each screen against the books at the same instant.
+    for (i, d) in dashboards.iter().enumerate() {
+        let s = d.seen.lock().unwrap().clone();
+        let at = s.now.unwrap();
+        let books = rt
+            .block_on(store.running_totals(at, IST))
+            .unwrap()
+            .campus()
+            .today
+            .cost;
+        println!(
+            "dashboard {} Today ₹{:.2}, books ₹{books:.2}, difference ₹{:.4}   (target ≤ ₹0.01)",
+            i + 1,
+            s.today,
+            (s.today - books).abs()
+        );
+    }
+
+    // Publish → frame with the 5 dashboards open.
+    let load_secs = env_num("AUTOVOLT_BENCH_LOAD_SECS", 20);
+    let rate = env_num("AUTOVOLT_BENCH_RATE", 200);
+    let boards: Vec<(String, String, Vec<i32>)> = rt
+        .block_on(store.devices())
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            (
+                d.mac_address.to_string(),
+                d.device_secret.expose().to_string(),
+                d.switches.iter().filter_map(|s| s.relay_pin()).collect(),
+            )
+        })
+        .collect();
+    let base_rt = rt.block_on(round_trip(mqtt_port, rate, load_secs.min(5)));
+    println!(
+        "baseline broker round trip               p50 {:.2} ms  p99 {:.2} ms",
+        base_rt.0, base_rt.1
+    );
+    // No board has spoken yet: the dashboards' live message counts and `published` start together.
+    latencies.lock().unwrap().clear();
+    rt.block_on(async {
+        let (client, mut el) = AsyncClient::new(
+            MqttOptions::new("bench-history-pub", "127.0.0.1", mqtt_port),
+            10_000,
+        );
+        tokio::spawn(async move { while el.poll().await.is_ok() {} });
+        let total = rate * load_secs;
+        let start = tokio::time::Instant::now();
+        for i in 0..total {
+            tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate as f64)).await;
+            let (mac, secret, pins) = &boards[i as usize % boards.len()];
+            let on = (i / boards.len() as u64).is_multiple_of(2);
+            let relays: Vec<_> = pins
+                .iter()
+                .enumerate()
+                .map(|(k, p)| serde_json::json!({"gpio": p, "state": k == 0 && on, "manual_override": false}))
+                .collect();
+            let payload = serde_json::json!({"mac": mac, "secret": secret, "switches": relays}).to_string();
+            published.lock().unwrap().push(Instant::now());
+            client
+                .publish("esp32/state", QoS::AtLeastOnce, false, payload)
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort_by(f64::total_cmp);
+    let p99 = percentile(&l, 0.99);
+    println!(
+        "publish → frame, 5 dashboards            p50 {:.2} ms  p99 {p99:.2} ms  ({} frames timed)   (target p99 ≤ 50 ms)",
+        percentile(&l, 0.5),
+        l.len()
+    );
+    for d in dashboards {
+        d.stop.cancel();
+        let _ = rt.block_on(d.handle);
+    }
+    rt.shutdown_timeout(Duration::from_secs(5));
+    drop(ferret);
+    Figures {
+        first_screen_ms: first_screen,
+        cpu_5,
+        p99,
+    }
+}
+
+/// p50 and p99 (ms) of publish → receive by a plain subscriber.
+async fn round_trip(port: u16, rate: u64, secs: u64) -> (f64, f64) {
+    let (sub, mut sub_el) = AsyncClient::new(
+        MqttOptions::new("bench-history-sub", "127.0.0.1", port),
+        10_000,
+    );
+    sub.subscribe("bench/rt", QoS::AtLeastOnce).await.unwrap();
+    let received: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
+    let r2 = received.clone();
+    let (ready_tx, mut ready_rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        while let Ok(ev) = sub_el.poll().await {
+            match ev {
+                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => {
+                    let _ = ready_tx.send(()).await;
+                }
+                rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)) => {
+                    r2.lock().unwrap().push(Instant::now())
+                }
+                _ => {}
+            }
+        }
+    });
+    ready_rx.recv().await;
+    let (client, mut el) = AsyncClient::new(
+        MqttOptions::new("bench-history-rt", "127.0.0.1", port),
+        10_000,
+    );
+    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    let mut sent = Vec::new();
+    let start = tokio::time::Instant::now();
+    for i in 0..rate * secs {
+        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate as f64)).await;
+        sent.push(Instant::now());
+        client
+            .publish("bench/rt", QoS::AtLeastOnce, false, vec![0u8; 200])
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let r = received.lock().unwrap();
+    let mut l: Vec<f64> = sent
+        .iter()
+        .zip(r.iter())
+        .map(|(s, r)| (*r - *s).as_secs_f64() * 1000.0)
+        .collect();
+    l.sort_by(f64::total_cmp);
+    (percentile(&l, 0.5), percentile(&l, 0.99))
+}
+
+fn main() {
+    let small = env_num("AUTOVOLT_BENCH_HISTORY_SMALL", 10_000) as usize;
+    let large = env_num("AUTOVOLT_BENCH_HISTORY_LARGE", 100_000) as usize;
+    let dir = servers::temp_dir("autovolt-bench-history-mosquitto").unwrap();
+    let broker =
+        servers::start_mosquitto(&dir, true).expect("Mosquitto (Debian package mosquitto)");
+    let port = broker.port();
+    let a = run_size(small, port);
+    let b = run_size(large, port);
+    println!("== large / small ({large} / {small} rows)   (target ≤ 1.5 each)");
+    println!(
+        "first screen      {:.2}",
+        b.first_screen_ms / a.first_screen_ms
+    );
+    println!("FerretDB CPU, 5   {:.2}", b.cpu_5 / a.cpu_5.max(0.01));
+    println!("publish → frame   {:.2}", b.p99 / a.p99);
+}
