@@ -200,7 +200,7 @@ fn status(frame: &mut Frame, app: &App, area: Rect) {
             ),
             Span::styled(
                 format!(
-                    "  {done}/{total} devices  ({} stop)",
+                    "  {done}/{total}  {} stops it",
                     app.keymap.label(Action::Back)
                 ),
                 app.theme.dim,
