@@ -43,7 +43,7 @@ crate::string_enum! {
 pub struct BootClock {
     #[serde(rename = "bootAt", with = "dates::required")]
     pub boot_at: Instant,
-    #[serde(rename = "lastMillis")]
+    #[serde(rename = "lastMillis", deserialize_with = "super::lenient::int64")]
     pub last_millis: i64,
 }
 
@@ -52,7 +52,11 @@ pub struct DeviceConfig {
     #[serde(rename = "mqttTopic", default, skip_serializing_if = "Option::is_none")]
     pub mqtt_topic: Option<String>,
     /// Milliseconds between the board's reports.
-    #[serde(rename = "updateInterval", default = "default_update_interval")]
+    #[serde(
+        rename = "updateInterval",
+        default = "default_update_interval",
+        deserialize_with = "super::lenient::int64"
+    )]
     pub update_interval: i64,
 }
 
@@ -76,9 +80,18 @@ pub struct Switch {
     pub name: String,
     #[serde(rename = "type", default)]
     pub switch_type: SwitchType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::optional_int32",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gpio: Option<i32>,
-    #[serde(rename = "relayGpio", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "relayGpio",
+        default,
+        deserialize_with = "super::lenient::optional_int32",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub relay_gpio: Option<i32>,
     #[serde(default)]
     pub state: bool,
@@ -109,7 +122,12 @@ pub struct Device {
     pub mac_address: Mac,
     #[serde(rename = "type", default)]
     pub device_type: DeviceType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The classroom document's `_id` (read also from its hex; the store resolves a name).
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::optional_id",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub classroom: Option<Id>,
     #[serde(rename = "ipAddress", default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,

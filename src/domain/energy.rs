@@ -55,14 +55,19 @@ pub struct LedgerRow {
     #[serde(rename = "_id", skip_serializing_if = "Option::is_none", default)]
     pub id: Option<Id>,
     /// The device document's `_id` in hex.
+    #[serde(deserialize_with = "super::lenient::text")]
     pub device_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::text")]
     pub esp32_name: String,
-    /// The classroom's name.
-    #[serde(default)]
+    /// The classroom's name; "" when unknown, and then not written (SCHEMA.md).
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::text",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub classroom: String,
     pub switch_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::text")]
     pub switch_name: String,
     #[serde(default)]
     pub switch_type: SwitchType,

@@ -1,6 +1,6 @@
 //! Who did what (`activitylogs`), newest first.
 
-use super::ledger::{newest_first, older_than, Page};
+use super::ledger::{older_than, Page};
 use super::{collections, stamp_new, Store, StoreError};
 use crate::domain::{ActivityLog, Id, Instant};
 use bson::doc;
@@ -53,19 +53,15 @@ impl Store {
         if let Some(c) = before {
             and.push(older_than("timestamp", c.timestamp, c.id));
         }
-        let (rows, more) = newest_first(
-            self.collection::<ActivityLog>(collections::ACTIVITY),
-            and,
-            "timestamp",
-            limit,
-        )
-        .await?;
-        let next = rows.last().filter(|_| more).and_then(|r| {
-            r.id.map(|id| ActivityCursor {
-                timestamp: r.timestamp,
-                id,
-            })
-        });
+        let (mut rows, next) = self
+            .newest_first::<ActivityLog>(collections::ACTIVITY, and, "timestamp", limit)
+            .await?;
+        let names: Vec<&mut String> = rows
+            .iter_mut()
+            .filter_map(|r: &mut ActivityLog| r.classroom.as_mut())
+            .collect();
+        self.resolve_classroom_refs(names).await?;
+        let next = next.map(|(timestamp, id)| ActivityCursor { timestamp, id });
         Ok(Page { rows, next })
     }
 }

@@ -6,7 +6,7 @@
 //! run of the collectors happens once across all of them (a claim document per date).
 
 use super::collections::{DAILY, LEDGER, MONTHLY};
-use super::{Store, StoreError};
+use super::{AggregateQuery, Store, StoreError};
 use crate::config::Config;
 use crate::domain::activity::action;
 use crate::domain::interval::{local_date, local_midnight};
@@ -78,15 +78,15 @@ struct SyncCounts {
 /// The fields of a ledger row the sums need.
 #[derive(serde::Deserialize)]
 struct RowSums {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::lenient::text")]
     device_id: String,
     #[serde(default)]
     switch_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::lenient::text")]
     classroom: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::lenient::text")]
     esp32_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::lenient::text")]
     switch_name: String,
     #[serde(default)]
     quality: Option<crate::domain::Quality>,
@@ -102,7 +102,12 @@ struct RowSums {
 /// The `$group` stage's key, mapped back to its fields.
 fn group_from(d: &Document) -> SwitchGroup {
     let key = d.get_document("_id").cloned().unwrap_or_default();
-    let text = |k: &str| key.get_str(k).unwrap_or_default().to_string();
+    // A classroom or device stored as an ObjectId reference groups as its hex (resolved later).
+    let text = |k: &str| match key.get(k) {
+        Some(Bson::String(s)) => s.clone(),
+        Some(Bson::ObjectId(id)) => id.to_hex(),
+        _ => String::new(),
+    };
     let num = |k: &str| match d.get(k) {
         Some(Bson::Double(x)) => *x,
         Some(Bson::Int32(x)) => f64::from(*x),
@@ -172,12 +177,15 @@ impl Store {
         from: Instant,
         to: Instant,
     ) -> Result<Vec<SwitchGroup>, StoreError> {
-        if self.group_sums_several_accumulators().await? {
-            self.switch_groups_pipeline(from, to).await
+        let mut groups = if self.group_sums_several_accumulators().await? {
+            self.switch_groups_pipeline(from, to).await?
         } else {
             let mut days = self.switch_groups_streamed(&[from, to]).await?;
-            Ok(days.pop().unwrap_or_default())
-        }
+            days.pop().unwrap_or_default()
+        };
+        let names: Vec<&mut String> = groups.iter_mut().map(|g| &mut g.classroom).collect();
+        self.resolve_classroom_refs(names).await?;
+        Ok(groups)
     }
 
     /// The same sums for each campus-local day of `from..=to`, in date order. Where the server sums
@@ -192,18 +200,24 @@ impl Store {
         tz: Tz,
     ) -> Result<Vec<(NaiveDate, Vec<SwitchGroup>)>, StoreError> {
         let days = dates_between(from, to);
+        let mut out = Vec::with_capacity(days.len());
         if self.group_sums_several_accumulators().await? {
-            let mut out = Vec::with_capacity(days.len());
             for d in days {
                 let (a, b) = day_range(d, tz);
                 out.push((d, self.switch_groups_pipeline(a, b).await?));
             }
-            return Ok(out);
+        } else {
+            let mut bounds: Vec<Instant> = days.iter().map(|d| day_range(*d, tz).0).collect();
+            bounds.push(day_range(to, tz).1);
+            let groups = self.switch_groups_streamed(&bounds).await?;
+            out.extend(days.into_iter().zip(groups));
         }
-        let mut bounds: Vec<Instant> = days.iter().map(|d| day_range(*d, tz).0).collect();
-        bounds.push(day_range(to, tz).1);
-        let groups = self.switch_groups_streamed(&bounds).await?;
-        Ok(days.into_iter().zip(groups).collect())
+        let names: Vec<&mut String> = out
+            .iter_mut()
+            .flat_map(|(_, groups)| groups.iter_mut().map(|g| &mut g.classroom))
+            .collect();
+        self.resolve_classroom_refs(names).await?;
+        Ok(out)
     }
 
     async fn switch_groups_pipeline(
@@ -253,18 +267,21 @@ impl Store {
             return Ok(Vec::new());
         };
         let mut cursor = self
-            .collection::<RowSums>(LEDGER)
+            .collection::<Document>(LEDGER)
             .find(doc! {"start_ts": {
                 "$gte": bson::DateTime::from_chrono(*first),
                 "$lt": bson::DateTime::from_chrono(*last),
             }})
             .projection(doc! {
-                "_id": 0, "device_id": 1, "switch_id": 1, "classroom": 1, "esp32_name": 1,
+                "_id": 1, "device_id": 1, "switch_id": 1, "classroom": 1, "esp32_name": 1,
                 "switch_name": 1, "quality": 1, "delta_wh": 1, "switch_on_duration_seconds": 1,
                 "cost_calculation": 1, "start_ts": 1,
             })
             .await?;
-        while let Some(r) = cursor.try_next().await? {
+        while let Some(d) = cursor.try_next().await? {
+            let Some(r) = self.decode::<RowSums>(LEDGER, d) else {
+                continue;
+            };
             let start = r.start_ts.to_chrono();
             let slot = bounds.partition_point(|b| *b <= start).saturating_sub(1);
             let Some(bucket) = buckets.get_mut(slot) else {
@@ -531,10 +548,11 @@ impl Store {
     async fn rebuild_month(&self, month: NaiveDate) -> Result<SyncCounts, StoreError> {
         let ms = rollup::month_string(month);
         let dailies: Vec<DailyAggregate> = self
-            .collection::<DailyAggregate>(DAILY)
-            .find(doc! {"date_string": {"$gte": format!("{ms}-01"), "$lte": format!("{ms}-31")}})
-            .await?
-            .try_collect()
+            .daily_aggregates(&AggregateQuery {
+                from: Some(format!("{ms}-01")),
+                to: Some(format!("{ms}-31")),
+                ..AggregateQuery::default()
+            })
             .await?;
         let fresh = rollup::monthly_aggregates(month, &dailies)
             .iter()
@@ -881,12 +899,11 @@ impl Store {
             .checked_sub_days(Days::new(PROJECTION_DAYS.into()))
             .unwrap_or(date);
         let start = first.min(week);
-        let aggregated: Vec<DailyAggregate> = self
-            .collection::<DailyAggregate>(DAILY)
+        let cursor = self
+            .collection::<Document>(DAILY)
             .find(doc! {"date_string": {"$gte": date_string(start), "$lt": date_string(date)}})
-            .await?
-            .try_collect()
             .await?;
+        let aggregated: Vec<DailyAggregate> = self.read_all(DAILY, cursor).await?;
         let mut out = Vec::new();
         let mut covered = BTreeSet::new();
         for a in aggregated {

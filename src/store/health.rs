@@ -1,9 +1,13 @@
 //! What the on-call person needs at 2 a.m.: is the database there, how fast, what it can do, how
 //! big, at which schema version, and are the boards and the collector alive.
 
+use super::UnreadableDocuments;
 use super::{collections, migrations, Store, StoreError};
 use crate::domain::activity::action;
-use crate::domain::{ActivityLog, Device, DeviceStatus, Instant, TelemetryEvent};
+use crate::domain::{
+    ActivityLog, DailyAggregate, Device, DeviceStatus, Instant, LedgerRow, MonthlyAggregate,
+    PowerSettings, TelemetryEvent, User,
+};
 use bson::{doc, Bson, Document};
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -113,7 +117,15 @@ pub struct HealthReport {
     pub last_aggregation: Option<Instant>,
     /// Collectors that have written a status record.
     pub collectors: Vec<CollectorHealth>,
+    /// Documents that could not be read and were skipped, by collection and problem: among every
+    /// device, classroom, user, power settings document and cost version, and the newest
+    /// [`NEWEST_CHECKED`] documents of each growing collection (`autovolt audit` reads every
+    /// ledger row of a period).
+    pub unreadable: Vec<UnreadableDocuments>,
 }
+
+/// How many of the newest documents of each growing collection `health` checks for readability.
+pub const NEWEST_CHECKED: i64 = 1000;
 
 impl Store {
     /// Gathers the health report at `now`. Boards offline, pending migrations, a held lock or a
@@ -181,19 +193,23 @@ impl Store {
             })
             .collect();
         let newest_telemetry = self
-            .collection::<TelemetryEvent>(collections::TELEMETRY)
+            .collection::<Document>(collections::TELEMETRY)
             .find_one(doc! {})
             .sort(doc! {"received_at": -1})
+            .projection(doc! {"received_at": 1})
             .await?
-            .map(|e| e.received_at);
+            .and_then(|e| e.get_datetime("received_at").ok().map(|t| t.to_chrono()));
         let collector_lag_secs =
             newest_telemetry.map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
         let last_aggregation = self
-            .collection::<ActivityLog>(collections::ACTIVITY)
+            .collection::<Document>(collections::ACTIVITY)
             .find_one(doc! {"action": action::AGGREGATION_RUN})
             .sort(doc! {"timestamp": -1})
             .await?
+            .and_then(|a| self.decode::<ActivityLog>(collections::ACTIVITY, a))
             .map(|a| a.timestamp);
+        self.check_readable().await?;
+        let unreadable = self.unreadable_documents();
 
         let mut warnings = Vec::new();
         if !status.pending.is_empty() {
@@ -204,6 +220,13 @@ impl Store {
         }
         if let Some(l) = &status.lock {
             warnings.push(format!("migrations are locked: {}", l.describe(now)));
+        }
+        for u in &unreadable {
+            warnings.push(format!(
+                "{} (skipped; e.g. _id {})",
+                u.describe(),
+                u.examples.join(", ")
+            ));
         }
         if !boards.offline.is_empty() {
             warnings.push(format!(
@@ -271,7 +294,58 @@ impl Store {
             collector_lag_secs,
             last_aggregation,
             collectors,
+            unreadable,
         })
+    }
+
+    /// Reads what `health` vouches for through the same readers as every command, so that the
+    /// documents they would skip are counted: all of the small collections, the newest
+    /// [`NEWEST_CHECKED`] of the growing ones.
+    async fn check_readable(&self) -> Result<(), StoreError> {
+        self.classrooms().await?;
+        self.cost_versions(None).await?;
+        self.active_power_settings().await?;
+        let all = |name: &'static str| async move {
+            let cursor = self.collection::<Document>(name).find(doc! {}).await?;
+            Ok::<_, StoreError>(cursor)
+        };
+        let _: Vec<User> = self
+            .read_all(collections::USERS, all(collections::USERS).await?)
+            .await?;
+        let _: Vec<PowerSettings> = self
+            .read_all(
+                collections::POWER_SETTINGS,
+                all(collections::POWER_SETTINGS).await?,
+            )
+            .await?;
+        let newest = |name: &'static str| async move {
+            let cursor = self
+                .collection::<Document>(name)
+                .find(doc! {})
+                .sort(doc! {"_id": -1})
+                .limit(NEWEST_CHECKED)
+                .await?;
+            Ok::<_, StoreError>(cursor)
+        };
+        let _: Vec<ActivityLog> = self
+            .read_all(collections::ACTIVITY, newest(collections::ACTIVITY).await?)
+            .await?;
+        let _: Vec<LedgerRow> = self
+            .read_all(collections::LEDGER, newest(collections::LEDGER).await?)
+            .await?;
+        let _: Vec<DailyAggregate> = self
+            .read_all(collections::DAILY, newest(collections::DAILY).await?)
+            .await?;
+        let _: Vec<MonthlyAggregate> = self
+            .read_all(collections::MONTHLY, newest(collections::MONTHLY).await?)
+            .await?;
+        let _: Vec<TelemetryEvent> = self
+            .read_all(
+                collections::TELEMETRY,
+                newest(collections::TELEMETRY).await?,
+            )
+            .await?;
+        Ok(())
     }
 
     /// Counts, size and index count of one collection: `collStats` where the server has it, else

@@ -22,6 +22,7 @@ pub mod migrations;
 pub mod presence;
 pub mod switching;
 pub mod telemetry;
+pub mod unreadable;
 pub mod users;
 
 pub use capabilities::{Capabilities, ServerInfo, ServerKind};
@@ -31,10 +32,12 @@ pub use activity::{ActivityCursor, ActivityFilter};
 pub use aggregates::AggregateQuery;
 pub use indexes::{IndexReport, IndexSpec};
 pub use ledger::{InsertSummary, LedgerCursor, LedgerQuery, Page};
+pub use unreadable::{Unreadable, UnreadableDocuments};
 pub use users::{AuthError, NewUser};
 
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Collection names (SCHEMA.md).
@@ -81,6 +84,8 @@ pub struct Store {
     db: Database,
     server: ServerInfo,
     capabilities: Capabilities,
+    /// Documents the readers skipped because they do not decode, shared by every clone.
+    unreadable: Arc<Mutex<unreadable::Tally>>,
 }
 
 impl Store {
@@ -113,6 +118,7 @@ impl Store {
             db,
             server,
             capabilities,
+            unreadable: Arc::default(),
         })
     }
 
