@@ -3,7 +3,9 @@
 //! is written only when it differs from what is stored, so a second run changes nothing.
 //!
 //! Runs of the same day or month cannot interleave (a lock document per day and month); the daily
-//! run of the collectors happens once across all of them (a claim document per date).
+//! run of the collectors happens once across all of them (a claim document per date). Locks and
+//! claims are leases ([`super::lease`]): renewed while their run works, taken over once a dead
+//! run's lease has expired, so a killed run never blocks the books.
 
 use super::collections::{DAILY, LEDGER, MONTHLY};
 use super::{AggregateQuery, Store, StoreError};
@@ -26,8 +28,12 @@ use tokio_util::sync::CancellationToken;
 /// Locks of running aggregations and the claims of the collectors' daily runs (**Ours**).
 pub const AGGREGATION_RUNS: &str = "aggregationruns";
 
-/// A lock older than this is reported as stale (its run probably died).
+/// A lock or claim written without a lease (by a version before leases) is stale, and taken over,
+/// this long after it was taken.
 pub const STALE_LOCK_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
+/// How many days back the collectors' daily run looks for a day whose run died unfinished.
+pub const CATCH_UP_DAYS: u64 = 7;
 
 /// What to aggregate: the campus-local days `from..=to`.
 #[derive(Debug, Clone, PartialEq)]
@@ -372,13 +378,39 @@ impl Store {
             }
             held.push(key.clone());
         }
-        let result = self
-            .aggregate_locked(request, &owner, progress, cancel)
-            .await;
+        let keeper = self.keep_leases(
+            AGGREGATION_RUNS,
+            held.iter().map(|k| lock_id(k)).collect(),
+            &owner,
+        );
+        // Stops the run between classrooms when the operator cancels or a lease is lost.
+        let stop = cancel.child_token();
+        let result = {
+            let lost = keeper.lost().clone();
+            let stop_on_loss = stop.clone();
+            let watch = tokio::spawn(async move {
+                lost.cancelled().await;
+                stop_on_loss.cancel();
+            });
+            let r = self
+                .aggregate_locked(request, &owner, progress, &stop, &keeper)
+                .await;
+            watch.abort();
+            r
+        };
+        let lost = keeper.lost().is_cancelled();
+        drop(keeper);
         for k in &held {
             self.release_lock(k, &owner).await?;
         }
         let summary = result?;
+        if lost {
+            return Err(StoreError::Conflict(format!(
+                "the aggregation of {} to {} stopped: its lock was lost (it could not be renewed in                  time, and another run may have taken it over); the days finished before are                  complete, run it again for the rest",
+                date_string(request.from),
+                date_string(request.to)
+            )));
+        }
 
         let mut log = ActivityLog::new(
             action::AGGREGATION_RUN,
@@ -409,6 +441,7 @@ impl Store {
         owner: &str,
         progress: Option<UnboundedSender<AggregationProgress>>,
         cancel: &CancellationToken,
+        keeper: &super::lease::LeaseKeeper,
     ) -> Result<AggregationSummary, StoreError> {
         let known: BTreeSet<String> = self
             .classrooms()
@@ -488,9 +521,14 @@ impl Store {
             }
         }
         for month in months {
+            if keeper.lost().is_cancelled() {
+                break;
+            }
             let key = format!("month:{}", rollup::month_string(month));
             self.acquire_lock(&key, owner, request.break_locks).await?;
+            keeper.add(lock_id(&key)).await;
             let result = self.rebuild_month(month).await;
+            keeper.remove(&lock_id(&key)).await;
             self.release_lock(&key, owner).await?;
             let counts = result?;
             summary.monthly_written += counts.written;
@@ -637,7 +675,8 @@ impl Store {
         Ok(counts)
     }
 
-    /// Takes the lock `key` for `owner`, or says who holds it and for how long.
+    /// Takes the lock `key` for `owner` (taking over one whose lease expired), or says who holds
+    /// it. `break_lock` removes it first, whoever holds it (the manual override).
     async fn acquire_lock(
         &self,
         key: &str,
@@ -645,53 +684,33 @@ impl Store {
         break_lock: bool,
     ) -> Result<(), StoreError> {
         let coll = self.collection::<Document>(AGGREGATION_RUNS);
-        let lock_id = format!("lock:{key}");
+        let id = lock_id(key);
         if break_lock {
-            if let Some(old) = coll.find_one_and_delete(doc! {"_id": &lock_id}).await? {
-                tracing::warn!(lock = %lock_id, owner = old.get_str("owner").unwrap_or_default(), "removed an aggregation lock");
+            if let Some(old) = coll.find_one_and_delete(doc! {"_id": &id}).await? {
+                tracing::warn!(lock = %id, owner = old.get_str("owner").unwrap_or_default(), "removed an aggregation lock");
             }
         }
-        let now = dates::now_millis();
-        let attempt = coll
-            .insert_one(doc! {
-                "_id": &lock_id,
-                "owner": owner,
-                "acquired_at": bson::DateTime::from_chrono(now),
-            })
-            .await;
-        match attempt {
-            Ok(_) => Ok(()),
-            Err(e) if super::error::is_duplicate_key(&e) => {
-                let held = coll.find_one(doc! {"_id": &lock_id}).await?;
-                let (holder, since) = held
-                    .map(|d| {
-                        (
-                            d.get_str("owner").unwrap_or("unknown").to_string(),
-                            d.get_datetime("acquired_at").ok().map(|t| t.to_chrono()),
-                        )
-                    })
-                    .unwrap_or_else(|| ("unknown".into(), None));
-                let age = since.map(|s| now - s).unwrap_or_default();
-                let stale = if age > STALE_LOCK_AFTER {
-                    " It looks stale (that run probably died): run again with --break-lock to remove it."
-                } else {
-                    " Wait for it to finish."
-                };
-                Err(StoreError::Conflict(format!(
-                    "another aggregation of {key} is running: locked by {holder} for {} min.{stale}",
-                    age.num_minutes()
-                )))
-            }
-            Err(e) => Err(e.into()),
+        match self
+            .take_lease(AGGREGATION_RUNS, &id, owner, doc! {}, STALE_LOCK_AFTER)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(holder) => Err(StoreError::Conflict(format!(
+                "another aggregation of {key} is running: locked {}. Wait for it to finish (or,                  if you know that run is gone, run again with --break-lock).",
+                holder.describe(dates::now_millis(), STALE_LOCK_AFTER)
+            ))),
         }
     }
 
     async fn release_lock(&self, key: &str, owner: &str) -> Result<(), StoreError> {
-        self.collection::<Document>(AGGREGATION_RUNS)
-            .delete_one(doc! {"_id": format!("lock:{key}"), "owner": owner})
-            .await?;
-        Ok(())
+        self.release_lease(AGGREGATION_RUNS, &lock_id(key), owner)
+            .await
     }
+}
+
+/// The `_id` of the lock of `key` (`day:2026-11-24`, `month:2026-11`).
+fn lock_id(key: &str) -> String {
+    format!("lock:{key}")
 }
 
 fn key_filter(d: &Document, period_field: &str) -> Document {
@@ -711,8 +730,11 @@ pub enum DailyRun {
 }
 
 /// The collectors' daily job: aggregates yesterday (campus time, relative to `now`) once across all
-/// collectors. The first to insert the day's claim document runs it; the others return. A claim
-/// left unfinished for longer than [`STALE_LOCK_AFTER`] (its collector died) is taken over.
+/// collectors, and any of the [`CATCH_UP_DAYS`] days before whose run died or failed unfinished.
+/// Each day is claimed with a lease (a claim document per date, renewed while its run works): the
+/// first to claim a day runs it, the others leave it; a claim whose lease expired unfinished (its
+/// collector was killed) is taken over, and a run that fails ends its claim's lease at once, so the
+/// next run (or the next start) completes the day.
 pub async fn run_daily_aggregation(
     store: &Store,
     config: &Config,
@@ -723,79 +745,141 @@ pub async fn run_daily_aggregation(
         .map_err(|e| StoreError::Conflict(e.to_string()))?;
     let today = local_date(now, tz);
     let yesterday = today.pred_opt().unwrap_or(today);
+    let first = yesterday
+        .checked_sub_days(Days::new(CATCH_UP_DAYS - 1))
+        .unwrap_or(yesterday);
     let owner = lock_owner();
-    let claim_id = format!("claim:daily:{}", date_string(yesterday));
     let coll = store.collection::<Document>(AGGREGATION_RUNS);
-    // Two attempts: the second only after removing a claim whose run died unfinished.
-    for _ in 0..2 {
-        let claimed = coll
-            .insert_one(doc! {
-                "_id": &claim_id,
-                "owner": &owner,
-                "claimed_at": bson::DateTime::from_chrono(dates::now_millis()),
-            })
-            .await;
-        match claimed {
-            Ok(_) => return run_claimed_day(store, tz, yesterday, &claim_id, &owner).await,
-            Err(e) if super::error::is_duplicate_key(&e) => {
-                let Some(held) = coll.find_one(doc! {"_id": &claim_id}).await? else {
-                    continue;
-                };
-                let holder = held.get_str("owner").unwrap_or("unknown").to_string();
-                let since = held.get_datetime("claimed_at").ok().map(|t| t.to_chrono());
-                let abandoned = !held.contains_key("finished_at")
-                    && since.is_some_and(|t| dates::now_millis() - t > STALE_LOCK_AFTER);
-                if !abandoned {
-                    return Ok(DailyRun::ClaimedElsewhere { owner: holder });
-                }
-                tracing::warn!(owner = %holder, "taking over a daily aggregation claim left unfinished");
-                coll.delete_one(doc! {"_id": &claim_id, "owner": &holder})
-                    .await?;
+    let days = dates_between(first, yesterday);
+    let ids: Vec<String> = days.iter().map(|d| claim_id(*d)).collect();
+    let claims: BTreeMap<String, Document> = coll
+        .find(doc! {"_id": {"$in": &ids}})
+        .await?
+        .try_collect::<Vec<Document>>()
+        .await?
+        .into_iter()
+        .filter_map(|d| Some((d.get_str("_id").ok()?.to_string(), d)))
+        .collect();
+    // Yesterday always; an earlier day only when a run of it was claimed and never finished.
+    let mut claimed = Vec::new();
+    let mut elsewhere: Option<String> = None;
+    for day in days {
+        let id = claim_id(day);
+        let existing = claims.get(&id);
+        if existing.is_some_and(|c| c.contains_key("finished_at"))
+            || (existing.is_none() && day != yesterday)
+        {
+            if day == yesterday {
+                elsewhere = existing.and_then(|c| c.get_str("owner").ok().map(str::to_string));
             }
-            Err(e) => return Err(e.into()),
+            continue;
+        }
+        let fields = doc! {"claimed_at": bson::DateTime::from_chrono(dates::now_millis())};
+        match store
+            .take_lease(AGGREGATION_RUNS, &id, &owner, fields, STALE_LOCK_AFTER)
+            .await?
+        {
+            Ok(()) => claimed.push(day),
+            Err(holder) => {
+                if day == yesterday || elsewhere.is_none() {
+                    elsewhere = Some(holder.owner);
+                }
+            }
         }
     }
-    Err(StoreError::Conflict(format!(
-        "could not claim the daily aggregation of {}; another collector keeps claiming it",
-        date_string(yesterday)
-    )))
+    if claimed.is_empty() {
+        return Ok(match elsewhere {
+            Some(owner) => DailyRun::ClaimedElsewhere { owner },
+            None => DailyRun::Ran(AggregationSummary::default()),
+        });
+    }
+    let keeper = store.keep_leases(
+        AGGREGATION_RUNS,
+        claimed.iter().map(|d| claim_id(*d)).collect(),
+        &owner,
+    );
+    let mut total = AggregationSummary::default();
+    let mut failure = None;
+    // Consecutive days run as one request: one pass over the ledger on servers that scan.
+    for (from, to) in runs_of_days(&claimed) {
+        if keeper.lost().is_cancelled() {
+            break;
+        }
+        let request = AggregationRequest {
+            from,
+            to,
+            tz,
+            triggered_by: TriggeredBy::System,
+            operator: None,
+            break_locks: false,
+        };
+        match store.aggregate(&request, None, keeper.lost()).await {
+            Ok(s) if !s.cancelled => {
+                for day in dates_between(from, to) {
+                    keeper.remove(&claim_id(day)).await;
+                    coll.update_one(
+                        doc! {"_id": claim_id(day), "owner": &owner},
+                        doc! {"$set": {"finished_at": bson::DateTime::from_chrono(dates::now_millis())}},
+                    )
+                    .await?;
+                }
+                add_summary(&mut total, &s);
+            }
+            Ok(_) => break,
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    drop(keeper);
+    // Whatever is still claimed and unfinished is given back with its lease ended, and stays: the
+    // next run (or start) finds the day unfinished and completes it.
+    let ended = bson::DateTime::from_chrono(dates::now_millis());
+    let reason = failure
+        .as_ref()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| "stopped".into());
+    coll.update_many(
+        doc! {
+            "_id": {"$in": claimed.iter().map(|d| claim_id(*d)).collect::<Vec<_>>()},
+            "owner": &owner,
+            "finished_at": {"$exists": false},
+        },
+        doc! {"$set": {"expires_at": ended, "failed_at": ended, "error": reason}},
+    )
+    .await?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(DailyRun::Ran(total)),
+    }
 }
 
-async fn run_claimed_day(
-    store: &Store,
-    tz: Tz,
-    yesterday: NaiveDate,
-    claim_id: &str,
-    owner: &str,
-) -> Result<DailyRun, StoreError> {
-    let coll = store.collection::<Document>(AGGREGATION_RUNS);
-    let request = AggregationRequest {
-        from: yesterday,
-        to: yesterday,
-        tz,
-        triggered_by: TriggeredBy::System,
-        operator: None,
-        break_locks: false,
-    };
-    let result = store
-        .aggregate(&request, None, &CancellationToken::new())
-        .await;
-    match result {
-        Ok(summary) => {
-            coll.update_one(
-                doc! {"_id": claim_id},
-                doc! {"$set": {"finished_at": bson::DateTime::from_chrono(dates::now_millis())}},
-            )
-            .await?;
-            Ok(DailyRun::Ran(summary))
-        }
-        Err(e) => {
-            // Give the day back so that another collector (or the next start) retries it.
-            coll.delete_one(doc! {"_id": claim_id, "owner": owner})
-                .await?;
-            Err(e)
+/// The `_id` of the daily run's claim of `date`.
+fn claim_id(date: NaiveDate) -> String {
+    format!("claim:daily:{}", date_string(date))
+}
+
+/// Sorted dates grouped into runs of consecutive days, as `(first, last)`.
+fn runs_of_days(days: &[NaiveDate]) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut runs: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for &d in days {
+        match runs.last_mut() {
+            Some((_, last)) if last.succ_opt() == Some(d) => *last = d,
+            _ => runs.push((d, d)),
         }
     }
+    runs
+}
+
+fn add_summary(total: &mut AggregationSummary, s: &AggregationSummary) {
+    total.days += s.days;
+    total.ledger_rows += s.ledger_rows;
+    total.daily_written += s.daily_written;
+    total.daily_unchanged += s.daily_unchanged;
+    total.daily_removed += s.daily_removed;
+    total.monthly_written += s.monthly_written;
+    total.monthly_unchanged += s.monthly_unchanged;
+    total.monthly_removed += s.monthly_removed;
 }
 
 /// The next instant at or after `now` when the local time of day is `at` (`HH:MM`).
@@ -841,6 +925,12 @@ pub fn spawn_daily_aggregation(
             let wait = (next - clock.now()).to_std().unwrap_or_default();
             tokio::time::sleep(wait).await;
             let now = clock.now();
+            // After a failure (a day still locked by a run that died, say) try again once the
+            // lease it waits for has run out, rather than tomorrow.
+            let retry = now
+                + chrono::Duration::from_std(store.lock_lease() * 2)
+                    .unwrap_or(chrono::Duration::minutes(2));
+            next = next_run(now + chrono::Duration::seconds(1), tz, at);
             match run_daily_aggregation(&store, &config, now).await {
                 Ok(DailyRun::Ran(s)) => {
                     tracing::info!(
@@ -854,10 +944,10 @@ pub fn spawn_daily_aggregation(
                     tracing::debug!(%owner, "daily aggregation claimed by another collector")
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "daily aggregation failed; it will be retried at the next run")
+                    tracing::error!(error = %e, "daily aggregation failed; it will be retried");
+                    next = next.min(retry);
                 }
             }
-            next = next_run(now + chrono::Duration::seconds(1), tz, at);
         }
     }))
 }

@@ -1,15 +1,19 @@
 //! Schema versions (`migrations`): numbered, reversible steps, recorded one document per applied
-//! version, and a lock document so that two runs cannot interleave.
+//! version, and a lock document so that two runs cannot interleave. The lock is a lease
+//! ([`super::lease`]): renewed while migrations run, taken over once a dead run's lease expired;
+//! `autovolt migrate unlock` remains the manual override.
 
+use super::lease::LockHolder;
 use super::{collections, Store, StoreError};
-use crate::domain::{dates, CostVersion, Instant, MigrationRecord, PowerSettings, TariffScope};
+use crate::domain::{dates, CostVersion, Instant, MigrationRecord, TariffScope};
 use crate::domain::{energy, tariff::TariffBook};
 use bson::{doc, Bson, Document};
 use futures::TryStreamExt;
 
 /// The `_id` of the lock document in `migrations`.
 const LOCK_ID: &str = "lock";
-/// A lock older than this is reported as stale (its owner probably died).
+/// A lock written without a lease (by a version before leases) is stale, and taken over, this long
+/// after it was taken.
 pub const STALE_LOCK: chrono::Duration = chrono::Duration::minutes(10);
 /// Ledger rows read and updated per round in migration 2.
 const BATCH: i64 = 500;
@@ -32,6 +36,8 @@ pub fn latest_version() -> i32 {
 pub struct LockInfo {
     pub owner: String,
     pub acquired_at: Instant,
+    /// When its lease runs out unless renewed; `None` for a lock written without a lease.
+    pub expires_at: Option<Instant>,
 }
 
 impl LockInfo {
@@ -39,23 +45,36 @@ impl LockInfo {
         now - self.acquired_at
     }
 
-    pub fn is_stale(&self, now: Instant) -> bool {
-        self.age(now) > STALE_LOCK
+    fn holder(&self) -> LockHolder {
+        LockHolder {
+            owner: self.owner.clone(),
+            acquired_at: Some(self.acquired_at),
+            expires_at: self.expires_at,
+        }
     }
 
-    /// "held by H:P for 3 min (stale)".
+    /// Whether its lease has run out (its owner stopped renewing it): the next run takes it over.
+    pub fn is_stale(&self, now: Instant) -> bool {
+        self.holder().expired(now, STALE_LOCK)
+    }
+
+    /// "held by H:P since … (3 min, its lease expires in 40 s unless its owner renews it)".
     pub fn describe(&self, now: Instant) -> String {
-        let age = self.age(now);
-        let stale = if self.is_stale(now) {
-            " (stale: its owner has probably stopped)"
-        } else {
-            ""
+        let state = match (self.expires_at, self.is_stale(now)) {
+            (_, true) => {
+                "stale: its owner stopped renewing it; the next run takes it over".to_string()
+            }
+            (Some(e), false) => format!(
+                "its lease expires in {} s unless its owner renews it",
+                (e - now).num_seconds().max(0)
+            ),
+            (None, false) => "written without a lease by an older version".to_string(),
         };
         format!(
-            "held by {} since {} ({} min){stale}",
+            "held by {} since {} ({} min, {state})",
             self.owner,
             self.acquired_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            age.num_minutes()
+            self.age(now).num_minutes()
         )
     }
 }
@@ -116,18 +135,17 @@ impl Store {
         let mut cursor = self.migrations().find(doc! {}).await?;
         while let Some(d) = cursor.try_next().await? {
             if d.get_str("_id") == Ok(LOCK_ID) {
+                let date = |k: &str| d.get_datetime(k).ok().map(|t| t.to_chrono());
                 lock = Some(LockInfo {
                     owner: d.get_str("owner").unwrap_or("unknown").to_string(),
-                    acquired_at: d
-                        .get_datetime("acquired_at")
-                        .map(|t| t.to_chrono())
-                        .unwrap_or_default(),
+                    acquired_at: date("acquired_at").unwrap_or_default(),
+                    expires_at: date("expires_at"),
                 });
                 continue;
             }
-            let record: MigrationRecord = bson::from_document(d)
-                .map_err(|e| StoreError::Decode(format!("a `migrations` record: {e}")))?;
-            applied.push(record);
+            if let Some(record) = self.decode::<MigrationRecord>(collections::MIGRATIONS, d) {
+                applied.push(record);
+            }
         }
         applied.sort_by_key(|m| m.version);
         let pending = MIGRATIONS
@@ -147,13 +165,15 @@ impl Store {
         Ok(self.migration_status().await?.version())
     }
 
-    /// Takes the lock, or says who holds it.
-    async fn lock_migrations(&self) -> Result<(), StoreError> {
-        let now = dates::now_millis();
-        let lock = doc! {"_id": LOCK_ID, "owner": this_owner(), "acquired_at": bson::DateTime::from_chrono(now)};
-        match self.migrations().insert_one(lock).await {
-            Ok(_) => Ok(()),
-            Err(e) if super::error::is_duplicate_key(&e) => {
+    /// Takes the lock (taking over one whose lease expired), or says who holds it.
+    async fn lock_migrations(&self, owner: &str) -> Result<(), StoreError> {
+        match self
+            .take_lease(collections::MIGRATIONS, LOCK_ID, owner, doc! {}, STALE_LOCK)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                let now = dates::now_millis();
                 let held = self.migration_status().await?.lock;
                 let who = held.map_or("held by another run".to_string(), |l| l.describe(now));
                 Err(StoreError::Conflict(format!(
@@ -161,15 +181,7 @@ impl Store {
                      run `autovolt migrate unlock`"
                 )))
             }
-            Err(e) => Err(e.into()),
         }
-    }
-
-    async fn unlock_migrations(&self) -> Result<(), StoreError> {
-        self.migrations()
-            .delete_one(doc! {"_id": LOCK_ID, "owner": this_owner()})
-            .await?;
-        Ok(())
     }
 
     /// Removes the lock whoever holds it; returns what it was.
@@ -230,18 +242,28 @@ impl Store {
         dry_run: bool,
         plan: impl FnOnce(&MigrationStatus) -> Vec<(i32, &'static str, Direction)>,
     ) -> Result<Vec<Step>, StoreError> {
-        if !dry_run {
-            self.lock_migrations().await?;
+        if dry_run {
+            return self.run_plan(dry_run, plan).await;
         }
+        // One owner per run: two runs of one process must not pass for each other.
+        let owner = format!("{}:{}", this_owner(), bson::oid::ObjectId::new());
+        self.lock_migrations(&owner).await?;
+        let keeper = self.keep_leases(collections::MIGRATIONS, vec![LOCK_ID.into()], &owner);
         let result = self.run_plan(dry_run, plan).await;
-        if !dry_run {
-            // Keep the first error; a failed unlock is reported only when all else went well.
-            let unlocked = self.unlock_migrations().await;
-            let steps = result?;
-            unlocked?;
-            return Ok(steps);
+        let lost = keeper.lost().is_cancelled();
+        drop(keeper);
+        // Keep the first error; a failed unlock is reported only when all else went well.
+        let unlocked = self
+            .release_lease(collections::MIGRATIONS, LOCK_ID, &owner)
+            .await;
+        let steps = result?;
+        unlocked?;
+        if lost {
+            tracing::warn!(
+                "the migration lock's lease was lost while migrating; another run may have started"
+            );
         }
-        result
+        Ok(steps)
     }
 
     async fn run_plan(
@@ -344,16 +366,14 @@ impl Store {
     /// cost version in force at `t`.
     async fn m2_rates(&self) -> Result<(Option<f64>, Vec<CostVersion>), StoreError> {
         let active = self
-            .collection::<PowerSettings>(collections::POWER_SETTINGS)
-            .find_one(doc! {"isActive": true})
-            .sort(doc! {"version": -1})
+            .active_power_settings()
             .await?
             .map(|p| p.electricity_price);
         let globals: Vec<CostVersion> = self
-            .collection::<CostVersion>(collections::COST_VERSIONS)
-            .find(doc! {"scope": TariffScope::Global.as_str()})
-            .await?
-            .try_collect()
+            .find_cost_versions(
+                doc! {"scope": TariffScope::Global.as_str()},
+                doc! {"_id": 1},
+            )
             .await?;
         Ok((active, globals))
     }
@@ -478,6 +498,7 @@ mod tests {
         let l = LockInfo {
             owner: "ops-1:42".into(),
             acquired_at: at,
+            expires_at: None,
         };
         assert!(!l.is_stale(at + chrono::Duration::minutes(10)));
         assert!(l.is_stale(at + chrono::Duration::minutes(11)));

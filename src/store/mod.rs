@@ -17,6 +17,7 @@ pub mod classrooms;
 pub mod devices;
 pub mod health;
 pub mod indexes;
+pub mod lease;
 pub mod ledger;
 pub mod migrations;
 pub mod presence;
@@ -77,6 +78,9 @@ pub mod collections {
 /// How long to wait for a server before saying it does not answer.
 pub const DEFAULT_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a lock (an aggregation's, the migrations') stays held without its holder renewing it.
+pub const DEFAULT_LOCK_LEASE: Duration = Duration::from_secs(60);
+
 /// A connected database, with what its server can do.
 #[derive(Clone)]
 pub struct Store {
@@ -86,6 +90,7 @@ pub struct Store {
     capabilities: Capabilities,
     /// Documents the readers skipped because they do not decode, shared by every clone.
     unreadable: Arc<Mutex<unreadable::Tally>>,
+    lock_lease: Duration,
 }
 
 impl Store {
@@ -119,7 +124,20 @@ impl Store {
             server,
             capabilities,
             unreadable: Arc::default(),
+            lock_lease: DEFAULT_LOCK_LEASE,
         })
+    }
+
+    /// This store with locks leased for `lease` (renewed every third of it while held); at least
+    /// one second. Short leases are for tests; real runs keep the default.
+    pub fn with_lock_lease(mut self, lease: Duration) -> Store {
+        self.lock_lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How long a lock this store takes stays held without renewal.
+    pub fn lock_lease(&self) -> Duration {
+        self.lock_lease
     }
 
     pub fn database(&self) -> &Database {
