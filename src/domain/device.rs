@@ -158,6 +158,38 @@ pub struct Device {
 }
 
 impl Device {
+    /// Checks the enums against what the Node back end accepts: device `type` and `status`, and
+    /// each switch's `type` (a relay's type has no `computer`, which only the ledger and the power
+    /// settings know).
+    pub fn validate_enums(&self) -> Result<(), super::ValidationError> {
+        if !self.device_type.is_known() {
+            return Err(super::ValidationError::new(
+                "type",
+                self.device_type.as_str(),
+                "must be esp32, sensor or gateway",
+            ));
+        }
+        if !self.status.is_known() {
+            return Err(super::ValidationError::new(
+                "status",
+                self.status.as_str(),
+                "must be online, offline or maintenance",
+            ));
+        }
+        if let Some(s) = self
+            .switches
+            .iter()
+            .find(|s| !s.switch_type.is_known() || s.switch_type == SwitchType::Computer)
+        {
+            return Err(super::ValidationError::new(
+                "switches.type",
+                s.switch_type.as_str(),
+                "must be light, fan, projector, ac or outlet",
+            ));
+        }
+        Ok(())
+    }
+
     /// The device id as the ledger and aggregates store it: the `_id` in hex.
     pub fn ledger_id(&self) -> Option<String> {
         self.id.map(|id| id.to_hex())

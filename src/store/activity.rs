@@ -22,8 +22,10 @@ pub struct ActivityCursor {
 }
 
 impl Store {
-    /// Records an entry (sets `createdAt`/`updatedAt`).
+    /// Records an entry (sets `createdAt`/`updatedAt`); an action or trigger the shared schema does
+    /// not know is refused.
     pub async fn log_activity(&self, entry: &ActivityLog) -> Result<Id, StoreError> {
+        entry.validate()?;
         let mut e = entry.clone();
         let id = *e.id.get_or_insert_with(Id::new);
         stamp_new(&mut e.created_at, &mut e.updated_at);

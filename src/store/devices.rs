@@ -12,6 +12,7 @@ impl Store {
     pub async fn insert_device(&self, device: &Device) -> Result<Id, StoreError> {
         let mut d = device.clone();
         d.name = validation::name("name", &d.name)?;
+        d.validate_enums()?;
         let id = *d.id.get_or_insert_with(Id::new);
         stamp_new(&mut d.created_at, &mut d.updated_at);
         match self

@@ -9,7 +9,6 @@ use crate::domain::{
     PowerSettings, TelemetryEvent, User,
 };
 use bson::{doc, Bson, Document};
-use futures::TryStreamExt;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -62,6 +61,9 @@ pub struct BoardsHealth {
     pub total: usize,
     pub online: usize,
     pub offline: Vec<OfflineBoard>,
+    /// Boards an administrator put in maintenance: not counted as offline (their data is still
+    /// recorded when they report).
+    pub maintenance: Vec<OfflineBoard>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -141,26 +143,27 @@ impl Store {
         for name in self.collection_names().await? {
             collections_health.push(self.collection_health(&name).await?);
         }
-        let devices: Vec<Device> = self
-            .collection::<Device>(collections::DEVICES)
-            .find(doc! {})
-            .sort(doc! {"name": 1})
-            .await?
-            .try_collect()
-            .await?;
+        let devices: Vec<Device> = self.devices().await?;
+        let board = |d: &Device| OfflineBoard {
+            name: d.name.clone(),
+            mac: d.mac_address.to_string(),
+            last_seen: d.last_seen,
+        };
         let offline: Vec<OfflineBoard> = devices
             .iter()
-            .filter(|d| d.status != DeviceStatus::Online)
-            .map(|d| OfflineBoard {
-                name: d.name.clone(),
-                mac: d.mac_address.to_string(),
-                last_seen: d.last_seen,
-            })
+            .filter(|d| d.status != DeviceStatus::Online && d.status != DeviceStatus::Maintenance)
+            .map(board)
+            .collect();
+        let maintenance: Vec<OfflineBoard> = devices
+            .iter()
+            .filter(|d| d.status == DeviceStatus::Maintenance)
+            .map(board)
             .collect();
         let boards = BoardsHealth {
             total: devices.len(),
-            online: devices.len() - offline.len(),
+            online: devices.len() - offline.len() - maintenance.len(),
             offline,
+            maintenance,
         };
         let mut unregistered_macs: Vec<String> = self
             .collection::<Document>(collections::TELEMETRY)
@@ -520,6 +523,12 @@ impl HealthReport {
             " Boards    {}/{} online",
             self.boards.online, self.boards.total
         );
+        if !self.boards.maintenance.is_empty() {
+            boards.push_str(&format!(
+                " · {} in maintenance",
+                self.boards.maintenance.len()
+            ));
+        }
         if !offline.is_empty() {
             boards.push_str(&format!(
                 " · {} offline ({}{})",

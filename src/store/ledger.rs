@@ -52,7 +52,11 @@ impl Store {
         &self,
         rows: &[LedgerRow],
     ) -> Result<InsertSummary, StoreError> {
-        for row in rows {
+        let rows: Vec<LedgerRow> = rows
+            .iter()
+            .map(|r| r.clone().with_known_switch_type())
+            .collect();
+        for row in &rows {
             row.validate()?;
         }
         if rows.is_empty() {
@@ -60,9 +64,9 @@ impl Store {
         }
         let now = dates::now_millis();
         let docs: Vec<LedgerRow> = rows
-            .iter()
+            .into_iter()
             .map(|r| {
-                let mut r = r.clone();
+                let mut r = r;
                 r.created_at = r.created_at.or(Some(now));
                 r.updated_at = Some(now);
                 r

@@ -151,6 +151,9 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
+        for (entry, _) in entries {
+            entry.validate()?;
+        }
         let docs: Vec<ActivityLog> = entries
             .iter()
             .map(|(entry, key)| {
