@@ -9,6 +9,7 @@ use crate::domain::{dates, CostVersion, Instant, MigrationRecord, TariffScope};
 use crate::domain::{energy, tariff::TariffBook};
 use bson::{doc, Bson, Document};
 use futures::TryStreamExt;
+use tokio_util::sync::CancellationToken;
 
 /// The `_id` of the lock document in `migrations`.
 const LOCK_ID: &str = "lock";
@@ -243,14 +244,15 @@ impl Store {
         plan: impl FnOnce(&MigrationStatus) -> Vec<(i32, &'static str, Direction)>,
     ) -> Result<Vec<Step>, StoreError> {
         if dry_run {
-            return self.run_plan(dry_run, plan).await;
+            return self
+                .run_plan(dry_run, plan, &CancellationToken::new())
+                .await;
         }
         // One owner per run: two runs of one process must not pass for each other.
         let owner = format!("{}:{}", this_owner(), bson::oid::ObjectId::new());
         self.lock_migrations(&owner).await?;
         let keeper = self.keep_leases(collections::MIGRATIONS, vec![LOCK_ID.into()], &owner);
-        let result = self.run_plan(dry_run, plan).await;
-        let lost = keeper.lost().is_cancelled();
+        let result = self.run_plan(dry_run, plan, keeper.lost()).await;
         drop(keeper);
         // Keep the first error; a failed unlock is reported only when all else went well.
         let unlocked = self
@@ -258,27 +260,28 @@ impl Store {
             .await;
         let steps = result?;
         unlocked?;
-        if lost {
-            tracing::warn!(
-                "the migration lock's lease was lost while migrating; another run may have started"
-            );
-        }
         Ok(steps)
     }
 
+    /// Runs the planned steps; stops before a step, or between batches of one, once `lost` fires
+    /// (the lock's lease was lost: another run may have started).
     async fn run_plan(
         &self,
         dry_run: bool,
         plan: impl FnOnce(&MigrationStatus) -> Vec<(i32, &'static str, Direction)>,
+        lost: &CancellationToken,
     ) -> Result<Vec<Step>, StoreError> {
         let status = self.migration_status().await?;
         let mut steps = Vec::new();
         for (version, name, direction) in plan(&status) {
+            if lost.is_cancelled() {
+                return Err(lease_lost());
+            }
             let started = std::time::Instant::now();
             let detail = match (version, direction) {
                 (1, Direction::Up) => self.m1_up(dry_run).await?,
                 (1, Direction::Down) => self.m1_down(dry_run).await?,
-                (2, Direction::Up) => self.m2_up(dry_run).await?,
+                (2, Direction::Up) => self.m2_up(dry_run, lost).await?,
                 (2, Direction::Down) => self.m2_down(dry_run).await?,
                 _ => {
                     return Err(StoreError::Conflict(format!(
@@ -378,7 +381,7 @@ impl Store {
         Ok((active, globals))
     }
 
-    async fn m2_up(&self, dry_run: bool) -> Result<String, StoreError> {
+    async fn m2_up(&self, dry_run: bool, lost: &CancellationToken) -> Result<String, StoreError> {
         let ledger = self.collection::<Document>(collections::LEDGER);
         let missing = doc! {"cost_calculation": null};
         if dry_run {
@@ -398,6 +401,9 @@ impl Store {
         let (mut filled, mut skipped) = (0u64, 0u64);
         let mut last: Option<Bson> = None;
         loop {
+            if lost.is_cancelled() {
+                return Err(lease_lost());
+            }
             let mut filter = missing.clone();
             if let Some(id) = &last {
                 filter.insert("_id", doc! {"$gt": id.clone()});
@@ -474,6 +480,14 @@ impl Store {
             r.modified_count
         ))
     }
+}
+
+fn lease_lost() -> StoreError {
+    StoreError::Conflict(
+        "migrating stopped: the migration lock could not be renewed in time and another run may \
+         have taken it over; what was done is consistent, run `autovolt migrate up` again"
+            .into(),
+    )
 }
 
 /// MongoDB's "namespace exists" code.
