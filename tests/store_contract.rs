@@ -8,9 +8,9 @@ mod support;
 use autovolt::clock::ManualClock;
 use autovolt::domain::activity::action;
 use autovolt::domain::interval::{ledger_rows, BillingContext};
-use autovolt::domain::{ActivityLog, DataSource, DeviceStatus, Mac, SwitchType, TriggeredBy};
+use autovolt::domain::{ActivityLog, DataSource, DeviceStatus, Mac, Role, SwitchType, TriggeredBy};
 use autovolt::store::aggregation::AggregationRequest;
-use autovolt::store::{collections, Store, StoreError};
+use autovolt::store::{collections, NewUser, Store, StoreError};
 use bson::{doc, Document};
 use chrono::{Duration, TimeZone};
 use futures::TryStreamExt;
@@ -116,6 +116,17 @@ async fn no_empty_classroom_and_no_unknown_enum_value_is_written() {
     computer.switches[0].switch_type = SwitchType::Computer;
     let err = store.insert_device(&computer).await.unwrap_err();
     assert!(err.to_string().contains("switches.type"), "{err}");
+
+    let err = store
+        .insert_user(&NewUser {
+            name: "Asha".into(),
+            email: "asha@campus.edu".into(),
+            password: "correct horse".into(),
+            role: Role::Other("faculty".into()),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
 }
 
 #[tokio::test]

@@ -226,7 +226,7 @@ async fn devices_classrooms_tariffs_users_and_aggregates_skip_only_what_cannot_b
         collections::DEVICES,
         vec![
             // The Node back end's board: classroom by name, pins as doubles, no secret, `__v`.
-            doc! {"name": "Lab board", "macAddress": "a4:cf:12:00:00:01", "type": "esp32",
+            doc! {"name": "Lab board", "macAddress": "A4:CF:12:00:00:01", "type": "esp32",
                   "classroom": "CS-101", "status": "maintenance", "__v": 3,
                   "lastSeen": "2026-11-24T10:00:00.000+05:30",
                   "switches": [{"switchId": "1", "name": "Lights", "type": "light", "gpio": 16.0,
@@ -308,6 +308,12 @@ async fn devices_classrooms_tariffs_users_and_aggregates_skip_only_what_cannot_b
     assert_eq!(lab.switches[0].relay_gpio, Some(16));
     assert_eq!(lab.switches[0].switch_type, SwitchType::Light);
     assert_eq!(s.devices_in_classroom(room).await.unwrap().len(), 2);
+    // The collector's lookup of a batch's boards.
+    let macs = [
+        autovolt::domain::Mac::parse("A4:CF:12:00:00:01").unwrap(),
+        autovolt::domain::Mac::parse("A4:CF:12:00:00:02").unwrap(),
+    ];
+    assert_eq!(s.devices_by_macs(&macs).await.unwrap().len(), 2);
 
     let versions = s.cost_versions(None).await.unwrap();
     assert_eq!(versions.len(), 1);

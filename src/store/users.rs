@@ -54,6 +54,14 @@ impl Store {
         let name = validation::name("name", &new.name)?;
         let email = validation::email(&new.email)?;
         validation::password(&new.password)?;
+        if !new.role.is_known() {
+            return Err(crate::domain::ValidationError::new(
+                "role",
+                new.role.as_str(),
+                "must be user, admin or super-admin",
+            )
+            .into());
+        }
         // bcrypt is deliberately slow: keep it off the async workers.
         let plain = new.password.clone();
         let hash = tokio::task::spawn_blocking(move || bcrypt::hash(plain, BCRYPT_COST))
