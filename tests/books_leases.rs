@@ -92,7 +92,7 @@ fn aggregate_command(uri: &str, day: &str, lease_secs: u64, dir: &std::path::Pat
 }
 
 /// So many classrooms that writing one day's aggregates (one write per classroom) takes a while.
-const CLASSROOMS: usize = 1500;
+const CLASSROOMS: usize = 3000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_killed_mid_day_is_completed_by_the_next_run() {
