@@ -52,7 +52,16 @@ impl LockHolder {
             .acquired_at
             .map(|a| format!(" for {} min", (now - a).num_minutes()))
             .unwrap_or_default();
-        let state = match (self.expires_at, self.expired(now, legacy_stale)) {
+        format!(
+            "held by {}{age} ({})",
+            self.owner,
+            self.lease_state(now, legacy_stale)
+        )
+    }
+
+    /// "its lease expires in 40 s unless its owner renews it", or why it is stale.
+    pub fn lease_state(&self, now: Instant, legacy_stale: chrono::Duration) -> String {
+        match (self.expires_at, self.expired(now, legacy_stale)) {
             (_, true) => {
                 "stale: its owner stopped renewing it; the next run takes it over".to_string()
             }
@@ -61,8 +70,7 @@ impl LockHolder {
                 (e - now).num_seconds().max(0)
             ),
             (None, false) => "written without a lease by an older version".to_string(),
-        };
-        format!("held by {}{age} ({state})", self.owner)
+        }
     }
 }
 

@@ -61,16 +61,7 @@ impl LockInfo {
 
     /// "held by H:P since … (3 min, its lease expires in 40 s unless its owner renews it)".
     pub fn describe(&self, now: Instant) -> String {
-        let state = match (self.expires_at, self.is_stale(now)) {
-            (_, true) => {
-                "stale: its owner stopped renewing it; the next run takes it over".to_string()
-            }
-            (Some(e), false) => format!(
-                "its lease expires in {} s unless its owner renews it",
-                (e - now).num_seconds().max(0)
-            ),
-            (None, false) => "written without a lease by an older version".to_string(),
-        };
+        let state = self.holder().lease_state(now, STALE_LOCK);
         format!(
             "held by {} since {} ({} min, {state})",
             self.owner,
