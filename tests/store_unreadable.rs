@@ -410,3 +410,49 @@ async fn health_counts_unreadable_documents_and_says_which() {
     assert_eq!(json["unreadable"][0]["field"], "switchId");
     assert_eq!(json["unreadable"][0]["documents"], 2);
 }
+
+#[tokio::test]
+async fn the_health_command_reports_them_in_text_and_json() {
+    let uri = support::fresh_database_uri("unread_health_cli");
+    let s = Store::connect(&uri, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    s.migrate_up(None, false).await.unwrap();
+    let room = node_classroom(&s, "CS-101").await;
+    insert(
+        &s,
+        collections::LEDGER,
+        vec![
+            ledger_row("d1", room.into(), "sw1", 0),
+            ledger_row("d1", "CS-101".into(), "sw2", 0),
+        ],
+    )
+    .await;
+    let mut bad = ledger_row("d1", "CS-101".into(), "sw3", 0);
+    bad.insert("start_ts", true);
+    insert(&s, collections::LEDGER, vec![bad]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_autovolt"))
+            .args(args)
+            .env_clear()
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("AUTOVOLT_MONGODB_URI", &uri)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["health", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "a warning");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unreadable = json["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1, "{json}");
+    assert_eq!(unreadable[0]["collection"], "deviceconsumptionledgers");
+    assert_eq!(unreadable[0]["field"], "start_ts");
+    assert_eq!(unreadable[0]["documents"], 1);
+    let text = String::from_utf8_lossy(&run(&["health"]).stdout).to_string();
+    assert!(
+        text.contains("1 ledger row unreadable: start_ts is a boolean (expected a date)"),
+        "{text}"
+    );
+}
