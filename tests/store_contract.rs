@@ -204,3 +204,56 @@ async fn a_board_in_maintenance_that_reports_stays_in_maintenance_and_is_billed(
     assert_eq!(d.status, DeviceStatus::Maintenance);
     assert!(d.last_seen.is_some(), "its presence is still recorded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_board_in_maintenance_has_its_intervals_closed_and_keeps_its_status() {
+    let store = support::store("contract_maint_silent").await;
+    let (a, _) = campus(&store).await;
+    let a_id = a.id.unwrap();
+    store
+        .collection::<Document>(collections::DEVICES)
+        .update_one(doc! {"_id": a_id}, doc! {"$set": {"status": "maintenance"}})
+        .await
+        .unwrap();
+    let (_broker, url) = support::own_mosquitto();
+    let t = boot() + Duration::minutes(5);
+    let clock = ManualClock::new(t);
+    let mut o = options("maint-silent");
+    o.offline_after = std::time::Duration::from_secs(120);
+    let mut c = start(&store, &url, o, Arc::new(clock.clone())).await;
+    let p = Publisher::connect(&url, "maint-silent-pub").await;
+    p.publish(
+        "esp32/telemetry",
+        &switch_event(MAC_A, SECRET_A, 17, true, "manual", millis_since(boot(), t)),
+    )
+    .await;
+    c.wait_committed(1).await;
+    let last = t + Duration::seconds(20);
+    clock.set(last);
+    p.publish(
+        "esp32/telemetry",
+        &heartbeat(MAC_A, millis_since(boot(), last)),
+    )
+    .await;
+    c.wait_committed(2).await;
+    // Silent past the offline threshold: the relay's interval closes at the last message.
+    clock.set(last + Duration::seconds(121));
+    eventually(10, "the silent board's interval closed", || async {
+        let d = store.device_by_id(a_id).await.unwrap().unwrap();
+        !d.switches[1].state
+    })
+    .await;
+    c.stop().await;
+    let rows = ledger(&store).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].start_ts, rows[0].end_ts), (t, last));
+    let d = store.device_by_id(a_id).await.unwrap().unwrap();
+    assert_eq!(d.status, DeviceStatus::Maintenance);
+    let acts = actions(&store).await;
+    assert!(
+        !acts
+            .iter()
+            .any(|(a, _)| a == "device_offline" || a == "device_online"),
+        "{acts:?}"
+    );
+}
