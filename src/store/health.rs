@@ -121,8 +121,8 @@ pub struct HealthReport {
     pub collectors: Vec<CollectorHealth>,
     /// Documents that could not be read and were skipped, by collection and problem: among every
     /// device, classroom, user, power settings document and cost version, and the newest
-    /// [`NEWEST_CHECKED`] documents of each growing collection (`autovolt audit` reads every
-    /// ledger row of a period).
+    /// [`NEWEST_CHECKED`] documents of each growing collection (on FerretDB the first ones in
+    /// storage order; `autovolt audit` reads every ledger row of a period).
     pub unreadable: Vec<UnreadableDocuments>,
 }
 
@@ -321,14 +321,16 @@ impl Store {
                 all(collections::POWER_SETTINGS).await?,
             )
             .await?;
+        // FerretDB sorts by reading the whole collection: there the first documents in storage
+        // order are checked instead of the newest, so that `health` stays quick on a big ledger.
+        let scans = self.server().kind == super::ServerKind::FerretDb;
         let newest = |name: &'static str| async move {
-            let cursor = self
-                .collection::<Document>(name)
-                .find(doc! {})
-                .sort(doc! {"_id": -1})
-                .limit(NEWEST_CHECKED)
-                .await?;
-            Ok::<_, StoreError>(cursor)
+            let coll = self.collection::<Document>(name);
+            let mut find = coll.find(doc! {}).limit(NEWEST_CHECKED);
+            if !scans {
+                find = find.sort(doc! {"_id": -1});
+            }
+            Ok::<_, StoreError>(find.await?)
         };
         let _: Vec<ActivityLog> = self
             .read_all(collections::ACTIVITY, newest(collections::ACTIVITY).await?)
