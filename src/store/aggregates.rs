@@ -47,7 +47,7 @@ impl Store {
         query: &AggregateQuery,
     ) -> Result<Vec<DailyAggregate>, StoreError> {
         let cursor = self
-            .collection::<Document>(collections::DAILY)
+            .collection::<bson::RawDocumentBuf>(collections::DAILY)
             .find(query.filter("date_string"))
             .sort(doc! {"date_string": 1, "classroom": 1, "device_id": 1})
             .await?;
@@ -63,7 +63,7 @@ impl Store {
         query: &AggregateQuery,
     ) -> Result<Vec<MonthlyAggregate>, StoreError> {
         let cursor = self
-            .collection::<Document>(collections::MONTHLY)
+            .collection::<bson::RawDocumentBuf>(collections::MONTHLY)
             .find(query.filter("month_string"))
             .sort(doc! {"month_string": 1, "classroom": 1, "device_id": 1})
             .await?;

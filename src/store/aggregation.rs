@@ -273,7 +273,7 @@ impl Store {
             return Ok(Vec::new());
         };
         let mut cursor = self
-            .collection::<Document>(LEDGER)
+            .collection::<bson::RawDocumentBuf>(LEDGER)
             .find(doc! {"start_ts": {
                 "$gte": bson::DateTime::from_chrono(*first),
                 "$lt": bson::DateTime::from_chrono(*last),
@@ -284,8 +284,8 @@ impl Store {
                 "cost_calculation": 1, "start_ts": 1,
             })
             .await?;
-        while let Some(d) = cursor.try_next().await? {
-            let Some(r) = self.decode::<RowSums>(LEDGER, d) else {
+        while let Some(raw) = cursor.try_next().await? {
+            let Some(r) = self.decode_raw::<RowSums>(LEDGER, &raw) else {
                 continue;
             };
             let start = r.start_ts.to_chrono();
@@ -990,7 +990,7 @@ impl Store {
             .unwrap_or(date);
         let start = first.min(week);
         let cursor = self
-            .collection::<Document>(DAILY)
+            .collection::<bson::RawDocumentBuf>(DAILY)
             .find(doc! {"date_string": {"$gte": date_string(start), "$lt": date_string(date)}})
             .await?;
         let aggregated: Vec<DailyAggregate> = self.read_all(DAILY, cursor).await?;

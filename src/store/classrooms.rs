@@ -31,7 +31,7 @@ impl Store {
     /// Every classroom, by name.
     pub async fn classrooms(&self) -> Result<Vec<Classroom>, StoreError> {
         let cursor = self
-            .collection::<Document>(collections::CLASSROOMS)
+            .collection::<bson::RawDocumentBuf>(collections::CLASSROOMS)
             .find(doc! {})
             .sort(doc! {"name": 1})
             .await?;

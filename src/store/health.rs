@@ -309,7 +309,10 @@ impl Store {
         self.cost_versions(None).await?;
         self.active_power_settings().await?;
         let all = |name: &'static str| async move {
-            let cursor = self.collection::<Document>(name).find(doc! {}).await?;
+            let cursor = self
+                .collection::<bson::RawDocumentBuf>(name)
+                .find(doc! {})
+                .await?;
             Ok::<_, StoreError>(cursor)
         };
         let _: Vec<User> = self
@@ -325,7 +328,7 @@ impl Store {
         // order are checked instead of the newest, so that `health` stays quick on a big ledger.
         let scans = self.server().kind == super::ServerKind::FerretDb;
         let newest = |name: &'static str| async move {
-            let coll = self.collection::<Document>(name);
+            let coll = self.collection::<bson::RawDocumentBuf>(name);
             let mut find = coll.find(doc! {}).limit(NEWEST_CHECKED);
             if !scans {
                 find = find.sort(doc! {"_id": -1});

@@ -173,8 +173,8 @@ impl Store {
         } else {
             doc! {"$and": and}
         };
-        let mut docs: Vec<Document> = self
-            .collection::<Document>(collection)
+        let mut docs: Vec<bson::RawDocumentBuf> = self
+            .collection::<bson::RawDocumentBuf>(collection)
             .find(filter)
             .sort(doc! {field: -1, "_id": -1})
             .limit(limit as i64 + 1)
@@ -190,8 +190,8 @@ impl Store {
             ))
         });
         let rows = docs
-            .into_iter()
-            .filter_map(|d| self.decode(collection, d))
+            .iter()
+            .filter_map(|d| self.decode_raw(collection, d))
             .collect();
         Ok((rows, next))
     }

@@ -172,7 +172,7 @@ impl Store {
         sort: Document,
     ) -> Result<Vec<CostVersion>, StoreError> {
         let cursor = self
-            .collection::<Document>(COST_VERSIONS)
+            .collection::<bson::RawDocumentBuf>(COST_VERSIONS)
             .find(filter)
             .sort(sort)
             .await?;

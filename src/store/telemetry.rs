@@ -111,7 +111,7 @@ impl Store {
     /// The unregistered boards seen, most recent first.
     pub async fn unregistered_devices(&self) -> Result<Vec<UnregisteredDevice>, StoreError> {
         let cursor = self
-            .collection::<Document>(UNREGISTERED)
+            .collection::<bson::RawDocumentBuf>(UNREGISTERED)
             .find(doc! {})
             .sort(doc! {"lastSeen": -1})
             .await?;
@@ -130,7 +130,7 @@ impl Store {
     /// Every collector's status record.
     pub async fn collector_statuses(&self) -> Result<Vec<CollectorStatus>, StoreError> {
         let cursor = self
-            .collection::<Document>(COLLECTOR_STATUS)
+            .collection::<bson::RawDocumentBuf>(COLLECTOR_STATUS)
             .find(doc! {})
             .await?;
         self.read_all(COLLECTOR_STATUS, cursor).await

@@ -10,7 +10,7 @@
 
 use super::{Store, StoreError};
 use crate::domain::lenient::describe;
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocument, RawDocumentBuf};
 use futures::TryStreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -263,15 +263,42 @@ impl Store {
         self.decode_reporting(collection, d).ok()
     }
 
+    /// Decodes one document of `collection` as the server sent it, without copying it (the path
+    /// of long reads: ledger passes, pages); one that does not decode is skipped and recorded.
+    pub(crate) fn decode_raw<T: DeserializeOwned>(
+        &self,
+        collection: &str,
+        raw: &RawDocument,
+    ) -> Option<T> {
+        if let Ok(v) = bson::from_slice::<T>(raw.as_bytes()) {
+            return Some(v);
+        }
+        match Document::try_from(raw) {
+            Ok(d) => self.decode(collection, d),
+            Err(_) => {
+                self.record_unreadable(&Unreadable {
+                    collection: collection.into(),
+                    id: raw
+                        .get_object_id("_id")
+                        .map(|o| o.to_hex())
+                        .unwrap_or_else(|_| "(unknown)".into()),
+                    field: String::new(),
+                    problem: "is not valid BSON".into(),
+                });
+                None
+            }
+        }
+    }
+
     /// Every readable document of a cursor over `collection`; the others are skipped and recorded.
     pub(crate) async fn read_all<T: DeserializeOwned>(
         &self,
         collection: &str,
-        mut cursor: mongodb::Cursor<Document>,
+        mut cursor: mongodb::Cursor<RawDocumentBuf>,
     ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
-        while let Some(d) = cursor.try_next().await? {
-            if let Some(v) = self.decode(collection, d) {
+        while let Some(raw) = cursor.try_next().await? {
+            if let Some(v) = self.decode_raw(collection, &raw) {
                 out.push(v);
             }
         }
