@@ -1106,6 +1106,30 @@ mod tests {
     }
 
     #[test]
+    fn claimed_days_run_as_runs_of_consecutive_days() {
+        let d = |n: u32| NaiveDate::from_ymd_opt(2026, 11, n).unwrap();
+        assert_eq!(
+            runs_of_days(&[d(18), d(19), d(21), d(23), d(24)]),
+            [(d(18), d(19)), (d(21), d(21)), (d(23), d(24))]
+        );
+        assert!(runs_of_days(&[]).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn runs_cover_exactly_the_claimed_days(offsets in proptest::collection::btree_set(0u64..40, 0..20)) {
+            let base = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+            let days: Vec<NaiveDate> = offsets.iter().map(|o| base + Days::new(*o)).collect();
+            let runs = runs_of_days(&days);
+            let covered: Vec<NaiveDate> = runs.iter().flat_map(|(a, b)| dates_between(*a, *b)).collect();
+            proptest::prop_assert_eq!(&covered, &days);
+            for w in runs.windows(2) {
+                proptest::prop_assert!(w[0].1.succ_opt().unwrap() < w[1].0, "runs are maximal");
+            }
+        }
+    }
+
+    #[test]
     fn days_are_local() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         assert_eq!(day_range(d, IST), (ist(25, 0, 0), ist(26, 0, 0)));
