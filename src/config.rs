@@ -24,6 +24,9 @@ pub struct Config {
     pub toggle_timeout_secs: u64,
     /// Local time (`HH:MM`) at which the collector aggregates yesterday.
     pub aggregate_at: String,
+    /// Seconds an aggregation or migration lock stays held unless its run renews it (every third
+    /// of this); a run that died loses its locks this long after its last renewal.
+    pub lock_lease_secs: u64,
     /// Minutes without motion after which loads on in a classroom count as waste.
     pub waste_no_motion_minutes: u64,
     /// The campus's working hours, e.g. `08:00-18:00`.
@@ -52,6 +55,7 @@ impl Default for Config {
             offline_after_secs: 120,
             toggle_timeout_secs: 5,
             aggregate_at: "00:10".into(),
+            lock_lease_secs: crate::store::DEFAULT_LOCK_LEASE.as_secs(),
             waste_no_motion_minutes: 15,
             campus_hours: "08:00-18:00".into(),
             campus_days: vec![1, 2, 3, 4, 5, 6],
@@ -144,6 +148,9 @@ impl Config {
         if let Some(v) = get("AUTOVOLT_TOGGLE_TIMEOUT_SECS") {
             self.toggle_timeout_secs = num("AUTOVOLT_TOGGLE_TIMEOUT_SECS", &v)?;
         }
+        if let Some(v) = get("AUTOVOLT_LOCK_LEASE_SECS") {
+            self.lock_lease_secs = num("AUTOVOLT_LOCK_LEASE_SECS", &v)?;
+        }
         if let Some(v) = get("AUTOVOLT_LOG_FILE") {
             self.log_file = Some(PathBuf::from(v));
         }
@@ -177,7 +184,19 @@ impl Config {
                 rule: "must be more than 0 and at least stale_after_secs".into(),
             });
         }
+        if self.lock_lease_secs < 3 {
+            return Err(ConfigError::Value {
+                name: "lock_lease_secs".into(),
+                value: self.lock_lease_secs.to_string(),
+                rule: "must be at least 3 (a lock is renewed every third of it)".into(),
+            });
+        }
         Ok(())
+    }
+
+    /// How long a lock stays held without renewal.
+    pub fn lock_lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lock_lease_secs)
     }
 
     /// The campus time zone.

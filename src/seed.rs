@@ -235,21 +235,26 @@ pub async fn seed(store: &Store, options: &SeedOptions) -> Result<SeedReport, St
                 .await?;
         }
     }
-    let settings = store.collection::<PowerSettings>(collections::POWER_SETTINGS);
-    if settings
-        .find_one(bson::doc! {"isActive": true})
-        .await?
-        .is_none()
-    {
-        settings.insert_one(&campus.power_settings).await?;
+    // Existence checks on raw documents: another writer's odd table is still a table.
+    let present = |name: &'static str, filter: bson::Document| async move {
+        let found = store
+            .collection::<bson::Document>(name)
+            .find_one(filter)
+            .await?;
+        Ok::<_, StoreError>(found.is_some())
+    };
+    if !present(collections::POWER_SETTINGS, bson::doc! {"isActive": true}).await? {
+        store
+            .collection::<PowerSettings>(collections::POWER_SETTINGS)
+            .insert_one(&campus.power_settings)
+            .await?;
     }
-    let versions = store.collection::<CostVersion>(collections::COST_VERSIONS);
-    if versions
-        .find_one(bson::doc! {"scope": "global", "effective_until": null, "is_active": true})
-        .await?
-        .is_none()
-    {
-        versions.insert_one(&campus.cost_version).await?;
+    let current = bson::doc! {"scope": "global", "effective_until": null, "is_active": true};
+    if !present(collections::COST_VERSIONS, current).await? {
+        store
+            .collection::<CostVersion>(collections::COST_VERSIONS)
+            .insert_one(&campus.cost_version)
+            .await?;
     }
     Ok(SeedReport {
         classrooms: campus.classrooms.len(),

@@ -179,13 +179,14 @@ async fn a_held_lock_refuses_with_its_owner_and_age_until_unlocked() {
     let s = support::store("mig_lock").await;
     let at = Utc::now() - Duration::minutes(42);
     s.collection::<Document>("migrations")
-        .insert_one(doc! {"_id": "lock", "owner": "ops-box:4242", "acquired_at": bson::DateTime::from_chrono(at)})
+        .insert_one(doc! {"_id": "lock", "owner": "ops-box:4242", "acquired_at": bson::DateTime::from_chrono(at),
+            "expires_at": bson::DateTime::from_chrono(Utc::now() + Duration::minutes(5))})
         .await
         .unwrap();
     let err = s.migrate_up(None, false).await.unwrap_err().to_string();
     assert!(err.contains("ops-box:4242"), "{err}");
     assert!(err.contains("42 min"), "{err}");
-    assert!(err.contains("stale"), "{err}");
+    assert!(err.contains("lease expires in"), "{err}");
     assert!(err.contains("autovolt migrate unlock"), "{err}");
     assert_eq!(s.schema_version().await.unwrap(), 0);
     assert_eq!(

@@ -214,7 +214,7 @@ async fn ledger_rows_and_activity_arrive_with_their_documents() {
     }
     let mut kinds = Vec::new();
     for c in &seen {
-        match c.record() {
+        match c.record(&s) {
             Record::LedgerRow(r) => {
                 assert_eq!((r.device_id.as_str(), r.delta_wh), ("d1", 75.0));
                 kinds.push("ledger");

@@ -115,6 +115,16 @@ async fn a_read_only_dashboards_today_equals_the_books_and_it_sends_only_reads()
     rate(&store, MAC_A, 4, 2000.0).await;
     rate(&store, MAC_A, 5, 3000.0).await;
     rate(&store, MAC_B, 0, 1500.0).await;
+    // A board another program wrote in a shape this project cannot read: skipped, counted, and
+    // nothing else is lost.
+    store
+        .collection::<bson::Document>("devices")
+        .insert_one(
+            bson::doc! {"name": "Odd", "macAddress": "02:00:00:00:00:01",
+            "switches": "not a list", "updatedAt": bson::DateTime::now()},
+        )
+        .await
+        .unwrap();
 
     // The dashboard: read-only, its every command seen.
     let commands = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -195,6 +205,15 @@ async fn a_read_only_dashboards_today_equals_the_books_and_it_sends_only_reads()
         std::future::ready(app.campus.totals.is_today_loaded() && (today - want_mid).abs() < 0.01)
     })
     .await;
+    assert_eq!(app.campus.boards.len(), 2, "the readable boards are shown");
+    assert!(
+        app.db_health
+            .unreadable_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("device")),
+        "{:?}",
+        app.db_health
+    );
 
     send(&p, &mut c, step(at(5, 0), vec![(MAC_B, 16, false)])).await;
     send(&p, &mut c, step(at(5, 30), vec![(MAC_A, 22, true)])).await;

@@ -101,7 +101,7 @@ pub async fn run(command: BooksCommand, config: &Config) -> i32 {
         }
     };
     let store = match Store::connect(&config.mongodb_uri, DEFAULT_SELECTION_TIMEOUT).await {
-        Ok(s) => s,
+        Ok(s) => s.with_lock_lease(config.lock_lease()),
         Err(e) => {
             eprintln!("autovolt: {e}");
             return e.exit_code();

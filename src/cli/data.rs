@@ -108,7 +108,9 @@ pub enum DevicesAction {
 }
 
 async fn connect(config: &Config) -> Result<Store, StoreError> {
-    Store::connect(&config.mongodb_uri, DEFAULT_SELECTION_TIMEOUT).await
+    Store::connect(&config.mongodb_uri, DEFAULT_SELECTION_TIMEOUT)
+        .await
+        .map(|s| s.with_lock_lease(config.lock_lease()))
 }
 
 pub async fn run(command: DataCommand, config: &Config) -> i32 {

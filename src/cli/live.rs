@@ -84,6 +84,7 @@ fn ctrl_c() -> CancellationToken {
 async fn connect(config: &Config) -> Result<Store, i32> {
     Store::connect(&config.mongodb_uri, DEFAULT_SELECTION_TIMEOUT)
         .await
+        .map(|s| s.with_lock_lease(config.lock_lease()))
         .map_err(|e| {
             eprintln!("autovolt: {e}");
             e.exit_code()

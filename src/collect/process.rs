@@ -375,8 +375,10 @@ impl Processor {
             let Some(device) = devices.get(&mac) else {
                 continue;
             };
+            // A board in maintenance keeps that status; its messages are still recorded.
             if device.id.is_none()
                 || device.status == DeviceStatus::Online
+                || device.status == DeviceStatus::Maintenance
                 || matches!(p.event, Event::Command { .. })
                 || trusted(device, &p.event).is_err()
             {

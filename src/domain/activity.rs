@@ -26,13 +26,30 @@ pub mod action {
     pub const DEVICE_OFFLINE: &str = "device_offline";
     pub const TARIFF_CHANGE: &str = "tariff_change";
     pub const AGGREGATION_RUN: &str = "aggregation_run";
+
+    /// Every action this project writes (all in SCHEMA.md's list, which the Node back end accepts).
+    pub const ALL: &[&str] = &[
+        ON,
+        OFF,
+        MANUAL_ON,
+        MANUAL_OFF,
+        DEVICE_ONLINE,
+        DEVICE_OFFLINE,
+        TARIFF_CHANGE,
+        AGGREGATION_RUN,
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivityLog {
     #[serde(rename = "_id", skip_serializing_if = "Option::is_none", default)]
     pub id: Option<Id>,
-    #[serde(rename = "deviceId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deviceId",
+        default,
+        deserialize_with = "super::lenient::optional_id",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub device_id: Option<Id>,
     #[serde(rename = "switchId", default, skip_serializing_if = "Option::is_none")]
     pub switch_id: Option<String>,
@@ -42,12 +59,22 @@ pub struct ActivityLog {
         skip_serializing_if = "Option::is_none"
     )]
     pub switch_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The classroom's name; never written empty (SCHEMA.md: omitted when unknown).
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::optional_text",
+        skip_serializing_if = "blank"
+    )]
     pub classroom: Option<String>,
     pub action: String,
     #[serde(rename = "triggeredBy", default)]
     pub triggered_by: TriggeredBy,
-    #[serde(rename = "userId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "userId",
+        default,
+        deserialize_with = "super::lenient::optional_id",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_id: Option<Id>,
     #[serde(rename = "userName", default, skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
@@ -62,7 +89,32 @@ pub struct ActivityLog {
     pub updated_at: Option<Instant>,
 }
 
+/// Absent or empty: not written.
+fn blank(text: &Option<String>) -> bool {
+    text.as_deref().is_none_or(|t| t.trim().is_empty())
+}
+
 impl ActivityLog {
+    /// Checks what the Node back end's enums accept: an action of [`action::ALL`] and a known
+    /// `triggeredBy`.
+    pub fn validate(&self) -> Result<(), super::ValidationError> {
+        if !action::ALL.contains(&self.action.as_str()) {
+            return Err(super::ValidationError::new(
+                "action",
+                &self.action,
+                format!("must be one of {}", action::ALL.join(", ")),
+            ));
+        }
+        if !self.triggered_by.is_known() {
+            return Err(super::ValidationError::new(
+                "triggeredBy",
+                self.triggered_by.as_str(),
+                "must be user, schedule, pir, manual_switch, system or monitoring",
+            ));
+        }
+        Ok(())
+    }
+
     /// A log entry with only the action, trigger and time set.
     pub fn new(action: &str, triggered_by: TriggeredBy, timestamp: Instant) -> Self {
         ActivityLog {

@@ -19,16 +19,23 @@ pub struct DailyAggregate {
     pub id: Option<Id>,
     /// `YYYY-MM-DD` in the campus time zone.
     pub date_string: String,
-    #[serde(default)]
+    /// The classroom's name; "" when unknown, and then not written.
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::text",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub classroom: String,
+    #[serde(deserialize_with = "super::lenient::text")]
     pub device_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::text")]
     pub esp32_name: String,
     pub total_kwh: f64,
     pub on_time_sec: f64,
     pub cost_at_calc_time: f64,
     /// Energy-weighted ₹/kWh (0 when there was no energy).
     pub cost_per_kwh_used: f64,
+    #[serde(deserialize_with = "super::lenient::int32")]
     pub switch_count: i32,
     #[serde(default)]
     pub switch_breakdown: Vec<SwitchBreakdown>,
@@ -58,12 +65,20 @@ pub struct MonthlyAggregate {
     pub id: Option<Id>,
     /// `YYYY-MM`.
     pub month_string: String,
+    #[serde(deserialize_with = "super::lenient::int32")]
     pub year: i32,
+    #[serde(deserialize_with = "super::lenient::int32")]
     pub month: i32,
-    #[serde(default)]
+    /// The classroom's name; "" when unknown, and then not written.
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::text",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub classroom: String,
+    #[serde(deserialize_with = "super::lenient::text")]
     pub device_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::text")]
     pub esp32_name: String,
     pub total_kwh: f64,
     pub on_time_sec: f64,

@@ -10,7 +10,11 @@ pub struct Classroom {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub building: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::optional_int32",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub floor: Option<i32>,
     #[serde(rename = "createdAt", with = "dates::optional", default)]
     pub created_at: Option<Instant>,

@@ -43,7 +43,7 @@ crate::string_enum! {
 pub struct BootClock {
     #[serde(rename = "bootAt", with = "dates::required")]
     pub boot_at: Instant,
-    #[serde(rename = "lastMillis")]
+    #[serde(rename = "lastMillis", deserialize_with = "super::lenient::int64")]
     pub last_millis: i64,
 }
 
@@ -52,7 +52,11 @@ pub struct DeviceConfig {
     #[serde(rename = "mqttTopic", default, skip_serializing_if = "Option::is_none")]
     pub mqtt_topic: Option<String>,
     /// Milliseconds between the board's reports.
-    #[serde(rename = "updateInterval", default = "default_update_interval")]
+    #[serde(
+        rename = "updateInterval",
+        default = "default_update_interval",
+        deserialize_with = "super::lenient::int64"
+    )]
     pub update_interval: i64,
 }
 
@@ -76,9 +80,18 @@ pub struct Switch {
     pub name: String,
     #[serde(rename = "type", default)]
     pub switch_type: SwitchType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::optional_int32",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gpio: Option<i32>,
-    #[serde(rename = "relayGpio", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "relayGpio",
+        default,
+        deserialize_with = "super::lenient::optional_int32",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub relay_gpio: Option<i32>,
     #[serde(default)]
     pub state: bool,
@@ -109,7 +122,12 @@ pub struct Device {
     pub mac_address: Mac,
     #[serde(rename = "type", default)]
     pub device_type: DeviceType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The classroom document's `_id` (read also from its hex; the store resolves a name).
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::optional_id",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub classroom: Option<Id>,
     #[serde(rename = "ipAddress", default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
@@ -140,6 +158,38 @@ pub struct Device {
 }
 
 impl Device {
+    /// Checks the enums against what the Node back end accepts: device `type` and `status`, and
+    /// each switch's `type` (a relay's type has no `computer`, which only the ledger and the power
+    /// settings know).
+    pub fn validate_enums(&self) -> Result<(), super::ValidationError> {
+        if !self.device_type.is_known() {
+            return Err(super::ValidationError::new(
+                "type",
+                self.device_type.as_str(),
+                "must be esp32, sensor or gateway",
+            ));
+        }
+        if !self.status.is_known() {
+            return Err(super::ValidationError::new(
+                "status",
+                self.status.as_str(),
+                "must be online, offline or maintenance",
+            ));
+        }
+        if let Some(s) = self
+            .switches
+            .iter()
+            .find(|s| !s.switch_type.is_known() || s.switch_type == SwitchType::Computer)
+        {
+            return Err(super::ValidationError::new(
+                "switches.type",
+                s.switch_type.as_str(),
+                "must be light, fan, projector, ac or outlet",
+            ));
+        }
+        Ok(())
+    }
+
     /// The device id as the ledger and aggregates store it: the `_id` in hex.
     pub fn ledger_id(&self) -> Option<String> {
         self.id.map(|id| id.to_hex())

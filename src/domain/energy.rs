@@ -55,14 +55,19 @@ pub struct LedgerRow {
     #[serde(rename = "_id", skip_serializing_if = "Option::is_none", default)]
     pub id: Option<Id>,
     /// The device document's `_id` in hex.
+    #[serde(deserialize_with = "super::lenient::text")]
     pub device_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::text")]
     pub esp32_name: String,
-    /// The classroom's name.
-    #[serde(default)]
+    /// The classroom's name; "" when unknown, and then not written (SCHEMA.md).
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::text",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub classroom: String,
     pub switch_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::text")]
     pub switch_name: String,
     #[serde(default)]
     pub switch_type: SwitchType,
@@ -122,8 +127,47 @@ impl LedgerRow {
         self.cost_calculation.as_ref().map_or(0.0, |c| c.cost_inr)
     }
 
-    /// Checks the row against SCHEMA.md's energy rules; the first broken rule is returned.
+    /// The row with a switch type the ledger's enum does not know (a relay that another writer
+    /// typed, say `heater`) recorded as `outlet`, the generic load, and the type kept in
+    /// `quality.notes`: the Node back end refuses unknown enum values, and the energy is still billed.
+    pub fn with_known_switch_type(mut self) -> LedgerRow {
+        if !self.switch_type.is_known() {
+            let note = format!(
+                "switch type {:?} recorded as outlet",
+                self.switch_type.as_str()
+            );
+            self.quality.notes = Some(match self.quality.notes.take() {
+                Some(n) if !n.is_empty() => format!("{n}; {note}"),
+                _ => note,
+            });
+            self.switch_type = SwitchType::Outlet;
+        }
+        self
+    }
+
+    /// Checks the row against SCHEMA.md's energy rules and enums; the first broken rule is returned.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        if !self.switch_type.is_known() {
+            return Err(ValidationError::new(
+                "switch_type",
+                self.switch_type.as_str(),
+                "must be light, fan, projector, ac, computer or outlet",
+            ));
+        }
+        if !self.quality.confidence.is_known() {
+            return Err(ValidationError::new(
+                "quality.confidence",
+                self.quality.confidence.as_str(),
+                "must be high, medium or low",
+            ));
+        }
+        if !self.quality.data_source.is_known() {
+            return Err(ValidationError::new(
+                "quality.data_source",
+                self.quality.data_source.as_str(),
+                "must be power_tracker, telemetry or manual",
+            ));
+        }
         let secs = self.switch_on_duration_seconds;
         if self.end_ts < self.start_ts {
             return Err(ValidationError::new(
@@ -202,6 +246,24 @@ mod tests {
             created_at: None,
             updated_at: None,
         }
+    }
+
+    #[test]
+    fn an_unknown_switch_type_is_billed_as_an_outlet_and_named_in_the_notes() {
+        let mut r = row(3600.0, 40.0, 40.0, 8.0, 0.32);
+        r.switch_type = SwitchType::Other("heater".into());
+        assert!(r
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("switch_type"));
+        let fixed = r.with_known_switch_type();
+        assert_eq!(fixed.switch_type, SwitchType::Outlet);
+        assert!(fixed.quality.notes.as_deref().unwrap().contains("heater"));
+        fixed.validate().unwrap();
+        let mut q = row(3600.0, 40.0, 40.0, 8.0, 0.32);
+        q.quality.confidence = Confidence::Other("certain".into());
+        assert!(q.validate().is_err());
     }
 
     #[test]

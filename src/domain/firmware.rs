@@ -16,6 +16,7 @@ crate::string_enum! {
 pub struct FirmwareUpdate {
     #[serde(rename = "_id", skip_serializing_if = "Option::is_none", default)]
     pub id: Option<Id>,
+    #[serde(deserialize_with = "super::lenient::text")]
     pub device_id: String,
     #[serde(default)]
     pub from_version: String,

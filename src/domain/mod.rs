@@ -13,6 +13,7 @@ pub mod device;
 pub mod energy;
 pub mod firmware;
 pub mod interval;
+pub mod lenient;
 pub mod mac;
 pub mod migration;
 pub mod power;

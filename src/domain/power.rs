@@ -47,7 +47,7 @@ pub struct PowerSettings {
     pub device_types: Vec<DeviceTypePower>,
     #[serde(rename = "isActive", default)]
     pub is_active: bool,
-    #[serde(default = "first_version")]
+    #[serde(default = "first_version", deserialize_with = "super::lenient::int64")]
     pub version: i64,
     #[serde(rename = "createdAt", with = "dates::optional", default)]
     pub created_at: Option<Instant>,

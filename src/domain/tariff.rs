@@ -15,7 +15,11 @@ crate::string_enum! {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreatedBy {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::optional_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_id: Option<String>,
     #[serde(default)]
     pub username: String,
@@ -35,10 +39,18 @@ pub struct CostVersion {
     #[serde(default)]
     pub scope: TariffScope,
     /// The classroom's name, for `classroom` scope.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::optional_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub classroom: Option<String>,
     /// The device's `_id` in hex, for `device` scope.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::optional_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub device_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<CreatedBy>,

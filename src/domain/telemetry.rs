@@ -7,10 +7,19 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TelemetryEvent {
     /// The device's `_id` in hex, when the MAC is registered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::optional_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub device_id: Option<String>,
     pub mac: String,
-    #[serde(default)]
+    /// The classroom's name; "" when unknown, and then not written.
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::text",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub classroom: String,
     pub topic: String,
     /// The telemetry `type`, `heartbeat`, `state` or `status`.

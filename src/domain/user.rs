@@ -45,7 +45,11 @@ pub struct User {
     pub is_active: bool,
     #[serde(rename = "lastLogin", with = "dates::optional", default)]
     pub last_login: Option<Instant>,
-    #[serde(rename = "loginAttempts", default)]
+    #[serde(
+        rename = "loginAttempts",
+        default,
+        deserialize_with = "super::lenient::int32"
+    )]
     pub login_attempts: i32,
     #[serde(rename = "lockUntil", with = "dates::optional", default)]
     pub lock_until: Option<Instant>,

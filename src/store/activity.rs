@@ -1,6 +1,6 @@
 //! Who did what (`activitylogs`), newest first.
 
-use super::ledger::{newest_first, older_than, Page};
+use super::ledger::{older_than, Page};
 use super::{collections, stamp_new, Store, StoreError};
 use crate::domain::{ActivityLog, Id, Instant};
 use bson::doc;
@@ -22,8 +22,10 @@ pub struct ActivityCursor {
 }
 
 impl Store {
-    /// Records an entry (sets `createdAt`/`updatedAt`).
+    /// Records an entry (sets `createdAt`/`updatedAt`); an action or trigger the shared schema does
+    /// not know is refused.
     pub async fn log_activity(&self, entry: &ActivityLog) -> Result<Id, StoreError> {
+        entry.validate()?;
         let mut e = entry.clone();
         let id = *e.id.get_or_insert_with(Id::new);
         stamp_new(&mut e.created_at, &mut e.updated_at);
@@ -54,19 +56,15 @@ impl Store {
         if let Some(c) = before {
             and.push(older_than("timestamp", c.timestamp, c.id));
         }
-        let (rows, more) = newest_first(
-            self.collection::<ActivityLog>(collections::ACTIVITY),
-            and,
-            "timestamp",
-            limit,
-        )
-        .await?;
-        let next = rows.last().filter(|_| more).and_then(|r| {
-            r.id.map(|id| ActivityCursor {
-                timestamp: r.timestamp,
-                id,
-            })
-        });
+        let (mut rows, next) = self
+            .newest_first::<ActivityLog>(collections::ACTIVITY, and, "timestamp", limit)
+            .await?;
+        let names: Vec<&mut String> = rows
+            .iter_mut()
+            .filter_map(|r: &mut ActivityLog| r.classroom.as_mut())
+            .collect();
+        self.resolve_classroom_refs(names).await?;
+        let next = next.map(|(timestamp, id)| ActivityCursor { timestamp, id });
         Ok(Page { rows, next })
     }
 }

@@ -4,7 +4,6 @@
 use super::{collections, Store, StoreError};
 use crate::domain::{DailyAggregate, MonthlyAggregate};
 use bson::{doc, Document};
-use futures::TryStreamExt;
 
 /// Which rollups: all filters optional. `from` and `to` are inclusive date strings (`YYYY-MM-DD`
 /// for days, `YYYY-MM` for months), which order as text.
@@ -47,13 +46,15 @@ impl Store {
         &self,
         query: &AggregateQuery,
     ) -> Result<Vec<DailyAggregate>, StoreError> {
-        Ok(self
-            .collection::<DailyAggregate>(collections::DAILY)
+        let cursor = self
+            .collection::<bson::RawDocumentBuf>(collections::DAILY)
             .find(query.filter("date_string"))
             .sort(doc! {"date_string": 1, "classroom": 1, "device_id": 1})
-            .await?
-            .try_collect()
-            .await?)
+            .await?;
+        let mut rows: Vec<DailyAggregate> = self.read_all(collections::DAILY, cursor).await?;
+        let names: Vec<&mut String> = rows.iter_mut().map(|r| &mut r.classroom).collect();
+        self.resolve_classroom_refs(names).await?;
+        Ok(rows)
     }
 
     /// Monthly rollups, by month, then classroom, then device.
@@ -61,12 +62,14 @@ impl Store {
         &self,
         query: &AggregateQuery,
     ) -> Result<Vec<MonthlyAggregate>, StoreError> {
-        Ok(self
-            .collection::<MonthlyAggregate>(collections::MONTHLY)
+        let cursor = self
+            .collection::<bson::RawDocumentBuf>(collections::MONTHLY)
             .find(query.filter("month_string"))
             .sort(doc! {"month_string": 1, "classroom": 1, "device_id": 1})
-            .await?
-            .try_collect()
-            .await?)
+            .await?;
+        let mut rows: Vec<MonthlyAggregate> = self.read_all(collections::MONTHLY, cursor).await?;
+        let names: Vec<&mut String> = rows.iter_mut().map(|r| &mut r.classroom).collect();
+        self.resolve_classroom_refs(names).await?;
+        Ok(rows)
     }
 }

@@ -3,10 +3,12 @@
 //! is written only when it differs from what is stored, so a second run changes nothing.
 //!
 //! Runs of the same day or month cannot interleave (a lock document per day and month); the daily
-//! run of the collectors happens once across all of them (a claim document per date).
+//! run of the collectors happens once across all of them (a claim document per date). Locks and
+//! claims are leases ([`super::lease`]): renewed while their run works, taken over once a dead
+//! run's lease has expired, so a killed run never blocks the books.
 
 use super::collections::{DAILY, LEDGER, MONTHLY};
-use super::{Store, StoreError};
+use super::{AggregateQuery, Store, StoreError};
 use crate::config::Config;
 use crate::domain::activity::action;
 use crate::domain::interval::{local_date, local_midnight};
@@ -29,8 +31,12 @@ pub const AGGREGATION_RUNS: &str = "aggregationruns";
 /// The `_id` of the record of the last finished aggregation in [`AGGREGATION_RUNS`].
 const LAST_RUN: &str = "last:aggregation";
 
-/// A lock older than this is reported as stale (its run probably died).
+/// A lock or claim written without a lease (by a version before leases) is stale, and taken over,
+/// this long after it was taken.
 pub const STALE_LOCK_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
+/// How many days back the collectors' daily run looks for a day whose run died unfinished.
+pub const CATCH_UP_DAYS: u64 = 7;
 
 /// What to aggregate: the campus-local days `from..=to`.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,15 +87,15 @@ struct SyncCounts {
 /// The fields of a ledger row the sums need.
 #[derive(serde::Deserialize)]
 struct RowSums {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::lenient::text")]
     device_id: String,
     #[serde(default)]
     switch_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::lenient::text")]
     classroom: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::lenient::text")]
     esp32_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::lenient::text")]
     switch_name: String,
     #[serde(default)]
     quality: Option<crate::domain::Quality>,
@@ -107,7 +113,12 @@ struct RowSums {
 /// The `$group` stage's key, mapped back to its fields.
 fn group_from(d: &Document) -> SwitchGroup {
     let key = d.get_document("_id").cloned().unwrap_or_default();
-    let text = |k: &str| key.get_str(k).unwrap_or_default().to_string();
+    // A classroom or device stored as an ObjectId reference groups as its hex (resolved later).
+    let text = |k: &str| match key.get(k) {
+        Some(Bson::String(s)) => s.clone(),
+        Some(Bson::ObjectId(id)) => id.to_hex(),
+        _ => String::new(),
+    };
     let num = |k: &str| match d.get(k) {
         Some(Bson::Double(x)) => *x,
         Some(Bson::Int32(x)) => f64::from(*x),
@@ -178,14 +189,18 @@ impl Store {
         to: Instant,
         written_before: Option<Instant>,
     ) -> Result<Vec<SwitchGroup>, StoreError> {
-        if self.capabilities().group_sums {
-            self.switch_groups_pipeline(from, to, written_before).await
+        let mut groups = if self.capabilities().group_sums {
+            self.switch_groups_pipeline(from, to, written_before)
+                .await?
         } else {
             let mut days = self
                 .switch_groups_streamed(&[from, to], written_before)
                 .await?;
-            Ok(days.pop().unwrap_or_default())
-        }
+            days.pop().unwrap_or_default()
+        };
+        let names: Vec<&mut String> = groups.iter_mut().map(|g| &mut g.classroom).collect();
+        self.resolve_classroom_refs(names).await?;
+        Ok(groups)
     }
 
     /// The same sums for each campus-local day of `from..=to`, in date order. Where the server sums
@@ -200,18 +215,24 @@ impl Store {
         tz: Tz,
     ) -> Result<Vec<(NaiveDate, Vec<SwitchGroup>)>, StoreError> {
         let days = dates_between(from, to);
+        let mut out = Vec::with_capacity(days.len());
         if self.capabilities().group_sums {
-            let mut out = Vec::with_capacity(days.len());
             for d in days {
                 let (a, b) = day_range(d, tz);
                 out.push((d, self.switch_groups_pipeline(a, b, None).await?));
             }
-            return Ok(out);
+        } else {
+            let mut bounds: Vec<Instant> = days.iter().map(|d| day_range(*d, tz).0).collect();
+            bounds.push(day_range(to, tz).1);
+            let groups = self.switch_groups_streamed(&bounds, None).await?;
+            out.extend(days.into_iter().zip(groups));
         }
-        let mut bounds: Vec<Instant> = days.iter().map(|d| day_range(*d, tz).0).collect();
-        bounds.push(day_range(to, tz).1);
-        let groups = self.switch_groups_streamed(&bounds, None).await?;
-        Ok(days.into_iter().zip(groups).collect())
+        let names: Vec<&mut String> = out
+            .iter_mut()
+            .flat_map(|(_, groups)| groups.iter_mut().map(|g| &mut g.classroom))
+            .collect();
+        self.resolve_classroom_refs(names).await?;
+        Ok(out)
     }
 
     async fn switch_groups_pipeline(
@@ -270,18 +291,21 @@ impl Store {
             return Ok(Vec::new());
         };
         let mut cursor = self
-            .collection::<RowSums>(LEDGER)
+            .collection::<bson::RawDocumentBuf>(LEDGER)
             .find(doc! {"start_ts": {
                 "$gte": bson::DateTime::from_chrono(*first),
                 "$lt": bson::DateTime::from_chrono(*last),
             }})
             .projection(doc! {
-                "_id": 0, "device_id": 1, "switch_id": 1, "classroom": 1, "esp32_name": 1,
+                "_id": 1, "device_id": 1, "switch_id": 1, "classroom": 1, "esp32_name": 1,
                 "switch_name": 1, "quality": 1, "delta_wh": 1, "switch_on_duration_seconds": 1,
                 "cost_calculation": 1, "start_ts": 1, "createdAt": 1,
             })
             .await?;
-        while let Some(r) = cursor.try_next().await? {
+        while let Some(raw) = cursor.try_next().await? {
+            let Some(r) = self.decode_raw::<RowSums>(LEDGER, &raw) else {
+                continue;
+            };
             if let (Some(limit), Some(created)) = (written_before, r.created_at) {
                 if created.to_chrono() >= limit {
                     continue;
@@ -354,13 +378,39 @@ impl Store {
             }
             held.push(key.clone());
         }
-        let result = self
-            .aggregate_locked(request, &owner, progress, cancel)
-            .await;
+        let keeper = self.keep_leases(
+            AGGREGATION_RUNS,
+            held.iter().map(|k| lock_id(k)).collect(),
+            &owner,
+        );
+        // Stops the run between classrooms when the operator cancels or a lease is lost.
+        let stop = cancel.child_token();
+        let result = {
+            let lost = keeper.lost().clone();
+            let stop_on_loss = stop.clone();
+            let watch = tokio::spawn(async move {
+                lost.cancelled().await;
+                stop_on_loss.cancel();
+            });
+            let r = self
+                .aggregate_locked(request, &owner, progress, &stop, &keeper)
+                .await;
+            watch.abort();
+            r
+        };
+        let lost = keeper.lost().is_cancelled();
+        drop(keeper);
         for k in &held {
             self.release_lock(k, &owner).await?;
         }
         let summary = result?;
+        if lost {
+            return Err(StoreError::Conflict(format!(
+                "the aggregation of {} to {} stopped: its lock was lost (it could not be renewed in                  time, and another run may have taken it over); the days finished before are                  complete, run it again for the rest",
+                date_string(request.from),
+                date_string(request.to)
+            )));
+        }
 
         let mut log = ActivityLog::new(
             action::AGGREGATION_RUN,
@@ -414,6 +464,7 @@ impl Store {
         owner: &str,
         progress: Option<UnboundedSender<AggregationProgress>>,
         cancel: &CancellationToken,
+        keeper: &super::lease::LeaseKeeper,
     ) -> Result<AggregationSummary, StoreError> {
         let known: BTreeSet<String> = self
             .classrooms()
@@ -493,9 +544,14 @@ impl Store {
             }
         }
         for month in months {
+            if keeper.lost().is_cancelled() {
+                break;
+            }
             let key = format!("month:{}", rollup::month_string(month));
             self.acquire_lock(&key, owner, request.break_locks).await?;
+            keeper.add(lock_id(&key)).await;
             let result = self.rebuild_month(month).await;
+            keeper.remove(&lock_id(&key)).await;
             self.release_lock(&key, owner).await?;
             let counts = result?;
             summary.monthly_written += counts.written;
@@ -553,10 +609,11 @@ impl Store {
     async fn rebuild_month(&self, month: NaiveDate) -> Result<SyncCounts, StoreError> {
         let ms = rollup::month_string(month);
         let dailies: Vec<DailyAggregate> = self
-            .collection::<DailyAggregate>(DAILY)
-            .find(doc! {"date_string": {"$gte": format!("{ms}-01"), "$lte": format!("{ms}-31")}})
-            .await?
-            .try_collect()
+            .daily_aggregates(&AggregateQuery {
+                from: Some(format!("{ms}-01")),
+                to: Some(format!("{ms}-31")),
+                ..AggregateQuery::default()
+            })
             .await?;
         let fresh = rollup::monthly_aggregates(month, &dailies)
             .iter()
@@ -641,7 +698,8 @@ impl Store {
         Ok(counts)
     }
 
-    /// Takes the lock `key` for `owner`, or says who holds it and for how long.
+    /// Takes the lock `key` for `owner` (taking over one whose lease expired), or says who holds
+    /// it. `break_lock` removes it first, whoever holds it (the manual override).
     async fn acquire_lock(
         &self,
         key: &str,
@@ -649,53 +707,33 @@ impl Store {
         break_lock: bool,
     ) -> Result<(), StoreError> {
         let coll = self.collection::<Document>(AGGREGATION_RUNS);
-        let lock_id = format!("lock:{key}");
+        let id = lock_id(key);
         if break_lock {
-            if let Some(old) = coll.find_one_and_delete(doc! {"_id": &lock_id}).await? {
-                tracing::warn!(lock = %lock_id, owner = old.get_str("owner").unwrap_or_default(), "removed an aggregation lock");
+            if let Some(old) = coll.find_one_and_delete(doc! {"_id": &id}).await? {
+                tracing::warn!(lock = %id, owner = old.get_str("owner").unwrap_or_default(), "removed an aggregation lock");
             }
         }
-        let now = dates::now_millis();
-        let attempt = coll
-            .insert_one(doc! {
-                "_id": &lock_id,
-                "owner": owner,
-                "acquired_at": bson::DateTime::from_chrono(now),
-            })
-            .await;
-        match attempt {
-            Ok(_) => Ok(()),
-            Err(e) if super::error::is_duplicate_key(&e) => {
-                let held = coll.find_one(doc! {"_id": &lock_id}).await?;
-                let (holder, since) = held
-                    .map(|d| {
-                        (
-                            d.get_str("owner").unwrap_or("unknown").to_string(),
-                            d.get_datetime("acquired_at").ok().map(|t| t.to_chrono()),
-                        )
-                    })
-                    .unwrap_or_else(|| ("unknown".into(), None));
-                let age = since.map(|s| now - s).unwrap_or_default();
-                let stale = if age > STALE_LOCK_AFTER {
-                    " It looks stale (that run probably died): run again with --break-lock to remove it."
-                } else {
-                    " Wait for it to finish."
-                };
-                Err(StoreError::Conflict(format!(
-                    "another aggregation of {key} is running: locked by {holder} for {} min.{stale}",
-                    age.num_minutes()
-                )))
-            }
-            Err(e) => Err(e.into()),
+        match self
+            .take_lease(AGGREGATION_RUNS, &id, owner, doc! {}, STALE_LOCK_AFTER)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(holder) => Err(StoreError::Conflict(format!(
+                "another aggregation of {key} is running: locked {}. Wait for it to finish (or,                  if you know that run is gone, run again with --break-lock).",
+                holder.describe(dates::now_millis(), STALE_LOCK_AFTER)
+            ))),
         }
     }
 
     async fn release_lock(&self, key: &str, owner: &str) -> Result<(), StoreError> {
-        self.collection::<Document>(AGGREGATION_RUNS)
-            .delete_one(doc! {"_id": format!("lock:{key}"), "owner": owner})
-            .await?;
-        Ok(())
+        self.release_lease(AGGREGATION_RUNS, &lock_id(key), owner)
+            .await
     }
+}
+
+/// The `_id` of the lock of `key` (`day:2026-11-24`, `month:2026-11`).
+fn lock_id(key: &str) -> String {
+    format!("lock:{key}")
 }
 
 fn key_filter(d: &Document, period_field: &str) -> Document {
@@ -715,8 +753,11 @@ pub enum DailyRun {
 }
 
 /// The collectors' daily job: aggregates yesterday (campus time, relative to `now`) once across all
-/// collectors. The first to insert the day's claim document runs it; the others return. A claim
-/// left unfinished for longer than [`STALE_LOCK_AFTER`] (its collector died) is taken over.
+/// collectors, and any of the [`CATCH_UP_DAYS`] days before whose run died or failed unfinished.
+/// Each day is claimed with a lease (a claim document per date, renewed while its run works): the
+/// first to claim a day runs it, the others leave it; a claim whose lease expired unfinished (its
+/// collector was killed) is taken over, and a run that fails ends its claim's lease at once, so the
+/// next run (or the next start) completes the day.
 pub async fn run_daily_aggregation(
     store: &Store,
     config: &Config,
@@ -727,79 +768,141 @@ pub async fn run_daily_aggregation(
         .map_err(|e| StoreError::Conflict(e.to_string()))?;
     let today = local_date(now, tz);
     let yesterday = today.pred_opt().unwrap_or(today);
+    let first = yesterday
+        .checked_sub_days(Days::new(CATCH_UP_DAYS - 1))
+        .unwrap_or(yesterday);
     let owner = lock_owner();
-    let claim_id = format!("claim:daily:{}", date_string(yesterday));
     let coll = store.collection::<Document>(AGGREGATION_RUNS);
-    // Two attempts: the second only after removing a claim whose run died unfinished.
-    for _ in 0..2 {
-        let claimed = coll
-            .insert_one(doc! {
-                "_id": &claim_id,
-                "owner": &owner,
-                "claimed_at": bson::DateTime::from_chrono(dates::now_millis()),
-            })
-            .await;
-        match claimed {
-            Ok(_) => return run_claimed_day(store, tz, yesterday, &claim_id, &owner).await,
-            Err(e) if super::error::is_duplicate_key(&e) => {
-                let Some(held) = coll.find_one(doc! {"_id": &claim_id}).await? else {
-                    continue;
-                };
-                let holder = held.get_str("owner").unwrap_or("unknown").to_string();
-                let since = held.get_datetime("claimed_at").ok().map(|t| t.to_chrono());
-                let abandoned = !held.contains_key("finished_at")
-                    && since.is_some_and(|t| dates::now_millis() - t > STALE_LOCK_AFTER);
-                if !abandoned {
-                    return Ok(DailyRun::ClaimedElsewhere { owner: holder });
-                }
-                tracing::warn!(owner = %holder, "taking over a daily aggregation claim left unfinished");
-                coll.delete_one(doc! {"_id": &claim_id, "owner": &holder})
-                    .await?;
+    let days = dates_between(first, yesterday);
+    let ids: Vec<String> = days.iter().map(|d| claim_id(*d)).collect();
+    let claims: BTreeMap<String, Document> = coll
+        .find(doc! {"_id": {"$in": &ids}})
+        .await?
+        .try_collect::<Vec<Document>>()
+        .await?
+        .into_iter()
+        .filter_map(|d| Some((d.get_str("_id").ok()?.to_string(), d)))
+        .collect();
+    // Yesterday always; an earlier day only when a run of it was claimed and never finished.
+    let mut claimed = Vec::new();
+    let mut elsewhere: Option<String> = None;
+    for day in days {
+        let id = claim_id(day);
+        let existing = claims.get(&id);
+        if existing.is_some_and(|c| c.contains_key("finished_at"))
+            || (existing.is_none() && day != yesterday)
+        {
+            if day == yesterday {
+                elsewhere = existing.and_then(|c| c.get_str("owner").ok().map(str::to_string));
             }
-            Err(e) => return Err(e.into()),
+            continue;
+        }
+        let fields = doc! {"claimed_at": bson::DateTime::from_chrono(dates::now_millis())};
+        match store
+            .take_lease(AGGREGATION_RUNS, &id, &owner, fields, STALE_LOCK_AFTER)
+            .await?
+        {
+            Ok(()) => claimed.push(day),
+            Err(holder) => {
+                if day == yesterday || elsewhere.is_none() {
+                    elsewhere = Some(holder.owner);
+                }
+            }
         }
     }
-    Err(StoreError::Conflict(format!(
-        "could not claim the daily aggregation of {}; another collector keeps claiming it",
-        date_string(yesterday)
-    )))
+    if claimed.is_empty() {
+        return Ok(match elsewhere {
+            Some(owner) => DailyRun::ClaimedElsewhere { owner },
+            None => DailyRun::Ran(AggregationSummary::default()),
+        });
+    }
+    let keeper = store.keep_leases(
+        AGGREGATION_RUNS,
+        claimed.iter().map(|d| claim_id(*d)).collect(),
+        &owner,
+    );
+    let mut total = AggregationSummary::default();
+    let mut failure = None;
+    // Consecutive days run as one request: one pass over the ledger on servers that scan.
+    for (from, to) in runs_of_days(&claimed) {
+        if keeper.lost().is_cancelled() {
+            break;
+        }
+        let request = AggregationRequest {
+            from,
+            to,
+            tz,
+            triggered_by: TriggeredBy::System,
+            operator: None,
+            break_locks: false,
+        };
+        match store.aggregate(&request, None, keeper.lost()).await {
+            Ok(s) if !s.cancelled => {
+                for day in dates_between(from, to) {
+                    keeper.remove(&claim_id(day)).await;
+                    coll.update_one(
+                        doc! {"_id": claim_id(day), "owner": &owner},
+                        doc! {"$set": {"finished_at": bson::DateTime::from_chrono(dates::now_millis())}},
+                    )
+                    .await?;
+                }
+                add_summary(&mut total, &s);
+            }
+            Ok(_) => break,
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    drop(keeper);
+    // Whatever is still claimed and unfinished is given back with its lease ended, and stays: the
+    // next run (or start) finds the day unfinished and completes it.
+    let ended = bson::DateTime::from_chrono(dates::now_millis());
+    let reason = failure
+        .as_ref()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| "stopped".into());
+    coll.update_many(
+        doc! {
+            "_id": {"$in": claimed.iter().map(|d| claim_id(*d)).collect::<Vec<_>>()},
+            "owner": &owner,
+            "finished_at": {"$exists": false},
+        },
+        doc! {"$set": {"expires_at": ended, "failed_at": ended, "error": reason}},
+    )
+    .await?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(DailyRun::Ran(total)),
+    }
 }
 
-async fn run_claimed_day(
-    store: &Store,
-    tz: Tz,
-    yesterday: NaiveDate,
-    claim_id: &str,
-    owner: &str,
-) -> Result<DailyRun, StoreError> {
-    let coll = store.collection::<Document>(AGGREGATION_RUNS);
-    let request = AggregationRequest {
-        from: yesterday,
-        to: yesterday,
-        tz,
-        triggered_by: TriggeredBy::System,
-        operator: None,
-        break_locks: false,
-    };
-    let result = store
-        .aggregate(&request, None, &CancellationToken::new())
-        .await;
-    match result {
-        Ok(summary) => {
-            coll.update_one(
-                doc! {"_id": claim_id},
-                doc! {"$set": {"finished_at": bson::DateTime::from_chrono(dates::now_millis())}},
-            )
-            .await?;
-            Ok(DailyRun::Ran(summary))
-        }
-        Err(e) => {
-            // Give the day back so that another collector (or the next start) retries it.
-            coll.delete_one(doc! {"_id": claim_id, "owner": owner})
-                .await?;
-            Err(e)
+/// The `_id` of the daily run's claim of `date`.
+fn claim_id(date: NaiveDate) -> String {
+    format!("claim:daily:{}", date_string(date))
+}
+
+/// Sorted dates grouped into runs of consecutive days, as `(first, last)`.
+fn runs_of_days(days: &[NaiveDate]) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut runs: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for &d in days {
+        match runs.last_mut() {
+            Some((_, last)) if last.succ_opt() == Some(d) => *last = d,
+            _ => runs.push((d, d)),
         }
     }
+    runs
+}
+
+fn add_summary(total: &mut AggregationSummary, s: &AggregationSummary) {
+    total.days += s.days;
+    total.ledger_rows += s.ledger_rows;
+    total.daily_written += s.daily_written;
+    total.daily_unchanged += s.daily_unchanged;
+    total.daily_removed += s.daily_removed;
+    total.monthly_written += s.monthly_written;
+    total.monthly_unchanged += s.monthly_unchanged;
+    total.monthly_removed += s.monthly_removed;
 }
 
 /// The next instant at or after `now` when the local time of day is `at` (`HH:MM`).
@@ -845,6 +948,12 @@ pub fn spawn_daily_aggregation(
             let wait = (next - clock.now()).to_std().unwrap_or_default();
             tokio::time::sleep(wait).await;
             let now = clock.now();
+            // After a failure (a day still locked by a run that died, say) try again once the
+            // lease it waits for has run out, rather than tomorrow.
+            let retry = now
+                + chrono::Duration::from_std(store.lock_lease() * 2)
+                    .unwrap_or(chrono::Duration::minutes(2));
+            next = next_run(now + chrono::Duration::seconds(1), tz, at);
             match run_daily_aggregation(&store, &config, now).await {
                 Ok(DailyRun::Ran(s)) => {
                     tracing::info!(
@@ -858,10 +967,10 @@ pub fn spawn_daily_aggregation(
                     tracing::debug!(%owner, "daily aggregation claimed by another collector")
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "daily aggregation failed; it will be retried at the next run")
+                    tracing::error!(error = %e, "daily aggregation failed; it will be retried");
+                    next = next.min(retry);
                 }
             }
-            next = next_run(now + chrono::Duration::seconds(1), tz, at);
         }
     }))
 }
@@ -905,12 +1014,11 @@ impl Store {
             .checked_sub_days(Days::new(PROJECTION_DAYS.into()))
             .unwrap_or(date);
         let start = first.min(week);
-        let aggregated: Vec<DailyAggregate> = self
-            .collection::<DailyAggregate>(DAILY)
+        let cursor = self
+            .collection::<bson::RawDocumentBuf>(DAILY)
             .find(doc! {"date_string": {"$gte": date_string(start), "$lt": date_string(date)}})
-            .await?
-            .try_collect()
             .await?;
+        let aggregated: Vec<DailyAggregate> = self.read_all(DAILY, cursor).await?;
         let mut out = Vec::new();
         let mut covered = BTreeSet::new();
         for a in aggregated {
@@ -1023,6 +1131,30 @@ mod tests {
         assert_eq!(next_run(ist(25, 0, 10), IST, (0, 10)), ist(25, 0, 10));
         assert_eq!(next_run(ist(25, 0, 11), IST, (0, 10)), ist(26, 0, 10));
         assert_eq!(next_run(ist(24, 23, 59), IST, (0, 10)), ist(25, 0, 10));
+    }
+
+    #[test]
+    fn claimed_days_run_as_runs_of_consecutive_days() {
+        let d = |n: u32| NaiveDate::from_ymd_opt(2026, 11, n).unwrap();
+        assert_eq!(
+            runs_of_days(&[d(18), d(19), d(21), d(23), d(24)]),
+            [(d(18), d(19)), (d(21), d(21)), (d(23), d(24))]
+        );
+        assert!(runs_of_days(&[]).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn runs_cover_exactly_the_claimed_days(offsets in proptest::collection::btree_set(0u64..40, 0..20)) {
+            let base = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+            let days: Vec<NaiveDate> = offsets.iter().map(|o| base + Days::new(*o)).collect();
+            let runs = runs_of_days(&days);
+            let covered: Vec<NaiveDate> = runs.iter().flat_map(|(a, b)| dates_between(*a, *b)).collect();
+            proptest::prop_assert_eq!(&covered, &days);
+            for w in runs.windows(2) {
+                proptest::prop_assert!(w[0].1.succ_opt().unwrap() < w[1].0, "runs are maximal");
+            }
+        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Reading what `autovolt audit` checks: the ledger day by day, the stored aggregates.
 
 use super::aggregation::{dates_between, day_range};
-use super::collections::{DAILY, LEDGER, MONTHLY};
-use super::{Store, StoreError};
+use super::collections::LEDGER;
+use super::{AggregateQuery, Store, StoreError};
 use crate::domain::audit::{check_dailies, check_monthlies, check_rows, AuditReport, Finding};
 use crate::domain::rollup::month_string;
 use crate::domain::{DailyAggregate, LedgerRow, MonthlyAggregate};
@@ -42,25 +42,24 @@ impl Store {
             report.rows_checked += docs.len() as u64;
             let mut rows = Vec::with_capacity(docs.len());
             for d in docs {
-                let id = d
-                    .get_object_id("_id")
-                    .map(|i| i.to_hex())
-                    .unwrap_or_else(|_| "?".into());
-                match bson::from_document::<LedgerRow>(d) {
+                match self.decode_reporting::<LedgerRow>(LEDGER, d) {
                     Ok(r) => rows.push(r),
-                    Err(e) => report.findings.push(Finding::UnreadableRow {
-                        row_id: id,
-                        error: e.to_string(),
+                    Err(u) => report.findings.push(Finding::UnreadableRow {
+                        row_id: u.id.clone(),
+                        error: u.reason(),
                     }),
                 }
             }
+            let names: Vec<&mut String> = rows.iter_mut().map(|r| &mut r.classroom).collect();
+            self.resolve_classroom_refs(names).await?;
             report.findings.extend(check_rows(&rows, tz));
             let ds = date.format("%Y-%m-%d").to_string();
             let stored: Vec<DailyAggregate> = self
-                .collection::<DailyAggregate>(DAILY)
-                .find(doc! {"date_string": &ds})
-                .await?
-                .try_collect()
+                .daily_aggregates(&AggregateQuery {
+                    from: Some(ds.clone()),
+                    to: Some(ds.clone()),
+                    ..AggregateQuery::default()
+                })
                 .await?;
             report.daily_checked += stored.len() as u64;
             if stored.is_empty() && !rows.is_empty() {
@@ -71,18 +70,18 @@ impl Store {
         for month in months {
             let ms = month_string(month);
             let dailies: Vec<DailyAggregate> = self
-                .collection::<DailyAggregate>(DAILY)
-                .find(
-                    doc! {"date_string": {"$gte": format!("{ms}-01"), "$lte": format!("{ms}-31")}},
-                )
-                .await?
-                .try_collect()
+                .daily_aggregates(&AggregateQuery {
+                    from: Some(format!("{ms}-01")),
+                    to: Some(format!("{ms}-31")),
+                    ..AggregateQuery::default()
+                })
                 .await?;
             let stored: Vec<MonthlyAggregate> = self
-                .collection::<MonthlyAggregate>(MONTHLY)
-                .find(doc! {"month_string": &ms})
-                .await?
-                .try_collect()
+                .monthly_aggregates(&AggregateQuery {
+                    from: Some(ms.clone()),
+                    to: Some(ms.clone()),
+                    ..AggregateQuery::default()
+                })
                 .await?;
             report.monthly_checked += stored.len() as u64;
             report

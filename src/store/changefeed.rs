@@ -62,8 +62,9 @@ pub enum Record {
 }
 
 impl Change {
-    /// What the changed document is, read as its collection's type.
-    pub fn record(&self) -> Record {
+    /// What the changed document is, read as its collection's type by `store`'s readers (one that
+    /// does not read is counted there, as every reader's are).
+    pub fn record(&self, store: &Store) -> Record {
         let Some(d) = &self.document else {
             return if self.kind == ChangeKind::Delete {
                 Record::Deleted
@@ -71,16 +72,23 @@ impl Change {
                 Record::Other
             };
         };
-        fn read<T: serde::de::DeserializeOwned>(d: &Document) -> Result<T, String> {
-            bson::from_document(d.clone()).map_err(|e| e.to_string())
+        fn read<T: serde::de::DeserializeOwned>(
+            store: &Store,
+            collection: &str,
+            d: &Document,
+        ) -> Result<T, String> {
+            store
+                .decode_reporting(collection, d.clone())
+                .map_err(|u| u.reason())
         }
+        let c = self.collection.as_str();
         let record = match self.collection.as_str() {
-            collections::DEVICES => read(d).map(|v| Record::Device(Box::new(v))),
-            collections::CLASSROOMS => read(d).map(Record::Classroom),
-            collections::COST_VERSIONS => read(d).map(Record::CostVersion),
-            collections::POWER_SETTINGS => read(d).map(Record::PowerSettings),
-            collections::LEDGER => read(d).map(|v| Record::LedgerRow(Box::new(v))),
-            collections::ACTIVITY => read(d).map(|v| Record::Activity(Box::new(v))),
+            collections::DEVICES => read(store, c, d).map(|v| Record::Device(Box::new(v))),
+            collections::CLASSROOMS => read(store, c, d).map(Record::Classroom),
+            collections::COST_VERSIONS => read(store, c, d).map(Record::CostVersion),
+            collections::POWER_SETTINGS => read(store, c, d).map(Record::PowerSettings),
+            collections::LEDGER => read(store, c, d).map(|v| Record::LedgerRow(Box::new(v))),
+            collections::ACTIVITY => read(store, c, d).map(|v| Record::Activity(Box::new(v))),
             _ => Ok(Record::Other),
         };
         record.unwrap_or_else(Record::Unreadable)

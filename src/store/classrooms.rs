@@ -2,8 +2,9 @@
 
 use super::{collections, stamp_new, Store, StoreError};
 use crate::domain::{validation, Classroom, Id};
-use bson::doc;
+use bson::{doc, Document};
 use futures::TryStreamExt;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Store {
     /// Inserts a classroom (name trimmed, 2–50 characters). A second classroom with the same name
@@ -29,26 +30,68 @@ impl Store {
 
     /// Every classroom, by name.
     pub async fn classrooms(&self) -> Result<Vec<Classroom>, StoreError> {
-        Ok(self
-            .collection::<Classroom>(collections::CLASSROOMS)
+        let cursor = self
+            .collection::<bson::RawDocumentBuf>(collections::CLASSROOMS)
             .find(doc! {})
             .sort(doc! {"name": 1})
-            .await?
-            .try_collect()
-            .await?)
+            .await?;
+        self.read_all(collections::CLASSROOMS, cursor).await
     }
 
     pub async fn classroom_by_name(&self, name: &str) -> Result<Option<Classroom>, StoreError> {
-        Ok(self
-            .collection::<Classroom>(collections::CLASSROOMS)
-            .find_one(doc! {"name": name.trim()})
-            .await?)
+        self.find_one_classroom(doc! {"name": name.trim()}).await
     }
 
     pub async fn classroom_by_id(&self, id: Id) -> Result<Option<Classroom>, StoreError> {
-        Ok(self
-            .collection::<Classroom>(collections::CLASSROOMS)
-            .find_one(doc! {"_id": id})
-            .await?)
+        self.find_one_classroom(doc! {"_id": id}).await
+    }
+
+    async fn find_one_classroom(&self, filter: Document) -> Result<Option<Classroom>, StoreError> {
+        let found = self
+            .collection::<Document>(collections::CLASSROOMS)
+            .find_one(filter)
+            .await?;
+        Ok(found.and_then(|d| self.decode(collections::CLASSROOMS, d)))
+    }
+
+    /// Replaces each classroom that is an ObjectId reference (read as its 24-digit hex, see
+    /// [`crate::domain::lenient::text`]) by that classroom's name, in one query; a reference to no
+    /// classroom stays as the hex.
+    pub(crate) async fn resolve_classroom_refs(
+        &self,
+        names: Vec<&mut String>,
+    ) -> Result<(), StoreError> {
+        let mut refs: Vec<(&mut String, Id)> = names
+            .into_iter()
+            .filter_map(|n| {
+                let id = (n.len() == 24).then(|| Id::parse_str(n.as_str()).ok())??;
+                Some((n, id))
+            })
+            .collect();
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let ids: BTreeSet<Id> = refs.iter().map(|(_, id)| *id).collect();
+        let found: Vec<Document> = self
+            .collection::<Document>(collections::CLASSROOMS)
+            .find(doc! {"_id": {"$in": ids.into_iter().collect::<Vec<_>>()}})
+            .await?
+            .try_collect()
+            .await?;
+        let by_id: BTreeMap<Id, String> = found
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    c.get_object_id("_id").ok()?,
+                    c.get_str("name").ok()?.to_string(),
+                ))
+            })
+            .collect();
+        for (name, id) in refs.iter_mut() {
+            if let Some(n) = by_id.get(id) {
+                **name = n.clone();
+            }
+        }
+        Ok(())
     }
 }

@@ -2,8 +2,9 @@
 
 use super::{collections, stamp_new, Store, StoreError};
 use crate::domain::{validation, Device, Id, Mac};
-use bson::doc;
+use bson::{doc, Bson, Document};
 use futures::TryStreamExt;
+use std::collections::BTreeMap;
 
 impl Store {
     /// Inserts a device (name trimmed, 2–50 characters). A second device with the same MAC is
@@ -11,6 +12,7 @@ impl Store {
     pub async fn insert_device(&self, device: &Device) -> Result<Id, StoreError> {
         let mut d = device.clone();
         d.name = validation::name("name", &d.name)?;
+        d.validate_enums()?;
         let id = *d.id.get_or_insert_with(Id::new);
         stamp_new(&mut d.created_at, &mut d.updated_at);
         match self
@@ -28,38 +30,101 @@ impl Store {
     }
 
     pub async fn device_by_mac(&self, mac: Mac) -> Result<Option<Device>, StoreError> {
-        Ok(self
-            .collection::<Device>(collections::DEVICES)
-            .find_one(doc! {"macAddress": mac.to_string()})
-            .await?)
+        self.find_devices(doc! {"macAddress": mac.to_string()}, None)
+            .await
+            .map(|mut d| d.pop())
     }
 
     pub async fn device_by_id(&self, id: Id) -> Result<Option<Device>, StoreError> {
-        Ok(self
-            .collection::<Device>(collections::DEVICES)
-            .find_one(doc! {"_id": id})
-            .await?)
+        self.find_devices(doc! {"_id": id}, None)
+            .await
+            .map(|mut d| d.pop())
     }
 
-    /// The devices of one classroom, by name.
+    /// The devices of one classroom, by name (referenced by its `_id`, or as another writer may
+    /// store it, by its hex or its name).
     pub async fn devices_in_classroom(&self, classroom: Id) -> Result<Vec<Device>, StoreError> {
-        Ok(self
-            .collection::<Device>(collections::DEVICES)
-            .find(doc! {"classroom": classroom})
-            .sort(doc! {"name": 1})
-            .await?
-            .try_collect()
-            .await?)
+        let mut refs = vec![Bson::ObjectId(classroom), Bson::String(classroom.to_hex())];
+        if let Some(c) = self.classroom_by_id(classroom).await? {
+            refs.push(Bson::String(c.name));
+        }
+        self.find_devices(doc! {"classroom": {"$in": refs}}, Some(doc! {"name": 1}))
+            .await
     }
 
     /// Every device, by name.
     pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
-        Ok(self
-            .collection::<Device>(collections::DEVICES)
-            .find(doc! {})
-            .sort(doc! {"name": 1})
+        self.find_devices(doc! {}, Some(doc! {"name": 1})).await
+    }
+
+    /// The readable devices that `filter` selects; see [`Store::read_all`] for the others. A
+    /// `classroom` stored as the classroom's name (another writer's shape) is read as its `_id`.
+    pub(crate) async fn find_devices(
+        &self,
+        filter: Document,
+        sort: Option<Document>,
+    ) -> Result<Vec<Device>, StoreError> {
+        let coll = self.collection::<Document>(collections::DEVICES);
+        let mut find = coll.find(filter);
+        if let Some(s) = sort {
+            find = find.sort(s);
+        }
+        let mut docs: Vec<Document> = find.await?.try_collect().await?;
+        self.classroom_names_as_ids(&mut docs).await?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| self.decode(collections::DEVICES, d))
+            .collect())
+    }
+
+    /// Replaces each `classroom` that holds a classroom's name by that classroom's `_id` (one query
+    /// for all of them); a name that matches no classroom is dropped, leaving the device unassigned.
+    async fn classroom_names_as_ids(&self, docs: &mut [Document]) -> Result<(), StoreError> {
+        let names: Vec<String> = docs
+            .iter()
+            .filter_map(|d| match d.get("classroom") {
+                Some(Bson::String(s))
+                    if Id::parse_str(s.trim()).is_err() && !s.trim().is_empty() =>
+                {
+                    Some(s.trim().to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let found: Vec<Document> = self
+            .collection::<Document>(collections::CLASSROOMS)
+            .find(doc! {"name": {"$in": &names}})
             .await?
             .try_collect()
-            .await?)
+            .await?;
+        let ids: BTreeMap<String, Id> = found
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    c.get_str("name").ok()?.to_string(),
+                    c.get_object_id("_id").ok()?,
+                ))
+            })
+            .collect();
+        for d in docs.iter_mut() {
+            let Some(Bson::String(s)) = d.get("classroom") else {
+                continue;
+            };
+            let name = s.trim().to_string();
+            if Id::parse_str(&name).is_ok() || name.is_empty() {
+                continue;
+            }
+            match ids.get(&name) {
+                Some(id) => d.insert("classroom", *id),
+                None => {
+                    tracing::debug!(classroom = %name, "a device names a classroom that does not exist; read as unassigned");
+                    d.remove("classroom")
+                }
+            };
+        }
+        Ok(())
     }
 }

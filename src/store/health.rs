@@ -1,10 +1,13 @@
 //! What the on-call person needs at 2 a.m.: is the database there, how fast, what it can do, how
 //! big, at which schema version, and are the boards and the collector alive.
 
+use super::UnreadableDocuments;
 use super::{collections, migrations, Store, StoreError};
-use crate::domain::{Device, DeviceStatus, Instant};
+use crate::domain::{
+    ActivityLog, DailyAggregate, Device, DeviceStatus, Instant, LedgerRow, MonthlyAggregate,
+    PowerSettings, TelemetryEvent, User,
+};
 use bson::{doc, Bson, Document};
-use futures::TryStreamExt;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -57,6 +60,9 @@ pub struct BoardsHealth {
     pub total: usize,
     pub online: usize,
     pub offline: Vec<OfflineBoard>,
+    /// Boards an administrator put in maintenance: not counted as offline (their data is still
+    /// recorded when they report).
+    pub maintenance: Vec<OfflineBoard>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -115,7 +121,15 @@ pub struct HealthReport {
     /// How long the check took, and what took most of it when that was long.
     pub took_secs: f64,
     pub slow_because: Option<String>,
+    /// Documents that could not be read and were skipped, by collection and problem: among every
+    /// device, classroom, user, power settings document and cost version, and the newest
+    /// [`NEWEST_CHECKED`] documents of each growing collection (on FerretDB the first ones in
+    /// storage order; `autovolt audit` reads every ledger row of a period).
+    pub unreadable: Vec<UnreadableDocuments>,
 }
+
+/// How many of the newest documents of each growing collection `health` checks for readability.
+pub const NEWEST_CHECKED: i64 = 1000;
 
 /// A check slower than this says why.
 const SLOW_CHECK_SECS: f64 = 2.0;
@@ -142,26 +156,27 @@ impl Store {
             }
             collections_health.push(h);
         }
-        let devices: Vec<Device> = self
-            .collection::<Device>(collections::DEVICES)
-            .find(doc! {})
-            .sort(doc! {"name": 1})
-            .await?
-            .try_collect()
-            .await?;
+        let devices: Vec<Device> = self.devices().await?;
+        let board = |d: &Device| OfflineBoard {
+            name: d.name.clone(),
+            mac: d.mac_address.to_string(),
+            last_seen: d.last_seen,
+        };
         let offline: Vec<OfflineBoard> = devices
             .iter()
-            .filter(|d| d.status != DeviceStatus::Online)
-            .map(|d| OfflineBoard {
-                name: d.name.clone(),
-                mac: d.mac_address.to_string(),
-                last_seen: d.last_seen,
-            })
+            .filter(|d| d.status != DeviceStatus::Online && d.status != DeviceStatus::Maintenance)
+            .map(board)
+            .collect();
+        let maintenance: Vec<OfflineBoard> = devices
+            .iter()
+            .filter(|d| d.status == DeviceStatus::Maintenance)
+            .map(board)
             .collect();
         let boards = BoardsHealth {
             total: devices.len(),
-            online: devices.len() - offline.len(),
+            online: devices.len() - offline.len() - maintenance.len(),
             offline,
+            maintenance,
         };
         // What the collector recorded of boards it could not place (a small collection; the raw
         // telemetry is never searched here: it grows with every message).
@@ -193,6 +208,8 @@ impl Store {
         let collector_lag_secs =
             newest_telemetry.map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
         let last_aggregation = self.last_aggregation().await?;
+        self.check_readable().await?;
+        let unreadable = self.unreadable_documents();
 
         let mut warnings = Vec::new();
         if !status.pending.is_empty() {
@@ -203,6 +220,13 @@ impl Store {
         }
         if let Some(l) = &status.lock {
             warnings.push(format!("migrations are locked: {}", l.describe(now)));
+        }
+        for u in &unreadable {
+            warnings.push(format!(
+                "{} (skipped; e.g. _id {})",
+                u.describe(),
+                u.examples.join(", ")
+            ));
         }
         if !boards.offline.is_empty() {
             warnings.push(format!(
@@ -287,7 +311,63 @@ impl Store {
             collectors,
             took_secs: took,
             slow_because,
+            unreadable,
         })
+    }
+
+    /// Reads what `health` vouches for through the same readers as every command, so that the
+    /// documents they would skip are counted: all of the small collections, the newest
+    /// [`NEWEST_CHECKED`] of the growing ones.
+    async fn check_readable(&self) -> Result<(), StoreError> {
+        self.classrooms().await?;
+        self.cost_versions(None).await?;
+        self.active_power_settings().await?;
+        let all = |name: &'static str| async move {
+            let cursor = self
+                .collection::<bson::RawDocumentBuf>(name)
+                .find(doc! {})
+                .await?;
+            Ok::<_, StoreError>(cursor)
+        };
+        let _: Vec<User> = self
+            .read_all(collections::USERS, all(collections::USERS).await?)
+            .await?;
+        let _: Vec<PowerSettings> = self
+            .read_all(
+                collections::POWER_SETTINGS,
+                all(collections::POWER_SETTINGS).await?,
+            )
+            .await?;
+        // FerretDB sorts by reading the whole collection: there the first documents in storage
+        // order are checked instead of the newest, so that `health` stays quick on a big ledger.
+        let scans = self.server().kind == super::ServerKind::FerretDb;
+        let newest = |name: &'static str| async move {
+            let coll = self.collection::<bson::RawDocumentBuf>(name);
+            let mut find = coll.find(doc! {}).limit(NEWEST_CHECKED);
+            if !scans {
+                find = find.sort(doc! {"_id": -1});
+            }
+            Ok::<_, StoreError>(find.await?)
+        };
+        let _: Vec<ActivityLog> = self
+            .read_all(collections::ACTIVITY, newest(collections::ACTIVITY).await?)
+            .await?;
+        let _: Vec<LedgerRow> = self
+            .read_all(collections::LEDGER, newest(collections::LEDGER).await?)
+            .await?;
+        let _: Vec<DailyAggregate> = self
+            .read_all(collections::DAILY, newest(collections::DAILY).await?)
+            .await?;
+        let _: Vec<MonthlyAggregate> = self
+            .read_all(collections::MONTHLY, newest(collections::MONTHLY).await?)
+            .await?;
+        let _: Vec<TelemetryEvent> = self
+            .read_all(
+                collections::TELEMETRY,
+                newest(collections::TELEMETRY).await?,
+            )
+            .await?;
+        Ok(())
     }
 
     /// Counts, size and index count of one collection: `collStats` where the server has it, else
@@ -462,6 +542,12 @@ impl HealthReport {
             " Boards    {}/{} online",
             self.boards.online, self.boards.total
         );
+        if !self.boards.maintenance.is_empty() {
+            boards.push_str(&format!(
+                " · {} in maintenance",
+                self.boards.maintenance.len()
+            ));
+        }
         if !offline.is_empty() {
             boards.push_str(&format!(
                 " · {} offline ({}{})",

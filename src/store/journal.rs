@@ -230,7 +230,7 @@ impl Store {
             .await?
             .into_iter()
             .filter(|e| e.collection == collections::ACTIVITY)
-            .filter_map(|e| bson::from_document(e.document).ok())
+            .filter_map(|e| self.decode(collections::ACTIVITY, e.document))
             .collect();
         entries.sort_by(|a: &ActivityLog, b| b.timestamp.cmp(&a.timestamp).then(b.id.cmp(&a.id)));
         entries.truncate(limit);

@@ -52,7 +52,11 @@ impl Store {
         &self,
         rows: &[LedgerRow],
     ) -> Result<InsertSummary, StoreError> {
-        for row in rows {
+        let rows: Vec<LedgerRow> = rows
+            .iter()
+            .map(|r| r.clone().with_known_switch_type())
+            .collect();
+        for row in &rows {
             row.validate()?;
         }
         if rows.is_empty() {
@@ -60,9 +64,9 @@ impl Store {
         }
         let now = dates::now_millis();
         let docs: Vec<LedgerRow> = rows
-            .iter()
+            .into_iter()
             .map(|r| {
-                let mut r = r.clone();
+                let mut r = r;
                 r.created_at = r.created_at.or(Some(now));
                 r.updated_at = Some(now);
                 r
@@ -140,19 +144,12 @@ impl Store {
         if let Some(c) = after {
             and.push(older_than("start_ts", c.start_ts, c.id));
         }
-        let (rows, more) = newest_first(
-            self.collection::<LedgerRow>(collections::LEDGER),
-            and,
-            "start_ts",
-            limit,
-        )
-        .await?;
-        let next = rows.last().filter(|_| more).and_then(|r| {
-            r.id.map(|id| LedgerCursor {
-                start_ts: r.start_ts,
-                id,
-            })
-        });
+        let (mut rows, next) = self
+            .newest_first::<LedgerRow>(collections::LEDGER, and, "start_ts", limit)
+            .await?;
+        let names: Vec<&mut String> = rows.iter_mut().map(|r| &mut r.classroom).collect();
+        self.resolve_classroom_refs(names).await?;
+        let next = next.map(|(start_ts, id)| LedgerCursor { start_ts, id });
         Ok(Page { rows, next })
     }
 }
@@ -166,30 +163,47 @@ pub(crate) fn older_than(field: &str, t: Instant, id: Id) -> Document {
     ]}
 }
 
-/// Runs a newest-first query on `(field, _id)`; also says whether more rows follow the `limit`.
-pub(crate) async fn newest_first<T>(
-    coll: mongodb::Collection<T>,
-    and: Vec<Document>,
-    field: &str,
-    limit: usize,
-) -> Result<(Vec<T>, bool), StoreError>
-where
-    T: serde::de::DeserializeOwned + Send + Sync,
-{
-    let limit = limit.clamp(1, MAX_PAGE);
-    let filter = if and.is_empty() {
-        doc! {}
-    } else {
-        doc! {"$and": and}
-    };
-    let mut rows: Vec<T> = coll
-        .find(filter)
-        .sort(doc! {field: -1, "_id": -1})
-        .limit(limit as i64 + 1)
-        .await?
-        .try_collect()
-        .await?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    Ok((rows, more))
+impl Store {
+    /// Runs a newest-first query on `(field, _id)` of `collection`: the readable documents of the
+    /// first `limit`, and where the next page starts when more follow. The next page starts after
+    /// the last document read, readable or not, so that unreadable documents (skipped and counted)
+    /// never end the pages early.
+    pub(crate) async fn newest_first<T>(
+        &self,
+        collection: &str,
+        and: Vec<Document>,
+        field: &str,
+        limit: usize,
+    ) -> Result<(Vec<T>, Option<(Instant, Id)>), StoreError>
+    where
+        T: serde::de::DeserializeOwned,
+    {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let filter = if and.is_empty() {
+            doc! {}
+        } else {
+            doc! {"$and": and}
+        };
+        let mut docs: Vec<bson::RawDocumentBuf> = self
+            .collection::<bson::RawDocumentBuf>(collection)
+            .find(filter)
+            .sort(doc! {field: -1, "_id": -1})
+            .limit(limit as i64 + 1)
+            .await?
+            .try_collect()
+            .await?;
+        let more = docs.len() > limit;
+        docs.truncate(limit);
+        let next = docs.last().filter(|_| more).and_then(|d| {
+            Some((
+                d.get_datetime(field).ok()?.to_chrono(),
+                d.get_object_id("_id").ok()?,
+            ))
+        });
+        let rows = docs
+            .iter()
+            .filter_map(|d| self.decode_raw(collection, d))
+            .collect();
+        Ok((rows, next))
+    }
 }

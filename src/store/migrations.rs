@@ -1,15 +1,20 @@
 //! Schema versions (`migrations`): numbered, reversible steps, recorded one document per applied
-//! version, and a lock document so that two runs cannot interleave.
+//! version, and a lock document so that two runs cannot interleave. The lock is a lease
+//! ([`super::lease`]): renewed while migrations run, taken over once a dead run's lease expired;
+//! `autovolt migrate unlock` remains the manual override.
 
+use super::lease::LockHolder;
 use super::{collections, Store, StoreError};
-use crate::domain::{dates, CostVersion, Instant, MigrationRecord, PowerSettings, TariffScope};
+use crate::domain::{dates, CostVersion, Instant, MigrationRecord, TariffScope};
 use crate::domain::{energy, tariff::TariffBook};
 use bson::{doc, Bson, Document};
 use futures::TryStreamExt;
+use tokio_util::sync::CancellationToken;
 
 /// The `_id` of the lock document in `migrations`.
 const LOCK_ID: &str = "lock";
-/// A lock older than this is reported as stale (its owner probably died).
+/// A lock written without a lease (by a version before leases) is stale, and taken over, this long
+/// after it was taken.
 pub const STALE_LOCK: chrono::Duration = chrono::Duration::minutes(10);
 /// Ledger rows read and updated per round in migration 2.
 const BATCH: i64 = 500;
@@ -33,6 +38,8 @@ pub fn latest_version() -> i32 {
 pub struct LockInfo {
     pub owner: String,
     pub acquired_at: Instant,
+    /// When its lease runs out unless renewed; `None` for a lock written without a lease.
+    pub expires_at: Option<Instant>,
 }
 
 impl LockInfo {
@@ -40,23 +47,27 @@ impl LockInfo {
         now - self.acquired_at
     }
 
-    pub fn is_stale(&self, now: Instant) -> bool {
-        self.age(now) > STALE_LOCK
+    fn holder(&self) -> LockHolder {
+        LockHolder {
+            owner: self.owner.clone(),
+            acquired_at: Some(self.acquired_at),
+            expires_at: self.expires_at,
+        }
     }
 
-    /// "held by H:P for 3 min (stale)".
+    /// Whether its lease has run out (its owner stopped renewing it): the next run takes it over.
+    pub fn is_stale(&self, now: Instant) -> bool {
+        self.holder().expired(now, STALE_LOCK)
+    }
+
+    /// "held by H:P since … (3 min, its lease expires in 40 s unless its owner renews it)".
     pub fn describe(&self, now: Instant) -> String {
-        let age = self.age(now);
-        let stale = if self.is_stale(now) {
-            " (stale: its owner has probably stopped)"
-        } else {
-            ""
-        };
+        let state = self.holder().lease_state(now, STALE_LOCK);
         format!(
-            "held by {} since {} ({} min){stale}",
+            "held by {} since {} ({} min, {state})",
             self.owner,
             self.acquired_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            age.num_minutes()
+            self.age(now).num_minutes()
         )
     }
 }
@@ -117,18 +128,17 @@ impl Store {
         let mut cursor = self.migrations().find(doc! {}).await?;
         while let Some(d) = cursor.try_next().await? {
             if d.get_str("_id") == Ok(LOCK_ID) {
+                let date = |k: &str| d.get_datetime(k).ok().map(|t| t.to_chrono());
                 lock = Some(LockInfo {
                     owner: d.get_str("owner").unwrap_or("unknown").to_string(),
-                    acquired_at: d
-                        .get_datetime("acquired_at")
-                        .map(|t| t.to_chrono())
-                        .unwrap_or_default(),
+                    acquired_at: date("acquired_at").unwrap_or_default(),
+                    expires_at: date("expires_at"),
                 });
                 continue;
             }
-            let record: MigrationRecord = bson::from_document(d)
-                .map_err(|e| StoreError::Decode(format!("a `migrations` record: {e}")))?;
-            applied.push(record);
+            if let Some(record) = self.decode::<MigrationRecord>(collections::MIGRATIONS, d) {
+                applied.push(record);
+            }
         }
         applied.sort_by_key(|m| m.version);
         let pending = MIGRATIONS
@@ -148,13 +158,15 @@ impl Store {
         Ok(self.migration_status().await?.version())
     }
 
-    /// Takes the lock, or says who holds it.
-    async fn lock_migrations(&self) -> Result<(), StoreError> {
-        let now = dates::now_millis();
-        let lock = doc! {"_id": LOCK_ID, "owner": this_owner(), "acquired_at": bson::DateTime::from_chrono(now)};
-        match self.migrations().insert_one(lock).await {
-            Ok(_) => Ok(()),
-            Err(e) if super::error::is_duplicate_key(&e) => {
+    /// Takes the lock (taking over one whose lease expired), or says who holds it.
+    async fn lock_migrations(&self, owner: &str) -> Result<(), StoreError> {
+        match self
+            .take_lease(collections::MIGRATIONS, LOCK_ID, owner, doc! {}, STALE_LOCK)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                let now = dates::now_millis();
                 let held = self.migration_status().await?.lock;
                 let who = held.map_or("held by another run".to_string(), |l| l.describe(now));
                 Err(StoreError::Conflict(format!(
@@ -162,15 +174,7 @@ impl Store {
                      run `autovolt migrate unlock`"
                 )))
             }
-            Err(e) => Err(e.into()),
         }
-    }
-
-    async fn unlock_migrations(&self) -> Result<(), StoreError> {
-        self.migrations()
-            .delete_one(doc! {"_id": LOCK_ID, "owner": this_owner()})
-            .await?;
-        Ok(())
     }
 
     /// Removes the lock whoever holds it; returns what it was.
@@ -231,33 +235,45 @@ impl Store {
         dry_run: bool,
         plan: impl FnOnce(&MigrationStatus) -> Vec<(i32, &'static str, Direction)>,
     ) -> Result<Vec<Step>, StoreError> {
-        if !dry_run {
-            self.lock_migrations().await?;
+        if dry_run {
+            return self
+                .run_plan(dry_run, plan, &CancellationToken::new())
+                .await;
         }
-        let result = self.run_plan(dry_run, plan).await;
-        if !dry_run {
-            // Keep the first error; a failed unlock is reported only when all else went well.
-            let unlocked = self.unlock_migrations().await;
-            let steps = result?;
-            unlocked?;
-            return Ok(steps);
-        }
-        result
+        // One owner per run: two runs of one process must not pass for each other.
+        let owner = format!("{}:{}", this_owner(), bson::oid::ObjectId::new());
+        self.lock_migrations(&owner).await?;
+        let keeper = self.keep_leases(collections::MIGRATIONS, vec![LOCK_ID.into()], &owner);
+        let result = self.run_plan(dry_run, plan, keeper.lost()).await;
+        drop(keeper);
+        // Keep the first error; a failed unlock is reported only when all else went well.
+        let unlocked = self
+            .release_lease(collections::MIGRATIONS, LOCK_ID, &owner)
+            .await;
+        let steps = result?;
+        unlocked?;
+        Ok(steps)
     }
 
+    /// Runs the planned steps; stops before a step, or between batches of one, once `lost` fires
+    /// (the lock's lease was lost: another run may have started).
     async fn run_plan(
         &self,
         dry_run: bool,
         plan: impl FnOnce(&MigrationStatus) -> Vec<(i32, &'static str, Direction)>,
+        lost: &CancellationToken,
     ) -> Result<Vec<Step>, StoreError> {
         let status = self.migration_status().await?;
         let mut steps = Vec::new();
         for (version, name, direction) in plan(&status) {
+            if lost.is_cancelled() {
+                return Err(lease_lost());
+            }
             let started = std::time::Instant::now();
             let detail = match (version, direction) {
                 (1, Direction::Up) => self.m1_up(dry_run).await?,
                 (1, Direction::Down) => self.m1_down(dry_run).await?,
-                (2, Direction::Up) => self.m2_up(dry_run).await?,
+                (2, Direction::Up) => self.m2_up(dry_run, lost).await?,
                 (2, Direction::Down) => self.m2_down(dry_run).await?,
                 (3, Direction::Up) => self.m3_up(dry_run).await?,
                 (3, Direction::Down) => self.m3_down(dry_run).await?,
@@ -347,21 +363,19 @@ impl Store {
     /// cost version in force at `t`.
     async fn m2_rates(&self) -> Result<(Option<f64>, Vec<CostVersion>), StoreError> {
         let active = self
-            .collection::<PowerSettings>(collections::POWER_SETTINGS)
-            .find_one(doc! {"isActive": true})
-            .sort(doc! {"version": -1})
+            .active_power_settings()
             .await?
             .map(|p| p.electricity_price);
         let globals: Vec<CostVersion> = self
-            .collection::<CostVersion>(collections::COST_VERSIONS)
-            .find(doc! {"scope": TariffScope::Global.as_str()})
-            .await?
-            .try_collect()
+            .find_cost_versions(
+                doc! {"scope": TariffScope::Global.as_str()},
+                doc! {"_id": 1},
+            )
             .await?;
         Ok((active, globals))
     }
 
-    async fn m2_up(&self, dry_run: bool) -> Result<String, StoreError> {
+    async fn m2_up(&self, dry_run: bool, lost: &CancellationToken) -> Result<String, StoreError> {
         let ledger = self.collection::<Document>(collections::LEDGER);
         let missing = doc! {"cost_calculation": null};
         if dry_run {
@@ -381,6 +395,9 @@ impl Store {
         let (mut filled, mut skipped) = (0u64, 0u64);
         let mut last: Option<Bson> = None;
         loop {
+            if lost.is_cancelled() {
+                return Err(lease_lost());
+            }
             let mut filter = missing.clone();
             if let Some(id) = &last {
                 filter.insert("_id", doc! {"$gt": id.clone()});
@@ -485,6 +502,14 @@ impl Store {
     }
 }
 
+fn lease_lost() -> StoreError {
+    StoreError::Conflict(
+        "migrating stopped: the migration lock could not be renewed in time and another run may \
+         have taken it over; what was done is consistent, run `autovolt migrate up` again"
+            .into(),
+    )
+}
+
 /// MongoDB's "namespace exists" code.
 pub(crate) const NAMESPACE_EXISTS: i32 = 48;
 
@@ -507,6 +532,7 @@ mod tests {
         let l = LockInfo {
             owner: "ops-1:42".into(),
             acquired_at: at,
+            expires_at: None,
         };
         assert!(!l.is_stale(at + chrono::Duration::minutes(10)));
         assert!(l.is_stale(at + chrono::Duration::minutes(11)));

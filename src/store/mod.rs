@@ -18,11 +18,13 @@ pub mod devices;
 pub mod health;
 pub mod indexes;
 pub mod journal;
+pub mod lease;
 pub mod ledger;
 pub mod migrations;
 pub mod presence;
 pub mod switching;
 pub mod telemetry;
+pub mod unreadable;
 pub mod users;
 
 pub use capabilities::{Capabilities, ServerInfo, ServerKind};
@@ -32,10 +34,12 @@ pub use activity::{ActivityCursor, ActivityFilter};
 pub use aggregates::AggregateQuery;
 pub use indexes::{IndexReport, IndexSpec};
 pub use ledger::{InsertSummary, LedgerCursor, LedgerQuery, Page};
+pub use unreadable::{Unreadable, UnreadableDocuments};
 pub use users::{AuthError, NewUser};
 
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Collection names (SCHEMA.md).
@@ -78,6 +82,9 @@ pub type CommandObserver = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 /// How long to wait for a server before saying it does not answer.
 pub const DEFAULT_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a lock (an aggregation's, the migrations') stays held without its holder renewing it.
+pub const DEFAULT_LOCK_LEASE: Duration = Duration::from_secs(60);
+
 /// A connected database, with what its server can do.
 #[derive(Clone)]
 pub struct Store {
@@ -86,6 +93,9 @@ pub struct Store {
     server: ServerInfo,
     capabilities: Capabilities,
     journal: journal::SharedJournalState,
+    /// Documents the readers skipped because they do not decode, shared by every clone.
+    unreadable: Arc<Mutex<unreadable::Tally>>,
+    lock_lease: Duration,
 }
 
 impl Store {
@@ -136,7 +146,21 @@ impl Store {
             server,
             capabilities,
             journal: Default::default(),
+            unreadable: Arc::default(),
+            lock_lease: DEFAULT_LOCK_LEASE,
         })
+    }
+
+    /// This store with locks leased for `lease` (renewed every third of it while held); at least
+    /// one second. Short leases are for tests; real runs keep the default.
+    pub fn with_lock_lease(mut self, lease: Duration) -> Store {
+        self.lock_lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How long a lock this store takes stays held without renewal.
+    pub fn lock_lease(&self) -> Duration {
+        self.lock_lease
     }
 
     pub fn database(&self) -> &Database {

@@ -4,7 +4,6 @@
 use super::{collections, Store, StoreError};
 use crate::domain::{dates, BootClock, Device, DeviceStatus, Id, Instant};
 use bson::{doc, Document};
-use futures::TryStreamExt;
 
 /// What the messages of one board said since the last write: written coalesced, once per flush.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -71,12 +70,16 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a device online unless it already is; returns whether this call changed it.
+    /// Marks a device online unless it already is, or is in maintenance (an administrator's status
+    /// that reporting does not end); returns whether this call changed it.
     pub async fn mark_online(&self, device: Id, seen: Instant) -> Result<bool, StoreError> {
         let r = self
             .collection::<Device>(collections::DEVICES)
             .update_one(
-                doc! {"_id": device, "status": {"$ne": "online"}},
+                doc! {"_id": device, "status": {"$nin": [
+                    DeviceStatus::Online.as_str(),
+                    DeviceStatus::Maintenance.as_str(),
+                ]}},
                 doc! {"$set": {"status": "online", "updatedAt": date(dates::now_millis())},
                 "$max": {"lastSeen": date(seen)}},
             )
@@ -87,7 +90,7 @@ impl Store {
     /// Marks a device online if its status is still `from` (as read); returns whether this call
     /// changed it, and then also stores `boot_clock` (one write for a board's first contact). An
     /// exact match on the status keeps the update on the `_id` index where a negated one
-    /// (FerretDB) scans the collection.
+    /// (FerretDB) scans the collection. A board in maintenance stays there: nothing is written.
     pub async fn mark_online_from(
         &self,
         device: Id,
@@ -95,6 +98,9 @@ impl Store {
         seen: Instant,
         boot_clock: Option<BootClock>,
     ) -> Result<bool, StoreError> {
+        if *from == DeviceStatus::Maintenance {
+            return Ok(false);
+        }
         let mut set = doc! {"status": "online", "updatedAt": date(dates::now_millis())};
         if let Some(c) = boot_clock {
             set.insert(
@@ -129,14 +135,21 @@ impl Store {
         Ok(r.modified_count == 1)
     }
 
-    /// Devices marked online that have not been heard of since `before`.
+    /// Devices marked online that have not been heard of since `before`, and devices in
+    /// maintenance with a switch on that have not either (their intervals close like an offline
+    /// board's, while their status stays as the administrator set it).
     pub async fn silent_online_devices(&self, before: Instant) -> Result<Vec<Device>, StoreError> {
-        Ok(self
-            .collection::<Device>(collections::DEVICES)
-            .find(doc! {"status": "online", "lastSeen": {"$lt": date(before)}})
-            .await?
-            .try_collect()
-            .await?)
+        self.find_devices(
+            doc! {
+                "lastSeen": {"$lt": date(before)},
+                "$or": [
+                    {"status": DeviceStatus::Online.as_str()},
+                    {"status": DeviceStatus::Maintenance.as_str(), "switches.state": true},
+                ],
+            },
+            None,
+        )
+        .await
     }
 }
 

@@ -12,7 +12,6 @@
 use super::{collections, Store, StoreError};
 use crate::domain::{dates, ActivityLog, Device, Id, Instant, Mac, TriggeredBy};
 use bson::{doc, Bson};
-use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -91,12 +90,8 @@ impl Store {
     /// The registered devices among `macs` (one query for a whole batch of messages).
     pub async fn devices_by_macs(&self, macs: &[Mac]) -> Result<Vec<Device>, StoreError> {
         let list: Vec<String> = macs.iter().map(|m| m.to_string()).collect();
-        Ok(self
-            .collection::<Device>(collections::DEVICES)
-            .find(doc! {"macAddress": {"$in": list}})
-            .await?
-            .try_collect()
-            .await?)
+        self.find_devices(doc! {"macAddress": {"$in": list}}, None)
+            .await
     }
 
     /// Sets a switch's `state` and `lastStateChange` if it still is as `guard` says. Returns whether
@@ -160,6 +155,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
+        }
+        for (entry, _) in entries {
+            entry.validate()?;
         }
         let docs: Vec<ActivityLog> = entries
             .iter()

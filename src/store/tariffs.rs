@@ -18,10 +18,6 @@ use futures::TryStreamExt;
 /// How often a save retries when concurrent saves keep taking its version number.
 const SAVE_ATTEMPTS: usize = 20;
 
-fn decode<T: serde::de::DeserializeOwned>(what: &str, d: Document) -> Result<T, StoreError> {
-    bson::from_document(d).map_err(|e| StoreError::Decode(format!("{what}: {e}")))
-}
-
 fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<Document, StoreError> {
     bson::to_document(value).map_err(|e| StoreError::Decode(format!("{what}: {e}")))
 }
@@ -55,13 +51,19 @@ fn applicable_filter(device_id: &str, classroom: &str) -> Document {
 impl Store {
     /// The power settings in force: the active document with the highest `version` (ties, which
     /// only exist while two saves race, go to the higher `_id`, as the saves themselves decide).
+    /// One that cannot be read is skipped (and counted): the next readable one is in force.
     pub async fn active_power_settings(&self) -> Result<Option<PowerSettings>, StoreError> {
-        let found = self
+        let mut cursor = self
             .collection::<Document>(POWER_SETTINGS)
-            .find_one(doc! {"isActive": true})
+            .find(doc! {"isActive": true})
             .sort(doc! {"version": -1, "_id": -1})
             .await?;
-        found.map(|d| decode("power settings", d)).transpose()
+        while let Some(d) = cursor.try_next().await? {
+            if let Some(settings) = self.decode(POWER_SETTINGS, d) {
+                return Ok(Some(settings));
+            }
+        }
+        Ok(None)
     }
 
     async fn highest_power_settings_version(&self) -> Result<i64, StoreError> {
@@ -169,16 +171,18 @@ impl Store {
         filter: Document,
         sort: Document,
     ) -> Result<Vec<CostVersion>, StoreError> {
-        let docs: Vec<Document> = self
-            .collection::<Document>(COST_VERSIONS)
+        let cursor = self
+            .collection::<bson::RawDocumentBuf>(COST_VERSIONS)
             .find(filter)
             .sort(sort)
-            .await?
-            .try_collect()
             .await?;
-        docs.into_iter()
-            .map(|d| decode("cost version", d))
-            .collect()
+        let mut versions: Vec<CostVersion> = self.read_all(COST_VERSIONS, cursor).await?;
+        let names: Vec<&mut String> = versions
+            .iter_mut()
+            .filter_map(|v| v.classroom.as_mut())
+            .collect();
+        self.resolve_classroom_refs(names).await?;
+        Ok(versions)
     }
 
     /// The cost version in force at `at` for a device (its `_id` in hex) in a classroom (its name):

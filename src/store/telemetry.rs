@@ -4,7 +4,6 @@
 use super::{collections, Store, StoreError};
 use crate::domain::{dates, Instant, Mac, TelemetryEvent};
 use bson::{doc, Document};
-use futures::TryStreamExt;
 use mongodb::error::ErrorKind;
 use serde::{Deserialize, Serialize};
 
@@ -111,13 +110,12 @@ impl Store {
 
     /// The unregistered boards seen, most recent first.
     pub async fn unregistered_devices(&self) -> Result<Vec<UnregisteredDevice>, StoreError> {
-        Ok(self
-            .collection::<UnregisteredDevice>(UNREGISTERED)
+        let cursor = self
+            .collection::<bson::RawDocumentBuf>(UNREGISTERED)
             .find(doc! {})
             .sort(doc! {"lastSeen": -1})
-            .await?
-            .try_collect()
-            .await?)
+            .await?;
+        self.read_all(UNREGISTERED, cursor).await
     }
 
     /// Replaces a collector's status record.
@@ -131,11 +129,10 @@ impl Store {
 
     /// Every collector's status record.
     pub async fn collector_statuses(&self) -> Result<Vec<CollectorStatus>, StoreError> {
-        Ok(self
-            .collection::<CollectorStatus>(COLLECTOR_STATUS)
+        let cursor = self
+            .collection::<bson::RawDocumentBuf>(COLLECTOR_STATUS)
             .find(doc! {})
-            .await?
-            .try_collect()
-            .await?)
+            .await?;
+        self.read_all(COLLECTOR_STATUS, cursor).await
     }
 }

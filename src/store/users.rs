@@ -4,7 +4,7 @@
 use super::{collections, Store, StoreError};
 use crate::domain::user::{LOCK_MINUTES, MAX_LOGIN_ATTEMPTS};
 use crate::domain::{dates, validation, Id, Instant, Role, User};
-use bson::doc;
+use bson::{doc, Document};
 use mongodb::options::ReturnDocument;
 
 /// Serialises sign-ins within this process. The counting itself is an atomic `$inc` on MongoDB;
@@ -54,6 +54,14 @@ impl Store {
         let name = validation::name("name", &new.name)?;
         let email = validation::email(&new.email)?;
         validation::password(&new.password)?;
+        if !new.role.is_known() {
+            return Err(crate::domain::ValidationError::new(
+                "role",
+                new.role.as_str(),
+                "must be user, admin or super-admin",
+            )
+            .into());
+        }
         // bcrypt is deliberately slow: keep it off the async workers.
         let plain = new.password.clone();
         let hash = tokio::task::spawn_blocking(move || bcrypt::hash(plain, BCRYPT_COST))
@@ -88,11 +96,14 @@ impl Store {
         }
     }
 
+    /// The account with this e-mail; an account that cannot be read (counted in `health`) is
+    /// treated as absent, so it cannot sign in.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        Ok(self
-            .collection::<User>(collections::USERS)
+        let found = self
+            .collection::<Document>(collections::USERS)
             .find_one(doc! {"email": email.trim().to_lowercase()})
-            .await?)
+            .await?;
+        Ok(found.and_then(|d| self.decode(collections::USERS, d)))
     }
 
     /// Checks an e-mail and password at `now`. A wrong password counts a failed attempt (an
@@ -106,7 +117,7 @@ impl Store {
         now: Instant,
     ) -> Result<User, AuthError> {
         let _one_at_a_time = SIGN_IN.lock().await;
-        let users = self.collection::<User>(collections::USERS);
+        let users = self.collection::<Document>(collections::USERS);
         let Some(user) = self.user_by_email(email).await? else {
             return Err(AuthError::WrongCredentials);
         };
@@ -152,7 +163,9 @@ impl Store {
                 .return_document(ReturnDocument::After)
                 .await
                 .map_err(StoreError::from)?;
-            return updated.ok_or(AuthError::WrongCredentials);
+            return updated
+                .and_then(|d| self.decode(collections::USERS, d))
+                .ok_or(AuthError::WrongCredentials);
         }
         let counted = users
             .find_one_and_update(
@@ -162,8 +175,11 @@ impl Store {
             .return_document(ReturnDocument::After)
             .await
             .map_err(StoreError::from)?;
-        match counted {
-            Some(u) if u.login_attempts >= MAX_LOGIN_ATTEMPTS => {
+        let attempts = counted
+            .and_then(|d| self.decode::<User>(collections::USERS, d))
+            .map(|u| u.login_attempts);
+        match attempts {
+            Some(n) if n >= MAX_LOGIN_ATTEMPTS => {
                 let until = now + chrono::Duration::minutes(LOCK_MINUTES);
                 users
                     .update_one(

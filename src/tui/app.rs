@@ -537,12 +537,6 @@ impl App {
                 let h = &mut self.db_health;
                 h.last_aggregation = h.last_aggregation.take().or(old.last_aggregation);
                 h.newest_telemetry = h.newest_telemetry.max(old.newest_telemetry);
-                h.unreadable = old.unreadable;
-                h.unreadable_reason = old.unreadable_reason;
-            }
-            DbChange::Unreadable { collection, reason } => {
-                self.db_health.unreadable += 1;
-                self.db_health.unreadable_reason = Some(format!("{collection}: {reason}"));
             }
             DbChange::UsersExist(exist) => {
                 let signing_in = matches!(self.modal, Some(Modal::SignIn(_)));

@@ -113,11 +113,6 @@ pub enum DbChange {
         history: Vec<DayTotal>,
     },
     Health(DbHealth),
-    /// A changed document that does not read as its collection's type (skipped).
-    Unreadable {
-        collection: String,
-        reason: String,
-    },
     /// Whether the `users` collection has users (then acting needs a sign-in).
     UsersExist(bool),
 }
@@ -135,7 +130,8 @@ pub struct DbHealth {
     /// The last reconciliation of today's totals: how long it took, and the time between two.
     pub reconcile_took: Option<std::time::Duration>,
     pub reconcile_every: Option<std::time::Duration>,
-    /// Documents the feed could not read (another writer's shape), and the last reason.
+    /// Documents this dashboard could not read and skipped (another writer's shape), and what
+    /// was wrong with them ("2 activity entries unreadable: classroom is an ObjectId …").
     pub unreadable: u64,
     pub unreadable_reason: Option<String>,
 }

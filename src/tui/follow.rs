@@ -159,7 +159,7 @@ pub async fn follow_database(
         let (reread_tx, reread_rx) = mpsc::unbounded_channel();
         let books = Books::new(store.clone(), tz, tx.clone(), options.reconcile_every);
         let _books = AbortOnDrop(tokio::spawn(books.run(reread_rx)));
-        if !follow_feed(&mut feed, &tx, &reread_tx, &cancel).await {
+        if !follow_feed(&store, &mut feed, &tx, &reread_tx, &cancel).await {
             return;
         }
     }
@@ -200,12 +200,12 @@ async fn has_users(store: &Store) -> anyhow::Result<bool> {
 /// Turns feed events into dashboard events until an outage ends (then a fresh first screen is
 /// due: returns true) or the dashboard closes (false).
 async fn follow_feed(
+    store: &Store,
     feed: &mut ChangeFeed,
     tx: &mpsc::Sender<Event>,
     reread: &mpsc::UnboundedSender<Reread>,
     cancel: &CancellationToken,
 ) -> bool {
-    let mut unreadable = 0u64;
     let mut down = false;
     let mut shown_mode = String::new();
     let mut refresh = tokio::time::interval(Duration::from_secs(5));
@@ -232,7 +232,7 @@ async fn follow_feed(
             }
         };
         let out = match event {
-            FeedEvent::Change(c) => match c.record() {
+            FeedEvent::Change(c) => match c.record(store) {
                 Record::Device(d) => Some(DbChange::Device(d)),
                 Record::Classroom(r) => Some(DbChange::Classroom(r)),
                 Record::CostVersion(v) => Some(DbChange::CostVersion(v)),
@@ -245,16 +245,8 @@ async fn follow_feed(
                     Some(DbChange::Activity(a))
                 }
                 Record::Deleted | Record::Other => None,
-                Record::Unreadable(reason) => {
-                    unreadable += 1;
-                    if unreadable.is_power_of_two() {
-                        tracing::warn!(collection = %c.collection, id = %c.id, %reason, unreadable, "a changed document could not be read; skipped");
-                    }
-                    Some(DbChange::Unreadable {
-                        collection: c.collection.clone(),
-                        reason,
-                    })
-                }
+                // Logged and counted by the store's readers; the health view shows the count.
+                Record::Unreadable(_) => None,
             },
             FeedEvent::Gap => {
                 let _ = reread.send(Reread::Today);
@@ -439,7 +431,16 @@ impl Books {
 
 /// Facts about the database for the health view: cheap reads only.
 async fn health(store: &Store, reconcile: Option<(Duration, Duration)>) -> DbHealth {
+    let unreadable = store.unreadable_documents();
     DbHealth {
+        unreadable: unreadable.iter().map(|u| u.documents as u64).sum(),
+        unreadable_reason: (!unreadable.is_empty()).then(|| {
+            unreadable
+                .iter()
+                .map(|u| u.describe())
+                .collect::<Vec<_>>()
+                .join("; ")
+        }),
         server: store.server().to_string(),
         capabilities: store.capabilities().to_string(),
         latency_ms: store.ping().await.ok().map(|d| d.as_secs_f64() * 1000.0),

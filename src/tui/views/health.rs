@@ -111,9 +111,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     };
     let unreadable = if h.unreadable > 0 {
         format!(
-            " {} {} unreadable document(s) skipped ({})",
+            " {} skipped: {}",
             s.sep,
-            h.unreadable,
             h.unreadable_reason.as_deref().unwrap_or("")
         )
     } else {
