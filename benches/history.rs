@@ -160,6 +160,8 @@ struct Seen {
     now: Option<At>,
     today: f64,
     live: u64,
+    /// How the change feed runs ("polling every 2.4 s").
+    feed: String,
 }
 
 struct Dashboard {
@@ -214,6 +216,9 @@ fn start_dashboard(
                 s.now = Some(app.clock.now);
                 s.today = t.campus().today.cost;
                 s.live = app.live_messages;
+                if let autovolt::tui::event::LinkState::Up(mode) = &app.links.feed {
+                    s.feed.clone_from(mode);
+                }
             }
             let p = published.lock().unwrap();
             let upto = (app.live_messages as usize).min(p.len());
@@ -347,6 +352,11 @@ fn run_size(n: usize, mqtt_port: u16) -> Figures {
     }
     let cpu_5 = cpu_over(pid, secs);
     println!("FerretDB, 5 read-only dashboards idle    {cpu_5:.2} % of a core   (target ≤ 10 %)");
+    let feeds: Vec<String> = dashboards
+        .iter()
+        .map(|d| d.seen.lock().unwrap().feed.clone())
+        .collect();
+    println!("their change feeds: {}", feeds.join(", "));
 
     // Today ₹ on each screen against the books at the same instant.
     for (i, d) in dashboards.iter().enumerate() {

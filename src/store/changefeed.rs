@@ -129,7 +129,8 @@ impl Default for FeedOptions {
     fn default() -> Self {
         FeedOptions {
             period: Duration::from_secs(1),
-            cost_factor: 50,
+            // Five dashboards polling one server then cost it at most 5 % of its time.
+            cost_factor: 100,
             max_backoff: Duration::from_secs(30),
             force_polling: false,
         }
