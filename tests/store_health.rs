@@ -32,7 +32,7 @@ async fn seeding_fills_an_empty_campus_once() {
     let options = SeedOptions {
         classrooms: 3,
         devices_per_classroom: 2,
-        seed: 9,
+        seed: Some(9),
     };
     let report = seed(&s, &options).await.unwrap();
     assert_eq!((report.classrooms, report.devices), (3, 6));
@@ -85,7 +85,7 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
         &SeedOptions {
             classrooms: 2,
             devices_per_classroom: 2,
-            seed: 1,
+            seed: Some(1),
         },
     )
     .await
@@ -252,7 +252,7 @@ fn seed_then_list_devices_from_the_command_line_without_secrets() {
         &SeedOptions {
             classrooms: 2,
             devices_per_classroom: 3,
-            seed: 4,
+            seed: Some(4),
         },
         Utc::now(),
     );

@@ -67,7 +67,7 @@ async fn start_navigate_toggle_confirmed_and_quit_cleanly() {
         &SeedOptions {
             classrooms: 2,
             devices_per_classroom: 1,
-            seed: 7,
+            seed: Some(7),
         },
     )
     .await
