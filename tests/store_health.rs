@@ -18,7 +18,7 @@ fn telemetry(mac: &str, device_id: Option<&str>, at: chrono::DateTime<Utc>) -> T
         topic: "esp32/telemetry".into(),
         event_type: "heartbeat".into(),
         received_at: at,
-        payload: serde_json::json!({"mac": mac}),
+        payload: serde_json::json!({"mac": mac}).to_string(),
         event_hash: format!("{mac}-{}", at.timestamp_millis()),
         created_at: None,
         updated_at: None,
@@ -284,6 +284,7 @@ async fn health_reports_each_collectors_broker_and_database_state() {
             transitions: 3,
             ledger_rows: 1,
             rejected: [("wrong_secret".to_string(), 2)].into_iter().collect(),
+            dead_letters: 0,
         };
     s.write_collector_status(&status("healthy", now, true, false))
         .await
