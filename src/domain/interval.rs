@@ -174,8 +174,8 @@ pub fn ledger_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::tariff::{CostVersion, TariffScope};
     use crate::domain::energy::MAX_SWITCH_WATTS;
+    use crate::domain::tariff::{CostVersion, TariffScope};
     use crate::domain::{DeviceConfig, DeviceStatus, DeviceType, Id, Mac, Secret, SwitchType};
     use chrono::Utc;
     use proptest::prelude::*;

@@ -113,6 +113,9 @@ pub struct HealthReport {
     pub last_aggregation: Option<Instant>,
     /// Collectors that have written a status record.
     pub collectors: Vec<CollectorHealth>,
+    /// Messages kept as dead letters, by `kind/reason` (`failed/invalid_document` → 2). Failed
+    /// ones are missing from the books until replayed (a warning); malformed ones are only noted.
+    pub dead_letters: std::collections::BTreeMap<String, i64>,
 }
 
 impl Store {
@@ -195,7 +198,19 @@ impl Store {
             .await?
             .map(|a| a.timestamp);
 
+        let dead_letters = self.dead_letter_counts().await?;
         let mut warnings = Vec::new();
+        let failed: i64 = dead_letters
+            .iter()
+            .filter(|(k, _)| k.starts_with("failed/"))
+            .map(|(_, n)| n)
+            .sum();
+        if failed > 0 {
+            warnings.push(format!(
+                "{failed} message(s) refused by the database for good and kept as dead letters: \
+                 see `autovolt rejected list`, fix the cause, then `autovolt rejected replay ID`"
+            ));
+        }
         if !status.pending.is_empty() {
             warnings.push(format!(
                 "{} pending migration(s): run `autovolt migrate up`",
@@ -271,6 +286,7 @@ impl Store {
             collector_lag_secs,
             last_aggregation,
             collectors,
+            dead_letters,
         })
     }
 
@@ -464,6 +480,25 @@ impl HealthReport {
             if n == 1 { "" } else { "s" }
         ));
         out.push_str(&boards);
+        if !self.dead_letters.is_empty() {
+            let failed = self.dead_letters.keys().any(|k| k.starts_with("failed/"));
+            let total: i64 = self.dead_letters.values().sum();
+            let by_reason: Vec<String> = self
+                .dead_letters
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            out.push_str(&format!(
+                " Rejected  {} {total} dead letter{} ({})\n",
+                if failed {
+                    HealthLevel::Warning.mark()
+                } else {
+                    HealthLevel::Ok.mark()
+                },
+                if total == 1 { "" } else { "s" },
+                by_reason.join(", ")
+            ));
+        }
         out.push_str(&format!(
             "\n {:<26} {:>12} {:>10} {:>8}\n",
             "collection", "documents", "size", "indexes"
