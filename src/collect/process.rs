@@ -73,10 +73,10 @@ pub enum Step {
     SwitchState,
     /// The batch's raw telemetry.
     Telemetry,
-    /// Unregistered boards counted.
-    Unregistered,
     /// The batch's malformed messages kept as dead letters.
     DeadLetters,
+    /// Unregistered boards counted.
+    Unregistered,
 }
 
 /// A way to make a batch fail at a chosen write, to prove that a retry completes it: the collector
@@ -326,6 +326,7 @@ impl Processor {
         let mut unregistered: BTreeMap<Mac, (Instant, Instant, i64)> = BTreeMap::new();
         let mut presence: HashMap<Id, PresenceUpdate> = HashMap::new();
         let (readings, finals) = board_readings(batch, &parsed, &devices);
+        let snapshots = snapshot_times(batch, &parsed, &readings);
         self.mark_online(batch, &parsed, &mut devices, &finals)
             .await?;
         self.store_moved_anchors(&parsed, &devices, &finals).await?;
@@ -412,7 +413,7 @@ impl Processor {
                     update.boot_clock = Some(reading.clock);
                     reading.event_time
                 }
-                None => recv,
+                None => snapshots.get(&index).copied().unwrap_or(recv),
             };
             match &parsed.event {
                 Event::Motion { detected: true, .. } => update.last_motion_at = Some(event_time),
@@ -483,15 +484,16 @@ impl Processor {
             self.before(Step::Telemetry, None)?;
         }
         local.telemetry_inserted += self.store.insert_telemetry(&telemetry).await?;
+        if !dead.is_empty() {
+            self.before(Step::DeadLetters, None)?;
+            self.store.insert_dead_letters(&dead).await?;
+        }
+        // Last: a count is the one write that is not idempotent.
         for (mac, (first, last, count)) in unregistered {
             self.before(Step::Unregistered, Some(mac))?;
             self.store
                 .record_unregistered(mac, first, last, count)
                 .await?;
-        }
-        if !dead.is_empty() {
-            self.before(Step::DeadLetters, None)?;
-            self.store.insert_dead_letters(&dead).await?;
         }
         for (id, p) in presence {
             self.presence.heard(id, p);
@@ -993,6 +995,29 @@ fn board_readings(
         }
     }
     (out, finals)
+}
+
+/// The time of each relay snapshot that a timed message of its board follows in the batch: just
+/// before that message (a board sends in order), and never after its arrival. Timed at arrival, a
+/// snapshot would pass for newer than the changes the board reported after it, and undo them where
+/// a retry finds them already applied.
+fn snapshot_times(
+    batch: &[Incoming],
+    parsed: &[Result<message::Parsed, message::Rejection>],
+    readings: &HashMap<usize, board_clock::Reading>,
+) -> HashMap<usize, Instant> {
+    let mut next: HashMap<Mac, Instant> = HashMap::new();
+    let mut out = HashMap::new();
+    for (i, (msg, p)) in batch.iter().zip(parsed).enumerate().rev() {
+        let Ok(p) = p else { continue };
+        let Some(mac) = p.event.mac() else { continue };
+        if let Some(r) = readings.get(&i) {
+            next.insert(mac, r.event_time);
+        } else if let (Event::StateSnapshot { .. }, Some(n)) = (&p.event, next.get(&mac)) {
+            out.insert(i, msg.received.min(*n - chrono::Duration::milliseconds(1)));
+        }
+    }
+    out
 }
 
 fn telemetry_event(
