@@ -213,6 +213,33 @@ async fn a_failure_before_any_write_of_a_batch_leaves_nothing_a_retry_takes_as_d
         .any(|l| l == "unregistered DE:AD:BE:EF:00:01 1"));
     assert!(expected.iter().any(|l| l == "dead letters 1"));
     assert_invariant(&reference).await;
+    // The audit checks the same invariant, and finds a switch flipped behind the log's back.
+    let day = boot().with_timezone(&IST).date_naive();
+    let report = reference.audit(day, day, IST).await.unwrap();
+    assert!(report.switches_checked >= 3, "{report:?}");
+    assert!(report.is_clean(), "{:?}", report.findings);
+    let a = reference
+        .device_by_mac(Mac::parse(MAC_A).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    reference
+        .collection::<bson::Document>("devices")
+        .update_one(
+            bson::doc! {"_id": a.id.unwrap()},
+            bson::doc! {"$set": {"switches.0.state": false}},
+        )
+        .await
+        .unwrap();
+    let report = reference.audit(day, day, IST).await.unwrap();
+    assert!(
+        report.findings.iter().any(|f| matches!(
+            f,
+            autovolt::domain::audit::Finding::SwitchDisagrees { switch_id, .. } if switch_id == "sw1"
+        )),
+        "{:?}",
+        report.findings
+    );
     let mut n = 0;
     loop {
         let store = support::store(&format!("faults-{n}")).await;

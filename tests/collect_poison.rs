@@ -393,3 +393,55 @@ async fn only_commands_with_the_boards_secret_are_recorded() {
     assert!(store.dead_letters(10).await.unwrap().is_empty());
     assert!(actions(&store).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_list_shows_dead_letters_without_secrets_and_replay_says_how_it_ended() {
+    let uri = support::fresh_database_uri("rejected_cli");
+    let store = Store::connect(&uri, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let now = autovolt::domain::dates::now_millis();
+    // Cut short after the secret had begun: malformed, and it still holds most of the secret.
+    let cut = format!(r#"{{"mac":"{MAC_A}","secret":"{SECRET_A}"#);
+    let letter = autovolt::store::deadletters::DeadLetter::new(
+        "esp32/state",
+        cut.as_bytes(),
+        now,
+        DeadKind::Malformed,
+        "not_json",
+        "EOF while parsing a string at line 1 column 70",
+        None,
+        now,
+    );
+    store
+        .insert_dead_letters(std::slice::from_ref(&letter))
+        .await
+        .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_autovolt"))
+            .args(args)
+            .env("AUTOVOLT_MONGODB_URI", &uri)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["rejected", "list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&letter.id.to_hex()), "{text}");
+    assert!(text.contains("not_json"), "{text}");
+    assert!(!text.contains(SECRET_A), "{text}");
+    let out = run(&["rejected", "list", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(SECRET_A), "{text}");
+    let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(line["reason"], "not_json");
+    assert_eq!(line["topic"], "esp32/state");
+    // Still not JSON: refused again, kept.
+    let out = run(&["rejected", "replay", &letter.id.to_hex()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(store.dead_letter(letter.id).await.unwrap().is_some());
+    let out = run(&["rejected", "replay", "000000000000000000000000"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["rejected", "replay", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -393,6 +393,10 @@ async fn commit(
     }
 }
 
+/// How many times a message is refused alone before it is kept as a dead letter: a server that
+/// reports a passing condition as a refusal gets a second chance.
+const REFUSALS_ALONE: usize = 2;
+
 /// Processes one message of a refused batch until it is committed or kept as a dead letter.
 async fn commit_one(
     processor: &mut Processor,
@@ -403,6 +407,7 @@ async fn commit_one(
 ) -> bool {
     let mut delays = retry_delays();
     let mut refused: Option<StoreError> = None;
+    let mut refusals = 0;
     loop {
         let result = match &refused {
             None => processor
@@ -418,6 +423,13 @@ async fn commit_one(
                     // Not even its dead letter can be stored: nothing else can be done for it.
                     tracing::error!(topic = %msg.topic, "a refused message cannot be kept as a dead letter either ({e}); dropped");
                     return true;
+                }
+                refusals += 1;
+                if refusals < REFUSALS_ALONE {
+                    if !pause(&mut delays, shutdown).await {
+                        return false;
+                    }
+                    continue;
                 }
                 tracing::warn!(topic = %msg.topic, reason = e.reason_code(), "a message was refused for good ({e}); kept as a dead letter: see `autovolt rejected list`");
                 refused = Some(e);

@@ -373,6 +373,9 @@ pub struct AuditReport {
     pub rows_checked: u64,
     pub daily_checked: u64,
     pub monthly_checked: u64,
+    /// Switches changed within the days, checked against their activity entries.
+    #[serde(default)]
+    pub switches_checked: u64,
     /// Days with ledger rows but no stored aggregate (not a disagreement: not aggregated yet).
     pub days_not_aggregated: Vec<String>,
     pub findings: Vec<Finding>,

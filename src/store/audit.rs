@@ -101,21 +101,22 @@ impl Store {
         }
         let (start, _) = day_range(from, tz);
         let (_, end) = day_range(to, tz);
-        report
-            .findings
-            .extend(self.check_switches(start, end, &rows_end, tz).await?);
+        let (checked, findings) = self.check_switches(start, end, &rows_end, tz).await?;
+        report.switches_checked = checked;
+        report.findings.extend(findings);
         Ok(report)
     }
 
     /// Checks every switch whose last change falls in `[start, end)` against the collector's
-    /// activity entries since `start` (see [`check_switch`]). Reads each entry once.
+    /// activity entries since `start` (see [`check_switch`]); how many, and what disagrees. Reads
+    /// each entry once.
     async fn check_switches(
         &self,
         start: Instant,
         end: Instant,
         rows_end: &HashMap<(String, String), Instant>,
         tz: Tz,
-    ) -> Result<Vec<Finding>, StoreError> {
+    ) -> Result<(u64, Vec<Finding>), StoreError> {
         let since = bson::DateTime::from_chrono(start);
         let entries: Vec<Document> = self
             .collection::<Document>(ACTIVITY)
@@ -158,6 +159,7 @@ impl Store {
             }
         }
         let mut findings = Vec::new();
+        let mut checked = 0;
         for device in self.devices().await? {
             let Some(id) = device.ledger_id() else {
                 continue;
@@ -179,9 +181,10 @@ impl Store {
                     offline_at: offline.get(&id).copied(),
                     rows_end: rows_end.get(&key).copied(),
                 };
+                checked += 1;
                 findings.extend(check_switch(&books, tz));
             }
         }
-        Ok(findings)
+        Ok((checked, findings))
     }
 }
