@@ -445,3 +445,31 @@ async fn rejected_list_shows_dead_letters_without_secrets_and_replay_says_how_it
     let out = run(&["rejected", "replay", "nonsense"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_past_their_retention_are_pruned() {
+    let store = support::store("dead_prune").await;
+    let now = autovolt::domain::dates::now_millis();
+    let old = now - Duration::days(31);
+    let letter = |at: Instant, body: &[u8]| {
+        autovolt::store::deadletters::DeadLetter::new(
+            "esp32/state",
+            body,
+            at,
+            DeadKind::Malformed,
+            "not_json",
+            "x",
+            None,
+            at,
+        )
+    };
+    let (gone, kept) = (letter(old, b"old"), letter(now, b"new"));
+    store
+        .collection::<autovolt::store::deadletters::DeadLetter>(DEAD_LETTERS)
+        .insert_many([&gone, &kept])
+        .await
+        .unwrap();
+    store.prune_dead_letters(now).await.unwrap();
+    assert!(store.dead_letter(gone.id).await.unwrap().is_none());
+    assert!(store.dead_letter(kept.id).await.unwrap().is_some());
+}

@@ -382,7 +382,10 @@ impl Processor {
                 continue;
             };
             // Only what carries the board's secret is recorded as the board's, or as a command to
-            // it (ours carry it): anyone can publish on the device topics.
+            // it (ours carry it): anyone can publish on the device topics. Refused messages are
+            // counted, not kept as dead letters: a wrong secret may be a near miss of the real one,
+            // which must not be stored, and no replay could make it right (the board is fixed by
+            // provisioning it, and its next messages pass).
             if let Err(code) = trusted(device, &parsed.event) {
                 local.reject(code);
                 refused.push(Refusal {

@@ -16,6 +16,7 @@ use mongodb::error::ErrorKind;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 pub const DEAD_LETTERS: &str = "deadletters";
@@ -29,6 +30,10 @@ pub const MAX_DEAD_LETTERS: u64 = 10_000;
 /// The most bytes of a payload kept (the protocol's own limit): a larger payload is kept cut, with
 /// its size, and cannot be replayed.
 pub const MAX_KEPT_BYTES: usize = crate::mqtt::message::MAX_PAYLOAD;
+
+/// When this process last pruned dead letters (Unix milliseconds).
+static LAST_PRUNE_MS: AtomicI64 = AtomicI64::new(0);
+const PRUNE_EVERY_MS: i64 = 60_000;
 
 /// Why a message is a dead letter, in two kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,7 +201,23 @@ impl Store {
                 return Err(e.into());
             }
         }
-        self.prune_dead_letters(dates::now_millis()).await
+        // A flood of junk must not cost each batch the pruning's round trips: at most once a
+        // minute per process (the collection overshoots its cap by at most a minute's letters).
+        let now = dates::now_millis();
+        let last = LAST_PRUNE_MS.load(Ordering::Relaxed);
+        if now.timestamp_millis() - last < PRUNE_EVERY_MS
+            || LAST_PRUNE_MS
+                .compare_exchange(
+                    last,
+                    now.timestamp_millis(),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return Ok(());
+        }
+        self.prune_dead_letters(now).await
     }
 
     /// Deletes dead letters older than the retention and beyond the newest [`MAX_DEAD_LETTERS`].
