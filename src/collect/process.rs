@@ -367,15 +367,12 @@ impl Processor {
                     index,
                     reason: "unregistered",
                 });
+                // Counted and surfaced (`devices unregistered`, health), never stored: anyone can
+                // claim any MAC, and what no board of ours said is not our record.
                 let e = unregistered.entry(mac).or_insert((recv, recv, 0));
                 e.0 = e.0.min(recv);
                 e.1 = e.1.max(recv);
                 e.2 += 1;
-                // A board's own words are kept for when it is registered; a command for a board we
-                // do not know is nobody's.
-                if !matches!(parsed.event, Event::Command { .. }) {
-                    telemetry.push(telemetry_event(msg, &parsed, None, "", mac));
-                }
                 continue;
             };
             let Some(device_id) = device.id else {
@@ -396,13 +393,7 @@ impl Processor {
             }
             let classroom = self.classroom_of(device).await?;
             if let Event::Command { .. } = parsed.event {
-                telemetry.push(telemetry_event(
-                    msg,
-                    &parsed,
-                    Some(device_id),
-                    &classroom,
-                    mac,
-                ));
+                telemetry.push(telemetry_event(msg, &parsed, device_id, &classroom, mac));
                 local.committed += 1;
                 continue;
             }
@@ -474,13 +465,7 @@ impl Processor {
                 _ => {}
             }
             presence.entry(device_id).or_default().merge(update);
-            telemetry.push(telemetry_event(
-                msg,
-                &parsed,
-                Some(device_id),
-                &classroom,
-                mac,
-            ));
+            telemetry.push(telemetry_event(msg, &parsed, device_id, &classroom, mac));
             local.committed += 1;
         }
         if !telemetry.is_empty() {
@@ -1026,13 +1011,13 @@ fn snapshot_times(
 fn telemetry_event(
     msg: &Incoming,
     parsed: &message::Parsed,
-    device: Option<Id>,
+    device: Id,
     classroom: &str,
     mac: Mac,
 ) -> TelemetryEvent {
     let payload = without_secret(parsed.payload.clone());
     TelemetryEvent {
-        device_id: device.map(|d| d.to_hex()),
+        device_id: Some(device.to_hex()),
         mac: mac.to_string(),
         classroom: classroom.to_string(),
         topic: msg.topic.clone(),

@@ -80,6 +80,8 @@ pub struct CollectorHealth {
     pub database_down_since: Option<Instant>,
     pub received: i64,
     pub rejected: i64,
+    /// Rejected messages by reason code.
+    pub rejected_by_reason: std::collections::BTreeMap<String, i64>,
 }
 
 /// A collector whose record is older than this is taken as not running (it writes every 5 s).
@@ -181,6 +183,7 @@ impl Store {
                 database_down_since: c.database_down_since,
                 received: c.received,
                 rejected: c.rejected.values().sum(),
+                rejected_by_reason: c.rejected,
             })
             .collect();
         let newest_telemetry = self
