@@ -463,7 +463,9 @@ async fn dead_letters_past_their_retention_are_pruned() {
             at,
         )
     };
-    let (gone, kept) = (letter(old, b"old"), letter(now, b"new"));
+    // Any bytes round-trip: not UTF-8, NUL, a dollar, a dot.
+    let raw = [0xffu8, 0xfe, 0, b'$', b'.', b'{'];
+    let (gone, kept) = (letter(old, b"old"), letter(now, &raw));
     store
         .collection::<autovolt::store::deadletters::DeadLetter>(DEAD_LETTERS)
         .insert_many([&gone, &kept])
@@ -471,5 +473,6 @@ async fn dead_letters_past_their_retention_are_pruned() {
         .unwrap();
     store.prune_dead_letters(now).await.unwrap();
     assert!(store.dead_letter(gone.id).await.unwrap().is_none());
-    assert!(store.dead_letter(kept.id).await.unwrap().is_some());
+    let back = store.dead_letter(kept.id).await.unwrap().unwrap();
+    assert_eq!(back.payload.bytes, raw);
 }
