@@ -274,7 +274,7 @@ fn run_size(n: usize, mqtt_port: u16) -> Figures {
             &SeedOptions {
                 classrooms: CLASSROOMS,
                 devices_per_classroom: BOARDS,
-                seed: 11,
+                seed: Some(11),
             },
         )
         .await

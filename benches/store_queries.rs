@@ -158,7 +158,7 @@ async fn run() {
         &SeedOptions {
             classrooms: CLASSROOMS,
             devices_per_classroom: DEVICES_PER_CLASSROOM,
-            seed: 1,
+            seed: Some(1),
         },
         Utc::now(),
     );

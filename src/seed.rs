@@ -1,6 +1,7 @@
 //! A realistic demo campus: classrooms named like a real one, boards with six relays on the
 //! firmware's default pins, random unique MACs and secrets, the campus wattage table and a tariff.
-//! Generation is pure and deterministic for a seed; [`seed`] inserts it through the store.
+//! Generation is deterministic for a seed and draws from the operating system without one (every
+//! database then has its own MACs and device secrets); [`seed`] inserts it through the store.
 
 use crate::domain::{
     dates, Classroom, CostVersion, CreatedBy, Device, DeviceConfig, DeviceStatus, DeviceType, Id,
@@ -40,8 +41,9 @@ const OUIS: [[u8; 3]; 4] = [
 pub struct SeedOptions {
     pub classrooms: usize,
     pub devices_per_classroom: usize,
-    /// The random seed: the same seed gives the same campus.
-    pub seed: u64,
+    /// The random seed: the same seed gives the same campus (MACs and device secrets included, so
+    /// only for tests and demos). `None` draws them from the operating system's generator.
+    pub seed: Option<u64>,
 }
 
 /// A generated campus, with ids assigned.
@@ -125,9 +127,12 @@ fn object_id(rng: &mut StdRng, now: Instant) -> Id {
     Id::from_bytes(b)
 }
 
-/// Generates a campus. Pure: the same options and `now` give the same campus.
+/// Generates a campus. With a seed, pure: the same options and `now` give the same campus.
 pub fn generate(options: &SeedOptions, now: Instant) -> Campus {
-    let mut rng = StdRng::seed_from_u64(options.seed);
+    let mut rng = match options.seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => StdRng::from_os_rng(),
+    };
     let mut macs = HashSet::new();
     let mut classrooms = Vec::with_capacity(options.classrooms);
     let mut devices = Vec::new();
@@ -289,7 +294,7 @@ mod tests {
             &SeedOptions {
                 classrooms: 40,
                 devices_per_classroom: 30,
-                seed: 7,
+                seed: Some(7),
             },
             now(),
         );
@@ -317,12 +322,33 @@ mod tests {
         let o = SeedOptions {
             classrooms: 3,
             devices_per_classroom: 2,
-            seed: 42,
+            seed: Some(42),
         };
         let a = generate(&o, now());
         let b = generate(&o, now());
         assert_eq!(a.devices, b.devices);
-        let c = generate(&SeedOptions { seed: 43, ..o }, now());
+        let c = generate(
+            &SeedOptions {
+                seed: Some(43),
+                ..o
+            },
+            now(),
+        );
         assert_ne!(a.devices[0].mac_address, c.devices[0].mac_address);
+    }
+
+    #[test]
+    fn without_a_seed_every_campus_has_its_own_macs_and_secrets() {
+        let o = SeedOptions {
+            classrooms: 2,
+            devices_per_classroom: 2,
+            seed: None,
+        };
+        let a = generate(&o, now());
+        let b = generate(&o, now());
+        for (x, y) in a.devices.iter().zip(&b.devices) {
+            assert_ne!(x.mac_address, y.mac_address);
+            assert_ne!(x.device_secret.expose(), y.device_secret.expose());
+        }
     }
 }

@@ -18,7 +18,7 @@ async fn prepared(label: &str) -> Store {
         &SeedOptions {
             classrooms: 3,
             devices_per_classroom: 2,
-            seed: 5,
+            seed: Some(5),
         },
     )
     .await

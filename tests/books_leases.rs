@@ -408,7 +408,10 @@ async fn an_expired_migration_lock_is_taken_over_and_a_live_one_is_not() {
         .describe(Utc::now())
         .contains("stale"));
     let latest = autovolt::store::migrations::latest_version();
-    assert_eq!(s.migrate_up(None, false).await.unwrap().len(), latest as usize);
+    assert_eq!(
+        s.migrate_up(None, false).await.unwrap().len(),
+        latest as usize
+    );
     let status = s.migration_status().await.unwrap();
     assert_eq!(status.version(), latest);
     assert!(status.lock.is_none());

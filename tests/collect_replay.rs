@@ -177,7 +177,7 @@ async fn bad_messages_are_rejected_counted_and_change_nothing() {
     assert_eq!(after.status, DeviceStatus::Online);
     assert!(ledger(&store).await.is_empty());
     assert!(activity(&store).await.is_empty());
-    // Kept as telemetry: the unregistered board's message and the unknown type; listed: the MAC.
+    // Kept as telemetry: the unknown type (the unregistered board is only counted and listed).
     let kinds: Vec<String> = store
         .collection::<bson::Document>("telemetryevents")
         .distinct("type", bson::doc! {})
@@ -187,6 +187,12 @@ async fn bad_messages_are_rejected_counted_and_change_nothing() {
         .filter_map(|v| v.as_str().map(String::from))
         .collect();
     assert!(kinds.contains(&"firmware_party".to_string()), "{kinds:?}");
+    let stored_unregistered = store
+        .collection::<bson::Document>("telemetryevents")
+        .count_documents(bson::doc! {"mac": "DE:AD:BE:EF:00:01"})
+        .await
+        .unwrap();
+    assert_eq!(stored_unregistered, 0);
     let unregistered = store.unregistered_devices().await.unwrap();
     assert_eq!(unregistered.len(), 1);
     assert_eq!(unregistered[0].mac, "DE:AD:BE:EF:00:01");

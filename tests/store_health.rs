@@ -17,7 +17,7 @@ async fn seeding_fills_an_empty_campus_once() {
     let options = SeedOptions {
         classrooms: 3,
         devices_per_classroom: 2,
-        seed: 9,
+        seed: Some(9),
     };
     let report = seed(&s, &options).await.unwrap();
     assert_eq!((report.classrooms, report.devices), (3, 6));
@@ -70,7 +70,7 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
         &SeedOptions {
             classrooms: 2,
             devices_per_classroom: 2,
-            seed: 1,
+            seed: Some(1),
         },
     )
     .await
@@ -233,7 +233,7 @@ fn seed_then_list_devices_from_the_command_line_without_secrets() {
         &SeedOptions {
             classrooms: 2,
             devices_per_classroom: 3,
-            seed: 4,
+            seed: Some(4),
         },
         Utc::now(),
     );
@@ -265,6 +265,7 @@ async fn health_reports_each_collectors_broker_and_database_state() {
             transitions: 3,
             ledger_rows: 1,
             rejected: [("wrong_secret".to_string(), 2)].into_iter().collect(),
+            dead_letters: 0,
         };
     s.write_collector_status(&status("healthy", now, true, false))
         .await

@@ -67,7 +67,7 @@ async fn start_navigate_toggle_confirmed_and_quit_cleanly() {
         &SeedOptions {
             classrooms: 2,
             devices_per_classroom: 1,
-            seed: 7,
+            seed: Some(7),
         },
     )
     .await
@@ -250,7 +250,7 @@ async fn esc_stops_an_aggregation_and_quitting_during_one_exits_promptly() {
         &SeedOptions {
             classrooms: 40,
             devices_per_classroom: 2,
-            seed: 8,
+            seed: Some(8),
         },
     )
     .await

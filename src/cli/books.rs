@@ -321,13 +321,14 @@ async fn audit(
         );
     } else {
         println!(
-            "audit {} … {} ({}): {} ledger rows, {} daily and {} monthly aggregates checked",
+            "audit {} … {} ({}): {} ledger rows, {} daily and {} monthly aggregates, {} switches checked",
             report.from,
             report.to,
             report.timezone,
             report.rows_checked,
             report.daily_checked,
-            report.monthly_checked
+            report.monthly_checked,
+            report.switches_checked
         );
         for f in &report.findings {
             println!("  ✗ {f}");

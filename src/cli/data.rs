@@ -38,9 +38,10 @@ pub enum DataCommand {
         classrooms: usize,
         #[arg(long, default_value_t = 2)]
         devices_per_classroom: usize,
-        /// Random seed: the same seed gives the same campus.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// Random seed: the same seed gives the same campus, MACs and device secrets included
+        /// (for tests and demos). Without it they are drawn at random.
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Dump every collection to DIR (Extended JSON lines, a manifest with checksums). The dump
     /// holds device secrets and password hashes: keep it as safe as the database.
@@ -260,7 +261,7 @@ async fn seed_campus(
     config: &Config,
     classrooms: usize,
     devices_per_classroom: usize,
-    seed: u64,
+    seed: Option<u64>,
 ) -> Result<i32, StoreError> {
     let store = connect(config).await?;
     let options = crate::seed::SeedOptions {

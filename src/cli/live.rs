@@ -1,4 +1,5 @@
-//! The live pipeline's commands: `collect`, `simulate`, `toggle`, and `devices unregistered`.
+//! The live pipeline's commands: `collect`, `simulate`, `toggle`, `rejected`, and
+//! `devices unregistered`.
 
 use crate::clock::{Clock, SystemClock};
 use crate::collect::{self, CollectorOptions};
@@ -42,6 +43,12 @@ pub enum LiveCommand {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Messages the collector could not take (dead letters): list them, or replay one after
+    /// fixing what refused it.
+    Rejected {
+        #[command(subcommand)]
+        action: RejectedAction,
+    },
     /// Switch one relay and wait for the board to confirm it.
     Toggle {
         /// The board's MAC address.
@@ -59,6 +66,24 @@ pub enum LiveCommand {
         /// Who is switching, for the activity log (default: $USER).
         #[arg(long, env = "AUTOVOLT_OPERATOR")]
         operator: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RejectedAction {
+    /// The newest dead letters: id, when, kind, reason, topic and the start of the payload.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Process one dead letter again, as the collector would have; removed when that succeeds.
+    /// Exit 0 done, 1 refused again (the reason is updated), 2 not found or not replayable.
+    Replay {
+        /// Its id, as `rejected list` shows it.
+        id: String,
     },
 }
 
@@ -198,6 +223,16 @@ pub async fn run(command: LiveCommand, config: &Config) -> i32 {
                 }
             }
         }
+        LiveCommand::Rejected { action } => {
+            let store = match connect(config).await {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            match action {
+                RejectedAction::List { limit, json } => rejected_list(&store, limit, json).await,
+                RejectedAction::Replay { id } => rejected_replay(&store, tz, &id).await,
+            }
+        }
         LiveCommand::Toggle {
             mac,
             switch,
@@ -311,6 +346,90 @@ pub async fn unregistered(config: &Config) -> i32 {
                 );
             }
             0
+        }
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn rejected_list(store: &Store, limit: usize, json: bool) -> i32 {
+    let letters = match store.dead_letters(limit).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("autovolt: {e}");
+            return e.exit_code();
+        }
+    };
+    if json {
+        for d in &letters {
+            let line = serde_json::json!({
+                "id": d.id.to_hex(),
+                "receivedAt": d.received_at.to_rfc3339(),
+                "keptAt": d.created_at.to_rfc3339(),
+                "kind": d.kind.as_str(),
+                "reason": d.reason,
+                "detail": d.detail,
+                "topic": d.topic,
+                "mac": d.mac,
+                "size": d.size,
+                "truncated": d.truncated,
+                "replays": d.replays,
+                "payload": d.payload_preview(4096),
+            });
+            println!("{line}");
+        }
+        return 0;
+    }
+    if letters.is_empty() {
+        println!("no dead letters");
+        return 0;
+    }
+    println!(
+        "{:<24}  {:<19}  {:<9}  {:<22}  {:<15}  payload",
+        "id", "received (UTC)", "kind", "reason", "topic"
+    );
+    for d in &letters {
+        println!(
+            "{:<24}  {:<19}  {:<9}  {:<22}  {:<15}  {}",
+            d.id.to_hex(),
+            d.received_at.format("%Y-%m-%d %H:%M:%S"),
+            d.kind.as_str(),
+            d.reason,
+            d.topic,
+            d.payload_preview(60)
+        );
+        println!("{:<24}  {}", "", d.detail);
+    }
+    0
+}
+
+async fn rejected_replay(store: &Store, tz: chrono_tz::Tz, id: &str) -> i32 {
+    let Ok(id) = crate::domain::Id::parse_str(id.trim()) else {
+        eprintln!(
+            "autovolt: {id:?} is not a dead letter id: use one that `autovolt rejected list` shows"
+        );
+        return 2;
+    };
+    match collect::replay(store, tz, id).await {
+        Ok(collect::Replayed::Done) => {
+            println!("replayed {id}: processed and removed");
+            0
+        }
+        Ok(collect::Replayed::RefusedAgain(reason)) => {
+            println!(
+                "{id} was refused again ({reason}); it stays: fix the cause and replay it again"
+            );
+            1
+        }
+        Ok(collect::Replayed::Truncated) => {
+            eprintln!("autovolt: {id} was too large to keep whole and cannot be replayed");
+            2
+        }
+        Ok(collect::Replayed::NotFound) => {
+            eprintln!("autovolt: no dead letter {id}");
+            2
         }
         Err(e) => {
             eprintln!("autovolt: {e}");

@@ -14,11 +14,13 @@
 
 mod presence;
 mod process;
+mod replay;
 mod stats;
 mod sweep;
 
 pub use presence::PresenceWrites;
-pub use process::{Cause, Incoming, Processor, Transition};
+pub use process::{Cause, Faults, Incoming, Processor, Refusal, Step, Transition};
+pub use replay::{replay, Replayed};
 pub use stats::Stats;
 
 use crate::clock::Clock;
@@ -62,6 +64,8 @@ pub struct CollectorOptions {
     pub status_every: Duration,
     /// Set once the collector is subscribed (and cleared while the broker is lost).
     pub subscribed: Arc<AtomicBool>,
+    /// Failures to inject into its batches (tests); `None` in service.
+    pub faults: Option<Arc<dyn Faults>>,
 }
 
 impl CollectorOptions {
@@ -79,6 +83,7 @@ impl CollectorOptions {
             last_seen_every: Duration::from_secs(presence::LAST_SEEN_EVERY.num_seconds() as u64),
             status_every: Duration::from_secs(5),
             subscribed: Arc::new(AtomicBool::new(false)),
+            faults: None,
         }
     }
 }
@@ -211,6 +216,9 @@ pub async fn run(
         .min(offline_after / 4);
     let mut processor =
         Processor::new(store.clone(), options.tz).with_last_seen_every(last_seen_every);
+    if let Some(faults) = options.faults.clone() {
+        processor = processor.with_faults(faults);
+    }
     let mut status = CollectorStatus {
         client_id: options.client_id.clone(),
         group: options.group.clone(),
@@ -225,11 +233,14 @@ pub async fn run(
         transitions: 0,
         ledger_rows: 0,
         rejected: Default::default(),
+        dead_letters: 0,
     };
     let mut sweep = tokio::time::interval(options.sweep_every);
     let mut presence = tokio::time::interval(options.presence_every);
     let mut status_tick = tokio::time::interval(options.status_every);
     let mut rolled_over_on = None;
+    // The last permanent error of the sweep, said once rather than every round.
+    let mut sweep_refusal: Option<String> = None;
     // Presence is written by a task of its own, one round at a time, so that batches go on.
     let mut presence_job: Option<AbortOnDrop<(PresenceWrites, Result<(), StoreError>)>> = None;
     let mut batch: Vec<Incoming> = Vec::with_capacity(options.batch_max);
@@ -288,13 +299,13 @@ pub async fn run(
                 if rolled_over_on != Some(today) {
                     match processor.midnight_rollover(now).await {
                         Ok(()) => rolled_over_on = Some(today),
-                        Err(e) => note_db_error(&mut status, &clock, &e),
+                        Err(e) => note_sweep_error(&mut status, &clock, &mut sweep_refusal, &e),
                     }
                 }
                 // Grace period: after a (re)start the broker first hands over what it queued.
                 if now - started >= offline_after {
                     if let Err(e) = processor.close_silent(now, offline_after).await {
-                        note_db_error(&mut status, &clock, &e);
+                        note_sweep_error(&mut status, &clock, &mut sweep_refusal, &e);
                     }
                 }
             }
@@ -328,7 +339,23 @@ pub async fn run(
     Ok(processor.stats().clone())
 }
 
+/// Waits between attempts after a transient database error: exponential from 200 ms to 5 s, with
+/// jitter so that collectors of a group do not retry in step.
+fn retry_delays() -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
 /// Processes a batch until it is committed; false if shutdown came first (nothing acknowledged).
+///
+/// A transient error holds the batch (unacknowledged, at the broker) and retries it. A permanent
+/// one is narrowed down: the batch's messages are processed one by one, and a message that fails
+/// for good alone is kept as a dead letter and acknowledged with the rest; nothing waits on it.
 async fn commit(
     processor: &mut Processor,
     batch: &[Incoming],
@@ -336,28 +363,108 @@ async fn commit(
     clock: &Arc<dyn Clock>,
     shutdown: &CancellationToken,
 ) -> bool {
-    let mut backoff = Duration::from_millis(200);
+    let mut delays = retry_delays();
     loop {
         match processor.process(batch).await {
-            Ok(()) => {
-                if let Some(since) = status.database_down_since.take() {
-                    tracing::info!(
-                        "the database is back after {} s; acknowledging again",
-                        (clock.now() - since).num_seconds()
-                    );
-                    write_status(processor, status, clock).await;
+            Ok(_) => {
+                database_back(processor, status, clock).await;
+                return true;
+            }
+            Err(e) if e.is_permanent() => {
+                tracing::warn!(
+                    "a batch of {} messages was refused ({e}); processing them one by one",
+                    batch.len()
+                );
+                for msg in batch {
+                    if !commit_one(processor, msg, status, clock, shutdown).await {
+                        return false;
+                    }
                 }
+                database_back(processor, status, clock).await;
                 return true;
             }
             Err(e) => {
                 note_db_error(status, clock, &e);
-                tokio::select! {
-                    _ = shutdown.cancelled() => return false,
-                    _ = tokio::time::sleep(backoff) => {}
+                if !pause(&mut delays, shutdown).await {
+                    return false;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+/// How many times a message is refused alone before it is kept as a dead letter: a server that
+/// reports a passing condition as a refusal gets a second chance.
+const REFUSALS_ALONE: usize = 2;
+
+/// Processes one message of a refused batch until it is committed or kept as a dead letter.
+async fn commit_one(
+    processor: &mut Processor,
+    msg: &Incoming,
+    status: &mut CollectorStatus,
+    clock: &Arc<dyn Clock>,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut delays = retry_delays();
+    let mut refused: Option<StoreError> = None;
+    let mut refusals = 0;
+    loop {
+        let result = match &refused {
+            None => processor
+                .process(std::slice::from_ref(msg))
+                .await
+                .map(|_| ()),
+            Some(e) => processor.dead_letter(msg, e, clock.now()).await,
+        };
+        match result {
+            Ok(()) => return true,
+            Err(e) if e.is_permanent() => {
+                if refused.is_some() {
+                    // Not even its dead letter can be stored: nothing else can be done for it.
+                    tracing::error!(topic = %msg.topic, "a refused message cannot be kept as a dead letter either ({e}); dropped");
+                    return true;
+                }
+                refusals += 1;
+                if refusals < REFUSALS_ALONE {
+                    if !pause(&mut delays, shutdown).await {
+                        return false;
+                    }
+                    continue;
+                }
+                tracing::warn!(topic = %msg.topic, reason = e.reason_code(), "a message was refused for good ({e}); kept as a dead letter: see `autovolt rejected list`");
+                refused = Some(e);
+            }
+            Err(e) => {
+                note_db_error(status, clock, &e);
+                if !pause(&mut delays, shutdown).await {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps the next retry delay; false if shutdown came first.
+async fn pause(delays: &mut impl Iterator<Item = Duration>, shutdown: &CancellationToken) -> bool {
+    let delay = delays.next().unwrap_or(Duration::from_secs(5));
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}
+
+/// Ends an outage, if one was open: the database takes writes again.
+async fn database_back(
+    processor: &Processor,
+    status: &mut CollectorStatus,
+    clock: &Arc<dyn Clock>,
+) {
+    if let Some(since) = status.database_down_since.take() {
+        tracing::info!(
+            "the database is back after {} s; acknowledging again",
+            (clock.now() - since).num_seconds()
+        );
+        write_status(processor, status, clock).await;
     }
 }
 
@@ -376,6 +483,27 @@ fn settle_presence(
             }
         }
         Err(e) => tracing::warn!("presence writes did not finish: {e}"),
+    }
+}
+
+/// A failed sweep: a transient error is a database outage like a batch's; a permanent one (a stored
+/// document that breaks a rule) is not, and is logged when it first appears.
+fn note_sweep_error(
+    status: &mut CollectorStatus,
+    clock: &Arc<dyn Clock>,
+    last: &mut Option<String>,
+    e: &StoreError,
+) {
+    if !e.is_permanent() {
+        note_db_error(status, clock, e);
+        return;
+    }
+    let text = e.to_string();
+    if last.as_deref() != Some(text.as_str()) {
+        tracing::warn!(
+            "the sweep (midnight, silent boards) was refused: {text}; retrying it every round"
+        );
+        *last = Some(text);
     }
 }
 
@@ -399,6 +527,7 @@ async fn write_status(processor: &Processor, status: &mut CollectorStatus, clock
     status.transitions = s.transitions;
     status.ledger_rows = s.ledger_rows;
     status.rejected = s.rejected.clone();
+    status.dead_letters = s.dead_letters;
     if let Err(e) = processor.store().write_collector_status(status).await {
         tracing::debug!("collector status not written: {e}");
     }

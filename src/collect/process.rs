@@ -3,6 +3,10 @@
 //!
 //! Processing a batch is idempotent: when the database fails half-way the whole batch is processed
 //! again (nothing was acknowledged), and what was already written is recognised, not written twice.
+//! Nothing a retry reads as done is written before what completes it: a relay transition is claimed
+//! first and its switch moved last (after its ledger rows and its activity), a board comes online
+//! after its `device_online` entry, and a retry times the messages with the clock anchors the failed
+//! attempt read, not with those it stored.
 
 use super::presence::{Presence, PresenceWrites, LAST_SEEN_EVERY};
 use super::stats::Stats;
@@ -15,6 +19,7 @@ use crate::domain::{
     TriggeredBy,
 };
 use crate::mqtt::message::{self, Event, SwitchSource};
+use crate::store::deadletters::{DeadKind, DeadLetter};
 use crate::store::presence::PresenceUpdate;
 use crate::store::switching::{SwitchClaim, SwitchGuard};
 use crate::store::{Store, StoreError};
@@ -31,6 +36,14 @@ pub struct Incoming {
     pub redelivered: bool,
 }
 
+/// A message of a batch that was refused (counted under `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// Its position in the batch.
+    pub index: usize,
+    pub reason: &'static str,
+}
+
 /// How far a board's clock anchor may drift from the stored one before it is stored at once
 /// rather than with the coalesced presence.
 const ANCHOR_SLACK_MS: i64 = 20;
@@ -40,6 +53,39 @@ pub const DEVICE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs
 
 /// How many times a transition re-reads the device after losing a compare-and-set.
 const CAS_ATTEMPTS: usize = 5;
+
+/// The writes of a batch, in the order they happen, for [`Faults`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The `device_online` entries of boards coming online.
+    OnlineActivity,
+    /// A board's status set to online (and its clock anchor with it).
+    OnlineMark,
+    /// A board's clock anchor stored before its relay changes are timed.
+    Anchor,
+    /// A relay transition claimed.
+    Claim,
+    /// The ledger rows of the interval a transition closes.
+    Ledger,
+    /// The activity of a transition.
+    SwitchActivity,
+    /// The switch moved to its new state.
+    SwitchState,
+    /// The batch's raw telemetry.
+    Telemetry,
+    /// The batch's malformed messages kept as dead letters.
+    DeadLetters,
+    /// Unregistered boards counted.
+    Unregistered,
+}
+
+/// A way to make a batch fail at a chosen write, to prove that a retry completes it: the collector
+/// runs without one; tests inject failures with it.
+pub trait Faults: Send + Sync + std::fmt::Debug {
+    /// Called before each write of a batch, with the board it is for (if one): an error fails the
+    /// batch there.
+    fn before(&self, step: Step, board: Option<Mac>) -> Result<(), StoreError>;
+}
 
 /// What a relay change is, for the activity log.
 #[derive(Debug, Clone)]
@@ -115,6 +161,10 @@ pub struct Processor {
     /// the claim already there and re-reads the device.
     cache: HashMap<Mac, (Device, std::time::Instant)>,
     classrooms: HashMap<Id, String>,
+    /// The clock anchors the last failed attempt read, per board: its retry times the messages as
+    /// it did, whatever it stored before failing.
+    retry_anchors: HashMap<Mac, Option<BootClock>>,
+    faults: Option<std::sync::Arc<dyn Faults>>,
 }
 
 impl Processor {
@@ -127,6 +177,21 @@ impl Processor {
             clocks_written: HashMap::new(),
             cache: HashMap::new(),
             classrooms: HashMap::new(),
+            retry_anchors: HashMap::new(),
+            faults: None,
+        }
+    }
+
+    /// Fails the batch where `faults` says (tests).
+    pub fn with_faults(mut self, faults: std::sync::Arc<dyn Faults>) -> Processor {
+        self.faults = Some(faults);
+        self
+    }
+
+    fn before(&self, step: Step, board: Option<Mac>) -> Result<(), StoreError> {
+        match &self.faults {
+            Some(f) => f.before(step, board),
+            None => Ok(()),
         }
     }
 
@@ -149,14 +214,48 @@ impl Processor {
         self.tz
     }
 
-    /// Processes a batch; on error nothing of it is counted and it must be processed again.
-    pub async fn process(&mut self, batch: &[Incoming]) -> Result<(), StoreError> {
-        let result = self.process_once(batch).await;
+    /// Processes a batch; on error nothing of it is counted and it must be processed again. Returns
+    /// the messages refused (by position, with the reason counted): malformed ones are kept as dead
+    /// letters, untrusted ones only counted.
+    pub async fn process(&mut self, batch: &[Incoming]) -> Result<Vec<Refusal>, StoreError> {
+        let mut anchors = HashMap::new();
+        let result = self.process_once(batch, &mut anchors).await;
         if result.is_err() {
-            // What was written before the failure is unknown: read everything again.
+            // What was written before the failure is unknown: read everything again, but time the
+            // messages as this attempt did.
             self.cache.clear();
+            self.retry_anchors.extend(anchors);
         }
         result
+    }
+
+    /// Keeps a message whose effects the database refused for good as a dead letter, and counts it.
+    pub async fn dead_letter(
+        &mut self,
+        msg: &Incoming,
+        error: &StoreError,
+        now: Instant,
+    ) -> Result<(), StoreError> {
+        let mac = message::parse(&msg.topic, &msg.payload)
+            .ok()
+            .and_then(|p| p.event.mac())
+            .map(|m| m.to_string());
+        let reason = error.reason_code();
+        let letter = DeadLetter::new(
+            &msg.topic,
+            &msg.payload,
+            msg.received,
+            DeadKind::Failed,
+            reason,
+            &error.to_string(),
+            mac,
+            now,
+        );
+        self.store.insert_dead_letters(&[letter]).await?;
+        self.stats.received += 1;
+        self.stats.reject(reason);
+        self.stats.dead_letters += 1;
+        Ok(())
     }
 
     /// Forgets a device read earlier (the sweep changed it).
@@ -198,8 +297,14 @@ impl Processor {
             .collect())
     }
 
-    async fn process_once(&mut self, batch: &[Incoming]) -> Result<(), StoreError> {
+    async fn process_once(
+        &mut self,
+        batch: &[Incoming],
+        anchors: &mut HashMap<Mac, Option<BootClock>>,
+    ) -> Result<Vec<Refusal>, StoreError> {
         let mut local = Stats::default();
+        let mut refused = Vec::new();
+        let mut dead = Vec::new();
         let parsed: Vec<_> = batch
             .iter()
             .map(|m| message::parse(&m.topic, &m.payload))
@@ -211,10 +316,17 @@ impl Processor {
         macs.sort();
         macs.dedup();
         let mut devices = self.batch_devices(&macs).await?;
+        for (mac, device) in devices.iter_mut() {
+            if let Some(clock) = self.retry_anchors.remove(mac) {
+                device.boot_clock = clock;
+            }
+            anchors.insert(*mac, device.boot_clock);
+        }
         let mut telemetry = Vec::new();
         let mut unregistered: BTreeMap<Mac, (Instant, Instant, i64)> = BTreeMap::new();
         let mut presence: HashMap<Id, PresenceUpdate> = HashMap::new();
         let (readings, finals) = board_readings(batch, &parsed, &devices);
+        let snapshots = snapshot_times(batch, &parsed, &readings);
         self.mark_online(batch, &parsed, &mut devices, &finals)
             .await?;
         self.store_moved_anchors(&parsed, &devices, &finals).await?;
@@ -225,6 +337,21 @@ impl Processor {
                 Err(rejection) => {
                     tracing::debug!(topic = %msg.topic, reason = %rejection, "message rejected");
                     local.reject(rejection.code());
+                    local.dead_letters += 1;
+                    refused.push(Refusal {
+                        index,
+                        reason: rejection.code(),
+                    });
+                    dead.push(DeadLetter::new(
+                        &msg.topic,
+                        &msg.payload,
+                        msg.received,
+                        DeadKind::Malformed,
+                        rejection.code(),
+                        &rejection.to_string(),
+                        None,
+                        msg.received,
+                    ));
                     continue;
                 }
             };
@@ -236,30 +363,38 @@ impl Processor {
             let recv = msg.received;
             let Some(device) = devices.get_mut(&mac) else {
                 local.reject("unregistered");
+                refused.push(Refusal {
+                    index,
+                    reason: "unregistered",
+                });
+                // Counted and surfaced (`devices unregistered`, health), never stored: anyone can
+                // claim any MAC, and what no board of ours said is not our record.
                 let e = unregistered.entry(mac).or_insert((recv, recv, 0));
                 e.0 = e.0.min(recv);
                 e.1 = e.1.max(recv);
                 e.2 += 1;
-                telemetry.push(telemetry_event(msg, &parsed, None, "", mac));
                 continue;
             };
             let Some(device_id) = device.id else {
                 continue;
             };
-            let classroom = self.classroom_of(device).await?;
-            if let Event::Command { .. } = parsed.event {
-                telemetry.push(telemetry_event(
-                    msg,
-                    &parsed,
-                    Some(device_id),
-                    &classroom,
-                    mac,
-                ));
-                local.committed += 1;
-                continue;
-            }
+            // Only what carries the board's secret is recorded as the board's, or as a command to
+            // it (ours carry it): anyone can publish on the device topics. Refused messages are
+            // counted, not kept as dead letters: a wrong secret may be a near miss of the real one,
+            // which must not be stored, and no replay could make it right (the board is fixed by
+            // provisioning it, and its next messages pass).
             if let Err(code) = trusted(device, &parsed.event) {
                 local.reject(code);
+                refused.push(Refusal {
+                    index,
+                    reason: code,
+                });
+                continue;
+            }
+            let classroom = self.classroom_of(device).await?;
+            if let Event::Command { .. } = parsed.event {
+                telemetry.push(telemetry_event(msg, &parsed, device_id, &classroom, mac));
+                local.committed += 1;
                 continue;
             }
             let mut update = PresenceUpdate {
@@ -272,7 +407,7 @@ impl Processor {
                     update.boot_clock = Some(reading.clock);
                     reading.event_time
                 }
-                None => recv,
+                None => snapshots.get(&index).copied().unwrap_or(recv),
             };
             match &parsed.event {
                 Event::Motion { detected: true, .. } => update.last_motion_at = Some(event_time),
@@ -330,17 +465,20 @@ impl Processor {
                 _ => {}
             }
             presence.entry(device_id).or_default().merge(update);
-            telemetry.push(telemetry_event(
-                msg,
-                &parsed,
-                Some(device_id),
-                &classroom,
-                mac,
-            ));
+            telemetry.push(telemetry_event(msg, &parsed, device_id, &classroom, mac));
             local.committed += 1;
         }
+        if !telemetry.is_empty() {
+            self.before(Step::Telemetry, None)?;
+        }
         local.telemetry_inserted += self.store.insert_telemetry(&telemetry).await?;
+        if !dead.is_empty() {
+            self.before(Step::DeadLetters, None)?;
+            self.store.insert_dead_letters(&dead).await?;
+        }
+        // Last: a count is the one write that is not idempotent.
         for (mac, (first, last, count)) in unregistered {
+            self.before(Step::Unregistered, Some(mac))?;
             self.store
                 .record_unregistered(mac, first, last, count)
                 .await?;
@@ -354,7 +492,7 @@ impl Processor {
             }
         }
         self.stats.add(&local);
-        Ok(())
+        Ok(refused)
     }
 
     /// Marks online, before the batch's messages are processed, every board of the batch not online
@@ -387,6 +525,7 @@ impl Processor {
             first.entry(mac).or_insert(msg.received);
         }
         let mut pending = Vec::with_capacity(first.len());
+        let mut entries = Vec::with_capacity(first.len());
         for (mac, recv) in &first {
             let Some(device) = devices.get(mac) else {
                 continue;
@@ -397,44 +536,57 @@ impl Processor {
                 .get(mac)
                 .filter(|c| moved(self.clocks_written.get(&device_id), c))
                 .copied();
-            pending.push((device_id, device.status.clone(), anchor, classroom, *recv));
+            // The entry is written before the mark, so that a retry (which finds the board online)
+            // has it; its id names the state left, so that collectors coming upon the same board
+            // at once write one entry.
+            let mut entry = ActivityLog::new(action::DEVICE_ONLINE, TriggeredBy::Monitoring, *recv);
+            entry.device_id = Some(device_id);
+            entry.classroom = Some(classroom);
+            let key = format!(
+                "online:{device_id}:{}:{}",
+                device.status.as_str(),
+                device
+                    .last_seen
+                    .map_or("-".to_string(), |t| t.timestamp_millis().to_string())
+            );
+            entries.push((entry, key));
+            pending.push((*mac, device_id, device.status.clone(), anchor, *recv));
         }
-        let store = &self.store;
+        if !entries.is_empty() {
+            self.before(Step::OnlineActivity, None)?;
+        }
+        self.store.log_activities_once(&entries).await?;
+        let this = &*self;
         let flipped = futures::future::try_join_all(pending.into_iter().map(
-            |(device_id, status, anchor, classroom, recv)| async move {
-                if store
+            |(mac, device_id, status, anchor, recv)| async move {
+                this.before(Step::OnlineMark, Some(mac))?;
+                if this
+                    .store
                     .mark_online_from(device_id, &status, recv, anchor)
                     .await?
                 {
                     return Ok::<_, StoreError>((
                         anchor.map(|c| (device_id, c)),
-                        Some((device_id, classroom, recv)),
+                        Some(device_id),
+                        recv,
                     ));
                 }
-                if !store.mark_online(device_id, recv).await? {
-                    return Ok((None, None));
+                if !this.store.mark_online(device_id, recv).await? {
+                    return Ok((None, None, recv));
                 }
-                Ok((None, Some((device_id, classroom, recv))))
+                Ok((None, Some(device_id), recv))
             },
         ))
         .await?;
-        let mut entries = Vec::new();
-        for (anchor, online) in flipped {
+        for (anchor, online, recv) in flipped {
             if let Some((id, clock)) = anchor {
                 // Stored with the mark: the anchor pass below finds it written.
                 self.clocks_written.insert(id, clock);
             }
-            let Some((device_id, classroom, recv)) = online else {
-                continue;
-            };
-            self.presence.written(device_id, recv);
-            let mut entry = ActivityLog::new(action::DEVICE_ONLINE, TriggeredBy::Monitoring, recv);
-            entry.device_id = Some(device_id);
-            entry.classroom = Some(classroom);
-            let key = format!("online:{device_id}:{}", recv.timestamp_millis());
-            entries.push((entry, key));
+            if let Some(device_id) = online {
+                self.presence.written(device_id, recv);
+            }
         }
-        self.store.log_activities_once(&entries).await?;
         for mac in first.keys() {
             if let Some(device) = devices.get_mut(mac) {
                 device.status = DeviceStatus::Online;
@@ -473,13 +625,14 @@ impl Processor {
             })
             .collect();
         // Boards are independent: their anchors are written concurrently.
-        let store = &self.store;
+        let this = &*self;
         futures::future::try_join_all(moved.iter().map(|(id, clock)| async move {
+            this.before(Step::Anchor, None)?;
             let update = PresenceUpdate {
                 boot_clock: Some(*clock),
                 ..Default::default()
             };
-            store.write_presence(*id, &update).await
+            this.store.write_presence(*id, &update).await
         }))
         .await?;
         self.clocks_written.extend(moved);
@@ -569,25 +722,19 @@ impl Processor {
                 continue;
             }
             if sw.state == state {
-                if sw.last_state_change == Some(at) {
-                    // Applied by an earlier attempt whose activity may not have been written.
-                    self.log_switch_activity(
-                        device,
-                        classroom,
-                        &sw,
-                        state,
-                        at,
-                        &cause.action(state),
-                        &cause.triggered_by,
-                        cause.reported_by,
-                    )
-                    .await?;
-                }
+                // Its activity and ledger rows were written before the switch moved.
                 return Ok((Transition::NoChange, rows));
             }
             if sw.last_state_change.is_some_and(|lsc| at < lsc) {
                 return Ok((Transition::Stale, rows));
             }
+            // Changes at one board instant (a burst from a wall switch) are kept in the order they
+            // came, a millisecond apart: every state a switch leaves is then a distinct one (its
+            // claim, its activity), and a redelivered change is older than the last one.
+            let at = match sw.last_state_change {
+                Some(lsc) if at == lsc => lsc + chrono::Duration::milliseconds(1),
+                _ => at,
+            };
             let (outcome, billed) = self
                 .claim_and_complete(device, classroom, index, state, at, Some(cause))
                 .await?;
@@ -664,6 +811,7 @@ impl Processor {
                 .to_string(),
             created_at: at,
         };
+        self.before(Step::Claim, Some(device.mac_address))?;
         let (claim, made) = self.store.claim_transition(&ours).await?;
         let rows = self.complete(device, classroom, &guard, &claim).await?;
         let outcome = match (made, claim.state == state && claim.at == at) {
@@ -675,8 +823,8 @@ impl Processor {
     }
 
     /// Completes a claimed transition, idempotently, in an order that survives a crash anywhere:
-    /// the ledger rows of the interval it closes (unique key), the guarded update of the switch,
-    /// then the activity (derived id).
+    /// the ledger rows of the interval it closes (unique key), the activity (derived id), then the
+    /// guarded update of the switch, which is what a retry reads as done.
     async fn complete(
         &self,
         device: &Device,
@@ -690,13 +838,12 @@ impl Processor {
         let mut rows = 0;
         if let (true, Some(start)) = (guard.state, guard.last_state_change) {
             if claim.at > start {
+                self.before(Step::Ledger, Some(device.mac_address))?;
                 rows = self.bill(device, sw, classroom, start, claim.at).await?;
             }
         }
-        self.store
-            .set_switch_if(guard, claim.state, claim.at)
-            .await?;
         if !claim.action.is_empty() {
+            self.before(Step::SwitchActivity, Some(device.mac_address))?;
             self.log_switch_activity(
                 device,
                 classroom,
@@ -709,6 +856,10 @@ impl Processor {
             )
             .await?;
         }
+        self.before(Step::SwitchState, Some(device.mac_address))?;
+        self.store
+            .set_switch_if(guard, claim.state, claim.at)
+            .await?;
         Ok(rows)
     }
 
@@ -836,16 +987,39 @@ fn board_readings(
     (out, finals)
 }
 
+/// The time of each relay snapshot that a timed message of its board follows in the batch: just
+/// before that message (a board sends in order), and never after its arrival. Timed at arrival, a
+/// snapshot would pass for newer than the changes the board reported after it, and undo them where
+/// a retry finds them already applied.
+fn snapshot_times(
+    batch: &[Incoming],
+    parsed: &[Result<message::Parsed, message::Rejection>],
+    readings: &HashMap<usize, board_clock::Reading>,
+) -> HashMap<usize, Instant> {
+    let mut next: HashMap<Mac, Instant> = HashMap::new();
+    let mut out = HashMap::new();
+    for (i, (msg, p)) in batch.iter().zip(parsed).enumerate().rev() {
+        let Ok(p) = p else { continue };
+        let Some(mac) = p.event.mac() else { continue };
+        if let Some(r) = readings.get(&i) {
+            next.insert(mac, r.event_time);
+        } else if let (Event::StateSnapshot { .. }, Some(n)) = (&p.event, next.get(&mac)) {
+            out.insert(i, msg.received.min(*n - chrono::Duration::milliseconds(1)));
+        }
+    }
+    out
+}
+
 fn telemetry_event(
     msg: &Incoming,
     parsed: &message::Parsed,
-    device: Option<Id>,
+    device: Id,
     classroom: &str,
     mac: Mac,
 ) -> TelemetryEvent {
     let payload = without_secret(parsed.payload.clone());
     TelemetryEvent {
-        device_id: device.map(|d| d.to_hex()),
+        device_id: Some(device.to_hex()),
         mac: mac.to_string(),
         classroom: classroom.to_string(),
         topic: msg.topic.clone(),

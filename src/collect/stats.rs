@@ -14,6 +14,8 @@ pub struct Stats {
     pub ledger_rows: i64,
     pub telemetry_inserted: u64,
     pub went_offline: i64,
+    /// Messages kept as dead letters (malformed, or refused by the database for good).
+    pub dead_letters: i64,
     /// Rejected messages by reason code (`wrong_secret`, `unregistered`, `not_json`, …).
     pub rejected: BTreeMap<String, i64>,
 }
@@ -47,6 +49,7 @@ impl Stats {
         self.ledger_rows += o.ledger_rows;
         self.telemetry_inserted += o.telemetry_inserted;
         self.went_offline += o.went_offline;
+        self.dead_letters += o.dead_letters;
         for (k, v) in &o.rejected {
             *self.rejected.entry(k.clone()).or_default() += v;
         }
@@ -60,14 +63,15 @@ impl Stats {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         format!(
-            "{} messages received, {} committed, {} relay transitions, {} ledger rows, {} devices went offline, {} rejected{}",
+            "{} messages received, {} committed, {} relay transitions, {} ledger rows, {} devices went offline, {} rejected{}, {} dead letters",
             self.received,
             self.committed,
             self.transitions,
             self.ledger_rows,
             self.went_offline,
             self.rejected_total(),
-            if rejected.is_empty() { String::new() } else { format!(" ({})", rejected.join(", ")) }
+            if rejected.is_empty() { String::new() } else { format!(" ({})", rejected.join(", ")) },
+            self.dead_letters
         )
     }
 }

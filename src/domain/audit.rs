@@ -53,6 +53,17 @@ pub enum Finding {
         stored_cost: f64,
         ledger_cost: f64,
     },
+    /// A switch whose state, last recorded change and open interval do not agree.
+    SwitchDisagrees {
+        device_id: String,
+        switch_id: String,
+        state: bool,
+        last_state_change: Option<Instant>,
+        /// The collector's last activity entry for the switch, and when.
+        last_activity: Option<String>,
+        last_activity_at: Option<Instant>,
+        why: String,
+    },
     /// A stored monthly aggregate that is not the sum of its stored daily aggregates.
     StaleMonthly {
         month_string: String,
@@ -118,6 +129,22 @@ impl std::fmt::Display for Finding {
                 "daily aggregate {date_string} device {device_id} differs from the ledger in {}: {stored_kwh:.3} kWh ₹{stored_cost:.2} stored, {ledger_kwh:.3} kWh ₹{ledger_cost:.2} in the ledger; run `autovolt aggregate --date {date_string}`",
                 fields.join(", ")
             ),
+            Finding::SwitchDisagrees {
+                device_id,
+                switch_id,
+                state,
+                last_state_change,
+                last_activity,
+                last_activity_at,
+                why,
+            } => write!(
+                f,
+                "device {device_id} switch {switch_id} is {} since {} but its last activity is {} at {}: {why}",
+                if *state { "on" } else { "off" },
+                last_state_change.map_or("never".to_string(), |t| t.to_rfc3339()),
+                last_activity.as_deref().unwrap_or("none"),
+                last_activity_at.map_or("-".to_string(), |t| t.to_rfc3339()),
+            ),
             Finding::StaleMonthly {
                 month_string,
                 device_id,
@@ -135,6 +162,84 @@ impl std::fmt::Display for Finding {
 
 fn row_id(r: &LedgerRow) -> String {
     r.id.map(|i| i.to_hex()).unwrap_or_else(|| "?".into())
+}
+
+/// What the books say of one switch: the device's state, the collector's last activity entry for
+/// it, the device's last `device_offline` entry, and where its ledger rows end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwitchBooks {
+    pub device_id: String,
+    pub switch_id: String,
+    pub state: bool,
+    pub last_state_change: Option<Instant>,
+    /// The action (`on`, `manual_off`, …) and time of the last entry; entries at the same time
+    /// (written by older versions) all count.
+    pub last_activity: Vec<(String, Instant)>,
+    /// The last `device_offline` entry of its device.
+    pub offline_at: Option<Instant>,
+    /// The latest `end_ts` of its ledger rows.
+    pub rows_end: Option<Instant>,
+}
+
+/// Whether an activity action turns a switch on (`on`, `manual_on`) or off.
+pub fn action_turns_on(action: &str) -> bool {
+    action.ends_with("on") && !action.starts_with("device")
+}
+
+/// The invariant that keeps a switch billable: its state agrees with its last recorded change
+/// (a switch closed by its board going offline excepted), that change is no later than
+/// `lastStateChange` (later only where the interval was reopened at local midnight), and no ledger
+/// row bills time after an open interval's start.
+pub fn check_switch(b: &SwitchBooks, tz: Tz) -> Option<Finding> {
+    let finding = |why: &str| {
+        let last = b.last_activity.last();
+        Some(Finding::SwitchDisagrees {
+            device_id: b.device_id.clone(),
+            switch_id: b.switch_id.clone(),
+            state: b.state,
+            last_state_change: b.last_state_change,
+            last_activity: last.map(|(a, _)| a.clone()),
+            last_activity_at: last.map(|(_, t)| *t),
+            why: why.to_string(),
+        })
+    };
+    if let (true, Some(lsc), Some(end)) = (b.state, b.last_state_change, b.rows_end) {
+        if end > lsc {
+            return finding("a ledger row bills time after the open interval's start");
+        }
+    }
+    let reopened_at_midnight = |l: Instant| {
+        b.state && super::interval::local_midnight(super::interval::local_date(l, tz), tz) == l
+    };
+    let Some(&(_, at)) = b.last_activity.last() else {
+        return match b.last_state_change {
+            Some(l) if b.state && !reopened_at_midnight(l) => {
+                finding("on without an activity entry: an interval no entry explains")
+            }
+            _ => None,
+        };
+    };
+    let agrees = b
+        .last_activity
+        .iter()
+        .any(|(a, _)| action_turns_on(a) == b.state);
+    let lsc = b.last_state_change;
+    if !agrees {
+        let closed_offline = !b.state && lsc.is_some() && b.offline_at == lsc;
+        return if closed_offline {
+            None
+        } else {
+            finding("the state differs from the last recorded change")
+        };
+    }
+    match lsc {
+        None => finding("an activity entry for a switch that never changed"),
+        Some(l) if l < at => finding("the device shows an older change than the activity log"),
+        Some(l) if l > at && !reopened_at_midnight(l) => {
+            finding("the device shows a change that no activity entry records")
+        }
+        _ => None,
+    }
 }
 
 /// Checks rows one by one (rules, midnight) and per switch (overlaps). `rows` may be in any order.
@@ -268,6 +373,9 @@ pub struct AuditReport {
     pub rows_checked: u64,
     pub daily_checked: u64,
     pub monthly_checked: u64,
+    /// Switches changed within the days, checked against their activity entries.
+    #[serde(default)]
+    pub switches_checked: u64,
     /// Days with ledger rows but no stored aggregate (not a disagreement: not aggregated yet).
     pub days_not_aggregated: Vec<String>,
     pub findings: Vec<Finding>,
@@ -283,6 +391,42 @@ impl AuditReport {
 mod tests {
     use super::*;
     use crate::domain::energy::{cost_inr, energy_wh};
+
+    #[test]
+    fn a_switch_agrees_with_its_last_change_or_is_found() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 24, 5, 0, 0).unwrap();
+        let books = |state: bool, lsc: Option<Instant>, acts: &[(&str, Instant)]| SwitchBooks {
+            device_id: "d".into(),
+            switch_id: "sw1".into(),
+            state,
+            last_state_change: lsc,
+            last_activity: acts.iter().map(|(a, t)| (a.to_string(), *t)).collect(),
+            offline_at: None,
+            rows_end: None,
+        };
+        assert!(check_switch(&books(false, None, &[]), IST).is_none());
+        assert!(check_switch(&books(true, Some(t), &[("manual_on", t)]), IST).is_none());
+        assert!(check_switch(&books(true, Some(t), &[("off", t)]), IST).is_some());
+        // Flipped without an entry: the burst bug.
+        assert!(check_switch(&books(true, Some(t), &[]), IST).is_some());
+        let later = t + Duration::seconds(11);
+        assert!(check_switch(&books(true, Some(later), &[("on", t)]), IST).is_some());
+        // Reopened at local midnight: fine.
+        let midnight = crate::domain::interval::local_midnight(
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            IST,
+        );
+        assert!(check_switch(&books(true, Some(midnight), &[("on", t)]), IST).is_none());
+        // Closed by going offline: fine only at the offline entry's time.
+        let mut off = books(false, Some(later), &[("on", t)]);
+        assert!(check_switch(&off, IST).is_some());
+        off.offline_at = Some(later);
+        assert!(check_switch(&off, IST).is_none());
+        // Billed past the open interval's start.
+        let mut billed = books(true, Some(t), &[("on", t)]);
+        billed.rows_end = Some(later);
+        assert!(check_switch(&billed, IST).is_some());
+    }
     use crate::domain::{CostCalculation, Quality, SwitchType};
     use chrono::{Duration, TimeZone, Utc};
 

@@ -10,6 +10,9 @@ pub const FALLBACK_WATTS: f64 = 50.0;
 pub const MAX_ROW_SECONDS: f64 = 86_400.0;
 /// Most energy a ledger row may hold.
 pub const MAX_ROW_WH: f64 = 100_000.0;
+/// The most a switch is believed to draw: a rating above it is a typing error (a classroom circuit
+/// carries kilowatts), and it keeps the rows of one day of one switch few.
+pub const MAX_SWITCH_WATTS: f64 = 1_000_000.0;
 /// Tolerance of the energy and cost checks (kWh and ₹).
 pub const TOLERANCE: f64 = 0.01;
 
@@ -90,12 +93,17 @@ pub struct LedgerRow {
 }
 
 /// The power of a switch and how sure we are of it: its `powerRating` if > 0, else the power
-/// settings' wattage for its type, else 50 W with confidence `medium`.
+/// settings' wattage for its type, else 50 W with confidence `medium`. A wattage above
+/// [`MAX_SWITCH_WATTS`] is not believed and falls through to the next rule.
 pub fn switch_power(switch: &Switch, settings: Option<&PowerSettings>) -> (f64, Confidence) {
-    if let Some(w) = switch.power_rating.filter(|w| w.is_finite() && *w > 0.0) {
+    let believable = |w: &f64| w.is_finite() && *w > 0.0 && *w <= MAX_SWITCH_WATTS;
+    if let Some(w) = switch.power_rating.filter(believable) {
         return (w, Confidence::High);
     }
-    match settings.and_then(|s| s.watts_of(&switch.switch_type)) {
+    match settings
+        .and_then(|s| s.watts_of(&switch.switch_type))
+        .filter(|w| *w <= MAX_SWITCH_WATTS)
+    {
         Some(w) => (w, Confidence::High),
         None => (FALLBACK_WATTS, Confidence::Medium),
     }

@@ -1,7 +1,11 @@
 //! Turning a closed switch on-interval into ledger rows: split at campus-local midnight and at every
-//! tariff change, so that each row has exactly one day and one rate.
+//! tariff change, so that each row has exactly one day and one rate, and further into equal parts
+//! where a piece would exceed a row's caps (a day of a 25-hour DST day, a 20 kW load for 7 h): an
+//! interval is never refused for its length or its energy.
 
-use super::energy::{cost_inr, energy_wh, seconds_between, switch_power};
+use super::energy::{
+    cost_inr, energy_wh, seconds_between, switch_power, MAX_ROW_SECONDS, MAX_ROW_WH,
+};
 use super::tariff::TariffBook;
 use super::{
     CostCalculation, DataSource, Device, Instant, LedgerRow, PowerSettings, Quality, Switch,
@@ -67,6 +71,42 @@ pub fn split(start: Instant, end: Instant, tz: Tz, cuts: &[Instant]) -> Vec<(Ins
     pieces
 }
 
+/// Splits `[start, end)` into the fewest equal parts (to the millisecond) of which none is longer
+/// than a row may be nor holds more energy at `power_w` than a row may: the parts tile the
+/// interval exactly. A power no millisecond can hold within the cap (beyond 360 GW, which
+/// [`switch_power`] never gives) leaves one part per millisecond.
+pub fn within_caps(start: Instant, end: Instant, power_w: f64) -> Vec<(Instant, Instant)> {
+    let total_ms = (end - start).num_milliseconds();
+    if total_ms <= 0 {
+        return Vec::new();
+    }
+    let fits = |ms: i64| {
+        let secs = ms as f64 / 1000.0;
+        secs <= MAX_ROW_SECONDS && energy_wh(power_w, secs) <= MAX_ROW_WH
+    };
+    let longest = |n: i64| (total_ms + n - 1) / n;
+    // The caps' own estimate, then upwards past rounding to whole milliseconds.
+    let by_time = (total_ms as f64 / (MAX_ROW_SECONDS * 1000.0)).ceil();
+    let by_energy = if power_w.is_finite() && power_w > 0.0 {
+        (energy_wh(power_w, total_ms as f64 / 1000.0) / MAX_ROW_WH).ceil()
+    } else {
+        1.0
+    };
+    let mut n = (by_time.max(by_energy).max(1.0) as i64).clamp(1, total_ms);
+    while n < total_ms && !fits(longest(n)) {
+        n += 1;
+    }
+    (0..n)
+        .map(|k| {
+            let at = |k: i64| {
+                let ms = i128::from(total_ms) * i128::from(k) / i128::from(n);
+                start + chrono::Duration::milliseconds(ms as i64)
+            };
+            (at(k), at(k + 1))
+        })
+        .collect()
+}
+
 /// Everything needed to bill one switch's interval.
 pub struct BillingContext<'a> {
     pub device: &'a Device,
@@ -78,8 +118,9 @@ pub struct BillingContext<'a> {
     pub tz: Tz,
 }
 
-/// The ledger rows of the closed interval `[start, end)` of a switch: one per local day and tariff,
-/// with power from the switch/type rules and cost from the rate in force at each piece's start.
+/// The ledger rows of the closed interval `[start, end)` of a switch: one per local day and tariff
+/// (more where a piece exceeds a row's caps, see [`within_caps`]), with power from the switch/type
+/// rules and cost from the rate in force at each piece's start.
 pub fn ledger_rows(
     ctx: &BillingContext<'_>,
     start: Instant,
@@ -93,6 +134,7 @@ pub fn ledger_rows(
         .changes_within(start, end, &device_id, ctx.classroom);
     split(start, end, ctx.tz, &cuts)
         .into_iter()
+        .flat_map(|(from, to)| within_caps(from, to, power_w))
         .map(|(from, to)| {
             let seconds = seconds_between(from, to);
             let wh = energy_wh(power_w, seconds);
@@ -132,6 +174,7 @@ pub fn ledger_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::energy::MAX_SWITCH_WATTS;
     use crate::domain::tariff::{CostVersion, TariffScope};
     use crate::domain::{DeviceConfig, DeviceStatus, DeviceType, Id, Mac, Secret, SwitchType};
     use chrono::Utc;
@@ -264,6 +307,64 @@ mod tests {
         }
     }
 
+    #[test]
+    fn twenty_kilowatts_for_seven_hours_bills_140_kwh_in_rows_within_the_caps() {
+        let mut d = device();
+        d.switches[0].power_rating = Some(20_000.0);
+        let book = TariffBook::new(vec![], 8.0);
+        let ctx = BillingContext {
+            device: &d,
+            switch: &d.switches[0],
+            classroom: "CS-101",
+            settings: None,
+            tariffs: &book,
+            tz: IST,
+        };
+        let start = ist(2026, 11, 24, 9, 0);
+        let rows = ledger_rows(
+            &ctx,
+            start,
+            start + chrono::Duration::hours(7),
+            DataSource::Telemetry,
+        );
+        assert_eq!(rows.len(), 2);
+        for r in &rows {
+            r.validate().unwrap();
+        }
+        let wh: f64 = rows.iter().map(|r| r.delta_wh).sum();
+        assert!((wh - 140_000.0).abs() < 1e-6, "{wh}");
+        let cost: f64 = rows.iter().map(|r| r.cost()).sum();
+        assert!((cost - 140.0 * 8.0).abs() < 1e-6, "{cost}");
+        assert_eq!(rows[0].end_ts, rows[1].start_ts);
+        assert_eq!(rows[1].end_ts, start + chrono::Duration::hours(7));
+    }
+
+    #[test]
+    fn a_25_hour_day_is_two_rows() {
+        // New York leaves DST on 2026-11-01: that local day lasts 25 hours.
+        let ny = chrono_tz::America::New_York;
+        let day = local_midnight(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), ny);
+        let next = local_midnight(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(), ny);
+        assert_eq!((next - day).num_hours(), 25);
+        let pieces: Vec<_> = split(day, next, ny, &[])
+            .into_iter()
+            .flat_map(|(a, b)| within_caps(a, b, 40.0))
+            .collect();
+        assert_eq!(pieces.len(), 2);
+        assert!(pieces
+            .iter()
+            .all(|(a, b)| seconds_between(*a, *b) <= MAX_ROW_SECONDS));
+    }
+
+    #[test]
+    fn an_unbelievable_rating_falls_back_to_the_type() {
+        let mut d = device();
+        d.switches[0].power_rating = Some(5e12);
+        let settings = PowerSettings::campus_default(7.5);
+        let (w, _) = switch_power(&d.switches[0], Some(&settings));
+        assert_eq!(w, 75.0);
+    }
+
     fn any_instant() -> impl Strategy<Value = Instant> {
         // 2020..2030, millisecond resolution.
         (1_577_836_800_000i64..1_893_456_000_000i64)
@@ -295,6 +396,44 @@ mod tests {
                 prop_assert!(*b <= next);
                 prop_assert!(seconds_between(*a, *b) <= 86_400.0);
             }
+        }
+
+        #[test]
+        fn any_power_and_length_gives_rows_within_the_caps_summing_to_the_whole(
+            start in any_instant(),
+            len_ms in 1i64..(40 * 86_400_000),
+            watts in prop_oneof![0.0f64..100.0, 100.0f64..100_000.0, 100_000.0f64..=MAX_SWITCH_WATTS],
+            change_offset in 0i64..(40 * 86_400_000),
+        ) {
+            let mut d = device();
+            d.switches[0].power_rating = Some(watts);
+            let end = start + chrono::Duration::milliseconds(len_ms);
+            let change = start + chrono::Duration::milliseconds(change_offset);
+            let book = TariffBook::new(
+                vec![global(5.0, start - chrono::Duration::days(1), Some(change)), global(8.0, change, None)],
+                7.5,
+            );
+            let ctx = BillingContext { device: &d, switch: &d.switches[0], classroom: "CS-101", settings: None, tariffs: &book, tz: IST };
+            let rows = ledger_rows(&ctx, start, end, DataSource::Telemetry);
+            let (power, _) = switch_power(&d.switches[0], None);
+            let mut ms = 0i64;
+            let mut wh = 0.0;
+            for r in &rows {
+                prop_assert!(r.validate().is_ok(), "{:?}", r.validate());
+                prop_assert!(r.switch_on_duration_seconds <= MAX_ROW_SECONDS);
+                prop_assert!(r.delta_wh <= MAX_ROW_WH);
+                prop_assert!(r.start_ts < r.end_ts);
+                ms += (r.end_ts - r.start_ts).num_milliseconds();
+                wh += r.delta_wh;
+            }
+            for w in rows.windows(2) {
+                prop_assert_eq!(w[0].end_ts, w[1].start_ts);
+            }
+            prop_assert_eq!(rows.first().map(|r| r.start_ts), Some(start));
+            prop_assert_eq!(rows.last().map(|r| r.end_ts), Some(end));
+            prop_assert_eq!(ms, len_ms);
+            let whole = energy_wh(power, len_ms as f64 / 1000.0);
+            prop_assert!((wh - whole).abs() <= 1e-9 * whole.max(1.0), "{} vs {}", wh, whole);
         }
 
         #[test]

@@ -4,9 +4,16 @@
 use rumqttc::{MqttOptions, Transport};
 use std::time::Duration;
 
-/// Larger than any board message (they are ≤ 1 KiB and the parser refuses > 64 KiB): a packet
-/// above the client's limit would drop the connection and come back on every reconnect.
-pub const MAX_PACKET: usize = 1024 * 1024;
+/// The largest packet MQTT can frame (a remaining length of 268,435,455 bytes). The client reads
+/// whatever the broker sends, so that the parser refuses an oversized payload (> 64 KiB) and the
+/// message is acknowledged and dropped: MQTT 3.1.1 has no way to tell the broker what the client
+/// will take, and a packet over the client's own limit drops the connection, to be delivered again
+/// on every reconnect, for ever. The broker's `message_size_limit` (README) keeps such packets
+/// from being published at all.
+pub const MAX_INCOMING_PACKET: usize = 268_435_455;
+
+/// Larger than anything this project sends.
+pub const MAX_OUTGOING_PACKET: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConnectionError {
@@ -96,7 +103,7 @@ pub fn options(
     let addr = BrokerAddress::parse(url)?;
     let mut o = MqttOptions::new(client_id, addr.host, addr.port);
     o.set_keep_alive(Duration::from_secs(30));
-    o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+    o.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
     if addr.tls {
         o.set_transport(Transport::tls_with_default_config());
     }

@@ -26,6 +26,87 @@ pub enum StoreError {
     Driver(#[from] mongodb::error::Error),
     #[error("a stored document could not be read: {0}")]
     Decode(String),
+    /// The server refused a document for what it holds (not for its own state): writing it again
+    /// fails again.
+    #[error("the database refused a document: {0}")]
+    Refused(String),
+}
+
+/// Whether an error is worth retrying as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The server, or the way to it, failed (unreachable, timed out, busy, not primary, a write
+    /// conflict): the same work succeeds later.
+    Transient,
+    /// What was asked is at fault (a document breaking a rule, one that does not decode, one the
+    /// server refuses): the same work fails again, however often it is tried.
+    Permanent,
+}
+
+/// Server error codes that say "not now" rather than "not this": network, elections, shutdown,
+/// time limits, locks and write conflicts (MongoDB's retryable codes and a few more).
+const TRANSIENT_CODES: &[i32] = &[
+    6, 7, 24, 46, 50, 64, 89, 91, 112, 134, 189, 262, 9001, 10058, 10107, 11600, 11601, 11602,
+    13435, 13436,
+];
+
+/// Labels the driver or the server put on errors worth retrying.
+const TRANSIENT_LABELS: &[&str] = &[
+    "RetryableWriteError",
+    "TransientTransactionError",
+    "RetryableError",
+    "SystemOverloadedError",
+    "ResumableChangeStreamError",
+];
+
+/// Whether a server message says a lock or a busy backend (FerretDB's SQLite: `database is locked`,
+/// `SQLITE_BUSY`), which clears by itself.
+fn says_busy(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("database is locked")
+        || m.contains("database table is locked")
+        || m.contains("sqlite_busy")
+        || m.contains("sqlite_locked")
+}
+
+/// Sorts a driver error where it is born: the driver's kinds and labels, the server's codes.
+pub fn driver_fault(e: &mongodb::error::Error) -> Fault {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    if TRANSIENT_LABELS.iter().any(|l| e.contains_label(l)) || is_network(e) {
+        return Fault::Transient;
+    }
+    let by_code = |code: i32, message: &str| {
+        if TRANSIENT_CODES.contains(&code) || says_busy(message) {
+            Fault::Transient
+        } else {
+            Fault::Permanent
+        }
+    };
+    match &*e.kind {
+        ErrorKind::BsonDeserialization(_)
+        | ErrorKind::BsonSerialization(_)
+        | ErrorKind::InvalidArgument { .. } => Fault::Permanent,
+        ErrorKind::Command(c) => by_code(c.code, &c.message),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => by_code(w.code, &w.message),
+        ErrorKind::Write(WriteFailure::WriteConcernError(_)) => Fault::Transient,
+        ErrorKind::InsertMany(m) => {
+            if m.write_concern_error.is_some() {
+                return Fault::Transient;
+            }
+            let errors = m.write_errors.as_deref().unwrap_or_default();
+            if errors
+                .iter()
+                .all(|w| by_code(w.code, &w.message) == Fault::Transient)
+            {
+                Fault::Transient
+            } else {
+                Fault::Permanent
+            }
+        }
+        // Network, selection, pool, authentication, shutdown, a response cut short: the server or
+        // the way to it.
+        _ => Fault::Transient,
+    }
 }
 
 /// MongoDB's duplicate-key error code.
@@ -48,6 +129,43 @@ impl StoreError {
                 reason: first_line(&e.to_string()),
             },
             _ => StoreError::Driver(e),
+        }
+    }
+
+    /// Whether retrying the same work can succeed ([`Fault::Transient`]) or never will.
+    pub fn fault(&self) -> Fault {
+        match self {
+            StoreError::Invalid(_) | StoreError::Decode(_) | StoreError::Refused(_) => {
+                Fault::Permanent
+            }
+            StoreError::Driver(e) => driver_fault(e),
+            // A missing or already present document, a lost race, credentials, the URI: not the
+            // work's fault; it waits for the database or a person.
+            StoreError::BadUri(_)
+            | StoreError::Unreachable { .. }
+            | StoreError::AuthFailed { .. }
+            | StoreError::Duplicate(_)
+            | StoreError::NotFound(_)
+            | StoreError::Conflict(_) => Fault::Transient,
+        }
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.fault() == Fault::Permanent
+    }
+
+    /// A short stable code for counters and dead letters.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            StoreError::Invalid(_) => "invalid_document",
+            StoreError::Decode(_) => "undecodable_document",
+            StoreError::Refused(_) => "refused_by_database",
+            StoreError::Driver(e) => match &*e.kind {
+                mongodb::error::ErrorKind::BsonDeserialization(_) => "undecodable_document",
+                mongodb::error::ErrorKind::BsonSerialization(_) => "unencodable_document",
+                _ => "refused_by_database",
+            },
+            _ => "database_error",
         }
     }
 
@@ -146,6 +264,28 @@ pub fn redact(message: &str, uri: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_are_sorted_where_they_are_born() {
+        let invalid = StoreError::Invalid(crate::domain::ValidationError::new("delta_wh", 1, "x"));
+        assert_eq!(invalid.fault(), Fault::Permanent);
+        assert_eq!(invalid.reason_code(), "invalid_document");
+        assert_eq!(
+            StoreError::Decode("classroom".into()).fault(),
+            Fault::Permanent
+        );
+        let io = mongodb::error::Error::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset",
+        ));
+        assert_eq!(StoreError::Driver(io).fault(), Fault::Transient);
+        assert_eq!(
+            StoreError::Conflict("claim cannot be read".into()).fault(),
+            Fault::Transient
+        );
+        assert!(says_busy("database is locked (5) (SQLITE_BUSY)"));
+        assert!(!says_busy("invalid key: $where"));
+    }
 
     #[test]
     fn passwords_never_show() {

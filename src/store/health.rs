@@ -85,6 +85,8 @@ pub struct CollectorHealth {
     pub database_down_since: Option<Instant>,
     pub received: i64,
     pub rejected: i64,
+    /// Rejected messages by reason code.
+    pub rejected_by_reason: std::collections::BTreeMap<String, i64>,
 }
 
 /// A collector whose record is older than this is taken as not running (it writes every 5 s).
@@ -126,6 +128,9 @@ pub struct HealthReport {
     /// [`NEWEST_CHECKED`] documents of each growing collection (on FerretDB the first ones in
     /// storage order; `autovolt audit` reads every ledger row of a period).
     pub unreadable: Vec<UnreadableDocuments>,
+    /// Messages kept as dead letters, by `kind/reason` (`failed/invalid_document` → 2). Failed
+    /// ones are missing from the books until replayed (a warning); malformed ones are only noted.
+    pub dead_letters: std::collections::BTreeMap<String, i64>,
 }
 
 /// How many of the newest documents of each growing collection `health` checks for readability.
@@ -200,6 +205,7 @@ impl Store {
                 database_down_since: c.database_down_since,
                 received: c.received,
                 rejected: c.rejected.values().sum(),
+                rejected_by_reason: c.rejected,
             })
             .collect();
         // The collector stamps `lastSeen` on the boards it hears: the newest one says how far
@@ -211,7 +217,19 @@ impl Store {
         self.check_readable().await?;
         let unreadable = self.unreadable_documents();
 
+        let dead_letters = self.dead_letter_counts().await?;
         let mut warnings = Vec::new();
+        let failed: i64 = dead_letters
+            .iter()
+            .filter(|(k, _)| k.starts_with("failed/"))
+            .map(|(_, n)| n)
+            .sum();
+        if failed > 0 {
+            warnings.push(format!(
+                "{failed} message(s) refused by the database for good and kept as dead letters: \
+                 see `autovolt rejected list`, fix the cause, then `autovolt rejected replay ID`"
+            ));
+        }
         if !status.pending.is_empty() {
             warnings.push(format!(
                 "{} pending migration(s): run `autovolt migrate up`",
@@ -312,6 +330,7 @@ impl Store {
             took_secs: took,
             slow_because,
             unreadable,
+            dead_letters,
         })
     }
 
@@ -566,6 +585,25 @@ impl HealthReport {
             if n == 1 { "" } else { "s" }
         ));
         out.push_str(&boards);
+        if !self.dead_letters.is_empty() {
+            let failed = self.dead_letters.keys().any(|k| k.starts_with("failed/"));
+            let total: i64 = self.dead_letters.values().sum();
+            let by_reason: Vec<String> = self
+                .dead_letters
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            out.push_str(&format!(
+                " Rejected  {} {total} dead letter{} ({})\n",
+                if failed {
+                    HealthLevel::Warning.mark()
+                } else {
+                    HealthLevel::Ok.mark()
+                },
+                if total == 1 { "" } else { "s" },
+                by_reason.join(", ")
+            ));
+        }
         out.push_str(&format!(
             "\n {:<26} {:>12} {:>10} {:>8}\n",
             "collection", "documents", "size", "indexes"

@@ -97,6 +97,13 @@ pub fn index_specs(caps: &Capabilities) -> Vec<IndexSpec> {
         let mut ttl = spec(c::TELEMETRY, doc! {"received_at": 1}, false);
         ttl.expire_after = Some(TELEMETRY_RETENTION);
         v.push(ttl);
+        let mut dead = spec(
+            super::deadletters::DEAD_LETTERS,
+            doc! {"createdAt": 1},
+            false,
+        );
+        dead.expire_after = Some(super::deadletters::DEAD_LETTER_RETENTION);
+        v.push(dead);
     }
     for coll in LIVE_COLLECTIONS {
         v.push(spec(coll, doc! {"updatedAt": 1}, false));
@@ -227,8 +234,9 @@ mod tests {
             ..Capabilities::default()
         });
         let ttl: Vec<_> = with.iter().filter(|s| s.expire_after.is_some()).collect();
-        assert_eq!(ttl.len(), 1);
+        assert_eq!(ttl.len(), 2);
         assert_eq!(ttl[0].collection, c::TELEMETRY);
+        assert_eq!(ttl[1].collection, super::super::deadletters::DEAD_LETTERS);
     }
 
     #[test]

@@ -106,7 +106,10 @@ impl Store {
                     .iter()
                     .find(|w| w.code != super::error::DUPLICATE_KEY)
                 {
-                    return Err(StoreError::Conflict(format!(
+                    if super::error::driver_fault(&e) == super::error::Fault::Transient {
+                        return Err(e.into());
+                    }
+                    return Err(StoreError::Refused(format!(
                         "ledger row {} was refused by the database: {}",
                         other.index, other.message
                     )));

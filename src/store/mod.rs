@@ -14,6 +14,7 @@ pub mod aggregates;
 pub mod backup;
 pub mod changefeed;
 pub mod classrooms;
+pub mod deadletters;
 pub mod devices;
 pub mod health;
 pub mod indexes;

@@ -56,6 +56,9 @@ pub struct CollectorStatus {
     pub ledger_rows: i64,
     /// Rejected messages by reason code.
     pub rejected: std::collections::BTreeMap<String, i64>,
+    /// Messages kept as dead letters.
+    #[serde(rename = "deadLetters", default)]
+    pub dead_letters: i64,
 }
 
 impl Store {

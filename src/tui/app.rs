@@ -537,6 +537,9 @@ impl App {
                 let h = &mut self.db_health;
                 h.last_aggregation = h.last_aggregation.take().or(old.last_aggregation);
                 h.newest_telemetry = h.newest_telemetry.max(old.newest_telemetry);
+                if h.dead_letters.is_none() {
+                    h.dead_letters = old.dead_letters;
+                }
             }
             DbChange::UsersExist(exist) => {
                 let signing_in = matches!(self.modal, Some(Modal::SignIn(_)));

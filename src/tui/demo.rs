@@ -81,7 +81,7 @@ pub async fn prepare_database(store: &Store) -> anyhow::Result<()> {
     let options = SeedOptions {
         classrooms: DEMO_CLASSROOMS,
         devices_per_classroom: DEMO_BOARDS_PER_CLASSROOM,
-        seed: 2026,
+        seed: Some(2026),
     };
     match seed::seed(store, &options).await {
         Ok(r) => tracing::info!(

@@ -134,6 +134,9 @@ pub struct DbHealth {
     /// was wrong with them ("2 activity entries unreadable: classroom is an ObjectId …").
     pub unreadable: u64,
     pub unreadable_reason: Option<String>,
+    /// Messages the collectors kept as dead letters, by `kind/reason` (read at reconciliations:
+    /// the collection is bounded, but a count is still a read of all of it).
+    pub dead_letters: Option<std::collections::BTreeMap<String, i64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -178,7 +178,7 @@ async fn first_screen(store: &Store) -> anyhow::Result<Snapshot> {
     let devices = store.devices().await?;
     let settings = store.active_power_settings().await?;
     let cost_versions = store.cost_versions(None).await?;
-    let health = health(store, None).await;
+    let health = health(store, None, false).await;
     Ok(Snapshot {
         classrooms,
         devices,
@@ -333,10 +333,11 @@ impl Books {
                         due = tokio::time::Instant::now() + Duration::from_secs(30);
                     }
                 }
-                next_health = tokio::time::Instant::now();
+                self.send_health(true).await;
+                next_health = tokio::time::Instant::now() + HEALTH_EVERY;
             }
             if tokio::time::Instant::now() >= next_health {
-                self.send_health().await;
+                self.send_health(false).await;
                 next_health = tokio::time::Instant::now() + HEALTH_EVERY;
             }
             let wake = due.min(next_health).min(self.next_midnight());
@@ -423,16 +424,28 @@ impl Books {
         let _ = self.tx.send(Event::Db(change)).await;
     }
 
-    async fn send_health(&self) {
-        let h = health(&self.store, self.last.map(|(_, took)| (took, self.period))).await;
+    async fn send_health(&self, dead_letters: bool) {
+        let reconcile = self.last.map(|(_, took)| (took, self.period));
+        let h = health(&self.store, reconcile, dead_letters).await;
         self.send(DbChange::Health(h)).await;
     }
 }
 
-/// Facts about the database for the health view: cheap reads only.
-async fn health(store: &Store, reconcile: Option<(Duration, Duration)>) -> DbHealth {
+/// Facts about the database for the health view: cheap reads only (the dead letters, a bounded
+/// collection, only when asked).
+async fn health(
+    store: &Store,
+    reconcile: Option<(Duration, Duration)>,
+    dead_letters: bool,
+) -> DbHealth {
     let unreadable = store.unreadable_documents();
+    let dead_letters = if dead_letters {
+        store.dead_letter_counts().await.ok()
+    } else {
+        None
+    };
     DbHealth {
+        dead_letters,
         unreadable: unreadable.iter().map(|u| u.documents as u64).sum(),
         unreadable_reason: (!unreadable.is_empty()).then(|| {
             unreadable

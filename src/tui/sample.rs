@@ -214,6 +214,7 @@ fn campus(rooms: usize, boards: usize, switches: usize) -> (Snapshot, Vec<DbChan
         reconcile_every: Some(std::time::Duration::from_secs(900)),
         unreadable: 0,
         unreadable_reason: None,
+        dead_letters: None,
     });
     // ₹14,200 over November 1–23, spread evenly over the boards.
     let day = local_date(now, chrono_tz::Asia::Kolkata);

@@ -118,11 +118,39 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         String::new()
     };
+    let failed: i64 = h
+        .dead_letters
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("failed/"))
+        .map(|(_, n)| n)
+        .sum();
+    let letters: i64 = h.dead_letters.iter().flatten().map(|(_, n)| n).sum();
+    let unreadable = if letters > 0 {
+        let by: Vec<String> = h
+            .dead_letters
+            .iter()
+            .flatten()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        format!(
+            "{unreadable} {} {letters} dead letter(s) ({}){}",
+            s.sep,
+            by.join(", "),
+            if failed > 0 {
+                ": not in the books until replayed (autovolt rejected list)"
+            } else {
+                ""
+            }
+        )
+    } else {
+        unreadable
+    };
     lines.push(Line::from(vec![
         label("Books"),
-        if totals.is_today_loaded() && h.unreadable == 0 {
+        if totals.is_today_loaded() && h.unreadable == 0 && failed == 0 {
             Span::styled(format!("{} ", s.online), t.ok)
-        } else if h.unreadable > 0 {
+        } else if h.unreadable > 0 || failed > 0 {
             Span::styled(format!("{} ", s.warn), t.warn)
         } else {
             Span::styled(format!("{} ", s.pending), t.pending)
