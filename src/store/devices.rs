@@ -59,6 +59,30 @@ impl Store {
 
     /// The readable devices that `filter` selects; see [`Store::read_all`] for the others. A
     /// `classroom` stored as the classroom's name (another writer's shape) is read as its `_id`.
+    /// The devices matching `filter`, and the `_id` and reason of each that does not read (those
+    /// are recorded as every reader's are).
+    pub(crate) async fn find_devices_reporting(
+        &self,
+        filter: Document,
+    ) -> Result<(Vec<Device>, Vec<(String, String)>), StoreError> {
+        let mut docs: Vec<Document> = self
+            .collection::<Document>(collections::DEVICES)
+            .find(filter)
+            .await?
+            .try_collect()
+            .await?;
+        self.classroom_names_as_ids(&mut docs).await?;
+        let mut devices = Vec::with_capacity(docs.len());
+        let mut unreadable = Vec::new();
+        for d in docs {
+            match self.decode_reporting::<Device>(collections::DEVICES, d) {
+                Ok(device) => devices.push(device),
+                Err(u) => unreadable.push((u.id.clone(), u.reason())),
+            }
+        }
+        Ok((devices, unreadable))
+    }
+
     pub(crate) async fn find_devices(
         &self,
         filter: Document,

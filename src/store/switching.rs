@@ -88,10 +88,21 @@ impl Store {
     }
 
     /// The registered devices among `macs` (one query for a whole batch of messages).
+    ///
+    /// A board whose document does not read is not taken for an unknown one: its messages could
+    /// not be billed, so this fails with [`StoreError::Decode`] naming it (a permanent error: the
+    /// collector keeps those messages as dead letters until the document is mended).
     pub async fn devices_by_macs(&self, macs: &[Mac]) -> Result<Vec<Device>, StoreError> {
         let list: Vec<String> = macs.iter().map(|m| m.to_string()).collect();
-        self.find_devices(doc! {"macAddress": {"$in": list}}, None)
-            .await
+        let (devices, unreadable) = self
+            .find_devices_reporting(doc! {"macAddress": {"$in": list}})
+            .await?;
+        match unreadable.first() {
+            Some((id, reason)) => Err(StoreError::Decode(format!(
+                "the document of device {id} cannot be read: {reason}"
+            ))),
+            None => Ok(devices),
+        }
     }
 
     /// Sets a switch's `state` and `lastStateChange` if it still is as `guard` says. Returns whether
@@ -168,32 +179,12 @@ impl Store {
                 e
             })
             .collect();
-        let inserted = match self
-            .collection::<ActivityLog>(collections::ACTIVITY)
-            .insert_many(&docs)
-            .ordered(false)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let mongodb::error::ErrorKind::InsertMany(failure) = &*e.kind else {
-                    return Err(e.into());
-                };
-                let only_duplicates = failure.write_concern_error.is_none()
-                    && failure
-                        .write_errors
-                        .as_deref()
-                        .unwrap_or_default()
-                        .iter()
-                        .all(|w| w.code == super::error::DUPLICATE_KEY);
-                if only_duplicates {
-                    Ok(())
-                } else {
-                    Err(StoreError::from(e))
-                }
-            }
-        };
-        inserted?;
+        super::error::only_duplicates(
+            self.collection::<ActivityLog>(collections::ACTIVITY)
+                .insert_many(&docs)
+                .ordered(false)
+                .await,
+        )?;
         self.journal_activity(&docs).await
     }
 }
