@@ -16,6 +16,42 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A detached 120×40 session running `cmd`, kept on screen after it exits.
+    fn start(session: &str, cmd: &str) -> Tmux {
+        Tmux::run(&[
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            cmd,
+        ]);
+        Tmux::run(&["set-option", "-t", session, "remain-on-exit", "on"]);
+        Tmux {
+            session: session.to_string(),
+        }
+    }
+
+    /// Waits until the command wrote its exit status into `exit_file`; returns it.
+    async fn exit_status(&self, exit_file: &std::path::Path, what: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(15);
+        while !exit_file.exists() {
+            assert!(
+                Instant::now() < until,
+                "{what}; the screen:\n{}",
+                self.screen()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        std::fs::read_to_string(exit_file)
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
     fn run(args: &[&str]) -> String {
         let out = Command::new("tmux")
             .args(args)
@@ -99,21 +135,7 @@ async fn start_navigate_toggle_confirmed_and_quit_cleanly() {
         env!("CARGO_BIN_EXE_autovolt"),
         exit_file.display()
     );
-    Tmux::run(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &cmd,
-    ]);
-    let t = Tmux {
-        session: session.clone(),
-    };
-    Tmux::run(&["set-option", "-t", &session, "remain-on-exit", "on"]);
+    let t = Tmux::start(&session, &cmd);
 
     t.wait(
         "the classrooms from the database and a live broker",
@@ -157,17 +179,10 @@ async fn start_navigate_toggle_confirmed_and_quit_cleanly() {
     assert!(!screen.contains("failed"), "{screen}");
 
     t.keys(&["q"]);
-    let until = Instant::now() + Duration::from_secs(15);
-    while !exit_file.exists() {
-        assert!(
-            Instant::now() < until,
-            "the dashboard did not quit; the screen:\n{}",
-            t.screen()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let code = std::fs::read_to_string(&exit_file).unwrap();
-    assert_eq!(code.trim(), "0", "exit status");
+    let code = t
+        .exit_status(&exit_file, "the dashboard did not quit")
+        .await;
+    assert_eq!(code, "0", "exit status");
     let alternate = Tmux::run(&["display-message", "-p", "-t", &session, "#{alternate_on}"]);
     assert_eq!(alternate.trim(), "0", "the alternate screen was left");
     assert!(
@@ -239,6 +254,20 @@ async fn busy_day(store: &Store, rows: usize) {
     }
 }
 
+/// Opens the aggregation prompt, accepts "today" and waits until the run shows.
+async fn start_aggregating_today(t: &Tmux) {
+    t.keys(&["a"]);
+    t.wait("the aggregation prompt", Duration::from_secs(10), |s| {
+        s.contains("today")
+    })
+    .await;
+    t.keys(&["Enter"]);
+    t.wait("the aggregation running", Duration::from_secs(10), |s| {
+        s.contains("Aggregating")
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn esc_stops_an_aggregation_and_quitting_during_one_exits_promptly() {
     let uri = support::fresh_database_uri("tui_e2e_agg");
@@ -268,37 +297,14 @@ async fn esc_stops_an_aggregation_and_quitting_during_one_exits_promptly() {
         env!("CARGO_BIN_EXE_autovolt"),
         exit_file.display()
     );
-    Tmux::run(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &cmd,
-    ]);
-    let t = Tmux {
-        session: session.clone(),
-    };
-    Tmux::run(&["set-option", "-t", &session, "remain-on-exit", "on"]);
+    let t = Tmux::start(&session, &cmd);
     t.wait("the classrooms", Duration::from_secs(60), |s| {
         s.contains("Classrooms (40)")
     })
     .await;
 
     // Aggregate today, then Esc while it runs: it stops, saying what it kept.
-    t.keys(&["a"]);
-    t.wait("the aggregation prompt", Duration::from_secs(10), |s| {
-        s.contains("today")
-    })
-    .await;
-    t.keys(&["Enter"]);
-    t.wait("the aggregation running", Duration::from_secs(10), |s| {
-        s.contains("Aggregating")
-    })
-    .await;
+    start_aggregating_today(&t).await;
     t.keys(&["Escape"]);
     t.wait("the aggregation stopped", Duration::from_secs(60), |s| {
         s.contains("aggregation stopped")
@@ -307,27 +313,15 @@ async fn esc_stops_an_aggregation_and_quitting_during_one_exits_promptly() {
 
     // Again, and quit while it runs: the dashboard leaves at once with the terminal restored.
     t.keys(&["Escape"]);
-    t.keys(&["a"]);
-    t.wait("the aggregation prompt", Duration::from_secs(10), |s| {
-        s.contains("today")
-    })
-    .await;
-    t.keys(&["Enter"]);
-    t.wait("the aggregation running", Duration::from_secs(10), |s| {
-        s.contains("Aggregating")
-    })
-    .await;
+    start_aggregating_today(&t).await;
     t.keys(&["q"]);
-    let until = Instant::now() + Duration::from_secs(15);
-    while !exit_file.exists() {
-        assert!(
-            Instant::now() < until,
-            "the dashboard did not quit during an aggregation; the screen:\n{}",
-            t.screen()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "0");
+    let code = t
+        .exit_status(
+            &exit_file,
+            "the dashboard did not quit during an aggregation",
+        )
+        .await;
+    assert_eq!(code, "0");
     let alternate = Tmux::run(&["display-message", "-p", "-t", &session, "#{alternate_on}"]);
     assert_eq!(alternate.trim(), "0", "the alternate screen was left");
 }

@@ -12,7 +12,6 @@ use crate::domain::{dates, Id, Instant};
 use bson::spec::BinarySubtype;
 use bson::{doc, Binary, Document};
 use futures::TryStreamExt;
-use mongodb::error::ErrorKind;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -186,21 +185,7 @@ impl Store {
             return Ok(());
         }
         let coll = self.collection::<DeadLetter>(DEAD_LETTERS);
-        if let Err(e) = coll.insert_many(letters).ordered(false).await {
-            let ErrorKind::InsertMany(failure) = &*e.kind else {
-                return Err(e.into());
-            };
-            let only_duplicates = failure.write_concern_error.is_none()
-                && failure
-                    .write_errors
-                    .as_deref()
-                    .unwrap_or_default()
-                    .iter()
-                    .all(|w| w.code == super::error::DUPLICATE_KEY);
-            if !only_duplicates {
-                return Err(e.into());
-            }
-        }
+        super::error::only_duplicates(coll.insert_many(letters).ordered(false).await)?;
         // A flood of junk must not cost each batch the pruning's round trips: at most once a
         // minute per process (the collection overshoots its cap by at most a minute's letters).
         let now = dates::now_millis();

@@ -218,6 +218,29 @@ pub fn error_code(e: &mongodb::error::Error) -> Option<i32> {
     }
 }
 
+/// The outcome of an unordered `insert_many` where documents already there (duplicate key) are
+/// what idempotency intends: `Ok` when every refusal was a duplicate.
+pub(crate) fn only_duplicates(
+    result: Result<mongodb::results::InsertManyResult, mongodb::error::Error>,
+) -> Result<(), StoreError> {
+    let Err(e) = result else { return Ok(()) };
+    let mongodb::error::ErrorKind::InsertMany(failure) = &*e.kind else {
+        return Err(e.into());
+    };
+    let all_duplicates = failure.write_concern_error.is_none()
+        && failure
+            .write_errors
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .all(|w| w.code == DUPLICATE_KEY);
+    if all_duplicates {
+        Ok(())
+    } else {
+        Err(e.into())
+    }
+}
+
 /// Whether a driver error is a duplicate key (code 11000), including FerretDB's way of reporting a
 /// plain update that breaks a unique index.
 pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {

@@ -159,31 +159,12 @@ impl Store {
             .into_iter()
             .map(|(id, d)| doc! {"_id": id, "at": at, "coll": collection, "doc": d})
             .collect();
-        match self
-            .collection::<Document>(JOURNAL)
-            .insert_many(entries)
-            .ordered(false)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let mongodb::error::ErrorKind::InsertMany(failure) = &*e.kind else {
-                    return Err(e.into());
-                };
-                let only_duplicates = failure.write_concern_error.is_none()
-                    && failure
-                        .write_errors
-                        .as_deref()
-                        .unwrap_or_default()
-                        .iter()
-                        .all(|w| w.code == super::error::DUPLICATE_KEY);
-                if only_duplicates {
-                    Ok(())
-                } else {
-                    Err(e.into())
-                }
-            }
-        }
+        super::error::only_duplicates(
+            self.collection::<Document>(JOURNAL)
+                .insert_many(entries)
+                .ordered(false)
+                .await,
+        )
     }
 
     /// The entries appended at or after `since` (oldest first). What it costs is bounded by the cap.

@@ -106,15 +106,7 @@ pub async fn follow_database(
         {
             Ok(s) => break s,
             Err(e) => {
-                let _ = tx
-                    .send(Event::Link(Link::Db, LinkState::Down(e.to_string())))
-                    .await;
-                let _ = tx
-                    .send(Event::Link(
-                        Link::Feed,
-                        LinkState::Down("no database".into()),
-                    ))
-                    .await;
+                down(&tx, e.to_string(), "no database").await;
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
@@ -141,15 +133,7 @@ pub async fn follow_database(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "database snapshot");
-                let _ = tx
-                    .send(Event::Link(Link::Db, LinkState::Down(e.to_string())))
-                    .await;
-                let _ = tx
-                    .send(Event::Link(
-                        Link::Feed,
-                        LinkState::Down("waiting for the database".into()),
-                    ))
-                    .await;
+                down(&tx, e.to_string(), "waiting for the database").await;
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
@@ -163,6 +147,17 @@ pub async fn follow_database(
             return;
         }
     }
+}
+
+/// Says that the database is down (and why) and the feed with it; false when the dashboard is gone.
+async fn down(tx: &mpsc::Sender<Event>, why: String, feed: &str) -> bool {
+    tx.send(Event::Link(Link::Db, LinkState::Down(why)))
+        .await
+        .is_ok()
+        && tx
+            .send(Event::Link(Link::Feed, LinkState::Down(feed.into())))
+            .await
+            .is_ok()
 }
 
 fn mode_text(feed: &ChangeFeed) -> String {
@@ -206,7 +201,7 @@ async fn follow_feed(
     reread: &mpsc::UnboundedSender<Reread>,
     cancel: &CancellationToken,
 ) -> bool {
-    let mut down = false;
+    let mut is_down = false;
     let mut shown_mode = String::new();
     let mut refresh = tokio::time::interval(Duration::from_secs(5));
     loop {
@@ -222,7 +217,7 @@ async fn follow_feed(
                     Some(p) => format!("polling every {:.1} s", p.as_secs_f64()),
                     None => mode_text(feed),
                 };
-                if mode != shown_mode && !down {
+                if mode != shown_mode && !is_down {
                     shown_mode = mode.clone();
                     if tx.send(Event::Link(Link::Feed, LinkState::Up(mode))).await.is_err() {
                         return false;
@@ -254,17 +249,9 @@ async fn follow_feed(
                 None
             }
             FeedEvent::Error(msg) => {
-                down = true;
-                for e in [
-                    Event::Link(Link::Db, LinkState::Down(msg)),
-                    Event::Link(
-                        Link::Feed,
-                        LinkState::Down("waiting for the database".into()),
-                    ),
-                ] {
-                    if tx.send(e).await.is_err() {
-                        return false;
-                    }
+                is_down = true;
+                if !down(tx, msg, "waiting for the database").await {
+                    return false;
                 }
                 None
             }
