@@ -32,19 +32,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
+mod common;
+use common::{env_num, percentile};
 
 async fn register(store: &Store, boards: &[BoardSpec]) {
     store.ensure_indexes().await.expect("indexes");
@@ -286,7 +275,7 @@ struct CollectorRun {
 
 async fn start_collector(store: &Store, url: &str, id: &str) -> CollectorRun {
     let mut o = CollectorOptions::new(id, chrono_tz::Asia::Kolkata);
-    o.batch_max = env("BENCH_BATCH", o.batch_max as u64) as usize;
+    o.batch_max = env_num("BENCH_BATCH", o.batch_max as u64) as usize;
     let subscribed = o.subscribed.clone();
     let shutdown = CancellationToken::new();
     let (tx, commits) = mpsc::unbounded_channel();
@@ -343,14 +332,14 @@ fn proc_stat(pid: u32) -> Option<(f64, u64)> {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let n = env("BENCH_MESSAGES", 10_000) as usize;
-    let n_boards = env("BENCH_BOARDS", 200) as usize;
-    let rounds = env("BENCH_ROUNDS", 6).max(1) as usize;
-    let latency_rate = env("BENCH_LATENCY_RATE", 500);
-    let latency_secs = env("BENCH_LATENCY_SECS", 5);
-    let campus_boards = env("BENCH_CAMPUS_BOARDS", 2000) as usize;
-    let campus_secs = env("BENCH_CAMPUS_SECS", 60);
-    let sample_secs = env("BENCH_SAMPLE_SECS", 10).max(1);
+    let n = env_num("BENCH_MESSAGES", 10_000) as usize;
+    let n_boards = env_num("BENCH_BOARDS", 200) as usize;
+    let rounds = env_num("BENCH_ROUNDS", 6).max(1) as usize;
+    let latency_rate = env_num("BENCH_LATENCY_RATE", 500);
+    let latency_secs = env_num("BENCH_LATENCY_SECS", 5);
+    let campus_boards = env_num("BENCH_CAMPUS_BOARDS", 2000) as usize;
+    let campus_secs = env_num("BENCH_CAMPUS_SECS", 60);
+    let sample_secs = env_num("BENCH_SAMPLE_SECS", 10).max(1);
 
     let ferret_dir = servers::temp_dir("autovolt-bench-ferretdb").unwrap();
     let ferret = servers::start_ferretdb(&ferret_dir, true).expect("FerretDB");
@@ -401,7 +390,7 @@ async fn main() {
     let defaults = CollectorOptions::new("defaults", chrono_tz::Asia::Kolkata);
     println!(
         "throughput ({n} messages from {n_boards} boards, then {rounds} rounds of {n} more; collector batches of ≤ {}):",
-        env("BENCH_BATCH", defaults.batch_max as u64)
+        env_num("BENCH_BATCH", defaults.batch_max as u64)
     );
     println!("  ceiling: bare QoS 1 subscriber                        {bare:>9.0} msg/s");
     println!(

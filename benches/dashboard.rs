@@ -29,23 +29,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod common;
+use common::{broker_round_trip, env_num, percentile};
+
 const ROOMS: usize = 200;
 const BOARDS: usize = 5;
 const SWITCHES: usize = 6;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 fn big_app() -> App {
     let mut app = sample::app(ROOMS, BOARDS, SWITCHES, Role::User, UNICODE);
@@ -262,7 +251,7 @@ fn load(mqtt: &str) {
     let rt = runtime("pub");
 
     // Baseline: publish → received by a plain subscriber, same broker, same rate.
-    let base = rt.block_on(round_trip(port, rate, secs.min(5), &specs));
+    let base = rt.block_on(broker_round_trip(port, rate, secs.min(5), 17));
     println!(
         "baseline broker round trip p50 {:.2} ms  p99 {:.2} ms",
         base.0, base.1
@@ -325,58 +314,6 @@ fn load(mqtt: &str) {
         app.live_messages
     );
     dash.shutdown_timeout(Duration::from_secs(2));
-}
-
-/// p50 and p99 (ms) of publish → receive by a plain subscriber.
-async fn round_trip(port: u16, rate: u64, secs: u64, specs: &[BoardSpec]) -> (f64, f64) {
-    let (sub, mut sub_el) = AsyncClient::new(
-        MqttOptions::new("bench-base-sub", "127.0.0.1", port),
-        10_000,
-    );
-    sub.subscribe("bench/rt", QoS::AtLeastOnce).await.unwrap();
-    let received: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
-    let r2 = received.clone();
-    let (ready_tx, mut ready_rx) = mpsc::channel(1);
-    tokio::spawn(async move {
-        while let Ok(ev) = sub_el.poll().await {
-            match ev {
-                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => {
-                    let _ = ready_tx.send(()).await;
-                }
-                rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)) => {
-                    r2.lock().unwrap().push(Instant::now())
-                }
-                _ => {}
-            }
-        }
-    });
-    ready_rx.recv().await;
-    let (client, mut el) = AsyncClient::new(
-        MqttOptions::new("bench-base-pub", "127.0.0.1", port),
-        10_000,
-    );
-    tokio::spawn(async move { while el.poll().await.is_ok() {} });
-    let mut sent = Vec::new();
-    let total = rate * secs;
-    let start = tokio::time::Instant::now();
-    for i in 0..total {
-        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate as f64)).await;
-        let b = &specs[i as usize % specs.len()];
-        sent.push(Instant::now());
-        client
-            .publish("bench/rt", QoS::AtLeastOnce, false, b.mac.to_string())
-            .await
-            .unwrap();
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let r = received.lock().unwrap();
-    let mut l: Vec<f64> = sent
-        .iter()
-        .zip(r.iter())
-        .map(|(s, r)| (*r - *s).as_secs_f64() * 1000.0)
-        .collect();
-    l.sort_by(f64::total_cmp);
-    (percentile(&l, 0.5), percentile(&l, 0.99))
 }
 
 fn main() {

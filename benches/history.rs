@@ -37,23 +37,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod common;
+use common::{broker_round_trip, env_num, percentile};
+
 const IST: chrono_tz::Tz = chrono_tz::Asia::Kolkata;
 const CLASSROOMS: usize = 50;
 const BOARDS: usize = 4;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 /// CPU seconds (user + system) of a process.
 fn process_cpu(pid: u32) -> f64 {
@@ -391,7 +380,7 @@ fn run_size(n: usize, mqtt_port: u16) -> Figures {
             )
         })
         .collect();
-    let base_rt = rt.block_on(round_trip(mqtt_port, rate, load_secs.min(5)));
+    let base_rt = rt.block_on(broker_round_trip(mqtt_port, rate, load_secs.min(5), 200));
     println!(
         "baseline broker round trip               p50 {:.2} ms  p99 {:.2} ms",
         base_rt.0, base_rt.1
@@ -443,56 +432,6 @@ fn run_size(n: usize, mqtt_port: u16) -> Figures {
         cpu_5,
         p99,
     }
-}
-
-/// p50 and p99 (ms) of publish → receive by a plain subscriber.
-async fn round_trip(port: u16, rate: u64, secs: u64) -> (f64, f64) {
-    let (sub, mut sub_el) = AsyncClient::new(
-        MqttOptions::new("bench-history-sub", "127.0.0.1", port),
-        10_000,
-    );
-    sub.subscribe("bench/rt", QoS::AtLeastOnce).await.unwrap();
-    let received: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
-    let r2 = received.clone();
-    let (ready_tx, mut ready_rx) = mpsc::channel(1);
-    tokio::spawn(async move {
-        while let Ok(ev) = sub_el.poll().await {
-            match ev {
-                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => {
-                    let _ = ready_tx.send(()).await;
-                }
-                rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)) => {
-                    r2.lock().unwrap().push(Instant::now())
-                }
-                _ => {}
-            }
-        }
-    });
-    ready_rx.recv().await;
-    let (client, mut el) = AsyncClient::new(
-        MqttOptions::new("bench-history-rt", "127.0.0.1", port),
-        10_000,
-    );
-    tokio::spawn(async move { while el.poll().await.is_ok() {} });
-    let mut sent = Vec::new();
-    let start = tokio::time::Instant::now();
-    for i in 0..rate * secs {
-        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate as f64)).await;
-        sent.push(Instant::now());
-        client
-            .publish("bench/rt", QoS::AtLeastOnce, false, vec![0u8; 200])
-            .await
-            .unwrap();
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let r = received.lock().unwrap();
-    let mut l: Vec<f64> = sent
-        .iter()
-        .zip(r.iter())
-        .map(|(s, r)| (*r - *s).as_secs_f64() * 1000.0)
-        .collect();
-    l.sort_by(f64::total_cmp);
-    (percentile(&l, 0.5), percentile(&l, 0.99))
 }
 
 fn main() {
