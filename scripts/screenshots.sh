@@ -55,7 +55,18 @@ shot() {
 
 wait_for "MQTT ● live"
 wait_for "Classrooms (12)"
+# Every board heard (the first screen may come before the collector has marked them online).
+wait_until_gone() {
+    for _ in $(seq 1 240); do
+        if ! screen | grep -q -E -- "$1"; then return 0; fi
+        sleep 0.5
+    done
+    echo "timed out waiting for the screen to lose: $1" >&2
+    screen >&2
+    exit 1
+}
 wait_for "2/2"
+wait_until_gone " [01]/2 "
 sleep 3
 
 # Switch some loads on through the dashboard itself (commands acknowledged by the simulated boards).

@@ -488,6 +488,8 @@ impl App {
                 }
                 self.campus.load(*snap, now);
                 self.loaded = true;
+                // New rooms start their power history at the next tick, not a minute later.
+                self.last_sample_minute = i64::MIN;
             }
             DbChange::Device(d) => {
                 // The collector stamps `lastSeen`: the newest one says how far behind it is.

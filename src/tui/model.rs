@@ -207,7 +207,7 @@ impl Campus {
     /// Rebuilds from a snapshot, keeping pending commands, power histories, unregistered MACs,
     /// the activity and the totals (their open intervals follow the snapshot's switches).
     pub fn load(&mut self, snap: Snapshot, now: Instant) {
-        let tz = self.totals_tz();
+        let tz = self.totals.tz();
         let old = std::mem::replace(self, Campus::new(tz, now));
         let mut campus = Campus {
             unregistered: old.unregistered.clone(),
@@ -242,10 +242,6 @@ impl Campus {
         campus.unregistered.retain(|m| !by_mac.contains_key(m));
         *self = campus;
         self.sync_all_totals();
-    }
-
-    fn totals_tz(&self) -> chrono_tz::Tz {
-        self.totals.tz()
     }
 
     /// Replaces the activity shown with `recent` (oldest first).
