@@ -6,8 +6,11 @@
 //! server outages: it reports an error event and retries with backoff, then reports that it
 //! recovered.
 //!
-//! Polling paces itself: a round waits at least `cost_factor` times as long as it took, so that
-//! following costs the server a bounded share of its time however slow its reads are.
+//! Polling paces itself: a round waits at least `cost_factor` times as long as a round costs (the
+//! fastest of the last few: what the server spends on one when nothing else competes, so that
+//! rounds slowed by a passing load do not stall the feed, while a server that is slow throughout
+//! stretches the period), so that following costs the server a bounded share of its time however
+//! slow its reads are.
 
 use super::{collections, Store, StoreError};
 use crate::domain::PowerSettings;
@@ -407,6 +410,7 @@ async fn poll_loop(
         seen: HashMap::new(),
     });
     let mut backoff = Backoff::new(&options);
+    let mut pace = Pace::default();
     loop {
         let began = std::time::Instant::now();
         let result = poll_round(&store, &mut followers, journal.as_mut(), &tx).await;
@@ -415,9 +419,8 @@ async fn poll_loop(
                 if !backoff.succeeded(&tx).await {
                     return;
                 }
-                let wait = options
-                    .period
-                    .max(began.elapsed() * options.cost_factor.max(1));
+                pace.took(began.elapsed());
+                let wait = pace.next_wait(options.period, options.cost_factor);
                 period_ms.store(wait.as_millis().max(1) as u64, Ordering::Relaxed);
                 tokio::time::sleep(wait).await;
             }
@@ -428,6 +431,40 @@ async fn poll_loop(
                 }
             }
         }
+    }
+}
+
+/// What polling rounds have taken lately, and the wait before the next.
+#[derive(Default)]
+struct Pace {
+    recent: std::collections::VecDeque<Duration>,
+    last_wait: Duration,
+}
+
+impl Pace {
+    /// Rounds the cost is the fastest of.
+    const WINDOW: usize = 9;
+
+    fn took(&mut self, d: Duration) {
+        if self.recent.len() == Self::WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(d);
+    }
+
+    /// The fastest of the recent rounds (zero before the first).
+    fn typical(&self) -> Duration {
+        self.recent.iter().copied().min().unwrap_or_default()
+    }
+
+    /// `cost_factor` times what a round costs, at least `period`; and at most twice the previous
+    /// wait, so that the first rounds (slowed by the dashboard's own start, or by others starting
+    /// with it) do not leave the feed asleep for minutes: the wait reaches its due in a few rounds.
+    fn next_wait(&mut self, period: Duration, cost_factor: u32) -> Duration {
+        let due = self.typical() * cost_factor.max(1);
+        let ceiling = period.max(self.last_wait * 2);
+        self.last_wait = period.max(due.min(ceiling));
+        self.last_wait
     }
 }
 
@@ -537,5 +574,50 @@ async fn stream_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_slow_round_does_not_stretch_the_pace_but_a_slow_server_does() {
+        let ms = Duration::from_millis;
+        let mut pace = Pace::default();
+        assert_eq!(pace.typical(), Duration::ZERO);
+        pace.took(ms(100));
+        assert_eq!(pace.typical(), ms(100));
+        for _ in 0..4 {
+            pace.took(ms(800));
+        }
+        assert_eq!(pace.typical(), ms(100));
+        for _ in 0..Pace::WINDOW {
+            pace.took(ms(500));
+        }
+        assert_eq!(pace.typical(), ms(500));
+    }
+
+    #[test]
+    fn the_wait_grows_to_its_due_by_at_most_doubling() {
+        let ms = Duration::from_millis;
+        let mut pace = Pace::default();
+        // A slow first round (everything starting at once) does not put the feed to sleep.
+        pace.took(ms(2000));
+        assert_eq!(pace.next_wait(ms(1000), 100), ms(1000));
+        // Rounds that stay slow are paced at 100× what they cost, after a few rounds.
+        let waits: Vec<Duration> = (0..10)
+            .map(|_| {
+                pace.took(ms(200));
+                pace.next_wait(ms(1000), 100)
+            })
+            .collect();
+        assert_eq!(waits[0], ms(2000));
+        assert_eq!(waits[1], ms(4000));
+        assert_eq!(*waits.last().unwrap(), ms(20_000));
+        // Fast rounds: the floor.
+        let mut fast = Pace::default();
+        fast.took(ms(1));
+        assert_eq!(fast.next_wait(ms(1000), 100), ms(1000));
     }
 }

@@ -189,6 +189,11 @@ impl Store {
         self.db.collection(name)
     }
 
+    /// Closes the connection now, so that none of the driver's tasks outlives the program's runtime.
+    pub async fn close(&self) {
+        self.client.clone().shutdown().immediate(true).await;
+    }
+
     /// Round-trip time of a `ping`.
     pub async fn ping(&self) -> Result<Duration, StoreError> {
         let start = std::time::Instant::now();

@@ -177,7 +177,7 @@ pub async fn run(
         let _ = collector.await;
     })
     .await;
-    store.client().clone().shutdown().immediate(true).await;
+    store.close().await;
     if let Some(mut p) = ferret {
         p.stop();
     }

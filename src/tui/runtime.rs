@@ -206,6 +206,17 @@ impl Services {
         tx: mpsc::Sender<Event>,
         cancel: CancellationToken,
     ) -> anyhow::Result<Services> {
+        Self::start_observed(config, read_only, tx, cancel, None)
+    }
+
+    /// [`Services::start`], with every command the database connection sends shown to `observer`.
+    pub fn start_observed(
+        config: &Config,
+        read_only: bool,
+        tx: mpsc::Sender<Event>,
+        cancel: CancellationToken,
+        observer: Option<crate::store::CommandObserver>,
+    ) -> anyhow::Result<Services> {
         let mqtt = spawn_mqtt(&config.mqtt_url, tx.clone(), cancel.clone())?;
         let store = Arc::new(RwLock::new(None));
         let tz = config.tz()?;
@@ -217,6 +228,7 @@ impl Services {
             cancel,
             follow::FollowOptions {
                 reconcile_every: Duration::from_secs(config.reconcile_every_secs),
+                observer,
                 ..follow::FollowOptions::default()
             },
         ));
@@ -264,7 +276,7 @@ impl Services {
             }
         }
         if let Some(store) = self.store.write().await.take() {
-            store.client().clone().shutdown().immediate(true).await;
+            store.close().await;
         }
     }
 
