@@ -42,6 +42,9 @@ pub struct Config {
     /// Seconds between two reconciliations of a dashboard's totals with the ledger (stretched so
     /// that reconciling takes at most 5 % of the time).
     pub reconcile_every_secs: u64,
+    /// Where `mongodb_uri` came from ("the default", "AUTOVOLT_MONGODB_URI", …), for errors.
+    #[serde(skip)]
+    pub mongodb_uri_source: String,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             keys: Default::default(),
             log_file: None,
             reconcile_every_secs: 900,
+            mongodb_uri_source: "the default".into(),
         }
     }
 }
@@ -82,6 +86,34 @@ pub enum ConfigError {
         value: String,
         rule: String,
     },
+}
+
+/// A TOML error said without the text around it (which may hold a password): where, and what the
+/// parser expected, never the value it found.
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let at = e
+        .span()
+        .map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: ")
+        })
+        .unwrap_or_default();
+    let message = e.message().lines().next().unwrap_or_default();
+    // "invalid type: string \"hunter2\", expected u64": keep only what was expected.
+    let message = match message.split_once(", expected ") {
+        Some((found, expected)) if found.starts_with("invalid") => {
+            format!("the value has the wrong type; expected {expected}")
+        }
+        _ if message.contains('"')
+            || message.contains('`') && !message.starts_with("unknown field") =>
+        {
+            "not valid TOML here".to_string()
+        }
+        _ => message.to_string(),
+    };
+    format!("{at}{message}")
 }
 
 /// The default config file: `$XDG_CONFIG_HOME/autovolt/config.toml`.
@@ -112,10 +144,17 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+            message: parse_message(&text, &e),
+        })?;
+        if text
+            .lines()
+            .any(|l| l.trim_start().starts_with("mongodb_uri"))
+        {
+            config.mongodb_uri_source = format!("the config file {}", path.display());
+        }
+        Ok(config)
     }
 
     /// Applies `AUTOVOLT_*` variables (read through `get`, so tests need not touch the process).
@@ -132,6 +171,7 @@ impl Config {
         }
         if let Some(v) = get("AUTOVOLT_MONGODB_URI") {
             self.mongodb_uri = v;
+            self.mongodb_uri_source = "AUTOVOLT_MONGODB_URI".into();
         }
         if let Some(v) = get("AUTOVOLT_MQTT_URL") {
             self.mqtt_url = v;
@@ -235,5 +275,30 @@ mod tests {
         c.timezone = "Mars/Olympus".into();
         assert!(c.check().unwrap_err().to_string().contains("timezone"));
         assert!(toml::from_str::<Config>("colour = 1").is_err());
+    }
+
+    #[test]
+    fn a_bad_file_is_described_without_its_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        for text in [
+            "campus = \"North\"\nmongodb_uri = \"mongodb://u:hunter2@h/db\n",
+            "mongodb_uri = mongodb://u:hunter2@h/db\n",
+            "lock_lease_secs = \"hunter2\"\n",
+            "[mongodb_uri]\nhunter2 = 1\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = Config::from_file(&path).unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("line "), "{err}");
+        }
+        std::fs::write(&path, "colour = 1\n").unwrap();
+        let err = Config::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        std::fs::write(&path, "mongodb_uri = \"mongodb://h/x\"\n").unwrap();
+        assert!(Config::from_file(&path)
+            .unwrap()
+            .mongodb_uri_source
+            .contains("config file"));
     }
 }

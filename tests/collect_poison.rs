@@ -400,6 +400,7 @@ async fn rejected_list_shows_dead_letters_without_secrets_and_replay_says_how_it
     let store = Store::connect(&uri, std::time::Duration::from_secs(10))
         .await
         .unwrap();
+    store.migrate_up(None, false).await.unwrap();
     let now = autovolt::domain::dates::now_millis();
     // Cut short after the secret had begun: malformed, and it still holds most of the secret.
     let cut = format!(r#"{{"mac":"{MAC_A}","secret":"{SECRET_A}"#);
@@ -433,7 +434,8 @@ async fn rejected_list_shows_dead_letters_without_secrets_and_replay_says_how_it
     let out = run(&["rejected", "list", "--json"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains(SECRET_A), "{text}");
-    let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let line = &list[0];
     assert_eq!(line["reason"], "not_json");
     assert_eq!(line["topic"], "esp32/state");
     // Still not JSON: refused again, kept.

@@ -252,6 +252,7 @@ impl Campus {
         let store = Store::connect(&uri, Duration::from_secs(10))
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
+        store.migrate_up(None, false).await.expect("migrations");
         let room = classroom(&store, "CLI-101").await;
         let mut campus = Campus {
             store,
@@ -729,7 +730,7 @@ async fn toggle_switches_a_live_board_and_refuses_an_offline_one() {
 
     let unknown = toggle("02:C4:00:00:00:09", "sw1", "--on").await;
     unknown
-        .assert_code(1)
+        .assert_code(2)
         .assert_stderr_has("no device with MAC 02:C4:00:00:00:09 is registered");
 
     // By its relay pin.

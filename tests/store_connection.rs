@@ -37,7 +37,7 @@ async fn an_absent_server_is_reported_within_the_timeout() {
     };
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(autovolt::cli::exit::code_of(&err), 2);
     assert!(err.to_string().contains("did not answer"), "{err}");
 }
 

@@ -163,6 +163,7 @@ fn health_exits_1_on_a_database_with_pending_migrations_then_0() {
         Command::new(env!("CARGO_BIN_EXE_autovolt"))
             .args(args)
             .env("AUTOVOLT_MONGODB_URI", &uri)
+            .env("AUTOVOLT_MQTT_URL", support::mqtt_url())
             .output()
             .unwrap()
     };
@@ -192,6 +193,7 @@ fn seed_then_list_devices_from_the_command_line_without_secrets() {
         Command::new(env!("CARGO_BIN_EXE_autovolt"))
             .args(args)
             .env("AUTOVOLT_MONGODB_URI", &uri)
+            .env("AUTOVOLT_MQTT_URL", support::mqtt_url())
             .output()
             .unwrap()
     };
@@ -240,8 +242,9 @@ fn seed_then_list_devices_from_the_command_line_without_secrets() {
     for d in &campus.devices {
         assert!(!text.contains(d.device_secret.expose()));
     }
+    // A name that matches nothing: the input cannot be used.
     let missing = run(&["devices", "list", "--classroom", "Nowhere"]);
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(2));
 }
 
 #[tokio::test]

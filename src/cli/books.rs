@@ -1,114 +1,174 @@
 //! Commands on the energy books: tariffs, aggregation, audit.
 
-use crate::config::Config;
+use super::exit::{Failure, FOUND, OK};
+use super::{confirm, input, Ctx};
 use crate::domain::tariff::{TariffChange, TariffTarget};
 use crate::domain::{CostVersion, Instant, TriggeredBy, ValidationError};
 use crate::store::aggregation::{AggregationProgress, AggregationRequest};
-use crate::store::{Store, StoreError, DEFAULT_SELECTION_TIMEOUT};
+use crate::store::Store;
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 use clap::Subcommand;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum BooksCommand {
-    /// The electricity tariff: set a new price, show what is in force, list the history.
+    /// The electricity tariff: set a new price, cancel one not started yet, show what is in
+    /// force, list the history.
     Tariff {
         #[command(subcommand)]
         command: TariffCommand,
     },
     /// Build the daily and monthly rollups from the ledger (idempotent: a re-run changes nothing).
+    /// Days up to today; more than 31 days ask first.
     #[command(group(clap::ArgGroup::new("period").required(true).args(["date", "from", "yesterday", "month"])))]
     Aggregate {
         /// One campus-local day, YYYY-MM-DD.
-        #[arg(long)]
+        #[arg(long, value_parser = input::day)]
         date: Option<NaiveDate>,
-        /// First day of a range (with --to).
-        #[arg(long, requires = "to")]
+        /// First day of a range (with --to), YYYY-MM-DD.
+        #[arg(long, requires = "to", value_parser = input::day)]
         from: Option<NaiveDate>,
         /// Last day of a range, inclusive.
-        #[arg(long, requires = "from")]
+        #[arg(long, requires = "from", value_parser = input::day)]
         to: Option<NaiveDate>,
         /// Yesterday, campus time.
         #[arg(long)]
         yesterday: bool,
         /// A month, YYYY-MM (up to today).
-        #[arg(long)]
-        month: Option<String>,
+        #[arg(long, value_parser = input::month)]
+        month: Option<NaiveDate>,
         /// Remove the locks of these days first, after a run died holding them.
         #[arg(long)]
         break_lock: bool,
-        /// Who runs it (default: $USER).
-        #[arg(long = "as", value_name = "NAME")]
-        operator: Option<String>,
+        /// Do not ask before a long range (for scripts).
+        #[arg(long)]
+        yes: bool,
     },
     /// Check the books: every ledger row against the energy and cost rules, rows crossing
     /// midnight, overlapping intervals, and every stored aggregate against its recomputation.
     /// Exit 0 when everything agrees, 1 when something does not, 2 when the database cannot be used.
     Audit {
         /// One campus-local day (default: this month so far).
-        #[arg(long, conflicts_with_all = ["from", "to"])]
+        #[arg(long, conflicts_with_all = ["from", "to"], value_parser = input::day)]
         date: Option<NaiveDate>,
         /// First day of a range (with --to).
-        #[arg(long, requires = "to")]
+        #[arg(long, requires = "to", value_parser = input::day)]
         from: Option<NaiveDate>,
         /// Last day of a range, inclusive.
-        #[arg(long, requires = "from")]
+        #[arg(long, requires = "from", value_parser = input::day)]
         to: Option<NaiveDate>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
     },
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum TariffCommand {
-    /// Start a new price (₹/kWh, more than 0 and at most 100). Past ledger rows keep their cost.
+    /// Start a new price (₹/kWh to the paisa, 0.01 to 100). Past ledger rows keep their cost.
     Set {
-        /// ₹/kWh.
+        /// ₹/kWh, like 7.50.
+        #[arg(value_parser = input::price)]
         price: f64,
-        /// `global`, `classroom:NAME` or `device:MAC` (a device id works too).
+        /// `global`, `classroom:NAME` or `device:MAC|NAME|ID`.
         #[arg(long, default_value = "global")]
         scope: String,
         /// When the price starts: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` (campus time) or RFC 3339;
-        /// default now. Not before the start of the current price of the same scope.
+        /// default now. Not before the start of the current price of the same scope, and at
+        /// most a year ahead.
         #[arg(long)]
         from: Option<String>,
-        /// Why the price changed.
-        #[arg(long)]
+        /// Why the price changed (printable, at most 500 characters).
+        #[arg(long, value_parser = input::note)]
         note: Option<String>,
-        /// Who makes the change (default: $USER, else $LOGNAME).
-        #[arg(long = "as", value_name = "NAME")]
-        operator: Option<String>,
     },
+    /// Cancel a price that has not started yet (its id, from `tariff history`): the price before
+    /// it stays in force.
+    Cancel { id: String },
     /// The prices in force now, per scope, and the power settings' fallback price.
     Show,
-    /// Every price ever set, newest first.
+    /// Every price ever set, newest first, with its id.
     History {
-        /// Only this scope: `global`, `classroom:NAME` or `device:ID`.
+        /// Only this scope: `global`, `classroom:NAME` or `device:MAC|NAME|ID`.
         #[arg(long)]
         scope: Option<String>,
     },
 }
 
-pub async fn run(command: BooksCommand, config: &Config) -> i32 {
-    super::init_stderr_logging();
-    let tz = match config.tz() {
-        Ok(tz) => tz,
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            return 2;
+impl BooksCommand {
+    /// What can be checked before connecting: scopes, ranges, how far ahead a price may start.
+    pub fn check(&self) -> Result<(), Failure> {
+        match self {
+            BooksCommand::Tariff {
+                command: TariffCommand::Set { scope, from, .. },
+            } => {
+                parse_scope(scope)?;
+                if let Some(f) = from {
+                    // Campus time is not known yet: UTC is within a day of it.
+                    let at = parse_instant(f, chrono_tz::UTC)?;
+                    check_lead(at, f, chrono::Duration::days(1))?;
+                }
+            }
+            BooksCommand::Tariff {
+                command: TariffCommand::History { scope: Some(scope) },
+            } => {
+                parse_scope(scope)?;
+            }
+            BooksCommand::Tariff {
+                command: TariffCommand::Cancel { id },
+            } => {
+                cost_version_id(id)?;
+            }
+            BooksCommand::Aggregate {
+                from: Some(f),
+                to: Some(t),
+                ..
+            }
+            | BooksCommand::Audit {
+                from: Some(f),
+                to: Some(t),
+                ..
+            } => {
+                input::span(*f, *t)?;
+            }
+            _ => {}
         }
-    };
-    let store = match Store::connect(&config.mongodb_uri, DEFAULT_SELECTION_TIMEOUT).await {
-        Ok(s) => s.with_lock_lease(config.lock_lease()),
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            return e.exit_code();
-        }
-    };
-    let result = match command {
-        BooksCommand::Tariff { command } => tariff(&store, command, tz).await,
+        Ok(())
+    }
+}
+
+fn cost_version_id(raw: &str) -> Result<crate::domain::Id, ValidationError> {
+    crate::domain::Id::parse_str(raw.trim()).map_err(|_| {
+        ValidationError::new(
+            "id",
+            raw.escape_default(),
+            "must be a tariff version id (24 hex digits) as `autovolt tariff history` shows it",
+        )
+    })
+}
+
+/// A price may start at most [`input::MAX_TARIFF_LEAD_DAYS`] ahead (plus `slack`).
+fn check_lead(at: Instant, raw: &str, slack: chrono::Duration) -> Result<(), ValidationError> {
+    let latest = crate::domain::dates::now_millis()
+        + chrono::Duration::days(input::MAX_TARIFF_LEAD_DAYS)
+        + slack;
+    if at > latest {
+        return Err(ValidationError::new(
+            "from",
+            raw,
+            format!(
+                "is more than {} days ahead; a price starts at most a year from now",
+                input::MAX_TARIFF_LEAD_DAYS
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn run(command: BooksCommand, ctx: &Ctx) -> Result<i32, Failure> {
+    let tz = ctx.tz()?;
+    let today = crate::domain::interval::local_date(crate::domain::dates::now_millis(), tz);
+    // Everything a person typed is checked before the database is opened.
+    let plan = match command {
         BooksCommand::Aggregate {
             date,
             from,
@@ -116,65 +176,128 @@ pub async fn run(command: BooksCommand, config: &Config) -> i32 {
             yesterday,
             month,
             break_lock,
-            operator,
+            yes,
         } => {
-            let today = crate::domain::interval::local_date(crate::domain::dates::now_millis(), tz);
-            match period(date, from.zip(to), yesterday, month.as_deref(), today) {
-                Ok((from, to)) => aggregate(&store, from, to, tz, break_lock, operator).await,
-                Err(e) => Err(e.into()),
+            let (from, to) = period(date, from.zip(to), yesterday, month, today)?;
+            if to > today {
+                return Err(ValidationError::new(
+                    "to",
+                    to,
+                    format!(
+                        "is after today ({today}); only days that have begun can be aggregated"
+                    ),
+                )
+                .into());
+            }
+            let days = input::span(from, to)?;
+            let operator = ctx.operator()?;
+            if days > input::CONFIRM_SPAN_DAYS {
+                confirm(
+                    &format!("aggregate {days} days, {from} to {to} (each day reads the ledger)"),
+                    yes,
+                )?;
+            }
+            Plan::Aggregate {
+                from,
+                to,
+                break_lock,
+                operator,
             }
         }
-        BooksCommand::Audit {
-            date,
+        BooksCommand::Audit { date, from, to } => {
+            let (from, to) = if date.is_none() && from.is_none() {
+                period(
+                    None,
+                    None,
+                    false,
+                    Some(today.with_day0(0).unwrap_or(today)),
+                    today,
+                )?
+            } else {
+                period(date, from.zip(to), false, None, today)?
+            };
+            input::span(from, to)?;
+            Plan::Audit { from, to }
+        }
+        BooksCommand::Tariff { command } => Plan::Tariff(command),
+    };
+    let store = ctx.open().await?;
+    let result = match plan {
+        Plan::Tariff(command) => tariff(ctx, &store, command, tz).await,
+        Plan::Aggregate {
             from,
             to,
-            json,
-        } => {
-            let today = crate::domain::interval::local_date(crate::domain::dates::now_millis(), tz);
-            let month = today.format("%Y-%m").to_string();
-            let range = if date.is_none() && from.is_none() {
-                period(None, None, false, Some(&month), today)
-            } else {
-                period(date, from.zip(to), false, None, today)
-            };
-            let result = match range {
-                Ok((from, to)) => audit(&store, from, to, tz, json).await,
-                Err(e) => Err(e.into()),
-            };
-            // Whatever stops the audit means the books could not be checked.
-            return match result {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("autovolt: {e}");
-                    2
-                }
-            };
-        }
+            break_lock,
+            operator,
+        } => aggregate(ctx, &store, from, to, tz, break_lock, operator).await,
+        Plan::Audit { from, to } => audit(ctx, &store, from, to, tz).await,
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            e.exit_code()
-        }
-    }
+    store.close().await;
+    result
 }
 
-async fn tariff(store: &Store, command: TariffCommand, tz: Tz) -> Result<i32, StoreError> {
+/// A command, checked.
+enum Plan {
+    Tariff(TariffCommand),
+    Aggregate {
+        from: NaiveDate,
+        to: NaiveDate,
+        break_lock: bool,
+        operator: String,
+    },
+    Audit {
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+}
+
+use chrono::Datelike;
+
+/// The stored form of a scope a person typed: a classroom by its name in any case, a device by
+/// MAC, name or id.
+async fn resolve_scope(store: &Store, target: TariffTarget) -> Result<TariffTarget, Failure> {
+    Ok(match target {
+        TariffTarget::Global => TariffTarget::Global,
+        TariffTarget::Classroom(name) => {
+            TariffTarget::Classroom(super::data::find_classroom(store, &name).await?.name)
+        }
+        TariffTarget::Device(key) => {
+            let d = super::data::find_device(store, &key).await?;
+            TariffTarget::Device(d.id.map(|i| i.to_hex()).unwrap_or(key))
+        }
+    })
+}
+
+fn version_json(v: &CostVersion) -> serde_json::Value {
+    json!({
+        "id": v.id.map(|i| i.to_hex()),
+        "scope": TariffTarget::of(v).map(|t| t.to_string()).unwrap_or_else(|| v.scope.to_string()),
+        "cost_per_kwh": v.cost_per_kwh,
+        "effective_from": v.effective_from.to_rfc3339(),
+        "effective_until": v.effective_until.map(|t| t.to_rfc3339()),
+        "by": v.created_by.as_ref().map(|c| c.username.clone()),
+        "note": v.notes,
+    })
+}
+
+async fn tariff(ctx: &Ctx, store: &Store, command: TariffCommand, tz: Tz) -> Result<i32, Failure> {
     match command {
         TariffCommand::Set {
             price,
             scope,
             from,
             note,
-            operator,
         } => {
-            let target = parse_scope(&scope)?;
-            let from = from.map(|f| parse_instant(&f, tz)).transpose()?;
-            let operator = operator
-                .or_else(|| std::env::var("USER").ok())
-                .or_else(|| std::env::var("LOGNAME").ok())
-                .unwrap_or_default();
+            let target = resolve_scope(store, parse_scope(&scope)?).await?;
+            let from = match from {
+                Some(f) => {
+                    let at = parse_instant(&f, tz)?;
+                    check_lead(at, &f, chrono::Duration::zero())?;
+                    Some(at)
+                }
+                None => None,
+            };
+            let operator = ctx.operator()?;
             let version = store
                 .set_tariff(&TariffChange {
                     price,
@@ -184,17 +307,22 @@ async fn tariff(store: &Store, command: TariffCommand, tz: Tz) -> Result<i32, St
                     operator,
                 })
                 .await?;
-            println!("set {}", describe(&version, tz));
-            Ok(0)
+            ctx.show(version_json(&version), || {
+                format!("set {}", describe(&version, tz))
+            });
+            Ok(OK)
+        }
+        TariffCommand::Cancel { id } => {
+            let id = cost_version_id(&id)?;
+            let operator = ctx.operator()?;
+            let cancelled = store.cancel_tariff(id, &operator).await?;
+            ctx.show(version_json(&cancelled), || {
+                format!("cancelled {}", describe(&cancelled, tz))
+            });
+            Ok(OK)
         }
         TariffCommand::Show => {
-            match store.active_power_settings().await? {
-                Some(s) => println!(
-                    "power settings  v{}  ₹{:.2}/kWh  (used where no tariff is in force)",
-                    s.version, s.electricity_price
-                ),
-                None => println!("power settings  none saved"),
-            }
+            let settings = store.active_power_settings().await?;
             let now = crate::domain::dates::now_millis();
             let mut current: Vec<CostVersion> = store
                 .cost_versions(None)
@@ -203,28 +331,55 @@ async fn tariff(store: &Store, command: TariffCommand, tz: Tz) -> Result<i32, St
                 .filter(|v| v.in_force_at(now))
                 .collect();
             current.sort_by_key(|v| TariffTarget::of(v).map(|t| t.to_string()));
-            if current.is_empty() {
-                println!("no tariff in force now");
-            }
-            for v in &current {
-                println!("{}", describe(v, tz));
-            }
-            Ok(0)
+            ctx.show(
+                json!({
+                    "power_settings": settings.as_ref().map(|s| json!({"version": s.version, "electricity_price": s.electricity_price})),
+                    "in_force": current.iter().map(version_json).collect::<Vec<_>>(),
+                }),
+                || {
+                    let mut lines = vec![match &settings {
+                        Some(s) => format!(
+                            "power settings  v{}  ₹{:.2}/kWh  (used where no tariff is in force)",
+                            s.version, s.electricity_price
+                        ),
+                        None => "power settings  none saved".into(),
+                    }];
+                    if current.is_empty() {
+                        lines.push("no tariff in force now".into());
+                    }
+                    lines.extend(current.iter().map(|v| describe(v, tz)));
+                    lines.join("\n")
+                },
+            );
+            Ok(OK)
         }
         TariffCommand::History { scope } => {
-            let target = scope.as_deref().map(parse_scope).transpose()?;
+            let target = match scope.as_deref().map(parse_scope).transpose()? {
+                Some(t) => Some(resolve_scope(store, t).await?),
+                None => None,
+            };
             let history = store.cost_versions(target.as_ref()).await?;
-            if history.is_empty() {
-                println!("no tariff set yet");
-            }
-            for v in &history {
-                let until = v
-                    .effective_until
-                    .map(|u| format!("until {}", local(u, tz)))
-                    .unwrap_or_else(|| "current".into());
-                println!("{}  {until}", describe(v, tz));
-            }
-            Ok(0)
+            ctx.show(
+                json!(history.iter().map(version_json).collect::<Vec<_>>()),
+                || {
+                    if history.is_empty() {
+                        return "no tariff set yet".into();
+                    }
+                    history
+                        .iter()
+                        .map(|v| {
+                            let until = v
+                                .effective_until
+                                .map(|u| format!("until {}", local(u, tz)))
+                                .unwrap_or_else(|| "current".into());
+                            let id = v.id.map(|i| i.to_hex()).unwrap_or_default();
+                            format!("{id}  {}  {until}", describe(v, tz))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            );
+            Ok(OK)
         }
     }
 }
@@ -233,19 +388,20 @@ async fn tariff(store: &Store, command: TariffCommand, tz: Tz) -> Result<i32, St
 const SLOW_SECS: f64 = 5.0;
 
 async fn aggregate(
+    ctx: &Ctx,
     store: &Store,
     from: NaiveDate,
     to: NaiveDate,
     tz: Tz,
     break_locks: bool,
-    operator: Option<String>,
-) -> Result<i32, StoreError> {
+    operator: String,
+) -> Result<i32, Failure> {
     let request = AggregationRequest {
         from,
         to,
         tz,
         triggered_by: TriggeredBy::User,
-        operator: operator.or_else(|| std::env::var("USER").ok()),
+        operator: Some(operator),
         break_locks,
     };
     let cancel = CancellationToken::new();
@@ -279,48 +435,59 @@ async fn aggregate(
     let _ = printer.await;
     let s = result?;
     let took = started.elapsed().as_secs_f64();
-    println!(
-        "{} day(s) from {from} to {to} in {took:.1} s: {} ledger rows; daily {} written, {} unchanged, {} removed; monthly {} written, {} unchanged, {} removed{}",
-        s.days,
-        s.ledger_rows,
-        s.daily_written,
-        s.daily_unchanged,
-        s.daily_removed,
-        s.monthly_written,
-        s.monthly_unchanged,
-        s.monthly_removed,
-        if s.cancelled { " (cancelled: later days not done)" } else { "" }
-    );
-    if took > SLOW_SECS && store.server().kind == crate::store::ServerKind::FerretDb {
+    let slow = if took > SLOW_SECS && store.server().kind == crate::store::ServerKind::FerretDb {
         let ledger = store
             .collection::<bson::Document>(crate::store::collections::LEDGER)
             .estimated_document_count()
             .await
             .unwrap_or(0);
-        println!(
-            "  slow because {} reads the whole ledger ({ledger} rows) for a date range; MongoDB answers it from the start_ts index",
+        Some(format!(
+            "{} reads the whole ledger ({ledger} rows) for a date range; MongoDB answers it from the start_ts index",
             store.server()
-        );
-    }
-    Ok(if s.cancelled { 1 } else { 0 })
+        ))
+    } else {
+        None
+    };
+    ctx.show(
+        json!({
+            "from": from.to_string(), "to": to.to_string(), "days": s.days, "took_secs": took,
+            "ledger_rows": s.ledger_rows,
+            "daily": {"written": s.daily_written, "unchanged": s.daily_unchanged, "removed": s.daily_removed},
+            "monthly": {"written": s.monthly_written, "unchanged": s.monthly_unchanged, "removed": s.monthly_removed},
+            "cancelled": s.cancelled, "slow_because": slow,
+        }),
+        || {
+            let mut text = format!(
+                "{} day(s) from {from} to {to} in {took:.1} s: {} ledger rows; daily {} written, {} unchanged, {} removed; monthly {} written, {} unchanged, {} removed{}",
+                s.days,
+                s.ledger_rows,
+                s.daily_written,
+                s.daily_unchanged,
+                s.daily_removed,
+                s.monthly_written,
+                s.monthly_unchanged,
+                s.monthly_removed,
+                if s.cancelled { " (cancelled: later days not done)" } else { "" }
+            );
+            if let Some(why) = &slow {
+                text.push_str(&format!("\n  slow because {why}"));
+            }
+            text
+        },
+    );
+    Ok(if s.cancelled { FOUND } else { OK })
 }
 
 async fn audit(
+    ctx: &Ctx,
     store: &Store,
     from: NaiveDate,
     to: NaiveDate,
     tz: Tz,
-    json: bool,
-) -> Result<i32, StoreError> {
+) -> Result<i32, Failure> {
     let report = store.audit(from, to, tz).await?;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report)
-                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-        );
-    } else {
-        println!(
+    ctx.show(serde_json::to_value(&report).unwrap_or_default(), || {
+        let mut lines = vec![format!(
             "audit {} … {} ({}): {} ledger rows, {} daily and {} monthly aggregates, {} switches checked",
             report.from,
             report.to,
@@ -329,23 +496,24 @@ async fn audit(
             report.daily_checked,
             report.monthly_checked,
             report.switches_checked
-        );
+        )];
         for f in &report.findings {
-            println!("  ✗ {f}");
+            lines.push(format!("  ✗ {f}"));
         }
         if !report.days_not_aggregated.is_empty() {
-            println!(
+            lines.push(format!(
                 "  · not aggregated yet: {}",
                 report.days_not_aggregated.join(", ")
-            );
+            ));
         }
         if report.is_clean() {
-            println!("✓ everything agrees");
+            lines.push("✓ everything agrees".into());
         } else {
-            println!("✗ {} finding(s)", report.findings.len());
+            lines.push(format!("✗ {} finding(s)", report.findings.len()));
         }
-    }
-    Ok(if report.is_clean() { 0 } else { 1 })
+        lines.join("\n")
+    });
+    Ok(if report.is_clean() { OK } else { FOUND })
 }
 
 /// The days an `aggregate` command covers, inclusive. A month stops at `today`.
@@ -353,7 +521,7 @@ pub fn period(
     date: Option<NaiveDate>,
     range: Option<(NaiveDate, NaiveDate)>,
     yesterday: bool,
-    month: Option<&str>,
+    month: Option<NaiveDate>,
     today: NaiveDate,
 ) -> Result<(NaiveDate, NaiveDate), ValidationError> {
     if let Some(d) = date {
@@ -373,9 +541,8 @@ pub fn period(
         let y = today.pred_opt().unwrap_or(today);
         return Ok((y, y));
     }
-    if let Some(m) = month {
-        let first = NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d")
-            .map_err(|_| ValidationError::new("month", m, "must be YYYY-MM"))?;
+    if let Some(first) = month {
+        let m = first.format("%Y-%m");
         if first > today {
             return Err(ValidationError::new("month", m, "is in the future"));
         }
@@ -419,7 +586,14 @@ fn describe(v: &CostVersion, tz: Tz) -> String {
 
 /// `global`, `classroom:NAME` or `device:MAC|ID`.
 pub fn parse_scope(raw: &str) -> Result<TariffTarget, ValidationError> {
-    let bad = || ValidationError::new("scope", raw, "must be global, classroom:NAME or device:MAC");
+    let raw = &input::printable("scope", raw, 120)?;
+    let bad = || {
+        ValidationError::new(
+            "scope",
+            raw,
+            "must be global, classroom:NAME or device:MAC|NAME|ID",
+        )
+    };
     match raw.split_once(':') {
         None if raw.trim() == "global" => Ok(TariffTarget::Global),
         Some(("classroom", name)) if !name.trim().is_empty() => {
@@ -491,15 +665,14 @@ mod tests {
             (d(2026, 11, 23), d(2026, 11, 23))
         );
         assert_eq!(
-            period(None, None, false, Some("2026-11"), today).unwrap(),
+            period(None, None, false, Some(d(2026, 11, 1)), today).unwrap(),
             (d(2026, 11, 1), today)
         );
         assert_eq!(
-            period(None, None, false, Some("2026-02"), today).unwrap(),
+            period(None, None, false, Some(d(2026, 2, 1)), today).unwrap(),
             (d(2026, 2, 1), d(2026, 2, 28))
         );
-        assert!(period(None, None, false, Some("2026-12"), today).is_err());
-        assert!(period(None, None, false, Some("2026-13"), today).is_err());
+        assert!(period(None, None, false, Some(d(2026, 12, 1)), today).is_err());
         assert_eq!(
             period(
                 None,

@@ -1,5 +1,7 @@
 //! The dashboard commands: `autovolt` / `autovolt tui` and `autovolt demo`.
 
+use super::exit::{Failure, OK};
+use super::Ctx;
 use crate::config::Config;
 use crate::tui::runtime::{self, Options};
 use clap::{Args, Subcommand};
@@ -37,7 +39,7 @@ impl DashboardArgs {
     }
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum DashboardCommand {
     /// The live dashboard (also what `autovolt` alone opens).
     Tui(DashboardArgs),
@@ -46,9 +48,10 @@ pub enum DashboardCommand {
     Demo(DashboardArgs),
 }
 
-pub async fn run(command: DashboardCommand, config: &Config) -> i32 {
+pub async fn run(command: DashboardCommand, ctx: &Ctx) -> Result<i32, Failure> {
+    let config = &ctx.config;
     match command {
-        DashboardCommand::Tui(args) => dashboard(args, config).await,
+        DashboardCommand::Tui(args) => dashboard(args, ctx).await,
         DashboardCommand::Demo(args) => {
             // Only a URI the user gave replaces the demo's own FerretDB.
             let uri = std::env::var("AUTOVOLT_MONGODB_URI")
@@ -58,26 +61,20 @@ pub async fn run(command: DashboardCommand, config: &Config) -> i32 {
                     (config.mongodb_uri != Config::default().mongodb_uri)
                         .then(|| config.mongodb_uri.clone())
                 });
-            match crate::tui::demo::run(config, args.options(), uri).await {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("autovolt demo: {e:#}");
-                    2
-                }
-            }
+            crate::tui::demo::run(config, args.options(), uri)
+                .await
+                .map(|()| OK)
+                .map_err(|e| Failure::unusable(format!("demo: {e:#}")))
         }
     }
 }
 
 /// Opens the dashboard; errors after the terminal is restored go to stderr.
-pub async fn dashboard(args: DashboardArgs, config: &Config) -> i32 {
-    match runtime::run(config, args.options()).await {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("autovolt: {e:#}");
-            2
-        }
-    }
+pub async fn dashboard(args: DashboardArgs, ctx: &Ctx) -> Result<i32, Failure> {
+    runtime::run(&ctx.config, args.options())
+        .await
+        .map(|()| OK)
+        .map_err(|e| Failure::unusable(format!("{e:#}")))
 }
 
 #[cfg(test)]

@@ -1,31 +1,21 @@
 //! Commands on the data layer: health, migrations, seeding, backup and restore, devices.
 
-use crate::config::Config;
-use crate::domain::dates;
+use super::exit::{Failure, FOUND, OK};
+use super::{confirm, input, Ctx};
+use crate::domain::{dates, Classroom, Device};
 use crate::store::health::HealthLevel;
 use crate::store::migrations::{Direction, Step};
-use crate::store::{Store, StoreError, DEFAULT_SELECTION_TIMEOUT};
+use crate::store::Store;
 use clap::Subcommand;
-use std::io::Write;
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Prints a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
-
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum DataCommand {
-    /// On-call check: reachability, latency, server, capabilities, sizes, schema version, boards,
-    /// collector lag. Exit 0 OK / 1 warning / 2 critical (database unreachable).
-    Health {
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    /// On-call check: the database (reachability, latency, server, capabilities, sizes, schema
+    /// version, boards, collector lag) and the broker. Exit 0 OK / 1 warning / 2 critical.
+    Health,
     /// Schema migrations: status, up, down, unlock.
     Migrate {
         #[command(subcommand)]
@@ -34,17 +24,20 @@ pub enum DataCommand {
     /// Fill an empty database with a realistic demo campus (refuses a database with classrooms
     /// or devices).
     Seed {
-        #[arg(long, default_value_t = 6)]
+        /// Classrooms, 1 to 500.
+        #[arg(long, default_value_t = 6, value_parser = input::seed_classrooms)]
         classrooms: usize,
-        #[arg(long, default_value_t = 2)]
+        /// Boards per classroom, 1 to 20.
+        #[arg(long, default_value_t = 2, value_parser = input::seed_boards)]
         devices_per_classroom: usize,
         /// Random seed: the same seed gives the same campus, MACs and device secrets included
         /// (for tests and demos). Without it they are drawn at random.
         #[arg(long)]
         seed: Option<u64>,
     },
-    /// Dump every collection to DIR (Extended JSON lines, a manifest with checksums). The dump
-    /// holds device secrets and password hashes: keep it as safe as the database.
+    /// Dump every collection into DIR, a new or empty directory (Extended JSON lines, a manifest
+    /// with checksums). The dump holds device secrets and password hashes: keep it as safe as
+    /// the database.
     Backup {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -54,18 +47,25 @@ pub enum DataCommand {
     Restore {
         #[arg(long, value_name = "DIR")]
         from: PathBuf,
-        /// Drop the dumped collections in the target before restoring them.
+        /// Drop the dumped collections in the target before restoring them (asks first).
         #[arg(long)]
         drop: bool,
+        /// Do not ask (for scripts): --drop goes ahead.
+        #[arg(long)]
+        yes: bool,
     },
     /// Delete raw telemetry older than the retention (what the TTL index does on servers that
-    /// have TTL indexes).
+    /// have TTL indexes). Asks first.
     PruneTelemetry {
-        /// Keep this many days.
-        #[arg(long, default_value_t = 730)]
+        /// Keep this many days, 1 to 36500.
+        #[arg(long, default_value_t = 730, value_parser = input::retention_days)]
         older_than_days: u32,
+        /// Count what would be deleted, delete nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Do not ask (for scripts).
+        #[arg(long)]
+        yes: bool,
     },
     /// Devices and their relays (device secrets are never shown).
     Devices {
@@ -74,13 +74,13 @@ pub enum DataCommand {
     },
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum MigrateAction {
-    /// Applied and pending versions, and who holds the lock.
+    /// Applied and pending versions, and who holds the lock. Exit 1 when some are pending.
     Status,
     /// Apply pending migrations (up to --to, default all).
     Up {
-        #[arg(long)]
+        #[arg(long, value_parser = input::schema_version)]
         to: Option<i32>,
         /// Say what would be done, change nothing.
         #[arg(long)]
@@ -88,7 +88,7 @@ pub enum MigrateAction {
     },
     /// Revert migrations above --to, newest first (data is never dropped).
     Down {
-        #[arg(long)]
+        #[arg(long, value_parser = input::schema_version)]
         to: i32,
         #[arg(long)]
         dry_run: bool,
@@ -97,9 +97,9 @@ pub enum MigrateAction {
     Unlock,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum DevicesAction {
-    /// List devices, optionally of one classroom.
+    /// List devices, optionally of one classroom (by name, any case).
     List {
         #[arg(long)]
         classroom: Option<String>,
@@ -108,283 +108,469 @@ pub enum DevicesAction {
     Unregistered,
 }
 
-async fn connect(config: &Config) -> Result<Store, StoreError> {
-    Store::connect(&config.mongodb_uri, DEFAULT_SELECTION_TIMEOUT)
-        .await
-        .map(|s| s.with_lock_lease(config.lock_lease()))
+impl DataCommand {
+    /// What can be checked before connecting.
+    pub fn check(&self) -> Result<(), Failure> {
+        if let DataCommand::Devices {
+            action: DevicesAction::List { classroom: Some(c) },
+        } = self
+        {
+            input::printable("classroom", c, 100)?;
+        }
+        Ok(())
+    }
 }
 
-pub async fn run(command: DataCommand, config: &Config) -> i32 {
-    super::init_stderr_logging();
+pub async fn run(command: DataCommand, ctx: &Ctx) -> Result<i32, Failure> {
+    if let DataCommand::Health = command {
+        return health(ctx).await;
+    }
+    // Migrations make a schema, and a restore brings one: neither needs one first.
+    if let DataCommand::Migrate { action } = command {
+        let store = ctx.connect().await?;
+        let result = migrate(ctx, &store, action).await;
+        store.close().await;
+        return result;
+    }
+    if let DataCommand::Restore { from, drop, yes } = command {
+        let store = ctx.connect().await?;
+        let result = restore(ctx, &store, from, drop, yes).await;
+        store.close().await;
+        return result;
+    }
+    let store = ctx.open().await?;
     let result = match command {
-        DataCommand::Health { json } => return health(config, json).await,
-        DataCommand::Migrate { action } => migrate(config, action).await,
         DataCommand::Seed {
             classrooms,
             devices_per_classroom,
             seed,
-        } => seed_campus(config, classrooms, devices_per_classroom, seed).await,
+        } => seed_campus(ctx, &store, classrooms, devices_per_classroom, seed).await,
         DataCommand::Devices {
             action: DevicesAction::List { classroom },
-        } => list_devices(config, classroom).await,
+        } => list_devices(ctx, &store, classroom).await,
         DataCommand::Devices {
             action: DevicesAction::Unregistered,
-        } => return super::live::unregistered(config).await,
+        } => unregistered(ctx, &store).await,
         DataCommand::PruneTelemetry {
             older_than_days,
             dry_run,
-        } => prune(config, older_than_days, dry_run).await,
-        DataCommand::Backup { out } => return backup(config, out).await,
-        DataCommand::Restore { from, drop } => return restore(config, from, drop).await,
+            yes,
+        } => prune(ctx, &store, older_than_days, dry_run, yes).await,
+        DataCommand::Backup { out } => backup(ctx, &store, out).await,
+        DataCommand::Health | DataCommand::Migrate { .. } | DataCommand::Restore { .. } => Ok(OK),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            e.exit_code()
-        }
-    }
+    store.close().await;
+    result
 }
 
-async fn health(config: &Config, json: bool) -> i32 {
-    let store = match connect(config).await {
+async fn health(ctx: &Ctx) -> Result<i32, Failure> {
+    let broker = crate::mqtt::connection::reachable(&ctx.config.mqtt_url, Duration::from_secs(3))
+        .await
+        .map_err(|e| e.to_string());
+    let broker_json = match &broker {
+        Ok(ms) => {
+            json!({"url": crate::mqtt::connection::redact(&ctx.config.mqtt_url), "reachable": true, "latency_ms": ms})
+        }
+        Err(e) => {
+            json!({"url": crate::mqtt::connection::redact(&ctx.config.mqtt_url), "reachable": false, "error": e})
+        }
+    };
+    let broker_line = match &broker {
+        Ok(ms) => format!(
+            " Broker    {} {} answers in {ms:.1} ms",
+            HealthLevel::Ok.mark(),
+            crate::mqtt::connection::redact(&ctx.config.mqtt_url)
+        ),
+        Err(e) => format!(" Broker    {} {e}", HealthLevel::Warning.mark()),
+    };
+    let store = match ctx.connect().await {
         Ok(s) => s,
-        Err(e) => {
-            if json {
-                say!(
-                    "{}",
-                    serde_json::json!({"status": HealthLevel::Critical, "error": e.to_string()})
-                );
-            } else {
-                say!(" MongoDB   {} {e}", HealthLevel::Critical.mark());
-            }
-            return HealthLevel::Critical.exit_code();
+        Err(f) => {
+            ctx.show(
+                json!({"status": HealthLevel::Critical, "error": f.message, "broker": broker_json}),
+                || {
+                    format!(
+                        " MongoDB   {} {}\n{broker_line}",
+                        HealthLevel::Critical.mark(),
+                        f.message
+                    )
+                },
+            );
+            return Ok(HealthLevel::Critical.exit_code());
         }
     };
-    let offline_after = Duration::from_secs(config.offline_after_secs);
-    match store.health(dates::now_millis(), offline_after).await {
-        Ok(report) => {
-            if json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(text) => say!("{text}"),
-                    Err(e) => {
-                        eprintln!("autovolt: cannot write the report as JSON: {e}");
-                        return 2;
-                    }
-                }
-            } else {
-                let _ = write!(std::io::stdout().lock(), "{}", report.render());
-            }
-            report.status.exit_code()
-        }
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            HealthLevel::Critical.exit_code()
-        }
+    let offline_after = Duration::from_secs(ctx.config.offline_after_secs);
+    let result = store.health(dates::now_millis(), offline_after).await;
+    store.close().await;
+    let mut report = result?;
+    if broker.is_err() {
+        report.status = report.status.max(HealthLevel::Warning);
     }
+    let mut value = serde_json::to_value(&report).unwrap_or_default();
+    value["broker"] = broker_json;
+    ctx.show(value, || format!("{}{broker_line}", report.render()));
+    Ok(report.status.exit_code())
 }
 
-fn print_steps(steps: &[Step], dry_run: bool) {
+fn steps_json(steps: &[Step], dry_run: bool) -> serde_json::Value {
+    json!({
+        "dry_run": dry_run,
+        "steps": steps.iter().map(|s| json!({
+            "direction": match s.direction { Direction::Up => "up", Direction::Down => "down" },
+            "version": s.version,
+            "name": s.name,
+            "detail": s.detail,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn steps_text(steps: &[Step], dry_run: bool) -> String {
     if steps.is_empty() {
-        say!("nothing to do");
+        return "nothing to do".into();
     }
-    for s in steps {
-        let arrow = match s.direction {
-            Direction::Up => "up  ",
-            Direction::Down => "down",
-        };
-        let prefix = if dry_run { "(dry run) " } else { "" };
-        say!("{prefix}{arrow} {} {}: {}", s.version, s.name, s.detail);
-    }
+    let prefix = if dry_run { "(dry run) " } else { "" };
+    steps
+        .iter()
+        .map(|s| {
+            let arrow = match s.direction {
+                Direction::Up => "up  ",
+                Direction::Down => "down",
+            };
+            format!("{prefix}{arrow} {} {}: {}", s.version, s.name, s.detail)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-async fn migrate(config: &Config, action: MigrateAction) -> Result<i32, StoreError> {
-    let store = connect(config).await?;
+async fn migrate(ctx: &Ctx, store: &Store, action: MigrateAction) -> Result<i32, Failure> {
     match action {
         MigrateAction::Status => {
             let status = store.migration_status().await?;
             let now = dates::now_millis();
-            say!("schema version {}", status.version());
-            for m in &status.applied {
-                say!(
-                    "  applied  {} {} ({} · {} ms)",
-                    m.version,
-                    m.name,
-                    m.applied_at.format("%Y-%m-%d %H:%M UTC"),
-                    m.duration_ms
-                );
-            }
-            for (v, n) in &status.pending {
-                say!("  pending  {v} {n}");
-            }
-            if let Some(l) = &status.lock {
-                say!("lock: {}", l.describe(now));
-            }
-            Ok(i32::from(
-                !status.pending.is_empty() || status.lock.is_some(),
-            ))
+            ctx.show(
+                json!({
+                    "version": status.version(),
+                    "applied": status.applied.iter().map(|m| json!({
+                        "version": m.version, "name": m.name,
+                        "applied_at": m.applied_at.to_rfc3339(), "duration_ms": m.duration_ms,
+                    })).collect::<Vec<_>>(),
+                    "pending": status.pending.iter().map(|(v, n)| json!({"version": v, "name": n})).collect::<Vec<_>>(),
+                    "lock": status.lock.as_ref().map(|l| l.describe(now)),
+                }),
+                || {
+                    let mut lines = vec![format!("schema version {}", status.version())];
+                    for m in &status.applied {
+                        lines.push(format!(
+                            "  applied  {} {} ({} · {} ms)",
+                            m.version,
+                            m.name,
+                            ctx.time(m.applied_at),
+                            m.duration_ms
+                        ));
+                    }
+                    for (v, n) in &status.pending {
+                        lines.push(format!("  pending  {v} {n}"));
+                    }
+                    if let Some(l) = &status.lock {
+                        lines.push(format!("lock: {}", l.describe(now)));
+                    }
+                    lines.join("\n")
+                },
+            );
+            Ok(if !status.pending.is_empty() || status.lock.is_some() {
+                FOUND
+            } else {
+                OK
+            })
         }
         MigrateAction::Up { to, dry_run } => {
-            print_steps(&store.migrate_up(to, dry_run).await?, dry_run);
-            Ok(0)
+            let steps = store.migrate_up(to, dry_run).await?;
+            ctx.show(steps_json(&steps, dry_run), || steps_text(&steps, dry_run));
+            Ok(OK)
         }
         MigrateAction::Down { to, dry_run } => {
-            print_steps(&store.migrate_down(to, dry_run).await?, dry_run);
-            Ok(0)
+            let steps = store.migrate_down(to, dry_run).await?;
+            ctx.show(steps_json(&steps, dry_run), || steps_text(&steps, dry_run));
+            Ok(OK)
         }
         MigrateAction::Unlock => {
-            match store.force_unlock_migrations().await? {
-                Some(l) => say!(
-                    "removed the migration lock {}",
-                    l.describe(dates::now_millis())
-                ),
-                None => say!("there was no migration lock"),
-            }
-            Ok(0)
+            let removed = store.force_unlock_migrations().await?;
+            let now = dates::now_millis();
+            ctx.show(
+                json!({"removed": removed.as_ref().map(|l| l.describe(now))}),
+                || match &removed {
+                    Some(l) => format!("removed the migration lock {}", l.describe(now)),
+                    None => "there was no migration lock".into(),
+                },
+            );
+            Ok(OK)
         }
     }
 }
 
-async fn prune(config: &Config, days: u32, dry_run: bool) -> Result<i32, StoreError> {
-    let store = connect(config).await?;
+async fn prune(
+    ctx: &Ctx,
+    store: &Store,
+    days: u32,
+    dry_run: bool,
+    yes: bool,
+) -> Result<i32, Failure> {
     let before = dates::now_millis() - chrono::Duration::days(i64::from(days));
-    let n = store.prune_telemetry(before, dry_run).await?;
+    let n = store.prune_telemetry(before, true).await?;
+    if !dry_run && n > 0 {
+        confirm(
+            &format!(
+                "delete {n} telemetry events received before {}",
+                ctx.time(before)
+            ),
+            yes,
+        )?;
+    }
+    let n = if dry_run || n == 0 {
+        n
+    } else {
+        store.prune_telemetry(before, false).await?
+    };
     let verb = if dry_run { "would delete" } else { "deleted" };
-    say!(
-        "{verb} {n} telemetry events received before {}",
-        before.format("%Y-%m-%d %H:%M UTC")
+    ctx.show(
+        json!({"dry_run": dry_run, "deleted": if dry_run { 0 } else { n }, "matching": n, "before": before.to_rfc3339()}),
+        || format!("{verb} {n} telemetry events received before {}", ctx.time(before)),
     );
-    Ok(0)
+    Ok(OK)
 }
 
 async fn seed_campus(
-    config: &Config,
+    ctx: &Ctx,
+    store: &Store,
     classrooms: usize,
     devices_per_classroom: usize,
     seed: Option<u64>,
-) -> Result<i32, StoreError> {
-    let store = connect(config).await?;
+) -> Result<i32, Failure> {
     let options = crate::seed::SeedOptions {
         classrooms,
         devices_per_classroom,
         seed,
     };
-    let report = crate::seed::seed(&store, &options).await?;
-    say!(
-        "seeded {} classrooms and {} boards (6 relays each), power settings and a global tariff of ₹{}/kWh",
-        report.classrooms,
-        report.devices,
-        crate::seed::SEED_TARIFF
+    let report = crate::seed::seed(store, &options).await?;
+    ctx.show(
+        json!({"classrooms": report.classrooms, "devices": report.devices, "tariff": crate::seed::SEED_TARIFF}),
+        || format!(
+            "seeded {} classrooms and {} boards (6 relays each), power settings and a global tariff of ₹{}/kWh",
+            report.classrooms,
+            report.devices,
+            crate::seed::SEED_TARIFF
+        ),
     );
-    Ok(0)
+    Ok(OK)
 }
 
-async fn list_devices(config: &Config, classroom: Option<String>) -> Result<i32, StoreError> {
-    let store = connect(config).await?;
+/// A classroom named by a person: its exact name, else the one name that matches in any case;
+/// several matches are an error that lists them.
+pub async fn find_classroom(store: &Store, name: &str) -> Result<Classroom, Failure> {
+    let name = input::printable("classroom", name, 100)?;
+    let rooms = store.classrooms().await?;
+    if let Some(r) = rooms.iter().find(|r| r.name == name) {
+        return Ok(r.clone());
+    }
+    let matches: Vec<&Classroom> = rooms
+        .iter()
+        .filter(|r| r.name.to_lowercase() == name.to_lowercase())
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Failure::unusable(format!(
+            "no classroom named {name:?}; `autovolt devices list` shows them"
+        ))),
+        many => Err(Failure::unusable(format!(
+            "{name:?} names {} classrooms: {}; give the exact name",
+            many.len(),
+            many.iter()
+                .map(|r| format!("{:?}", r.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// A board named by a person: its MAC, its id, or its name (any case); several boards with that
+/// name are an error that lists them by MAC.
+pub async fn find_device(store: &Store, key: &str) -> Result<Device, Failure> {
+    let key = input::printable("device", key, 100)?;
+    if let Ok(mac) = crate::domain::Mac::parse(&key) {
+        return store.device_by_mac(mac).await?.ok_or_else(|| {
+            Failure::unusable(format!(
+                "no device with MAC {mac} is registered; `autovolt devices list` shows them"
+            ))
+        });
+    }
+    if let Ok(id) = crate::domain::Id::parse_str(&key) {
+        if let Some(d) = store.device_by_id(id).await? {
+            return Ok(d);
+        }
+    }
+    let devices = store.devices().await?;
+    let matches: Vec<&Device> = devices
+        .iter()
+        .filter(|d| d.name.to_lowercase() == key.to_lowercase())
+        .collect();
+    let exact: Vec<&Device> = matches.iter().copied().filter(|d| d.name == key).collect();
+    match (matches.as_slice(), exact.as_slice()) {
+        ([one], _) | (_, [one]) => Ok((*one).clone()),
+        ([], _) => Err(Failure::unusable(format!(
+            "no device {key:?} (by MAC, id or name); `autovolt devices list` shows them"
+        ))),
+        (many, _) => Err(Failure::unusable(format!(
+            "{key:?} names {} devices: {}; give its MAC",
+            many.len(),
+            many.iter()
+                .map(|d| format!("{} ({})", d.name, d.mac_address))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+async fn list_devices(ctx: &Ctx, store: &Store, classroom: Option<String>) -> Result<i32, Failure> {
     let rooms = store.classrooms().await?;
     let devices = match &classroom {
-        Some(name) => {
-            let Some(room) = rooms.iter().find(|r| r.name == name.trim()) else {
-                return Err(StoreError::NotFound(format!(
-                    "no classroom named {name:?}; `autovolt devices list` shows them all"
-                )));
-            };
-            match room.id {
-                Some(id) => store.devices_in_classroom(id).await?,
-                None => Vec::new(),
-            }
-        }
+        Some(name) => match find_classroom(store, name).await?.id {
+            Some(id) => store.devices_in_classroom(id).await?,
+            None => Vec::new(),
+        },
         None => store.devices().await?,
     };
-    say!(
-        "{:<20} {:<18} {:<12} {:<9} {:<20} relays",
-        "device",
-        "MAC",
-        "classroom",
-        "status",
-        "last seen"
-    );
-    for d in &devices {
-        let room = d
-            .classroom
+    let room_of = |d: &Device| {
+        d.classroom
             .and_then(|id| rooms.iter().find(|r| r.id == Some(id)))
-            .map_or("—", |r| r.name.as_str());
-        let seen = d.last_seen.map_or("never".to_string(), |t| {
-            t.format("%Y-%m-%d %H:%M UTC").to_string()
-        });
-        let relays: Vec<String> = d
-            .switches
+            .map(|r| r.name.clone())
+    };
+    ctx.show(
+        json!(devices
             .iter()
-            .map(|s| {
-                format!(
-                    "{}:{}",
-                    s.relay_pin().map_or("?".into(), |p| p.to_string()),
-                    s.switch_type
-                )
-            })
-            .collect();
-        say!(
-            "{:<20} {:<18} {:<12} {:<9} {:<20} {}",
-            d.name,
-            d.mac_address.to_string(),
-            room,
-            d.status.to_string(),
-            seen,
-            relays.join(" ")
-        );
-    }
-    say!("{} devices", devices.len());
-    Ok(0)
+            .map(|d| json!({
+                "id": d.id.map(|i| i.to_hex()),
+                "name": d.name,
+                "mac": d.mac_address.to_string(),
+                "classroom": room_of(d),
+                "status": d.status.to_string(),
+                "last_seen": d.last_seen.map(|t| t.to_rfc3339()),
+                "switches": d.switches.iter().map(|s| json!({
+                    "id": s.switch_id, "name": s.name, "type": s.switch_type.to_string(),
+                    "relay_pin": s.relay_pin(), "state": s.state,
+                })).collect::<Vec<_>>(),
+            }))
+            .collect::<Vec<_>>()),
+        || {
+            let mut lines = vec![format!(
+                "{:<20} {:<18} {:<12} {:<9} {:<21} relays",
+                "device", "MAC", "classroom", "status", "last seen"
+            )];
+            for d in &devices {
+                let seen = d.last_seen.map_or("never".to_string(), |t| ctx.time(t));
+                let relays: Vec<String> = d
+                    .switches
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{}:{}",
+                            s.relay_pin().map_or("?".into(), |p| p.to_string()),
+                            s.switch_type
+                        )
+                    })
+                    .collect();
+                lines.push(format!(
+                    "{:<20} {:<18} {:<12} {:<9} {:<21} {}",
+                    d.name,
+                    d.mac_address.to_string(),
+                    room_of(d).unwrap_or_else(|| "—".into()),
+                    d.status.to_string(),
+                    seen,
+                    relays.join(" ")
+                ));
+            }
+            lines.push(format!("{} devices", devices.len()));
+            lines.join("\n")
+        },
+    );
+    Ok(OK)
 }
 
-async fn backup(config: &Config, out: PathBuf) -> i32 {
-    let store = match connect(config).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            return e.exit_code();
-        }
-    };
-    match store.backup(&out).await {
-        Ok(m) => {
-            let docs: u64 = m.collections.iter().map(|c| c.documents).sum();
-            say!(
-                "backed up {} collections, {docs} documents (schema v{}) to {}; it holds device secrets: keep it safe",
-                m.collections.len(),
-                m.schema_version,
-                out.display()
-            );
-            0
-        }
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            e.exit_code()
-        }
-    }
+/// `autovolt devices unregistered`: boards that spoke without being registered.
+async fn unregistered(ctx: &Ctx, store: &Store) -> Result<i32, Failure> {
+    let list = store.unregistered_devices().await?;
+    ctx.show(
+        json!(list
+            .iter()
+            .map(|d| json!({
+                "mac": d.mac, "first_seen": d.first_seen.to_rfc3339(),
+                "last_seen": d.last_seen.to_rfc3339(), "messages": d.count,
+            }))
+            .collect::<Vec<_>>()),
+        || {
+            if list.is_empty() {
+                return "no unregistered boards seen".into();
+            }
+            let mut lines = vec![format!(
+                "{:<17}  {:<21}  {:<21}  {:>8}",
+                "MAC", "first seen", "last seen", "messages"
+            )];
+            for d in &list {
+                lines.push(format!(
+                    "{:<17}  {:<21}  {:<21}  {:>8}",
+                    d.mac,
+                    ctx.time(d.first_seen),
+                    ctx.time(d.last_seen),
+                    d.count
+                ));
+            }
+            lines.join("\n")
+        },
+    );
+    Ok(OK)
 }
 
-async fn restore(config: &Config, from: PathBuf, drop: bool) -> i32 {
-    let store = match connect(config).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            return e.exit_code();
-        }
-    };
-    match store.restore(&from, drop).await {
-        Ok(r) => {
-            say!(
-                "restored {} collections, {} documents (schema v{}) from {}",
-                r.collections,
-                r.documents,
-                r.schema_version,
+async fn backup(ctx: &Ctx, store: &Store, out: PathBuf) -> Result<i32, Failure> {
+    let m = store.backup(&out).await?;
+    let docs: u64 = m.collections.iter().map(|c| c.documents).sum();
+    ctx.show(
+        json!({"dir": out.display().to_string(), "collections": m.collections.len(), "documents": docs, "schema_version": m.schema_version}),
+        || format!(
+            "backed up {} collections, {docs} documents (schema v{}) to {}; it holds device secrets: keep it safe",
+            m.collections.len(),
+            m.schema_version,
+            out.display()
+        ),
+    );
+    Ok(OK)
+}
+
+async fn restore(
+    ctx: &Ctx,
+    store: &Store,
+    from: PathBuf,
+    drop: bool,
+    yes: bool,
+) -> Result<i32, Failure> {
+    if drop {
+        confirm(
+            &format!(
+                "drop the collections in {} that {} holds, then restore them",
+                store.database().name(),
                 from.display()
-            );
-            0
-        }
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            e.exit_code()
-        }
+            ),
+            yes,
+        )?;
     }
+    let r = store.restore(&from, drop).await?;
+    ctx.show(
+        json!({"dir": from.display().to_string(), "collections": r.collections, "documents": r.documents, "schema_version": r.schema_version}),
+        || format!(
+            "restored {} collections, {} documents (schema v{}) from {}",
+            r.collections,
+            r.documents,
+            r.schema_version,
+            from.display()
+        ),
+    );
+    Ok(OK)
 }

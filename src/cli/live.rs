@@ -1,20 +1,20 @@
-//! The live pipeline's commands: `collect`, `simulate`, `toggle`, `rejected`, and
-//! `devices unregistered`.
+//! The live pipeline's commands: `collect`, `simulate`, `toggle` and `rejected`.
 
+use super::exit::{Failure, FOUND, OK};
+use super::{input, Ctx};
 use crate::clock::{Clock, SystemClock};
 use crate::collect::{self, CollectorOptions};
-use crate::config::Config;
-use crate::domain::Mac;
 use crate::mqtt::connection::Credentials;
-use crate::mqtt::relay::{Confirmation, Operator, Relay};
+use crate::mqtt::relay::{Confirmation, Operator, Relay, ToggleError};
 use crate::simulate::{self, SimulateOptions};
-use crate::store::{Store, DEFAULT_SELECTION_TIMEOUT};
+use crate::store::Store;
 use clap::Subcommand;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum LiveCommand {
     /// Daemon: device messages from the broker into the database (presence, relay states, the
     /// energy ledger, telemetry, activity). Several may share the load with --group.
@@ -24,20 +24,21 @@ pub enum LiveCommand {
         group: Option<String>,
         /// MQTT client id; keep it stable so the broker keeps what it queued across restarts
         /// (default: autovolt-collector-HOSTNAME).
-        #[arg(long, env = "AUTOVOLT_COLLECT_CLIENT_ID")]
+        #[arg(long, env = "AUTOVOLT_COLLECT_CLIENT_ID", value_parser = input::name)]
         client_id: Option<String>,
     },
     /// Virtual boards speaking the field firmware's protocol: the devices in the database, or N
     /// generated ones. Runs until Ctrl-C, then prints what it sent.
     Simulate {
-        /// Generate this many boards instead of using the registered devices.
-        #[arg(long)]
+        /// Generate this many boards (1 to 10,000) instead of using the registered devices.
+        #[arg(long, value_parser = input::simulated_boards)]
         devices: Option<usize>,
-        /// Switching frequency multiplier (1 = a classroom's day; 100 = a load test).
-        #[arg(long, default_value_t = 1.0)]
+        /// Switching frequency multiplier, more than 0 and at most 10,000 (1 = a classroom's day;
+        /// 100 = a load test).
+        #[arg(long, default_value_t = 1.0, value_parser = input::rate)]
         rate: f64,
-        /// Seconds between heartbeats and forced snapshots (30 in the firmware).
-        #[arg(long, default_value_t = 30)]
+        /// Seconds between heartbeats and forced snapshots, 1 to 3600 (30 in the firmware).
+        #[arg(long, default_value_t = 30, value_parser = input::report_secs)]
         report_secs: u64,
         /// Random seed for generated boards and their behaviour.
         #[arg(long)]
@@ -49,11 +50,12 @@ pub enum LiveCommand {
         #[command(subcommand)]
         action: RejectedAction,
     },
-    /// Switch one relay and wait for the board to confirm it.
+    /// Switch one relay and wait for the board to confirm it. Exit 1 when the board is offline
+    /// or does not confirm.
     Toggle {
-        /// The board's MAC address.
-        #[arg(long)]
-        mac: String,
+        /// The board: its MAC, its name or its id.
+        #[arg(long, visible_alias = "mac")]
+        device: String,
         /// The switch: its id, its name or its relay pin.
         #[arg(long = "switch")]
         switch: String,
@@ -63,21 +65,16 @@ pub enum LiveCommand {
         /// Switch it off.
         #[arg(long)]
         off: bool,
-        /// Who is switching, for the activity log (default: $USER).
-        #[arg(long, env = "AUTOVOLT_OPERATOR")]
-        operator: Option<String>,
     },
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum RejectedAction {
     /// The newest dead letters: id, when, kind, reason, topic and the start of the payload.
     List {
-        #[arg(long, default_value_t = 50)]
+        /// At most this many, 1 to 10,000.
+        #[arg(long, default_value_t = 50, value_parser = input::list_limit)]
         limit: usize,
-        /// Print JSON lines instead of a table.
-        #[arg(long)]
-        json: bool,
     },
     /// Process one dead letter again, as the collector would have; removed when that succeeds.
     /// Exit 0 done, 1 refused again (the reason is updated), 2 not found or not replayable.
@@ -85,6 +82,22 @@ pub enum RejectedAction {
         /// Its id, as `rejected list` shows it.
         id: String,
     },
+}
+
+impl LiveCommand {
+    pub fn speaks_json(&self) -> bool {
+        matches!(
+            self,
+            LiveCommand::Rejected { .. } | LiveCommand::Toggle { .. }
+        )
+    }
+
+    pub fn is_daemon(&self) -> bool {
+        matches!(
+            self,
+            LiveCommand::Collect { .. } | LiveCommand::Simulate { .. }
+        )
+    }
 }
 
 fn hostname() -> String {
@@ -106,34 +119,31 @@ fn ctrl_c() -> CancellationToken {
     token
 }
 
-async fn connect(config: &Config) -> Result<Store, i32> {
-    Store::connect(&config.mongodb_uri, DEFAULT_SELECTION_TIMEOUT)
-        .await
-        .map(|s| s.with_lock_lease(config.lock_lease()))
-        .map_err(|e| {
-            eprintln!("autovolt: {e}");
-            e.exit_code()
-        })
+impl From<ToggleError> for Failure {
+    fn from(e: ToggleError) -> Failure {
+        match e {
+            ToggleError::Store(s) => s.into(),
+            // The board said no, or said nothing: refused.
+            ToggleError::Offline { .. } | ToggleError::Timeout { .. } => {
+                Failure::refused(e.to_string())
+            }
+            // What was typed, the device document or the broker cannot be used.
+            _ => Failure::unusable(e.to_string()),
+        }
+    }
 }
 
-pub async fn run(command: LiveCommand, config: &Config) -> i32 {
-    super::init_stderr_logging();
-    let tz = match config.tz() {
-        Ok(tz) => tz,
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            return 2;
-        }
-    };
+pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
+    let tz = ctx.tz()?;
     match command {
         LiveCommand::Collect { group, client_id } => {
-            let store = match connect(config).await {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
+            let store = ctx.open().await?;
             if let Err(e) = store.ensure_indexes().await {
-                eprintln!("autovolt: cannot create the indexes the collector relies on: {e}");
-                return e.exit_code();
+                store.close().await;
+                return Err(Failure {
+                    message: format!("cannot create the indexes the collector relies on: {}", e),
+                    ..Failure::from(e)
+                });
             }
             let mut options = CollectorOptions::new(
                 client_id.unwrap_or_else(|| format!("autovolt-collector-{}", hostname())),
@@ -141,22 +151,19 @@ pub async fn run(command: LiveCommand, config: &Config) -> i32 {
             );
             options.group = group;
             options.credentials = Credentials::from_env();
-            options.offline_after = Duration::from_secs(config.offline_after_secs);
+            options.offline_after = Duration::from_secs(ctx.config.offline_after_secs);
             // Yesterday's rollups at `aggregate_at`, claimed once across every collector.
-            let daily = match crate::store::aggregation::spawn_daily_aggregation(
+            let daily = crate::store::aggregation::spawn_daily_aggregation(
                 store.clone(),
-                config.clone(),
+                ctx.config.clone(),
                 Arc::new(SystemClock),
-            ) {
-                Ok(handle) => handle,
-                Err(e) => {
-                    eprintln!("autovolt: cannot schedule the daily aggregation: {e}");
-                    return 2;
-                }
-            };
+            )
+            .map_err(|e| {
+                Failure::unusable(format!("cannot schedule the daily aggregation: {e}"))
+            })?;
             let result = collect::run(
-                store,
-                config.mqtt_url.clone(),
+                store.clone(),
+                ctx.config.mqtt_url.clone(),
                 options,
                 Arc::new(SystemClock),
                 ctrl_c(),
@@ -164,16 +171,10 @@ pub async fn run(command: LiveCommand, config: &Config) -> i32 {
             )
             .await;
             daily.abort();
-            match result {
-                Ok(stats) => {
-                    println!("{}", stats.summary());
-                    0
-                }
-                Err(e) => {
-                    eprintln!("autovolt: {e}");
-                    2
-                }
-            }
+            store.close().await;
+            let stats = result.map_err(|e| Failure::unusable(e.to_string()))?;
+            super::say(&stats.summary());
+            Ok(OK)
         }
         LiveCommand::Simulate {
             devices,
@@ -185,186 +186,108 @@ pub async fn run(command: LiveCommand, config: &Config) -> i32 {
             let boards = match devices {
                 Some(n) => simulate::generated(n, seed),
                 None => {
-                    let store = match connect(config).await {
-                        Ok(s) => s,
-                        Err(code) => return code,
-                    };
-                    match simulate::from_store(&store).await {
-                        Ok(b) => b,
-                        Err(e) => {
-                            eprintln!("autovolt: {e}");
-                            return e.exit_code();
-                        }
-                    }
+                    let store = ctx.open().await?;
+                    let boards = simulate::from_store(&store).await;
+                    store.close().await;
+                    boards?
                 }
             };
-            if !(rate.is_finite() && rate > 0.0) {
-                eprintln!("autovolt: --rate must be a positive number");
-                return 2;
-            }
             let n = boards.len();
             let mut options = SimulateOptions::new(boards, tz);
             options.rate = rate;
-            options.report_every = Duration::from_secs(report_secs.max(1));
+            options.report_every = Duration::from_secs(report_secs);
             options.credentials = Credentials::from_env();
             options.seed = seed;
             eprintln!(
                 "simulating {n} boards against {} (Ctrl-C to stop)",
-                crate::mqtt::connection::redact(&config.mqtt_url)
+                crate::mqtt::connection::redact(&ctx.config.mqtt_url)
             );
-            match simulate::run(config.mqtt_url.clone(), options, ctrl_c()).await {
-                Ok(counters) => {
-                    println!("{}", counters.summary(n));
-                    0
-                }
-                Err(e) => {
-                    eprintln!("autovolt: {e}");
-                    2
-                }
-            }
+            let counters = simulate::run(ctx.config.mqtt_url.clone(), options, ctrl_c())
+                .await
+                .map_err(|e| Failure::unusable(e.to_string()))?;
+            super::say(&counters.summary(n));
+            Ok(OK)
         }
         LiveCommand::Rejected { action } => {
-            let store = match connect(config).await {
-                Ok(s) => s,
-                Err(code) => return code,
+            let store = ctx.open().await?;
+            let result = match action {
+                RejectedAction::List { limit } => rejected_list(ctx, &store, limit).await,
+                RejectedAction::Replay { id } => rejected_replay(ctx, &store, tz, &id).await,
             };
-            match action {
-                RejectedAction::List { limit, json } => rejected_list(&store, limit, json).await,
-                RejectedAction::Replay { id } => rejected_replay(&store, tz, &id).await,
-            }
+            store.close().await;
+            result
         }
         LiveCommand::Toggle {
-            mac,
+            device,
             switch,
             on,
             off,
-            operator,
         } => {
             let state = on && !off;
-            let mac = match Mac::parse(&mac) {
-                Ok(m) => m,
-                Err(e) => {
-                    eprintln!("autovolt: {e}");
-                    return 2;
-                }
-            };
-            let store = match connect(config).await {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let device = match store.device_by_mac(mac).await {
-                Ok(Some(d)) => d,
-                Ok(None) => {
-                    eprintln!("autovolt: no device with MAC {mac} is registered; see `autovolt devices list`");
-                    return 1;
-                }
-                Err(e) => {
-                    eprintln!("autovolt: {e}");
-                    return e.exit_code();
-                }
-            };
-            let relay = match Relay::connect(
-                &config.mqtt_url,
-                &format!("autovolt-toggle-{}-{}", hostname(), std::process::id()),
-                &Credentials::from_env(),
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("autovolt: {e}");
-                    return 2;
-                }
-            };
-            let operator = Operator {
-                user_id: None,
-                name: operator
-                    .or_else(|| std::env::var("USER").ok())
-                    .unwrap_or_else(|| "operator".into()),
-            };
-            let outcome = relay
-                .toggle(
-                    &store,
-                    &device,
-                    &switch,
-                    state,
-                    &operator,
-                    Duration::from_secs(config.toggle_timeout_secs),
-                    SystemClock.now(),
-                )
-                .await;
-            relay.disconnect().await;
-            let word = if state { "on" } else { "off" };
-            match outcome {
-                Ok(Confirmation::AlreadyInState) => {
-                    println!("{} {switch}: already {word}", device.name);
-                    0
-                }
-                Ok(c) => {
-                    println!(
-                        "{} {switch}: {word} (confirmed by {})",
-                        device.name,
-                        match c {
-                            Confirmation::SwitchEvent => "the board's switch event",
-                            _ => "the board's state report",
-                        }
-                    );
-                    0
-                }
-                Err(e) => {
-                    eprintln!("autovolt: {e}");
-                    1
-                }
-            }
+            let switch = input::printable("switch", &switch, 100)?;
+            let name = ctx.operator()?;
+            let store = ctx.open().await?;
+            let result = toggle(ctx, &store, &device, &switch, state, name).await;
+            store.close().await;
+            result
         }
     }
 }
 
-/// `autovolt devices unregistered`: boards that spoke without being registered.
-pub async fn unregistered(config: &Config) -> i32 {
-    let store = match connect(config).await {
-        Ok(s) => s,
-        Err(code) => return code,
+async fn toggle(
+    ctx: &Ctx,
+    store: &Store,
+    device: &str,
+    switch: &str,
+    state: bool,
+    name: String,
+) -> Result<i32, Failure> {
+    let device = super::data::find_device(store, device).await?;
+    let relay = Relay::connect(
+        &ctx.config.mqtt_url,
+        &format!("autovolt-toggle-{}-{}", hostname(), std::process::id()),
+        &Credentials::from_env(),
+    )
+    .await?;
+    let operator = Operator {
+        user_id: None,
+        name,
     };
-    match store.unregistered_devices().await {
-        Ok(list) if list.is_empty() => {
-            println!("no unregistered boards seen");
-            0
-        }
-        Ok(list) => {
-            println!(
-                "{:<17}  {:<20}  {:<20}  {:>8}",
-                "MAC", "first seen", "last seen", "messages"
-            );
-            for d in list {
-                println!(
-                    "{:<17}  {:<20}  {:<20}  {:>8}",
-                    d.mac,
-                    d.first_seen.format("%Y-%m-%d %H:%M:%S"),
-                    d.last_seen.format("%Y-%m-%d %H:%M:%S"),
-                    d.count
-                );
-            }
-            0
-        }
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            e.exit_code()
-        }
-    }
+    let outcome = relay
+        .toggle(
+            store,
+            &device,
+            switch,
+            state,
+            &operator,
+            Duration::from_secs(ctx.config.toggle_timeout_secs),
+            SystemClock.now(),
+        )
+        .await;
+    relay.disconnect().await;
+    let word = if state { "on" } else { "off" };
+    let how = match outcome? {
+        Confirmation::AlreadyInState => "already",
+        Confirmation::SwitchEvent => "switch_event",
+        _ => "state_report",
+    };
+    ctx.show(
+        json!({"device": device.name, "mac": device.mac_address.to_string(), "switch": switch, "state": state, "confirmed_by": how}),
+        || match how {
+            "already" => format!("{} {switch}: already {word}", device.name),
+            "switch_event" => format!("{} {switch}: {word} (confirmed by the board's switch event)", device.name),
+            _ => format!("{} {switch}: {word} (confirmed by the board's state report)", device.name),
+        },
+    );
+    Ok(OK)
 }
 
-async fn rejected_list(store: &Store, limit: usize, json: bool) -> i32 {
-    let letters = match store.dead_letters(limit).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            return e.exit_code();
-        }
-    };
-    if json {
-        for d in &letters {
-            let line = serde_json::json!({
+async fn rejected_list(ctx: &Ctx, store: &Store, limit: usize) -> Result<i32, Failure> {
+    let letters = store.dead_letters(limit).await?;
+    ctx.show(
+        json!(letters
+            .iter()
+            .map(|d| json!({
                 "id": d.id.to_hex(),
                 "receivedAt": d.received_at.to_rfc3339(),
                 "keptAt": d.created_at.to_rfc3339(),
@@ -377,63 +300,64 @@ async fn rejected_list(store: &Store, limit: usize, json: bool) -> i32 {
                 "truncated": d.truncated,
                 "replays": d.replays,
                 "payload": d.payload_preview(4096),
-            });
-            println!("{line}");
-        }
-        return 0;
-    }
-    if letters.is_empty() {
-        println!("no dead letters");
-        return 0;
-    }
-    println!(
-        "{:<24}  {:<19}  {:<9}  {:<22}  {:<15}  payload",
-        "id", "received (UTC)", "kind", "reason", "topic"
+            }))
+            .collect::<Vec<_>>()),
+        || {
+            if letters.is_empty() {
+                return "no dead letters".into();
+            }
+            let mut lines = vec![format!(
+                "{:<24}  {:<21}  {:<9}  {:<22}  {:<15}  payload",
+                "id", "received", "kind", "reason", "topic"
+            )];
+            for d in &letters {
+                lines.push(format!(
+                    "{:<24}  {:<21}  {:<9}  {:<22}  {:<15}  {}",
+                    d.id.to_hex(),
+                    ctx.time(d.received_at),
+                    d.kind.as_str(),
+                    d.reason,
+                    d.topic,
+                    d.payload_preview(60)
+                ));
+                lines.push(format!("{:<24}  {}", "", d.detail));
+            }
+            lines.join("\n")
+        },
     );
-    for d in &letters {
-        println!(
-            "{:<24}  {:<19}  {:<9}  {:<22}  {:<15}  {}",
-            d.id.to_hex(),
-            d.received_at.format("%Y-%m-%d %H:%M:%S"),
-            d.kind.as_str(),
-            d.reason,
-            d.topic,
-            d.payload_preview(60)
-        );
-        println!("{:<24}  {}", "", d.detail);
-    }
-    0
+    Ok(OK)
 }
 
-async fn rejected_replay(store: &Store, tz: chrono_tz::Tz, id: &str) -> i32 {
+async fn rejected_replay(
+    ctx: &Ctx,
+    store: &Store,
+    tz: chrono_tz::Tz,
+    id: &str,
+) -> Result<i32, Failure> {
     let Ok(id) = crate::domain::Id::parse_str(id.trim()) else {
-        eprintln!(
-            "autovolt: {id:?} is not a dead letter id: use one that `autovolt rejected list` shows"
-        );
-        return 2;
+        return Err(Failure::unusable(format!(
+            "{:?} is not a dead letter id: use one that `autovolt rejected list` shows",
+            id.escape_default().to_string()
+        )));
     };
-    match collect::replay(store, tz, id).await {
-        Ok(collect::Replayed::Done) => {
-            println!("replayed {id}: processed and removed");
-            0
-        }
-        Ok(collect::Replayed::RefusedAgain(reason)) => {
-            println!(
+    let (outcome, text, code) = match collect::replay(store, tz, id).await? {
+        collect::Replayed::Done => ("done", format!("replayed {id}: processed and removed"), OK),
+        collect::Replayed::RefusedAgain(reason) => (
+            "refused_again",
+            format!(
                 "{id} was refused again ({reason}); it stays: fix the cause and replay it again"
-            );
-            1
+            ),
+            FOUND,
+        ),
+        collect::Replayed::Truncated => {
+            return Err(Failure::unusable(format!(
+                "{id} was too large to keep whole and cannot be replayed"
+            )))
         }
-        Ok(collect::Replayed::Truncated) => {
-            eprintln!("autovolt: {id} was too large to keep whole and cannot be replayed");
-            2
+        collect::Replayed::NotFound => {
+            return Err(Failure::unusable(format!("no dead letter {id}")))
         }
-        Ok(collect::Replayed::NotFound) => {
-            eprintln!("autovolt: no dead letter {id}");
-            2
-        }
-        Err(e) => {
-            eprintln!("autovolt: {e}");
-            e.exit_code()
-        }
-    }
+    };
+    ctx.show(json!({"id": id.to_hex(), "outcome": outcome}), || text);
+    Ok(code)
 }

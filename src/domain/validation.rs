@@ -80,7 +80,8 @@ pub fn password(raw: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// A tariff in ₹/kWh: a finite number, 0 < price ≤ 100.
+/// A new tariff in ₹/kWh: to the paisa, from ₹0.01 to ₹100 (a smaller or finer price would be shown,
+/// and read by people, as something else).
 pub fn tariff(field: &'static str, price: f64) -> Result<f64, ValidationError> {
     if !price.is_finite() {
         return Err(ValidationError::new(
@@ -89,11 +90,18 @@ pub fn tariff(field: &'static str, price: f64) -> Result<f64, ValidationError> {
             "must be a finite number of ₹/kWh",
         ));
     }
-    if price <= 0.0 || price > 100.0 {
+    if !(0.01..=100.0).contains(&price) {
         return Err(ValidationError::new(
             field,
             price,
-            "must be more than 0 and at most 100 ₹/kWh",
+            "must be from ₹0.01 to ₹100 per kWh",
+        ));
+    }
+    if ((price * 100.0).round() - price * 100.0).abs() > 1e-6 {
+        return Err(ValidationError::new(
+            field,
+            price,
+            "must be a whole number of paise (at most two decimals)",
         ));
     }
     Ok(price)
@@ -179,7 +187,11 @@ mod tests {
     fn tariff_boundaries() {
         assert!(tariff("cost_per_kwh", 0.0).is_err());
         assert!(tariff("cost_per_kwh", -1.0).is_err());
-        assert!(tariff("cost_per_kwh", 0.0001).is_ok());
+        assert!(tariff("cost_per_kwh", 0.0001).is_err());
+        assert!(tariff("cost_per_kwh", 1e-300).is_err());
+        assert!(tariff("cost_per_kwh", 7.125).is_err());
+        assert!(tariff("cost_per_kwh", 0.01).is_ok());
+        assert!(tariff("cost_per_kwh", 8.25).is_ok());
         assert!(tariff("cost_per_kwh", 100.0).is_ok());
         assert!(tariff("cost_per_kwh", 100.01).is_err());
         assert!(tariff("cost_per_kwh", f64::NAN).is_err());
@@ -187,7 +199,7 @@ mod tests {
         let err = tariff("cost_per_kwh", 100.01).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "cost_per_kwh = \"100.01\": must be more than 0 and at most 100 ₹/kWh"
+            "cost_per_kwh = \"100.01\": must be from ₹0.01 to ₹100 per kWh"
         );
     }
 

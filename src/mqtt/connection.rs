@@ -116,6 +116,49 @@ pub fn options(
     Ok(o)
 }
 
+/// Whether the broker at `url` accepts a connection with the environment's credentials: the
+/// round trip of CONNECT → CONNACK in milliseconds, or why not (one sentence, no secret).
+pub async fn reachable(url: &str, timeout: Duration) -> Result<f64, String> {
+    let id = format!("autovolt-health-{}", std::process::id());
+    let mut o = options(url, &id, &Credentials::from_env()).map_err(|e| e.to_string())?;
+    o.set_clean_session(true);
+    let (client, mut events) = rumqttc::AsyncClient::new(o, 4);
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(timeout, async {
+        loop {
+            match events.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack))) => {
+                    return if ack.code == rumqttc::ConnectReturnCode::Success {
+                        Ok(started.elapsed().as_secs_f64() * 1000.0)
+                    } else {
+                        Err(format!(
+                            "the broker refused the connection ({:?})",
+                            ack.code
+                        ))
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "the broker at {} cannot be reached: {e}",
+                        redact(url)
+                    ))
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(format!(
+            "the broker at {} did not answer within {} s",
+            redact(url),
+            timeout.as_secs()
+        ))
+    });
+    let _ = client.try_disconnect();
+    answer
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

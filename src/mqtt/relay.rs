@@ -58,6 +58,12 @@ pub enum ToggleError {
         wanted: String,
         known: String,
     },
+    #[error("{wanted:?} names several switches of {device}: {candidates}; give its id or pin")]
+    AmbiguousSwitch {
+        device: String,
+        wanted: String,
+        candidates: String,
+    },
     #[error(
         "switch {switch} of {device} has no relay pin in the device document; set its relayGpio"
     )]
@@ -77,24 +83,31 @@ pub enum ToggleError {
     Store(#[from] StoreError),
 }
 
-/// Finds a switch by `switchId`, then by name (any case), then by relay pin.
-pub fn find_switch<'a>(device: &'a Device, wanted: &str) -> Option<(usize, &'a Switch)> {
-    device
-        .switch_by_id(wanted)
-        .or_else(|| {
-            device
-                .switches
-                .iter()
-                .enumerate()
-                .find(|(_, s)| s.name.eq_ignore_ascii_case(wanted.trim()))
-        })
-        .or_else(|| {
-            wanted
-                .trim()
-                .parse::<i32>()
-                .ok()
-                .and_then(|p| device.switch_by_pin(p))
-        })
+/// The switch a person means: its id, else its name (any case) when one switch alone has it, else
+/// its relay pin. `Err` holds the switches that share the name (none when nothing matches).
+pub fn find_switch<'a>(
+    device: &'a Device,
+    wanted: &str,
+) -> Result<(usize, &'a Switch), Vec<&'a Switch>> {
+    if let Some(found) = device.switch_by_id(wanted) {
+        return Ok(found);
+    }
+    let named: Vec<(usize, &Switch)> = device
+        .switches
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.name.eq_ignore_ascii_case(wanted.trim()))
+        .collect();
+    match named.as_slice() {
+        [one] => Ok(*one),
+        [] => wanted
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .and_then(|p| device.switch_by_pin(p))
+            .ok_or_else(Vec::new),
+        many => Err(many.iter().map(|(_, s)| *s).collect()),
+    }
 }
 
 /// The bytes of a command.
@@ -233,17 +246,34 @@ impl Relay {
                     .unwrap_or_else(|| "never".into()),
             });
         }
-        let Some((_, sw)) = find_switch(device, wanted) else {
-            return Err(ToggleError::UnknownSwitch {
-                device: device.name.clone(),
-                wanted: wanted.to_string(),
-                known: device
-                    .switches
-                    .iter()
-                    .map(|s| format!("{} ({})", s.name, s.switch_id))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
+        let describe = |list: &mut dyn Iterator<Item = &Switch>| {
+            list.map(|s| {
+                format!(
+                    "{} (id {}, pin {})",
+                    s.name,
+                    s.switch_id,
+                    s.relay_pin().map_or("?".into(), |p| p.to_string())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+        };
+        let sw = match find_switch(device, wanted) {
+            Ok((_, sw)) => sw,
+            Err(same_name) if same_name.is_empty() => {
+                return Err(ToggleError::UnknownSwitch {
+                    device: device.name.clone(),
+                    wanted: wanted.to_string(),
+                    known: describe(&mut device.switches.iter()),
+                })
+            }
+            Err(same_name) => {
+                return Err(ToggleError::AmbiguousSwitch {
+                    device: device.name.clone(),
+                    wanted: wanted.to_string(),
+                    candidates: describe(&mut same_name.into_iter()),
+                })
+            }
         };
         let Some(pin) = sw.relay_pin() else {
             return Err(ToggleError::NoPin {
@@ -371,5 +401,24 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_switch_is_found_by_id_name_or_pin_and_a_shared_name_is_not_guessed() {
+        let device: Device = serde_json::from_value(serde_json::json!({
+            "name": "Board 1",
+            "macAddress": "A4:CF:12:B3:C4:D5",
+            "switches": [
+                {"switchId": "sw-1", "name": "Light", "type": "light", "relayGpio": 4, "state": false},
+                {"switchId": "sw-2", "name": "AC", "type": "ac", "relayGpio": 16, "state": false},
+                {"switchId": "sw-3", "name": "ac", "type": "ac", "relayGpio": 18, "state": false},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(find_switch(&device, "sw-3").unwrap().0, 2);
+        assert_eq!(find_switch(&device, "light").unwrap().0, 0);
+        assert_eq!(find_switch(&device, "16").unwrap().0, 1);
+        assert_eq!(find_switch(&device, "AC").unwrap_err().len(), 2);
+        assert!(find_switch(&device, "fan").unwrap_err().is_empty());
     }
 }

@@ -52,15 +52,6 @@ pub enum BackupError {
     Refused(String),
 }
 
-impl BackupError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            BackupError::Store(e) => e.exit_code(),
-            _ => 1,
-        }
-    }
-}
-
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
     move |source| BackupError::Io {
         path: path.to_path_buf(),
@@ -136,9 +127,19 @@ impl Store {
     pub async fn backup(&self, dir: &Path) -> Result<Manifest, BackupError> {
         if dir.join(MANIFEST).exists() {
             return Err(BackupError::Refused(format!(
-                "{} already holds a backup; choose a new directory",
+                "{} already holds a backup; choose a new directory; nothing was written",
                 dir.display()
             )));
+        }
+        // Refused before the first file, so that a backup is never mixed with other files.
+        if let Ok(mut entries) = std::fs::read_dir(dir) {
+            if let Some(Ok(first)) = entries.next() {
+                return Err(BackupError::Refused(format!(
+                    "{} is not empty (it holds {:?}, among others); choose a new or empty directory; nothing was written",
+                    dir.display(),
+                    first.file_name()
+                )));
+            }
         }
         private_dir(dir).map_err(io(dir))?;
         let schema_version = self.schema_version().await?;

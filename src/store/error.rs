@@ -22,7 +22,7 @@ pub enum StoreError {
     Invalid(#[from] crate::domain::ValidationError),
     #[error("{0}")]
     Conflict(String),
-    #[error("the database failed: {0}")]
+    #[error("the database failed: {}", brief(.0))]
     Driver(#[from] mongodb::error::Error),
     #[error("a stored document could not be read: {0}")]
     Decode(String),
@@ -177,17 +177,33 @@ impl StoreError {
             _ => false,
         }
     }
+}
 
-    /// The process exit code for this error: 2 when the server cannot be used, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            StoreError::Unreachable { .. }
-            | StoreError::AuthFailed { .. }
-            | StoreError::BadUri(_) => 2,
-            e if e.is_unreachable() => 2,
-            _ => 1,
+/// A driver error in one sentence: the server's own message and code, not the driver's dump (which
+/// `{:?}` still gives in full).
+pub fn brief(e: &mongodb::error::Error) -> String {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    let text = match &*e.kind {
+        ErrorKind::Command(c) if c.code_name.is_empty() => {
+            format!("{} (code {})", c.message, c.code)
         }
-    }
+        ErrorKind::Command(c) => format!("{} ({}, code {})", c.message, c.code_name, c.code),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => format!("{} (code {})", w.message, w.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => {
+            format!("{} (code {})", w.message, w.code)
+        }
+        ErrorKind::InsertMany(m) => match m.write_errors.as_ref().and_then(|w| w.first()) {
+            Some(w) => format!("{} (code {})", w.message, w.code),
+            None => "an insert failed".into(),
+        },
+        ErrorKind::Authentication { message, .. } => format!("authentication failed: {message}"),
+        ErrorKind::ServerSelection { message, .. } => format!("no server answered: {message}"),
+        ErrorKind::Io(io) => format!("the connection failed: {io}"),
+        ErrorKind::BsonDeserialization(d) => format!("a stored document does not decode: {d}"),
+        ErrorKind::BsonSerialization(d) => format!("a document cannot be encoded: {d}"),
+        other => other.to_string(),
+    };
+    first_line(&text)
 }
 
 /// Whether a driver error is a network or selection failure (the server went away).

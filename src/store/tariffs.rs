@@ -301,6 +301,69 @@ impl Store {
         Ok(version)
     }
 
+    /// Cancels a price that has not started yet: the version before it of the same target is open
+    /// again (it had been closed at the cancelled start), the cancelled one is deleted, and the
+    /// cancellation is logged as a `tariff_change` activity. A price already in force is refused:
+    /// the past keeps its prices.
+    ///
+    /// Ordered so that any prefix is correct: reopening first leaves two open versions, which the
+    /// rate lookup and the repair resolve as before the cancellation (the newer start wins).
+    pub async fn cancel_tariff(&self, id: Id, operator: &str) -> Result<CostVersion, StoreError> {
+        let found = self
+            .find_cost_versions(doc! {"_id": id}, doc! {"_id": 1})
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "no tariff version {id}; `autovolt tariff history` lists them with their ids"
+                ))
+            })?;
+        let now = dates::now_millis();
+        if found.effective_from <= now {
+            return Err(StoreError::Conflict(format!(
+                "tariff version {id} started at {}; only a price that has not started yet can be cancelled (set a new one instead)",
+                found.effective_from.to_rfc3339()
+            )));
+        }
+        let target = TariffTarget::of(&found).ok_or_else(|| {
+            StoreError::Decode(format!("tariff version {id} has no usable scope"))
+        })?;
+        let stamp = bson::DateTime::from_chrono(now);
+        let mut before = target_filter(&target);
+        before.insert(
+            "effective_until",
+            bson::DateTime::from_chrono(found.effective_from),
+        );
+        before.insert("_id", doc! {"$ne": id});
+        self.collection::<Document>(COST_VERSIONS)
+            .update_many(
+                before,
+                doc! {"$set": {"effective_until": bson::Bson::Null, "is_active": true, "updatedAt": stamp}},
+            )
+            .await?;
+        self.collection::<Document>(COST_VERSIONS)
+            .delete_one(doc! {"_id": id})
+            .await?;
+        let newest = self.close_superseded_versions(&target).await?;
+        if target == TariffTarget::Global {
+            if let Some(v) = newest {
+                self.set_power_settings_price(v.cost_per_kwh).await?;
+            }
+        }
+        let mut log = ActivityLog::new(action::TARIFF_CHANGE, TriggeredBy::User, now);
+        log.user_name = Some(operator.to_string());
+        log.classroom = found.classroom.clone();
+        log.context = Some(serde_json::json!({
+            "scope": target.to_string(),
+            "cancelled_cost_version_id": id.to_hex(),
+            "cancelled_cost_per_kwh": found.cost_per_kwh,
+            "cancelled_effective_from": found.effective_from.to_rfc3339(),
+        }));
+        self.log_activity(&log).await?;
+        Ok(found)
+    }
+
     /// Finishes what an interrupted tariff change may have left: closes superseded versions of the
     /// target and, for the global target, copies the newest global price into the power settings.
     pub async fn repair_tariffs(&self, target: &TariffTarget) -> Result<(), StoreError> {

@@ -65,7 +65,7 @@ pub async fn campus(label: &str, classrooms: usize, boards: usize, price: f64) -
     let store = Store::connect(&uri, std::time::Duration::from_secs(10))
         .await
         .unwrap();
-    store.ensure_indexes().await.unwrap();
+    store.migrate_up(None, false).await.unwrap();
     let settings = store
         .save_power_settings(&PowerSettings::campus_default(price))
         .await

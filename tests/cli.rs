@@ -1,0 +1,450 @@
+//! The command line as an operator meets it: every command's exit code (0 all well, 1 found or
+//! refused something, 2 a server or the input cannot be used), its `--json`, and what it says when
+//! the database has no schema, the input is out of range or a name matches several things.
+
+mod support;
+
+use autovolt::seed::{seed, SeedOptions};
+use autovolt::store::Store;
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+
+    fn expect(&self, code: i32, args: &[&str]) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "autovolt {args:?}\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `autovolt ARGS` against `uri` with no configuration file and the test broker.
+fn cli(uri: &str, args: &[&str]) -> Run {
+    cli_env(uri, args, &[])
+}
+
+fn cli_env(uri: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_autovolt"));
+    cmd.args(args)
+        .env("AUTOVOLT_MONGODB_URI", uri)
+        .env("AUTOVOLT_MQTT_URL", support::mqtt_url())
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("autovolt-cli-no-config"),
+        )
+        .env_remove("AUTOVOLT_CONFIG")
+        .env_remove("AUTOVOLT_OPERATOR")
+        .env_remove("AUTOVOLT_TIMEZONE")
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the autovolt binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+async fn campus(label: &str) -> (String, Store) {
+    let uri = support::fresh_database_uri(label);
+    let store = Store::connect(&uri, Duration::from_secs(10)).await.unwrap();
+    store.migrate_up(None, false).await.unwrap();
+    seed(
+        &store,
+        &SeedOptions {
+            classrooms: 2,
+            devices_per_classroom: 2,
+            seed: Some(16),
+        },
+    )
+    .await
+    .unwrap();
+    (uri, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_without_a_schema_is_named_by_every_command_but_migrate() {
+    let uri = support::fresh_database_uri("cli_no_schema");
+    let backup = tempfile::tempdir().unwrap();
+    let out = backup.path().join("b");
+    let out = out.to_str().unwrap();
+    for args in [
+        &["devices", "list"][..],
+        &["devices", "unregistered"],
+        &["tariff", "show"],
+        &["tariff", "set", "8", "--as", "ops"],
+        &["aggregate", "--yesterday", "--as", "ops"],
+        &["audit"],
+        &["rejected", "list"],
+        &["seed"],
+        &["prune-telemetry", "--yes"],
+        &["backup", "--out", out],
+        &[
+            "toggle",
+            "--device",
+            "A4:CF:12:B3:C4:D5",
+            "--switch",
+            "1",
+            "--on",
+            "--as",
+            "ops",
+        ],
+    ] {
+        let r = cli(&uri, args);
+        r.expect(2, args);
+        assert!(
+            r.stderr.contains("no schema (version 0)") && r.stderr.contains("autovolt migrate up"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("AUTOVOLT_MONGODB_URI"),
+            "the URI's source is named: {}",
+            r.stderr
+        );
+    }
+    let r = cli(&uri, &["migrate", "status", "--json"]);
+    r.expect(1, &["migrate", "status"]);
+    assert_eq!(r.json()["version"], 0);
+    // Nothing above wrote: the database was never created.
+    let store = Store::connect(&uri, Duration::from_secs(10)).await.unwrap();
+    let names = store.client().list_database_names().await.unwrap();
+    assert!(
+        !names.contains(&store.database().name().to_string()),
+        "{names:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_and_rejected_letters_answer_in_text_and_json() {
+    let (uri, store) = campus("cli_devices").await;
+    let devices = store.devices().await.unwrap();
+    let rooms = store.classrooms().await.unwrap();
+
+    let r = cli(&uri, &["devices", "list", "--json"]);
+    r.expect(0, &["devices", "list"]);
+    assert_eq!(r.json().as_array().unwrap().len(), devices.len());
+    assert!(!r.stdout.contains(devices[0].device_secret.expose()));
+    // A classroom by name in any case; campus times name their zone.
+    let lower = rooms[0].name.to_lowercase();
+    let r = cli(&uri, &["devices", "list", "--classroom", &lower]);
+    r.expect(0, &["devices", "list", "--classroom"]);
+    assert!(r.stdout.contains("2 devices"), "{}", r.stdout);
+    let r = cli(&uri, &["devices", "list", "--classroom", "Nowhere"]);
+    r.expect(2, &["devices", "list", "--classroom", "Nowhere"]);
+    assert!(
+        r.stderr.contains("\"Nowhere\""),
+        "echoes what was typed: {}",
+        r.stderr
+    );
+
+    cli(&uri, &["devices", "unregistered", "--json"]).expect(0, &["devices", "unregistered"]);
+    let r = cli(&uri, &["rejected", "list", "--json"]);
+    r.expect(0, &["rejected", "list"]);
+    assert!(r.json().as_array().unwrap().is_empty());
+    cli(&uri, &["rejected", "list", "--limit", "0"]).expect(2, &["rejected", "list", "--limit 0"]);
+    let r = cli(&uri, &["rejected", "replay", "000000000000000000000000"]);
+    r.expect(2, &["rejected", "replay"]);
+    let r = cli(&uri, &["rejected", "replay", "\u{1b}[2J"]);
+    r.expect(2, &["rejected", "replay", "escape"]);
+    assert!(!r.stderr.contains('\u{1b}'), "{:?}", r.stderr);
+    // One-shot commands do not log at info level.
+    assert!(
+        !r.stderr.contains("connected to the database"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tariffs_are_bounded_and_a_future_one_can_be_cancelled() {
+    let (uri, store) = campus("cli_tariffs").await;
+    let r = cli(&uri, &["tariff", "set", "8.25", "--as", "ops", "--json"]);
+    r.expect(0, &["tariff", "set", "8.25"]);
+    assert_eq!(r.json()["cost_per_kwh"], 8.25);
+    let current = r.json()["id"].as_str().unwrap().to_string();
+    for bad in [
+        &["tariff", "set", "1e-300"][..],
+        &["tariff", "set", "0"],
+        &["tariff", "set", "7.125"],
+    ] {
+        cli(&uri, bad).expect(2, bad);
+    }
+    let r = cli(
+        &uri,
+        &["tariff", "set", "9", "--from", "9999-12-31", "--as", "ops"],
+    );
+    r.expect(2, &["tariff", "set", "--from 9999-12-31"]);
+    assert!(r.stderr.contains("9999-12-31"), "{}", r.stderr);
+
+    // A price starting next week, cancelled: the current one stays in force, with no end.
+    let next_week = (chrono::Utc::now() + chrono::Duration::days(7))
+        .format("%Y-%m-%d")
+        .to_string();
+    let r = cli(
+        &uri,
+        &[
+            "tariff", "set", "9.50", "--from", &next_week, "--note", "new slab", "--json",
+        ],
+    );
+    r.expect(0, &["tariff", "set", "9.50", "--from"]);
+    let future = r.json()["id"].as_str().unwrap().to_string();
+    let r = cli(&uri, &["tariff", "history", "--json"]);
+    r.expect(0, &["tariff", "history"]);
+    let history = r.json();
+    let now_current = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == current.as_str())
+        .unwrap();
+    assert!(now_current["effective_until"].is_string(), "{history}");
+
+    let r = cli(&uri, &["tariff", "cancel", &future, "--as", "ops"]);
+    r.expect(0, &["tariff", "cancel"]);
+    assert!(r.stdout.contains("cancelled"), "{}", r.stdout);
+    let versions = store.cost_versions(None).await.unwrap();
+    assert!(versions
+        .iter()
+        .all(|v| v.id.map(|i| i.to_hex()) != Some(future.clone())));
+    let reopened = versions
+        .iter()
+        .find(|v| v.id.map(|i| i.to_hex()) == Some(current.clone()))
+        .unwrap();
+    assert_eq!(reopened.effective_until, None);
+    assert_eq!(
+        store
+            .active_power_settings()
+            .await
+            .unwrap()
+            .unwrap()
+            .electricity_price,
+        8.25
+    );
+    cli(&uri, &["tariff", "cancel", &future]).expect(2, &["tariff", "cancel", "again"]);
+    // A price in force is history: refused.
+    cli(&uri, &["tariff", "cancel", &current]).expect(1, &["tariff", "cancel", "current"]);
+    cli(&uri, &["tariff", "cancel", "nonsense"]).expect(2, &["tariff", "cancel", "nonsense"]);
+
+    // Who acts, with no $USER or $LOGNAME (containers, services): the system account.
+    let r = cli_env(
+        &uri,
+        &["tariff", "set", "8.50", "--json"],
+        &[("USER", ""), ("LOGNAME", "")],
+    );
+    r.expect(0, &["tariff", "set", "without $USER"]);
+    assert!(r.json()["by"].as_str().is_some_and(|b| !b.is_empty()));
+    let r = cli(&uri, &["tariff", "set", "8.50", "--as", " "]);
+    r.expect(2, &["tariff", "set", "--as ' '"]);
+    cli(&uri, &["tariff", "show", "--json"]).expect(0, &["tariff", "show"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregation_and_audit_take_bounded_ranges() {
+    let (uri, _store) = campus("cli_books").await;
+    let r = cli(&uri, &["aggregate", "--yesterday", "--as", "ops", "--json"]);
+    r.expect(0, &["aggregate", "--yesterday"]);
+    assert_eq!(r.json()["days"], 1);
+    let r = cli(
+        &uri,
+        &["aggregate", "--from", "0001-01-01", "--to", "9999-12-31"],
+    );
+    r.expect(2, &["aggregate", "0001 to 9999"]);
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    cli(&uri, &["aggregate", "--date", &tomorrow, "--as", "ops"])
+        .expect(2, &["aggregate", "the future"]);
+    // A long range asks first; not on a terminal, --yes is needed.
+    let r = cli(
+        &uri,
+        &[
+            "aggregate",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-03-31",
+            "--as",
+            "ops",
+        ],
+    );
+    r.expect(2, &["aggregate", "90 days without --yes"]);
+    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+    let r = cli(&uri, &["audit", "--json"]);
+    r.expect(0, &["audit"]);
+    assert!(r.json()["findings"].as_array().unwrap().is_empty());
+    cli(
+        &uri,
+        &["audit", "--from", "2026-12-02", "--to", "2026-12-01"],
+    )
+    .expect(2, &["audit", "reversed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destructive_commands_ask_and_backups_go_to_empty_directories() {
+    let (uri, _store) = campus("cli_destructive").await;
+    let dir = tempfile::tempdir().unwrap();
+    let busy = dir.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("notes.txt"), "mine").unwrap();
+    let r = cli(&uri, &["backup", "--out", busy.to_str().unwrap()]);
+    r.expect(1, &["backup", "into a busy directory"]);
+    assert!(r.stderr.contains("not empty"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_dir(&busy).unwrap().count(),
+        1,
+        "nothing was written"
+    );
+
+    let fresh = dir.path().join("fresh");
+    let r = cli(
+        &uri,
+        &["backup", "--out", fresh.to_str().unwrap(), "--json"],
+    );
+    r.expect(0, &["backup"]);
+    assert!(r.json()["documents"].as_u64().unwrap() > 0);
+    let r = cli(
+        &uri,
+        &["restore", "--from", fresh.to_str().unwrap(), "--drop"],
+    );
+    r.expect(2, &["restore", "--drop without --yes"]);
+    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+    let r = cli(
+        &uri,
+        &[
+            "restore",
+            "--from",
+            fresh.to_str().unwrap(),
+            "--drop",
+            "--yes",
+            "--json",
+        ],
+    );
+    r.expect(0, &["restore", "--drop", "--yes"]);
+
+    cli(&uri, &["prune-telemetry", "--older-than-days", "0"])
+        .expect(2, &["prune-telemetry", "0 days"]);
+    cli(
+        &uri,
+        &["prune-telemetry", "--older-than-days", "4294967295"],
+    )
+    .expect(2, &["prune-telemetry", "u32::MAX"]);
+    let r = cli(&uri, &["prune-telemetry", "--dry-run", "--json"]);
+    r.expect(0, &["prune-telemetry", "--dry-run"]);
+    assert_eq!(r.json()["dry_run"], true);
+    cli(&uri, &["seed"]).expect(1, &["seed", "a campus that has one"]);
+    cli(&uri, &["seed", "--classrooms", "100000"]).expect(2, &["seed", "100000 classrooms"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggle_names_boards_and_switches_and_health_checks_the_broker() {
+    let (uri, store) = campus("cli_toggle").await;
+    let board = &store.devices().await.unwrap()[0];
+    let r = cli(
+        &uri,
+        &[
+            "toggle",
+            "--device",
+            "no such board",
+            "--switch",
+            "1",
+            "--on",
+            "--as",
+            "ops",
+        ],
+    );
+    r.expect(2, &["toggle", "an unknown board"]);
+    assert!(r.stderr.contains("no such board"), "{}", r.stderr);
+    // The seeded boards have never been heard: offline, so the command is refused.
+    let r = cli(
+        &uri,
+        &[
+            "toggle",
+            "--device",
+            &board.name.to_uppercase(),
+            "--switch",
+            &board.switches[0].name,
+            "--on",
+            "--as",
+            "ops",
+        ],
+    );
+    r.expect(1, &["toggle", "an offline board by name"]);
+    assert!(r.stderr.contains("offline"), "{}", r.stderr);
+    cli(
+        &uri,
+        &[
+            "toggle",
+            "--device",
+            &board.name,
+            "--switch",
+            "1",
+            "--on",
+            "--json",
+            "--as",
+            "\u{7}",
+        ],
+    )
+    .expect(2, &["toggle", "--as BEL"]);
+
+    let r = cli(&uri, &["health", "--json"]);
+    assert!(r.code <= 1, "{}", r.stderr);
+    assert_eq!(r.json()["broker"]["reachable"], true, "{}", r.stdout);
+    let r = cli_env(
+        &uri,
+        &["health", "--json"],
+        &[("AUTOVOLT_MQTT_URL", "mqtt://127.0.0.1:1")],
+    );
+    assert!(r.code >= 1);
+    assert_eq!(r.json()["broker"]["reachable"], false, "{}", r.stdout);
+    let r = cli(&uri, &["health"]);
+    assert!(r.stdout.contains("Broker"), "{}", r.stdout);
+    cli(&uri, &["tui", "--json"]).expect(2, &["tui", "--json"]);
+}
+
+#[test]
+fn servers_and_files_that_cannot_be_used_are_named_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "campus = \"North\"\nmongodb_uri = \"mongodb://ops:hunter2@db:27017/x\n",
+    )
+    .unwrap();
+    let r = cli(
+        "mongodb://127.0.0.1:1/x",
+        &["--config", config.to_str().unwrap(), "devices", "list"],
+    );
+    r.expect(2, &["--config", "broken"]);
+    assert!(r.stderr.contains("line 2"), "{}", r.stderr);
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+
+    let unreachable = "mongodb://ops:hunter2@127.0.0.1:1/x?serverSelectionTimeoutMS=500";
+    let r = cli(unreachable, &["devices", "list"]);
+    r.expect(2, &["devices", "list", "unreachable"]);
+    assert!(r.stderr.contains("AUTOVOLT_MONGODB_URI"), "{}", r.stderr);
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    let r = cli(
+        "mongodb://127.0.0.1:2/x",
+        &["devices", "list", "--mongodb-uri", unreachable],
+    );
+    r.expect(2, &["--mongodb-uri", "unreachable"]);
+    assert!(r.stderr.contains("--mongodb-uri"), "{}", r.stderr);
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+}
