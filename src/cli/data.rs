@@ -208,7 +208,8 @@ async fn health(ctx: &Ctx) -> Result<i32, Failure> {
     }
     let mut value = serde_json::to_value(&report).unwrap_or_default();
     value["broker"] = broker_json;
-    ctx.show(value, || format!("{}{broker_line}", report.render()));
+    let tz = ctx.tz()?;
+    ctx.show(value, || format!("{}{broker_line}", report.render_in(tz)));
     Ok(report.status.exit_code())
 }
 

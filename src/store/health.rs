@@ -496,13 +496,18 @@ impl HealthReport {
         line
     }
 
-    /// The text `autovolt health` prints (SCREENS.md, "Health").
+    /// [`HealthReport::render_in`] with times in UTC.
     pub fn render(&self) -> String {
+        self.render_in(chrono_tz::UTC)
+    }
+
+    /// The text `autovolt health` prints (SCREENS.md, "Health"), times in `tz` with the zone named.
+    pub fn render_in(&self, tz: chrono_tz::Tz) -> String {
         let caps = &self.capabilities;
         let feed = if caps.change_streams {
             "change stream: yes".to_string()
         } else {
-            "change stream: no → polling 1 s".to_string()
+            "change stream: no → polling, paced by what a round costs".to_string()
         };
         let schema = if self.pending_migrations.is_empty() {
             format!("schema v{}", self.schema_version)
@@ -535,7 +540,9 @@ impl HealthReport {
                 format!("lag {}", human_age(l))
             });
         let agg = self.last_aggregation.map_or("never".to_string(), |t| {
-            t.format("%Y-%m-%d at %H:%M UTC").to_string()
+            t.with_timezone(&tz)
+                .format("%Y-%m-%d at %H:%M %Z")
+                .to_string()
         });
         out.push_str(&self.render_mqtt());
         out.push_str(&format!(

@@ -503,8 +503,12 @@ impl App {
             DbChange::PowerSettings(p) => self.campus.upsert_power_settings(p),
             DbChange::Activity(a) => {
                 if a.action == action::AGGREGATION_RUN {
-                    self.db_health.last_aggregation =
-                        Some(a.timestamp.format("%Y-%m-%d %H:%M UTC").to_string());
+                    self.db_health.last_aggregation = Some(
+                        a.timestamp
+                            .with_timezone(&self.settings.tz)
+                            .format("%Y-%m-%d %H:%M %Z")
+                            .to_string(),
+                    );
                 }
                 self.campus.add_activity(*a);
             }
@@ -514,8 +518,12 @@ impl App {
                     .rev()
                     .find(|a| a.action == action::AGGREGATION_RUN)
                 {
-                    self.db_health.last_aggregation =
-                        Some(a.timestamp.format("%Y-%m-%d %H:%M UTC").to_string());
+                    self.db_health.last_aggregation = Some(
+                        a.timestamp
+                            .with_timezone(&self.settings.tz)
+                            .format("%Y-%m-%d %H:%M %Z")
+                            .to_string(),
+                    );
                 }
                 self.campus.set_activity(recent);
             }
