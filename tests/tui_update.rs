@@ -247,7 +247,7 @@ fn tariff_input_is_validated_inline_and_saved_once_valid() {
         panic!()
     };
     assert!(
-        form.error.as_deref().unwrap().contains("at most 100"),
+        form.error.as_deref().unwrap().contains("to ₹100"),
         "{:?}",
         form.error
     );
@@ -260,7 +260,7 @@ fn tariff_input_is_validated_inline_and_saved_once_valid() {
     let Some(Modal::TariffEdit(form)) = &app.modal else {
         panic!()
     };
-    assert!(form.error.as_deref().unwrap().contains("not a number"));
+    assert!(form.error.as_deref().unwrap().contains("to the paisa"));
 
     for _ in 0..3 {
         press(&mut app, KeyCode::Backspace);

@@ -61,17 +61,7 @@ pub fn month(raw: &str) -> Result<NaiveDate, String> {
 
 /// A price in ₹/kWh to the paisa: a plain decimal with at most two decimals, from 0.01 to 100.
 pub fn price(raw: &str) -> Result<f64, String> {
-    let t = raw.trim();
-    let plain = !t.is_empty()
-        && t.len() <= 12
-        && t.chars().all(|c| c.is_ascii_digit() || c == '.')
-        && t.matches('.').count() <= 1
-        && t.split('.').nth(1).is_none_or(|d| d.len() <= 2);
-    if !plain {
-        return Err("must be ₹/kWh to the paisa, like 7.50 (digits, at most two decimals)".into());
-    }
-    let p: f64 = t.parse().map_err(|_| "must be a number like 7.50")?;
-    crate::domain::validation::tariff("price", p).map_err(|e| e.rule)
+    crate::domain::validation::tariff_text("price", raw).map_err(|e| e.rule)
 }
 
 /// A whole number within `lo..=hi` (clap's ranges, with the range said in the message).

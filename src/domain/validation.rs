@@ -107,6 +107,22 @@ pub fn tariff(field: &'static str, price: f64) -> Result<f64, ValidationError> {
     Ok(price)
 }
 
+/// A price typed by a person: a plain decimal with at most two decimals (no sign, exponent or
+/// separator), within [`tariff`]'s rule.
+pub fn tariff_text(field: &'static str, raw: &str) -> Result<f64, ValidationError> {
+    let t = raw.trim();
+    let plain = !t.is_empty()
+        && t.len() <= 12
+        && t.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && t.matches('.').count() <= 1
+        && t.split('.').nth(1).is_none_or(|d| d.len() <= 2);
+    let price =
+        t.parse::<f64>().ok().filter(|_| plain).ok_or_else(|| {
+            ValidationError::new(field, t, "must be ₹/kWh to the paisa, like 7.50")
+        })?;
+    tariff(field, price)
+}
+
 /// A finite, non-negative number.
 pub fn non_negative(field: &'static str, value: f64) -> Result<f64, ValidationError> {
     if !value.is_finite() || value < 0.0 {

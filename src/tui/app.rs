@@ -121,11 +121,8 @@ impl TariffForm {
 
     /// The price if valid, else what is wrong.
     pub fn price(&self) -> Result<f64, String> {
-        let text = self.fields[0].value().trim();
-        let price: f64 = text
-            .parse()
-            .map_err(|_| format!("{text:?} is not a number of ₹/kWh (e.g. 8.25)"))?;
-        validation::tariff("cost_per_kwh", price).map_err(|e| e.rule)
+        validation::tariff_text("cost_per_kwh", self.fields[0].value())
+            .map_err(|e| format!("{:?} {}", e.value, e.rule))
     }
 
     /// `now` (None) or a local `YYYY-MM-DD` / `YYYY-MM-DD HH:MM`.
