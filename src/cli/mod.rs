@@ -70,9 +70,20 @@ where
 {
     let matches = Cli::command().try_get_matches_from(args).map_err(|e| {
         let code = if e.use_stderr() { exit::UNUSABLE } else { 0 };
+        // What was typed is echoed, but never a control character a terminal would act on.
+        let message = e
+            .render()
+            .to_string()
+            .chars()
+            .map(|c| match c {
+                '\n' => c.to_string(),
+                c if c.is_control() => c.escape_default().to_string(),
+                c => c.to_string(),
+            })
+            .collect();
         Failure {
             code,
-            message: e.render().to_string(),
+            message,
             detail: None,
             from_clap: true,
         }
@@ -422,8 +433,13 @@ mod tests {
         refused(&["aggregate", "--from", "2000-01-01", "--to", "2026-12-01"]);
         refused(&["tariff", "set", "1e-300"]);
         refused(&["tariff", "set", "7.125"]);
-        let m = refused(&["tariff", "set", "8", "--as", "\u{1b}[31mred"]);
-        assert!(!m.contains('\u{1b}'), "the escape is not echoed raw: {m:?}");
+        for raw in ["\u{1b}[31mred", "a\u{7}b", "x\ry", "\u{9b}31m"] {
+            let m = refused(&["tariff", "set", "8", "--as", raw]);
+            assert!(
+                !m.chars().any(|c| c.is_control() && c != '\n'),
+                "no control character is echoed raw: {m:?}"
+            );
+        }
         refused(&["tariff", "set", "8", "--note", "a\u{7}bell"]);
         refused(&["tariff", "set", "8", "--from", "9999-12-31"]);
         refused(&[
