@@ -89,6 +89,11 @@ where
         }
     })?;
     let cli = Cli::from_arg_matches(&matches).map_err(|e| Failure::unusable(e.to_string()))?;
+    if cli.command.is_none() && cli.json {
+        return Err(Failure::unusable(
+            "--json is for commands that print a result; `autovolt` alone opens the dashboard",
+        ));
+    }
     if let Some(c) = &cli.command {
         match c {
             Command::Books(b) => b.check()?,
@@ -454,6 +459,7 @@ mod tests {
             "",
         ]);
         refused(&["tui", "--json"]);
+        refused(&["--json"]);
         assert!(parse(["autovolt", "tariff", "set", "7.50", "--as", "priya"]).is_ok());
     }
 }
