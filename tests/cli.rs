@@ -402,6 +402,36 @@ async fn toggle_names_boards_and_switches_and_health_checks_the_broker() {
         ],
     )
     .expect(2, &["toggle", "--as BEL"]);
+    // Two boards whose names differ only in case: a name in neither's case fits both, and is refused.
+    let mut twin = board.clone();
+    twin.id = None;
+    twin.name = board.name.to_uppercase();
+    twin.mac_address = autovolt::domain::Mac::parse("02:C4:00:00:00:77").unwrap();
+    store.insert_device(&twin).await.unwrap();
+    let mixed: String = board
+        .name
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 2 == 0 {
+                c.to_ascii_lowercase()
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect();
+    let r = cli(
+        &uri,
+        &[
+            "toggle", "--device", &mixed, "--switch", "1", "--on", "--as", "ops",
+        ],
+    );
+    r.expect(2, &["toggle", "a name two boards share"]);
+    assert!(
+        r.stderr.contains("02:C4:00:00:00:77") && r.stderr.contains(&board.mac_address.to_string()),
+        "{}",
+        r.stderr
+    );
 
     let r = cli(&uri, &["health", "--json"]);
     assert!(r.code <= 1, "{}", r.stderr);

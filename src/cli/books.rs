@@ -253,21 +253,6 @@ enum Plan {
 
 use chrono::Datelike;
 
-/// The stored form of a scope a person typed: a classroom by its name in any case, a device by
-/// MAC, name or id.
-async fn resolve_scope(store: &Store, target: TariffTarget) -> Result<TariffTarget, Failure> {
-    Ok(match target {
-        TariffTarget::Global => TariffTarget::Global,
-        TariffTarget::Classroom(name) => {
-            TariffTarget::Classroom(super::data::find_classroom(store, &name).await?.name)
-        }
-        TariffTarget::Device(key) => {
-            let d = super::data::find_device(store, &key).await?;
-            TariffTarget::Device(d.id.map(|i| i.to_hex()).unwrap_or(key))
-        }
-    })
-}
-
 fn version_json(v: &CostVersion) -> serde_json::Value {
     json!({
         "id": v.id.map(|i| i.to_hex()),
@@ -288,7 +273,7 @@ async fn tariff(ctx: &Ctx, store: &Store, command: TariffCommand, tz: Tz) -> Res
             from,
             note,
         } => {
-            let target = resolve_scope(store, parse_scope(&scope)?).await?;
+            let (target, _) = store.tariff_target(&parse_scope(&scope)?).await?;
             let from = match from {
                 Some(f) => {
                     let at = parse_instant(&f, tz)?;
@@ -355,7 +340,7 @@ async fn tariff(ctx: &Ctx, store: &Store, command: TariffCommand, tz: Tz) -> Res
         }
         TariffCommand::History { scope } => {
             let target = match scope.as_deref().map(parse_scope).transpose()? {
-                Some(t) => Some(resolve_scope(store, t).await?),
+                Some(t) => Some(store.tariff_target(&t).await?.0),
                 None => None,
             };
             let history = store.cost_versions(target.as_ref()).await?;

@@ -2,7 +2,7 @@
 
 use super::exit::{Failure, FOUND, OK};
 use super::{confirm, input, Ctx};
-use crate::domain::{dates, Classroom, Device};
+use crate::domain::{dates, Device};
 use crate::store::health::HealthLevel;
 use crate::store::migrations::{Direction, Step};
 use crate::store::Store;
@@ -365,76 +365,10 @@ async fn seed_campus(
     Ok(OK)
 }
 
-/// A classroom named by a person: its exact name, else the one name that matches in any case;
-/// several matches are an error that lists them.
-pub async fn find_classroom(store: &Store, name: &str) -> Result<Classroom, Failure> {
-    let name = input::printable("classroom", name, 100)?;
-    let rooms = store.classrooms().await?;
-    if let Some(r) = rooms.iter().find(|r| r.name == name) {
-        return Ok(r.clone());
-    }
-    let matches: Vec<&Classroom> = rooms
-        .iter()
-        .filter(|r| r.name.to_lowercase() == name.to_lowercase())
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => Err(Failure::unusable(format!(
-            "no classroom named {name:?}; `autovolt devices list` shows them"
-        ))),
-        many => Err(Failure::unusable(format!(
-            "{name:?} names {} classrooms: {}; give the exact name",
-            many.len(),
-            many.iter()
-                .map(|r| format!("{:?}", r.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
-}
-
-/// A board named by a person: its MAC, its id, or its name (any case); several boards with that
-/// name are an error that lists them by MAC.
-pub async fn find_device(store: &Store, key: &str) -> Result<Device, Failure> {
-    let key = input::printable("device", key, 100)?;
-    if let Ok(mac) = crate::domain::Mac::parse(&key) {
-        return store.device_by_mac(mac).await?.ok_or_else(|| {
-            Failure::unusable(format!(
-                "no device with MAC {mac} is registered; `autovolt devices list` shows them"
-            ))
-        });
-    }
-    if let Ok(id) = crate::domain::Id::parse_str(&key) {
-        if let Some(d) = store.device_by_id(id).await? {
-            return Ok(d);
-        }
-    }
-    let devices = store.devices().await?;
-    let matches: Vec<&Device> = devices
-        .iter()
-        .filter(|d| d.name.to_lowercase() == key.to_lowercase())
-        .collect();
-    let exact: Vec<&Device> = matches.iter().copied().filter(|d| d.name == key).collect();
-    match (matches.as_slice(), exact.as_slice()) {
-        ([one], _) | (_, [one]) => Ok((*one).clone()),
-        ([], _) => Err(Failure::unusable(format!(
-            "no device {key:?} (by MAC, id or name); `autovolt devices list` shows them"
-        ))),
-        (many, _) => Err(Failure::unusable(format!(
-            "{key:?} names {} devices: {}; give its MAC",
-            many.len(),
-            many.iter()
-                .map(|d| format!("{} ({})", d.name, d.mac_address))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
-}
-
 async fn list_devices(ctx: &Ctx, store: &Store, classroom: Option<String>) -> Result<i32, Failure> {
     let rooms = store.classrooms().await?;
     let devices = match &classroom {
-        Some(name) => match find_classroom(store, name).await?.id {
+        Some(name) => match store.classroom_named(name).await?.id {
             Some(id) => store.devices_in_classroom(id).await?,
             None => Vec::new(),
         },

@@ -224,6 +224,7 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
             off,
         } => {
             let state = on && !off;
+            let device = input::printable("device", &device, 100)?;
             let switch = input::printable("switch", &switch, 100)?;
             let name = ctx.operator()?;
             let store = ctx.open().await?;
@@ -242,7 +243,7 @@ async fn toggle(
     state: bool,
     name: String,
 ) -> Result<i32, Failure> {
-    let device = super::data::find_device(store, device).await?;
+    let device = store.device_named(device).await?;
     let relay = Relay::connect(
         &ctx.config.mqtt_url,
         &format!("autovolt-toggle-{}-{}", hostname(), std::process::id()),

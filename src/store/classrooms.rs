@@ -38,6 +38,38 @@ impl Store {
         self.read_all(collections::CLASSROOMS, cursor).await
     }
 
+    /// The classroom a person names: its exact name, else the one name that matches in any case.
+    /// Nothing matching is `NotFound`; several matches are `Invalid`, listing them.
+    pub async fn classroom_named(&self, name: &str) -> Result<Classroom, StoreError> {
+        let name = name.trim();
+        if let Some(c) = self.classroom_by_name(name).await? {
+            return Ok(c);
+        }
+        let rooms = self.classrooms().await?;
+        let same: Vec<&Classroom> = rooms
+            .iter()
+            .filter(|r| r.name.to_lowercase() == name.to_lowercase())
+            .collect();
+        match same.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(StoreError::NotFound(format!(
+                "no classroom named {name:?}; `autovolt devices list` shows them"
+            ))),
+            many => Err(StoreError::Invalid(crate::domain::ValidationError::new(
+                "classroom",
+                name,
+                format!(
+                    "names {} classrooms: {}; give the exact name",
+                    many.len(),
+                    many.iter()
+                        .map(|r| format!("{:?}", r.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))),
+        }
+    }
+
     pub async fn classroom_by_name(&self, name: &str) -> Result<Option<Classroom>, StoreError> {
         self.find_one_classroom(doc! {"name": name.trim()}).await
     }

@@ -41,6 +41,48 @@ impl Store {
             .map(|mut d| d.pop())
     }
 
+    /// The board a person names: its MAC, its id, or its name (any case; an exact match wins).
+    /// Nothing matching is `NotFound`; a name several boards share is `Invalid`, listing them.
+    pub async fn device_named(&self, key: &str) -> Result<Device, StoreError> {
+        let key = key.trim();
+        if let Ok(mac) = Mac::parse(key) {
+            return self.device_by_mac(mac).await?.ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "no device with MAC {mac} is registered; `autovolt devices list` shows them"
+                ))
+            });
+        }
+        if let Ok(id) = Id::parse_str(key) {
+            if let Some(d) = self.device_by_id(id).await? {
+                return Ok(d);
+            }
+        }
+        let devices = self.devices().await?;
+        let same: Vec<&Device> = devices
+            .iter()
+            .filter(|d| d.name.to_lowercase() == key.to_lowercase())
+            .collect();
+        let exact: Vec<&Device> = same.iter().copied().filter(|d| d.name == key).collect();
+        match (same.as_slice(), exact.as_slice()) {
+            ([one], _) | (_, [one]) => Ok((*one).clone()),
+            ([], _) => Err(StoreError::NotFound(format!(
+                "no device {key:?} (by MAC, id or name); `autovolt devices list` shows them"
+            ))),
+            (many, _) => Err(StoreError::Invalid(crate::domain::ValidationError::new(
+                "device",
+                key,
+                format!(
+                    "names {} devices: {}; give its MAC",
+                    many.len(),
+                    many.iter()
+                        .map(|d| format!("{} ({})", d.name, d.mac_address))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))),
+        }
+    }
+
     /// The devices of one classroom, by name (referenced by its `_id`, or as another writer may
     /// store it, by its hex or its name).
     pub async fn devices_in_classroom(&self, classroom: Id) -> Result<Vec<Device>, StoreError> {

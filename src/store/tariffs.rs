@@ -8,10 +8,7 @@ use super::{Store, StoreError};
 use crate::domain::activity::action;
 use crate::domain::dates;
 use crate::domain::tariff::{closures, TariffBook, TariffChange, TariffTarget};
-use crate::domain::{
-    ActivityLog, CostVersion, CreatedBy, Id, Instant, Mac, PowerSettings, TriggeredBy,
-    ValidationError,
-};
+use crate::domain::{ActivityLog, CostVersion, CreatedBy, Id, Instant, PowerSettings, TriggeredBy};
 use bson::{doc, Document};
 use futures::TryStreamExt;
 
@@ -237,7 +234,7 @@ impl Store {
     /// still answers before it; closing, the price copy and the log follow, and the repair at the start
     /// of every change finishes what an interrupted one left open.
     pub async fn set_tariff(&self, change: &TariffChange) -> Result<CostVersion, StoreError> {
-        let (target, device_oid) = self.resolve_tariff_target(&change.target).await?;
+        let (target, device_oid) = self.tariff_target(&change.target).await?;
         self.repair_tariffs(&target).await?;
         let history = self.cost_versions(Some(&target)).await?;
         let previous = history.first();
@@ -405,38 +402,25 @@ impl Store {
         Ok(open.into_iter().last())
     }
 
-    /// The stored form of a target: a classroom that exists, a device (by MAC or `_id`) that exists,
-    /// given as its `_id` in hex, and that `_id`.
-    async fn resolve_tariff_target(
+    /// The stored form of a target a person named: a classroom by its name in any case, a device
+    /// by MAC, name or id (stored as its `_id` in hex, also returned).
+    pub async fn tariff_target(
         &self,
         target: &TariffTarget,
     ) -> Result<(TariffTarget, Option<Id>), StoreError> {
         match target {
             TariffTarget::Global => Ok((TariffTarget::Global, None)),
-            TariffTarget::Classroom(name) => match self.classroom_by_name(name).await? {
-                Some(_) => Ok((target.clone(), None)),
-                None => Err(StoreError::NotFound(format!(
-                    "no classroom named {name:?}; check the name (classroom names are case-sensitive)"
-                ))),
-            },
+            TariffTarget::Classroom(name) => Ok((
+                TariffTarget::Classroom(self.classroom_named(name).await?.name),
+                None,
+            )),
             TariffTarget::Device(key) => {
-                let found = if let Ok(mac) = Mac::parse(key) {
-                    self.device_by_mac(mac).await?
-                } else if let Ok(id) = Id::parse_str(key) {
-                    self.device_by_id(id).await?
-                } else {
-                    return Err(StoreError::Invalid(ValidationError::new(
-                        "scope",
-                        key,
-                        "device:… must be a MAC (AA:BB:CC:DD:EE:FF) or a device id (24 hex digits)",
-                    )));
-                };
-                match found.and_then(|d| d.id) {
-                    Some(id) => Ok((TariffTarget::Device(id.to_hex()), Some(id))),
-                    None => Err(StoreError::NotFound(format!(
-                        "no device {key}; check the MAC or id"
-                    ))),
-                }
+                let id = self
+                    .device_named(key)
+                    .await?
+                    .id
+                    .ok_or_else(|| StoreError::NotFound(format!("device {key} has no id")))?;
+                Ok((TariffTarget::Device(id.to_hex()), Some(id)))
             }
         }
     }
