@@ -139,7 +139,7 @@ async fn aggregate(store: &Store, from: NaiveDate, to: NaiveDate) -> (u64, usize
                 to,
                 tz: IST,
                 triggered_by: TriggeredBy::System,
-                operator: None,
+                by: None,
                 break_locks: false,
             },
             None,

@@ -316,7 +316,7 @@ fn run_size(n: usize, mqtt_port: u16) -> Figures {
                     to: today - Span::days(1),
                     tz: IST,
                     triggered_by: TriggeredBy::System,
-                    operator: None,
+                    by: None,
                     break_locks: false,
                 },
                 None,

@@ -21,7 +21,7 @@ fn request(from: chrono::NaiveDate, to: chrono::NaiveDate) -> AggregationRequest
         to,
         tz: IST,
         triggered_by: TriggeredBy::User,
-        operator: Some("asha".into()),
+        by: Some(autovolt::domain::Actor::at_database("asha")),
         break_locks: false,
     }
 }
@@ -191,7 +191,7 @@ async fn a_tariff_change_mid_interval_is_billed_at_both_rates() {
         target: TariffTarget::Global,
         from: Some(from),
         note: None,
-        operator: "asha".into(),
+        by: autovolt::domain::Actor::at_database("asha"),
     };
     c.store
         .set_tariff(&change(6.0, ist(2026, 11, 1, 0, 0)))

@@ -25,7 +25,7 @@ fn request(day: chrono::NaiveDate) -> AggregationRequest {
         to: day,
         tz: IST,
         triggered_by: TriggeredBy::User,
-        operator: None,
+        by: None,
         break_locks: false,
     }
 }

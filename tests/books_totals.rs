@@ -20,7 +20,7 @@ async fn totals_combine_closed_rows_history_and_open_switches() {
             target: TariffTarget::Global,
             from: Some(ist(2026, 11, 1, 0, 0)),
             note: None,
-            operator: "asha".into(),
+            by: autovolt::domain::Actor::at_database("asha"),
         })
         .await
         .unwrap();
@@ -37,7 +37,7 @@ async fn totals_combine_closed_rows_history_and_open_switches() {
                 to: date(2026, 11, 20),
                 tz: IST,
                 triggered_by: TriggeredBy::User,
-                operator: None,
+                by: None,
                 break_locks: false,
             },
             None,

@@ -522,7 +522,7 @@ async fn collectors_in_one_group_store_every_message_once() {
             board
                 .publish(
                     "esp32/telemetry",
-                    &switch_event(MAC, SECRET, pin, state, "backend", time.millis()),
+                    &switch_event(MAC, SECRET, pin, state, "manual", time.millis()),
                 )
                 .await;
             wait_for(
@@ -565,7 +565,7 @@ async fn collectors_in_one_group_store_every_message_once() {
     let acts = actions(&campus.store).await;
     let n = |a: &str| acts.iter().filter(|(x, _)| x == a).count();
     assert_eq!(
-        (n("on"), n("off"), n("device_online")),
+        (n("manual_on"), n("manual_off"), n("device_online")),
         (CYCLES, CYCLES, 1),
         "{acts:?}"
     );

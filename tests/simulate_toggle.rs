@@ -1,13 +1,15 @@
 //! Relay commands against the simulated boards, with the collector keeping the books: success,
-//! already in state, offline device, timeout. The simulator's messages all pass the collector.
+//! already in state, offline device, timeout, forged acknowledgements. The simulator's messages
+//! all pass the collector.
 
 mod live;
 mod support;
 
 use autovolt::clock::SystemClock;
+use autovolt::domain::Actor;
 use autovolt::domain::DeviceStatus;
 use autovolt::mqtt::connection::Credentials;
-use autovolt::mqtt::relay::{Confirmation, Operator, Relay, ToggleError};
+use autovolt::mqtt::relay::{Confirmation, Relay, ToggleError};
 use autovolt::simulate::{self, SimulateOptions};
 use live::*;
 use std::sync::atomic::Ordering;
@@ -48,10 +50,7 @@ async fn toggles_are_confirmed_refused_or_timed_out_as_the_board_answers() {
     let relay = Relay::connect(&url, "toggle-test", &Credentials::default())
         .await
         .unwrap();
-    let operator = Operator {
-        user_id: None,
-        name: "Technician".into(),
-    };
+    let operator = Actor::at_database("Technician");
     let now = || autovolt::domain::dates::now_millis();
     let device = store.device_by_id(a_id).await.unwrap().unwrap();
     let five = Duration::from_secs(5);
@@ -88,9 +87,32 @@ async fn toggles_are_confirmed_refused_or_timed_out_as_the_board_answers() {
     assert!(matches!(err, ToggleError::Offline { .. }), "{err}");
     assert!(err.to_string().contains("offline"));
 
-    // Board B marked online but silent: the command times out with a clear error.
+    // Board B marked online but silent: the command times out with a clear error, whatever
+    // anyone without its secret publishes in its name meanwhile.
     store.mark_online(b.id.unwrap(), now()).await.unwrap();
     let b_dev = store.device_by_mac(b.mac_address).await.unwrap().unwrap();
+    let pin = b_dev.switches[0].relay_pin().unwrap();
+    let forger = Publisher::connect(&url, "forger").await;
+    let forging = tokio::spawn(async move {
+        for secret in [Some("guess"), None, Some("guess")] {
+            let mut ack = serde_json::json!({"mac": MAC_B, "type": "switch_event", "gpio": pin,
+                "state": true, "source": "backend", "timestamp": 5});
+            let mut state = serde_json::json!({"mac": MAC_B,
+                "switches": [{"gpio": pin, "state": true, "manual_override": false}]});
+            if let Some(s) = secret {
+                ack["secret"] = s.into();
+                state["secret"] = s.into();
+            }
+            forger
+                .publish("esp32/telemetry", ack.to_string().as_bytes())
+                .await;
+            forger
+                .publish("esp32/state", state.to_string().as_bytes())
+                .await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        forger
+    });
     let err = relay
         .toggle(
             &store,
@@ -98,11 +120,12 @@ async fn toggles_are_confirmed_refused_or_timed_out_as_the_board_answers() {
             "sw1",
             true,
             &operator,
-            Duration::from_millis(800),
+            Duration::from_millis(1500),
             now(),
         )
         .await
         .unwrap_err();
+    drop(forging.await.unwrap());
     assert!(matches!(err, ToggleError::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("did not confirm"), "{err}");
     let unknown = relay
@@ -117,16 +140,48 @@ async fn toggles_are_confirmed_refused_or_timed_out_as_the_board_answers() {
         .await
         .unwrap()
         .rows;
-    let by_operator = acts
+    let by_operator: Vec<_> = acts
         .iter()
         .filter(|a| a.user_name.as_deref() == Some("Technician"))
-        .count();
-    assert_eq!(by_operator, 2);
+        .collect();
+    assert_eq!(by_operator.len(), 2, "{by_operator:?}");
+    let confirmed_by: Vec<_> = by_operator
+        .iter()
+        .map(|a| a.context.as_ref().unwrap()["confirmedBy"].clone())
+        .collect();
+    assert!(
+        confirmed_by.contains(&"switch_event".into()),
+        "{confirmed_by:?}"
+    );
+    assert!(
+        confirmed_by.contains(&"already_in_state".into()),
+        "{confirmed_by:?}"
+    );
+    assert!(by_operator
+        .iter()
+        .all(|a| a.classroom.as_deref() == Some("CS-101")));
+    // One entry per operator action: the collector records the board's report of the change it
+    // made on command as the action's, not as a second "on".
+    let light = &device.switches[0].switch_id;
+    let light_on: Vec<_> = acts
+        .iter()
+        .filter(|a| a.switch_id.as_ref() == Some(light))
+        .collect();
+    assert_eq!(light_on.len(), 2, "{acts:?}");
+    assert!(light_on
+        .iter()
+        .all(|a| a.action == "on" && a.user_name.as_deref() == Some("Technician")));
     assert!(!err.to_string().contains(SECRET_B));
 
     stop_fleet.cancel();
     let sent = fleet.await.unwrap().unwrap();
     let stats = collector.stop().await;
-    assert_eq!(stats.rejected_total(), 0, "{:?}", stats.rejected);
+    // The simulator's messages all pass; the forged ones are refused by the collector too.
+    let expected: std::collections::BTreeMap<String, i64> = [
+        ("missing_secret".to_string(), 2),
+        ("wrong_secret".to_string(), 4),
+    ]
+    .into();
+    assert_eq!(stats.rejected, expected);
     assert!(sent.sent() >= 3, "{}", sent.summary(1));
 }

@@ -80,7 +80,7 @@ async fn no_empty_classroom_and_no_unknown_enum_value_is_written() {
                 to: day,
                 tz: chrono_tz::Asia::Kolkata,
                 triggered_by: TriggeredBy::User,
-                operator: None,
+                by: None,
                 break_locks: false,
             },
             None,

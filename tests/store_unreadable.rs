@@ -171,7 +171,7 @@ async fn the_ledger_in_node_shapes_is_paged_aggregated_and_audited_around_an_unr
                 to: day,
                 tz: chrono_tz::Asia::Kolkata,
                 triggered_by: autovolt::domain::TriggeredBy::User,
-                operator: None,
+                by: None,
                 break_locks: false,
             },
             None,

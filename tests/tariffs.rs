@@ -3,7 +3,7 @@
 mod support;
 
 use autovolt::domain::tariff::{RateSource, TariffChange, TariffTarget};
-use autovolt::domain::{CostVersion, PowerSettings, TariffScope};
+use autovolt::domain::{Actor, CostVersion, PowerSettings, Role, TariffScope};
 use autovolt::store::{collections, Store, StoreError};
 use bson::doc;
 use chrono::{TimeZone, Utc};
@@ -336,7 +336,7 @@ fn change(
         target,
         from,
         note: Some("board decision".into()),
-        operator: "asha".into(),
+        by: autovolt::domain::Actor::at_database("asha"),
     }
 }
 
@@ -484,16 +484,31 @@ async fn invalid_changes_are_refused_with_the_reason_and_write_nothing() {
         }
     }
     let mut nobody = change(8.0, TariffTarget::Global, None);
-    nobody.operator = " ".into();
+    nobody.by.name = " ".into();
     assert!(matches!(
         store.set_tariff(&nobody).await.unwrap_err(),
         StoreError::Invalid(_)
     ));
+    // The rule on who may change prices is the library's, whatever the front end: a signed-in
+    // `user` is refused, and so is a cancellation, before anything is read or written.
+    let mut user = change(8.0, TariffTarget::Global, None);
+    user.by = Actor::signed_in("Ravi", None, Role::User);
+    let refused = store.set_tariff(&user).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Forbidden(_)), "{refused:?}");
+    assert_eq!(
+        refused.to_string(),
+        "Ravi (user) may not change tariffs: an admin may"
+    );
+    let newest = store.cost_versions(None).await.unwrap()[0].id.unwrap();
+    assert!(matches!(
+        store.cancel_tariff(newest, &user.by).await.unwrap_err(),
+        StoreError::Forbidden(_)
+    ));
+    user.by = Actor::signed_in("Meera", None, Role::Admin);
+    user.from = Some(t(10, 0));
+    user.price = 100.0;
     // The boundary itself is accepted, and so is a start equal to the newest one's.
-    store
-        .set_tariff(&change(100.0, TariffTarget::Global, Some(t(10, 0))))
-        .await
-        .unwrap();
+    store.set_tariff(&user).await.unwrap();
     let history = store.cost_versions(None).await.unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(

@@ -62,7 +62,7 @@ async fn set_price(store: &Store, price: f64, target: TariffTarget, from: Instan
             target,
             from: Some(from),
             note: None,
-            operator: "asha".into(),
+            by: autovolt::domain::Actor::at_database("asha"),
         })
         .await
         .unwrap();
@@ -227,7 +227,7 @@ async fn a_read_only_dashboards_today_equals_the_books_and_it_sends_only_reads()
                 to: day,
                 tz: IST,
                 triggered_by: TriggeredBy::User,
-                operator: None,
+                by: None,
                 break_locks: false,
             },
             None,

@@ -1,11 +1,11 @@
 //! `App::update` for every action: toggles (confirmed, timed out, refused), tariff input,
 //! aggregation, connection banners, sign-in and roles.
 
-use autovolt::domain::{CostVersion, Mac, Role, TariffScope};
+use autovolt::domain::{Actor, CostVersion, Mac, Role, TariffScope};
+use autovolt::mqtt::relay::Command;
 use autovolt::tui::app::{AggregationState, App, Effect, Modal, NoticeKind, View};
-use autovolt::tui::event::{
-    AggregationUpdate, ChangeSource, Event, Link, LinkState, Live, Operator,
-};
+use autovolt::tui::event::{AggregationUpdate, Event, Link, LinkState, Live};
+use autovolt::tui::live;
 use autovolt::tui::model::ToggleState;
 use autovolt::tui::sample;
 use chrono::Duration;
@@ -28,11 +28,46 @@ fn open_first(app: &mut App) -> (usize, usize) {
     app.selected_switch().unwrap()
 }
 
-fn relay(fx: &[Effect]) -> Option<&autovolt::tui::app::RelayCommand> {
+fn relay(fx: &[Effect]) -> Option<&Command> {
     fx.iter().find_map(|e| match e {
-        Effect::Publish(c) => Some(c),
+        Effect::Publish { command, .. } => Some(command),
         _ => None,
     })
+}
+
+/// What a board publishes, parsed as the dashboard parses it.
+fn board_says(topic: &str, payload: serde_json::Value) -> Event {
+    Event::Live(live::parse(topic, payload.to_string().as_bytes()).expect("a board message"))
+}
+
+fn secret_of(app: &App, b: usize) -> String {
+    app.campus.boards[b].secret.expose().to_string()
+}
+
+fn switch_event(mac: Mac, secret: &str, pin: i32, on: bool, source: &str) -> Event {
+    board_says(
+        live::TELEMETRY_TOPIC,
+        serde_json::json!({"mac": mac.to_string(), "secret": secret, "type": "switch_event",
+            "gpio": pin, "state": on, "source": source, "timestamp": 1000}),
+    )
+}
+
+fn snapshot(mac: Mac, secret: &str, relays: &[(i32, bool)]) -> Event {
+    let switches: Vec<_> = relays
+        .iter()
+        .map(|(g, s)| serde_json::json!({"gpio": g, "state": s, "manual_override": false}))
+        .collect();
+    board_says(
+        live::STATE_TOPIC,
+        serde_json::json!({"mac": mac.to_string(), "secret": secret, "switches": switches}),
+    )
+}
+
+fn heartbeat(mac: Mac) -> Event {
+    board_says(
+        live::TELEMETRY_TOPIC,
+        serde_json::json!({"mac": mac.to_string(), "status": "heartbeat", "uptime": 1000}),
+    )
 }
 
 #[test]
@@ -41,29 +76,59 @@ fn toggle_is_pending_at_once_then_confirmed_by_the_board() {
     let (b, s) = open_first(&mut app);
     let was_on = app.campus.boards[b].switches[s].on;
     let fx = press(&mut app, KeyCode::Char(' '));
-    let cmd = relay(&fx).expect("a relay command");
-    assert_eq!(cmd.on, !was_on);
+    let cmd = relay(&fx).expect("a relay command").clone();
+    assert_eq!(cmd.state, !was_on);
     assert_eq!(cmd.mac, app.campus.boards[b].mac);
     assert_eq!(cmd.user_name, "Technician");
-    assert!(fx.iter().any(
-        |e| matches!(e, Effect::Record(log) if log.user_name.as_deref() == Some("Technician"))
-    ));
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Record(_))),
+        "nothing is recorded until the board confirms"
+    );
     assert!(
         matches!(app.campus.boards[b].switches[s].toggle, ToggleState::Pending { want, .. } if want != was_on)
     );
 
-    // A switch_event from the board with source backend is the acknowledgement.
-    let pin = cmd.pin;
-    let mac = cmd.mac;
-    app.update(Event::Live(Live::SwitchChanged {
-        mac,
-        pin,
-        on: !was_on,
-        source: ChangeSource::Command,
-    }));
+    // Anyone can publish on the device topics: without the board's secret nothing is confirmed.
+    let secret = secret_of(&app, b);
+    for forged in [
+        switch_event(cmd.mac, "not-the-secret", cmd.pin, !was_on, "backend"),
+        board_says(
+            live::TELEMETRY_TOPIC,
+            serde_json::json!({"mac": cmd.mac.to_string(), "type": "switch_event",
+                "gpio": cmd.pin, "state": !was_on, "source": "backend", "timestamp": 1}),
+        ),
+    ] {
+        let fx = app.update(forged);
+        assert!(fx.is_empty(), "{fx:?}");
+        let sw = &app.campus.boards[b].switches[s];
+        assert!(matches!(sw.toggle, ToggleState::Pending { .. }));
+        assert_eq!(sw.on, was_on, "a forged message changes nothing");
+    }
+    assert_eq!(app.rejected, 2);
+
+    // The board's switch_event with source backend is the acknowledgement, and the action's one
+    // activity entry says who asked and what confirmed it.
+    let fx = app.update(switch_event(cmd.mac, &secret, cmd.pin, !was_on, "backend"));
     let sw = &app.campus.boards[b].switches[s];
     assert!(matches!(sw.toggle, ToggleState::Confirmed { .. }));
     assert_eq!(sw.on, !was_on);
+    let records: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Record(log) => Some(log),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(records.len(), 1, "{fx:?}");
+    assert_eq!(records[0].user_name.as_deref(), Some("Technician"));
+    assert_eq!(
+        records[0].context.as_ref().unwrap()["confirmedBy"],
+        "switch_event"
+    );
+    assert_eq!(records[0].switch_id.as_deref(), Some(sw.id.as_str()));
+    // A repeat of the acknowledgement records nothing more.
+    let fx = app.update(switch_event(cmd.mac, &secret, cmd.pin, !was_on, "backend"));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Record(_))));
 
     // The tick clears after a moment.
     app.update(Event::Tick(sample::now() + Duration::seconds(4)));
@@ -76,21 +141,16 @@ fn a_state_snapshot_showing_the_requested_state_also_confirms() {
     let (b, s) = open_first(&mut app);
     let fx = press(&mut app, KeyCode::Enter);
     let cmd = relay(&fx).unwrap().clone();
+    let secret = secret_of(&app, b);
     // A motion-triggered change to the other state does not confirm.
-    app.update(Event::Live(Live::SwitchChanged {
-        mac: cmd.mac,
-        pin: cmd.pin,
-        on: !cmd.on,
-        source: ChangeSource::Motion,
-    }));
+    app.update(switch_event(
+        cmd.mac, &secret, cmd.pin, !cmd.state, "motion",
+    ));
     assert!(matches!(
         app.campus.boards[b].switches[s].toggle,
         ToggleState::Pending { .. }
     ));
-    app.update(Event::Live(Live::State {
-        mac: cmd.mac,
-        relays: vec![(cmd.pin, cmd.on)],
-    }));
+    app.update(snapshot(cmd.mac, &secret, &[(cmd.pin, cmd.state)]));
     assert!(matches!(
         app.campus.boards[b].switches[s].toggle,
         ToggleState::Confirmed { .. }
@@ -157,7 +217,7 @@ fn read_only_never_sends() {
     assert!(
         fx.iter().all(|e| !matches!(
             e,
-            Effect::Publish(_)
+            Effect::Publish { .. }
                 | Effect::SaveTariff { .. }
                 | Effect::Aggregate { .. }
                 | Effect::Record(_)
@@ -200,12 +260,12 @@ fn all_off_asks_then_sends_one_command_per_load_on() {
     let cmds: Vec<_> = fx
         .iter()
         .filter_map(|e| match e {
-            Effect::Publish(c) => Some(c),
+            Effect::Publish { command, .. } => Some(command),
             _ => None,
         })
         .collect();
     assert_eq!(cmds.len(), on);
-    assert!(cmds.iter().all(|c| !c.on));
+    assert!(cmds.iter().all(|c| !c.state));
 }
 
 #[test]
@@ -275,12 +335,12 @@ fn tariff_input_is_validated_inline_and_saved_once_valid() {
             price,
             from,
             note,
-            operator,
+            by,
         }] => {
             assert_eq!(*price, 8.25);
             assert_eq!(*from, None);
             assert_eq!(note, "MSEDCL revision");
-            assert_eq!(operator.role, Role::Admin);
+            assert_eq!(by.role(), Some(&Role::Admin));
         }
         other => panic!("{other:?}"),
     }
@@ -466,13 +526,13 @@ fn sign_in_sends_credentials_and_keeps_errors_in_the_form() {
     };
     assert_eq!(f.password.value(), "", "the password is cleared");
     assert!(f.error.as_deref().unwrap().contains("4 attempts left"));
-    app.update(Event::SignIn(Ok(Operator {
-        id: None,
-        name: "Tech".into(),
-        role: Role::Admin,
-    })));
+    app.update(Event::SignIn(Ok(Actor::signed_in(
+        "Tech",
+        None,
+        Role::Admin,
+    ))));
     assert!(app.modal.is_none());
-    assert_eq!(app.operator.as_ref().unwrap().role, Role::Admin);
+    assert_eq!(app.operator.as_ref().unwrap().role(), Some(&Role::Admin));
 }
 
 #[test]
@@ -482,20 +542,20 @@ fn live_messages_update_switches_and_count_strangers() {
     let mac = app.campus.boards[b].mac;
     let pin = app.campus.boards[b].switches[s].pin.unwrap();
     let was = app.campus.boards[b].switches[s].on;
-    app.update(Event::Live(Live::SwitchChanged {
-        mac,
-        pin,
-        on: !was,
-        source: ChangeSource::WallSwitch,
-    }));
+    let secret = secret_of(&app, b);
+    app.update(switch_event(mac, &secret, pin, !was, "manual"));
     assert_eq!(app.campus.boards[b].switches[s].on, !was);
     assert_eq!(app.campus.boards[b].switches[s].since, Some(sample::now()));
+    // A wall switch reported without the secret, or with another, is not believed.
+    app.update(switch_event(mac, "guess", pin, was, "manual"));
+    assert_eq!(app.campus.boards[b].switches[s].on, !was);
+    assert_eq!(app.rejected, 1);
     let stranger = Mac::parse("00:11:22:33:44:55").unwrap();
-    app.update(Event::Live(Live::Heartbeat { mac: stranger }));
-    app.update(Event::Live(Live::Heartbeat { mac: stranger }));
+    app.update(heartbeat(stranger));
+    app.update(heartbeat(stranger));
     assert_eq!(app.campus.unregistered.len(), 1);
     app.update(Event::Live(Live::Rejected));
-    assert_eq!(app.rejected, 1);
+    assert_eq!(app.rejected, 2);
 }
 
 #[test]
@@ -553,22 +613,17 @@ fn heartbeats_of_online_boards_do_not_redraw_but_changes_do() {
     let (b, s) = open_first(&mut app);
     let mac = app.campus.boards[b].mac;
     app.dirty = false;
-    app.update(Event::Live(Live::Heartbeat { mac }));
+    app.update(heartbeat(mac));
     assert!(!app.dirty, "nothing shown changed until the next tick");
     let pin = app.campus.boards[b].switches[s].pin.unwrap();
     let on = app.campus.boards[b].switches[s].on;
-    app.update(Event::Live(Live::State {
-        mac,
-        relays: vec![(pin, on)],
-    }));
+    let secret = secret_of(&app, b);
+    app.update(snapshot(mac, &secret, &[(pin, on)]));
     assert!(
         !app.dirty,
         "a snapshot that confirms what is shown changes nothing"
     );
-    app.update(Event::Live(Live::State {
-        mac,
-        relays: vec![(pin, !on)],
-    }));
+    app.update(snapshot(mac, &secret, &[(pin, !on)]));
     assert!(app.dirty);
 }
 
@@ -584,7 +639,7 @@ fn boards_heard_before_the_database_snapshot_are_not_strangers() {
         autovolt::tui::keymap::Keymap::default(),
         sample::now(),
     );
-    early.update(Event::Live(Live::Heartbeat { mac: known }));
+    early.update(heartbeat(known));
     assert_eq!(early.campus.unregistered.len(), 1);
     early.update(Event::Db(autovolt::tui::event::DbChange::Snapshot(
         Box::new(sample::snapshot(6, 2, 6)),
@@ -592,7 +647,7 @@ fn boards_heard_before_the_database_snapshot_are_not_strangers() {
     assert!(early.campus.unregistered.is_empty());
     // A real stranger stays one after a reload.
     let stranger = Mac::parse("00:11:22:33:44:55").unwrap();
-    app.update(Event::Live(Live::Heartbeat { mac: stranger }));
+    app.update(heartbeat(stranger));
     app.update(Event::Db(autovolt::tui::event::DbChange::Snapshot(
         Box::new(sample::snapshot(6, 2, 6)),
     )));

@@ -3,7 +3,7 @@
 use super::exit::{Failure, FOUND, OK};
 use super::{confirm, input, Ctx};
 use crate::domain::tariff::{TariffChange, TariffTarget};
-use crate::domain::{CostVersion, Instant, TriggeredBy, ValidationError};
+use crate::domain::{Actor, CostVersion, Instant, TriggeredBy, ValidationError};
 use crate::store::aggregation::{AggregationProgress, AggregationRequest};
 use crate::store::Store;
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
@@ -190,7 +190,7 @@ pub async fn run(command: BooksCommand, ctx: &Ctx) -> Result<i32, Failure> {
                 .into());
             }
             let days = input::span(from, to)?;
-            let operator = ctx.operator()?;
+            let by = ctx.actor()?;
             if days > input::CONFIRM_SPAN_DAYS {
                 confirm(
                     &format!("aggregate {days} days, {from} to {to} (each day reads the ledger)"),
@@ -201,7 +201,7 @@ pub async fn run(command: BooksCommand, ctx: &Ctx) -> Result<i32, Failure> {
                 from,
                 to,
                 break_lock,
-                operator,
+                by,
             }
         }
         BooksCommand::Audit { date, from, to } => {
@@ -228,8 +228,8 @@ pub async fn run(command: BooksCommand, ctx: &Ctx) -> Result<i32, Failure> {
             from,
             to,
             break_lock,
-            operator,
-        } => aggregate(ctx, &store, from, to, tz, break_lock, operator).await,
+            by,
+        } => aggregate(ctx, &store, from, to, tz, break_lock, by).await,
         Plan::Audit { from, to } => audit(ctx, &store, from, to, tz).await,
     };
     store.close().await;
@@ -243,7 +243,7 @@ enum Plan {
         from: NaiveDate,
         to: NaiveDate,
         break_lock: bool,
-        operator: String,
+        by: Actor,
     },
     Audit {
         from: NaiveDate,
@@ -282,14 +282,13 @@ async fn tariff(ctx: &Ctx, store: &Store, command: TariffCommand, tz: Tz) -> Res
                 }
                 None => None,
             };
-            let operator = ctx.operator()?;
             let version = store
                 .set_tariff(&TariffChange {
                     price,
                     target,
                     from,
                     note,
-                    operator,
+                    by: ctx.actor()?,
                 })
                 .await?;
             ctx.show(version_json(&version), || {
@@ -299,8 +298,7 @@ async fn tariff(ctx: &Ctx, store: &Store, command: TariffCommand, tz: Tz) -> Res
         }
         TariffCommand::Cancel { id } => {
             let id = cost_version_id(&id)?;
-            let operator = ctx.operator()?;
-            let cancelled = store.cancel_tariff(id, &operator).await?;
+            let cancelled = store.cancel_tariff(id, &ctx.actor()?).await?;
             ctx.show(version_json(&cancelled), || {
                 format!("cancelled {}", describe(&cancelled, tz))
             });
@@ -379,14 +377,14 @@ async fn aggregate(
     to: NaiveDate,
     tz: Tz,
     break_locks: bool,
-    operator: String,
+    by: Actor,
 ) -> Result<i32, Failure> {
     let request = AggregationRequest {
         from,
         to,
         tz,
         triggered_by: TriggeredBy::User,
-        operator: Some(operator),
+        by: Some(by),
         break_locks,
     };
     let cancel = CancellationToken::new();

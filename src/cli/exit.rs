@@ -49,7 +49,10 @@ impl Failure {
 /// refusal (1); everything else means the database, or what was asked of it, cannot be used (2).
 pub fn code_of(e: &StoreError) -> i32 {
     match e {
-        StoreError::Duplicate(_) | StoreError::Conflict(_) | StoreError::Refused(_) => FOUND,
+        StoreError::Duplicate(_)
+        | StoreError::Conflict(_)
+        | StoreError::Refused(_)
+        | StoreError::Forbidden(_) => FOUND,
         StoreError::BadUri(_)
         | StoreError::Unreachable { .. }
         | StoreError::AuthFailed { .. }

@@ -4,8 +4,9 @@ use super::exit::{Failure, FOUND, OK};
 use super::{input, Ctx};
 use crate::clock::{Clock, SystemClock};
 use crate::collect::{self, CollectorOptions};
+use crate::domain::Actor;
 use crate::mqtt::connection::Credentials;
-use crate::mqtt::relay::{Confirmation, Operator, Relay, ToggleError};
+use crate::mqtt::relay::{Confirmation, Relay, ToggleError};
 use crate::simulate::{self, SimulateOptions};
 use crate::store::Store;
 use clap::Subcommand;
@@ -250,17 +251,14 @@ async fn toggle(
         &Credentials::from_env(),
     )
     .await?;
-    let operator = Operator {
-        user_id: None,
-        name,
-    };
+    let by = Actor::at_database(name);
     let outcome = relay
         .toggle(
             store,
             &device,
             switch,
             state,
-            &operator,
+            &by,
             Duration::from_secs(ctx.config.toggle_timeout_secs),
             SystemClock.now(),
         )

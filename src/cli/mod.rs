@@ -11,6 +11,7 @@ pub mod input;
 pub mod live;
 
 use crate::config::Config;
+use crate::domain::Actor;
 use crate::store::{Store, DEFAULT_SELECTION_TIMEOUT};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use exit::Failure;
@@ -140,6 +141,12 @@ impl Ctx {
     /// Who acts: `--as`, else `$USER`, `$LOGNAME`, the system account.
     pub fn operator(&self) -> Result<String, Failure> {
         input::operator(self.operator.clone()).map_err(Failure::from)
+    }
+
+    /// Who acts from the command line: the operator's name, with the database's own authority
+    /// (whoever holds its credentials can write it directly anyway).
+    pub fn actor(&self) -> Result<Actor, Failure> {
+        self.operator().map(Actor::at_database)
     }
 
     /// Connects, saying where the URI came from when that fails.

@@ -94,11 +94,17 @@ pub struct Cause {
     pub manual: bool,
     /// What reported it: `switch_event`, `manual_switch`, `state`, `offline`, `midnight`.
     pub reported_by: &'static str,
+    /// The board carried out a relay command: whoever sent it records the action, with who asked
+    /// and what confirmed it (`mqtt::relay`), so the change itself adds no second entry.
+    pub commanded: bool,
 }
 
 impl Cause {
     /// The activity a change to `state` records.
     pub fn action(&self, state: bool) -> String {
+        if self.commanded {
+            return String::new();
+        }
         match (self.manual, state) {
             (true, true) => action::MANUAL_ON,
             (true, false) => action::MANUAL_OFF,
@@ -119,6 +125,7 @@ impl Cause {
             triggered_by,
             manual,
             reported_by: "switch_event",
+            commanded: *source == SwitchSource::Backend,
         }
     }
 }
@@ -383,7 +390,7 @@ impl Processor {
             // counted, not kept as dead letters: a wrong secret may be a near miss of the real one,
             // which must not be stored, and no replay could make it right (the board is fixed by
             // provisioning it, and its next messages pass).
-            if let Err(code) = trusted(device, &parsed.event) {
+            if let Err(code) = parsed.event.trusted_by(&device.device_secret) {
                 local.reject(code);
                 refused.push(Refusal {
                     index,
@@ -434,6 +441,7 @@ impl Processor {
                         triggered_by: TriggeredBy::ManualSwitch,
                         manual: true,
                         reported_by: "manual_switch",
+                        commanded: false,
                     };
                     let t = self
                         .transition(device, &classroom, *gpio, *state, event_time, &cause)
@@ -447,6 +455,7 @@ impl Processor {
                         triggered_by: TriggeredBy::Monitoring,
                         manual: false,
                         reported_by: "state",
+                        commanded: false,
                     };
                     for relay in switches {
                         let t = self
@@ -518,7 +527,7 @@ impl Processor {
                 || device.status == DeviceStatus::Online
                 || device.status == DeviceStatus::Maintenance
                 || matches!(p.event, Event::Command { .. })
-                || trusted(device, &p.event).is_err()
+                || p.event.trusted_by(&device.device_secret).is_err()
             {
                 continue;
             }
@@ -933,18 +942,6 @@ fn moved(stored: Option<&BootClock>, clock: &BootClock) -> bool {
     }
 }
 
-/// Whether a message may act for its device: a wrong secret never, a missing one only for
-/// heartbeats (which carry none and only refresh presence) and unknown types (kept, never acted on).
-fn trusted(device: &Device, event: &Event) -> Result<(), &'static str> {
-    match event.secret() {
-        Some(s) if !device.device_secret.matches(s.expose()) => Err("wrong_secret"),
-        None if !matches!(event, Event::Heartbeat { .. } | Event::UnknownType { .. }) => {
-            Err("missing_secret")
-        }
-        _ => Ok(()),
-    }
-}
-
 /// The board-clock reading of every trusted timestamped message of the batch, by position: each
 /// board's messages are timed together so that a late burst keeps the board's spacing.
 fn board_readings(
@@ -962,11 +959,10 @@ fn board_readings(
             continue;
         };
         match devices.get(&mac) {
-            Some(d) if trusted(d, &p.event).is_ok() => {
-                runs.entry(mac)
-                    .or_default()
-                    .push((i, ms, msg.received, msg.redelivered))
-            }
+            Some(d) if p.event.trusted_by(&d.device_secret).is_ok() => runs
+                .entry(mac)
+                .or_default()
+                .push((i, ms, msg.received, msg.redelivered)),
             _ => {}
         }
     }

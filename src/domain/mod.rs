@@ -5,6 +5,7 @@
 //! arithmetic) is a pure function tested exhaustively.
 
 pub mod activity;
+pub mod actor;
 pub mod aggregate;
 pub mod audit;
 pub mod classroom;
@@ -34,6 +35,7 @@ pub type Id = bson::oid::ObjectId;
 pub type Instant = chrono::DateTime<chrono::Utc>;
 
 pub use activity::{ActivityLog, TriggeredBy};
+pub use actor::{Actor, Authority, Permission};
 pub use aggregate::{DailyAggregate, MonthlyAggregate, SwitchBreakdown};
 pub use classroom::Classroom;
 pub use device::{BootClock, Device, DeviceConfig, DeviceStatus, DeviceType, Switch, SwitchType};

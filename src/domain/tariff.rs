@@ -240,8 +240,8 @@ pub struct TariffChange {
     /// When the new price starts (default: now).
     pub from: Option<Instant>,
     pub note: Option<String>,
-    /// Who made the change (a user name).
-    pub operator: String,
+    /// Who makes the change; [`Permission::ChangeTariff`](super::Permission) is checked on it.
+    pub by: super::Actor,
 }
 
 impl TariffChange {
@@ -249,7 +249,7 @@ impl TariffChange {
     /// `from` not before the start of the newest version of the same target.
     pub fn validate(&self, newest: Option<&CostVersion>) -> Result<(), super::ValidationError> {
         super::validation::tariff("price", self.price)?;
-        if self.operator.trim().is_empty() {
+        if self.by.name.trim().is_empty() {
             return Err(super::ValidationError::new(
                 "operator",
                 "",

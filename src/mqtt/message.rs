@@ -128,6 +128,19 @@ impl Event {
         }
     }
 
+    /// Whether the message may act for the board whose secret is `board_secret`: a wrong secret
+    /// never, a missing one only for heartbeats (the field firmware sends none with them; they only
+    /// refresh presence) and unknown types (kept, never acted on). `Err` is a reason code.
+    pub fn trusted_by(&self, board_secret: &Secret) -> Result<(), &'static str> {
+        match self.secret() {
+            Some(s) if !board_secret.matches(s.expose()) => Err("wrong_secret"),
+            None if !matches!(self, Event::Heartbeat { .. } | Event::UnknownType { .. }) => {
+                Err("missing_secret")
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The board's `millis()` when it sent the message (`timestamp`, or a heartbeat's `uptime`).
     pub fn board_millis(&self) -> Option<i64> {
         match self {

@@ -3,10 +3,13 @@
 //! sends nothing when the relay already was in the requested state.
 
 use super::connection::{self, ConnectionError, Credentials};
-use super::message::{self, Event};
+use super::message::{self, Event, SwitchSource};
 use super::topics;
 use crate::domain::activity::action;
-use crate::domain::{ActivityLog, Device, DeviceStatus, Id, Instant, Switch, TriggeredBy};
+use crate::domain::{
+    ActivityLog, Actor, Authority, Device, DeviceStatus, Id, Instant, Mac, Permission, Secret,
+    Switch, TriggeredBy,
+};
 use crate::store::{Store, StoreError};
 use rumqttc::{AsyncClient, Packet, QoS};
 use serde::Serialize;
@@ -14,26 +17,67 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 /// The command JSON, field for field as PROTOCOL.md shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct RelayCommand<'a> {
-    pub mac: String,
-    pub secret: &'a str,
-    pub gpio: i32,
+#[derive(Serialize)]
+struct Wire<'a> {
+    mac: String,
+    secret: &'a str,
+    gpio: i32,
     #[serde(rename = "relayGpio")]
-    pub relay_gpio: i32,
-    pub state: bool,
-    pub source: &'static str,
+    relay_gpio: i32,
+    state: bool,
+    source: &'static str,
     #[serde(rename = "userId")]
-    pub user_id: String,
+    user_id: String,
     #[serde(rename = "userName")]
+    user_name: String,
+}
+
+/// A relay command for one board: the only builder of `esp32/switches` payloads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    pub mac: Mac,
+    pub secret: Secret,
+    pub pin: i32,
+    pub state: bool,
+    /// Who asked: the firmware echoes nothing of it, but other listeners see it.
+    pub user_id: Option<Id>,
     pub user_name: String,
 }
 
-/// Who asked for a change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Operator {
-    pub user_id: Option<Id>,
-    pub name: String,
+impl Command {
+    pub fn new(device_mac: Mac, secret: Secret, pin: i32, state: bool, by: &Actor) -> Command {
+        Command {
+            mac: device_mac,
+            secret,
+            pin,
+            state,
+            user_id: by.user_id,
+            user_name: by.name.clone(),
+        }
+    }
+
+    /// The bytes to publish: `gpio` and `relayGpio` both the relay pin.
+    pub fn payload(&self) -> Vec<u8> {
+        message::to_bytes(&Wire {
+            mac: self.mac.to_string(),
+            secret: self.secret.expose(),
+            gpio: self.pin,
+            relay_gpio: self.pin,
+            state: self.state,
+            source: "backend",
+            user_id: self.user_id.map(|i| i.to_hex()).unwrap_or_default(),
+            user_name: self.user_name.clone(),
+        })
+    }
+
+    /// What confirms this command.
+    pub fn pending(&self) -> Pending {
+        Pending {
+            mac: self.mac,
+            pin: self.pin,
+            state: self.state,
+        }
+    }
 }
 
 /// How a command was confirmed.
@@ -46,6 +90,93 @@ pub enum Confirmation {
     /// The relay already was in that state by the board's last snapshot (the collector's record),
     /// so no event comes; the command was sent anyway and changes nothing.
     AlreadyInState,
+}
+
+impl Confirmation {
+    /// As the activity log records it (`context.confirmedBy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confirmation::SwitchEvent => "switch_event",
+            Confirmation::Snapshot => "state",
+            Confirmation::AlreadyInState => "already_in_state",
+        }
+    }
+}
+
+/// A command waiting for its board. There is no correlation id in the protocol: the board's own
+/// report of that relay in that state is the acknowledgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub mac: Mac,
+    pub pin: i32,
+    pub state: bool,
+}
+
+impl Pending {
+    /// The one acknowledgement rule: whether `message` confirms this command, given the board's
+    /// secret. A message without it, or with another, confirms nothing (anyone may publish on the
+    /// device topics); a heartbeat carries no relay state; a wall switch is not our command.
+    pub fn acknowledged_by(&self, message: &Event, board_secret: &Secret) -> Option<Confirmation> {
+        if message.mac() != Some(self.mac) || message.trusted_by(board_secret).is_err() {
+            return None;
+        }
+        match message {
+            Event::SwitchEvent {
+                gpio,
+                state,
+                source: SwitchSource::Backend,
+                ..
+            } if *gpio == self.pin && *state == self.state => Some(Confirmation::SwitchEvent),
+            Event::StateSnapshot { switches, .. }
+                if switches
+                    .iter()
+                    .any(|r| r.gpio == self.pin && r.state == self.state) =>
+            {
+                Some(Confirmation::Snapshot)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What an operator's switch action touched, for its activity entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub device_id: Option<Id>,
+    pub switch_id: String,
+    pub switch_name: String,
+    pub classroom: Option<String>,
+}
+
+/// The one activity entry of a confirmed switch action: who asked, on what authority, and what
+/// confirmed it. The collector records no second entry for the board's report of it.
+pub fn action_entry(
+    target: &Target,
+    state: bool,
+    by: &Actor,
+    confirmation: Confirmation,
+    now: Instant,
+) -> ActivityLog {
+    let triggered_by = match by.authority {
+        Authority::Automation => TriggeredBy::Schedule,
+        Authority::Role(_) | Authority::Database => TriggeredBy::User,
+    };
+    let mut entry = ActivityLog::new(
+        if state { action::ON } else { action::OFF },
+        triggered_by,
+        now,
+    );
+    entry.device_id = target.device_id;
+    entry.switch_id = Some(target.switch_id.clone());
+    entry.switch_name = Some(target.switch_name.clone());
+    entry.classroom = target.classroom.clone();
+    entry.user_id = by.user_id;
+    entry.user_name = Some(by.name.clone());
+    entry.context = Some(serde_json::json!({
+        "command": true,
+        "confirmedBy": confirmation.as_str(),
+    }));
+    entry
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,20 +239,6 @@ pub fn find_switch<'a>(
             .ok_or_else(Vec::new),
         many => Err(many.iter().map(|(_, s)| *s).collect()),
     }
-}
-
-/// The bytes of a command.
-pub fn command_payload(device: &Device, pin: i32, state: bool, operator: &Operator) -> Vec<u8> {
-    message::to_bytes(&RelayCommand {
-        mac: device.mac_address.to_string(),
-        secret: device.device_secret.expose(),
-        gpio: pin,
-        relay_gpio: pin,
-        state,
-        source: "backend",
-        user_id: operator.user_id.map(|i| i.to_hex()).unwrap_or_default(),
-        user_name: operator.name.clone(),
-    })
 }
 
 /// A broker connection that sends relay commands and watches the boards' answers.
@@ -224,8 +341,9 @@ impl Relay {
         self.events.subscribe()
     }
 
-    /// Switches `wanted` of `device` to `state` for `operator`: refuses an offline device, publishes,
-    /// waits up to `timeout` for the acknowledgement, and records the activity.
+    /// Switches `wanted` of `device` to `state` for `by`: checks the permission, refuses an offline
+    /// device, publishes, waits up to `timeout` for the acknowledgement, and records the one
+    /// activity entry of the action.
     #[allow(clippy::too_many_arguments)]
     pub async fn toggle(
         &self,
@@ -233,10 +351,12 @@ impl Relay {
         device: &Device,
         wanted: &str,
         state: bool,
-        operator: &Operator,
+        by: &Actor,
         timeout: Duration,
         now: Instant,
     ) -> Result<Confirmation, ToggleError> {
+        by.may(Permission::Toggle)
+            .map_err(|e| ToggleError::Store(e.into()))?;
         if device.status != DeviceStatus::Online {
             return Err(ToggleError::Offline {
                 device: device.name.clone(),
@@ -281,50 +401,33 @@ impl Relay {
                 switch: sw.name.clone(),
             });
         };
+        let command = Command::new(
+            device.mac_address,
+            device.device_secret.clone(),
+            pin,
+            state,
+            by,
+        );
         let mut answers = self.events.subscribe();
         self.client
-            .publish(
-                topics::SWITCHES,
-                QoS::AtLeastOnce,
-                false,
-                command_payload(device, pin, state, operator),
-            )
+            .publish(topics::SWITCHES, QoS::AtLeastOnce, false, command.payload())
             .await
             .map_err(|e| ToggleError::Broker(e.to_string()))?;
         let confirmation = if sw.state == state {
             Confirmation::AlreadyInState
         } else {
-            let mac = device.mac_address;
-            let secret_ok = |s: Option<&crate::domain::Secret>| {
-                s.is_some_and(|s| device.device_secret.matches(s.expose()))
-            };
+            let pending = command.pending();
             let wait = async {
                 loop {
                     match answers.recv().await {
-                        Ok(Event::SwitchEvent {
-                            mac: m,
-                            secret,
-                            gpio,
-                            state: s,
-                            ..
-                        }) if m == mac
-                            && gpio == pin
-                            && s == state
-                            && secret_ok(secret.as_ref()) =>
-                        {
-                            return Some(Confirmation::SwitchEvent)
+                        Ok(message) => {
+                            if let Some(c) =
+                                pending.acknowledged_by(&message, &device.device_secret)
+                            {
+                                return Some(c);
+                            }
                         }
-                        Ok(Event::StateSnapshot {
-                            mac: m,
-                            secret,
-                            switches,
-                        }) if m == mac
-                            && secret_ok(secret.as_ref())
-                            && switches.iter().any(|r| r.gpio == pin && r.state == state) =>
-                        {
-                            return Some(Confirmation::Snapshot)
-                        }
-                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(broadcast::error::RecvError::Closed) => return None,
                     }
                 }
@@ -341,25 +444,19 @@ impl Relay {
                 }
             }
         };
-        let mut entry = ActivityLog::new(
-            if state { action::ON } else { action::OFF },
-            TriggeredBy::User,
-            now,
-        );
-        entry.device_id = device.id;
-        entry.switch_id = Some(sw.switch_id.clone());
-        entry.switch_name = Some(sw.name.clone());
-        entry.user_id = operator.user_id;
-        entry.user_name = Some(operator.name.clone());
-        entry.context = Some(serde_json::json!({
-            "command": true,
-            "confirmedBy": match confirmation {
-                Confirmation::SwitchEvent => "switch_event",
-                Confirmation::Snapshot => "state",
-                Confirmation::AlreadyInState => "already_in_state",
-            },
-        }));
-        store.log_activity(&entry).await?;
+        let classroom = match device.classroom {
+            Some(id) => store.classroom_by_id(id).await?.map(|c| c.name),
+            None => None,
+        };
+        let target = Target {
+            device_id: device.id,
+            switch_id: sw.switch_id.clone(),
+            switch_name: sw.name.clone(),
+            classroom,
+        };
+        store
+            .log_activity(&action_entry(&target, state, by, confirmation, now))
+            .await?;
         Ok(confirmation)
     }
 
@@ -378,20 +475,29 @@ impl Relay {
 mod tests {
     use super::*;
 
+    const SECRET: &str = "5f1c0a9e8d7b6a5948372615f4e3d2c1b0a99887";
+
+    fn mac() -> Mac {
+        "A4:CF:12:B3:C4:D5".parse().unwrap()
+    }
+
+    fn board(topic: &str, payload: serde_json::Value) -> Event {
+        message::parse(topic, payload.to_string().as_bytes())
+            .unwrap()
+            .event
+    }
+
     #[test]
     fn command_is_shaped_like_the_protocol() {
         let text = r#"{"mac":"A4:CF:12:B3:C4:D5","secret":"s3","gpio":16,"relayGpio":16,"state":true,"source":"backend","userId":"","userName":"Technician"}"#;
-        let cmd = RelayCommand {
-            mac: "A4:CF:12:B3:C4:D5".into(),
-            secret: "s3",
-            gpio: 16,
-            relay_gpio: 16,
-            state: true,
-            source: "backend",
-            user_id: String::new(),
-            user_name: "Technician".into(),
-        };
-        assert_eq!(message::to_bytes(&cmd), text.as_bytes());
+        let cmd = Command::new(
+            mac(),
+            Secret::new("s3"),
+            16,
+            true,
+            &Actor::at_database("Technician"),
+        );
+        assert_eq!(cmd.payload(), text.as_bytes());
         let parsed = message::parse(topics::SWITCHES, text.as_bytes()).unwrap();
         assert!(matches!(
             parsed.event,
@@ -401,6 +507,87 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn only_the_boards_own_report_of_that_relay_and_state_confirms() {
+        let secret = Secret::new(SECRET);
+        let pending = Pending {
+            mac: mac(),
+            pin: 16,
+            state: true,
+        };
+        let event = |secret: Option<&str>, gpio: i32, state: bool, source: &str| {
+            let mut p = serde_json::json!({"mac": "A4:CF:12:B3:C4:D5", "type": "switch_event",
+                "gpio": gpio, "state": state, "source": source, "timestamp": 41877});
+            if let Some(s) = secret {
+                p["secret"] = s.into();
+            }
+            board(topics::TELEMETRY, p)
+        };
+        let ack = |e: &Event| pending.acknowledged_by(e, &secret);
+        assert_eq!(
+            ack(&event(Some(SECRET), 16, true, "backend")),
+            Some(Confirmation::SwitchEvent)
+        );
+        // Anyone can publish: without the board's secret nothing is confirmed.
+        assert_eq!(ack(&event(None, 16, true, "backend")), None);
+        assert_eq!(ack(&event(Some("guess"), 16, true, "backend")), None);
+        // Another relay, the other state, a wall switch or a motion rule: not our command.
+        assert_eq!(ack(&event(Some(SECRET), 17, true, "backend")), None);
+        assert_eq!(ack(&event(Some(SECRET), 16, false, "backend")), None);
+        assert_eq!(ack(&event(Some(SECRET), 16, true, "manual")), None);
+        assert_eq!(ack(&event(Some(SECRET), 16, true, "motion")), None);
+        let snapshot = |secret: &str, state: bool| {
+            board(
+                topics::STATE,
+                serde_json::json!({"mac": "A4:CF:12:B3:C4:D5", "secret": secret,
+                    "switches": [{"gpio": 16, "state": state, "manual_override": false}]}),
+            )
+        };
+        assert_eq!(ack(&snapshot(SECRET, true)), Some(Confirmation::Snapshot));
+        assert_eq!(ack(&snapshot(SECRET, false)), None);
+        assert_eq!(ack(&snapshot("guess", true)), None);
+        // A heartbeat carries no secret and no relay state; another board is another board.
+        let heartbeat = board(
+            topics::TELEMETRY,
+            serde_json::json!({"mac": "A4:CF:12:B3:C4:D5", "status": "heartbeat", "uptime": 1}),
+        );
+        assert_eq!(ack(&heartbeat), None);
+        let other = board(
+            topics::TELEMETRY,
+            serde_json::json!({"mac": "24:6F:28:AA:10:0B", "secret": SECRET, "type": "switch_event",
+                "gpio": 16, "state": true, "source": "backend", "timestamp": 1}),
+        );
+        assert_eq!(ack(&other), None);
+    }
+
+    #[test]
+    fn the_action_entry_says_who_asked_and_what_confirmed_it() {
+        let target = Target {
+            device_id: None,
+            switch_id: "sw-1".into(),
+            switch_name: "Light".into(),
+            classroom: Some("Room 101".into()),
+        };
+        let by = Actor::signed_in("Asha", None, crate::domain::Role::User);
+        let now = chrono::Utc::now();
+        let e = action_entry(&target, true, &by, Confirmation::Snapshot, now);
+        assert_eq!(e.action, action::ON);
+        assert_eq!(e.triggered_by, TriggeredBy::User);
+        assert_eq!(e.user_name.as_deref(), Some("Asha"));
+        assert_eq!(e.classroom.as_deref(), Some("Room 101"));
+        assert_eq!(e.context.unwrap()["confirmedBy"], "state");
+        let schedule = Actor {
+            name: "Lights out".into(),
+            user_id: None,
+            authority: Authority::Automation,
+        };
+        let e = action_entry(&target, false, &schedule, Confirmation::SwitchEvent, now);
+        assert_eq!(
+            (e.action.as_str(), e.triggered_by),
+            (action::OFF, TriggeredBy::Schedule)
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@ use crate::domain::rollup::{self, SwitchGroup};
 use crate::domain::totals::{
     Amount, ClosedSwitch, DayTotal, OpenSwitch, RunningTotals, PROJECTION_DAYS,
 };
-use crate::domain::{dates, ActivityLog, Confidence, DailyAggregate, Instant, TriggeredBy};
+use crate::domain::{
+    dates, ActivityLog, Actor, Confidence, DailyAggregate, Instant, Permission, TriggeredBy,
+};
 use bson::{doc, Bson, Document};
 use chrono::{Datelike, Days, NaiveDate};
 use chrono_tz::Tz;
@@ -45,8 +47,9 @@ pub struct AggregationRequest {
     pub to: NaiveDate,
     pub tz: Tz,
     pub triggered_by: TriggeredBy,
-    /// Who asked (for the activity log).
-    pub operator: Option<String>,
+    /// Who asked, checked for [`Permission::RunAggregation`] and named in the activity log; `None`
+    /// for the collector's own nightly run.
+    pub by: Option<Actor>,
     /// Remove the locks of these days and months first (after a run died holding them).
     pub break_locks: bool,
 }
@@ -353,6 +356,9 @@ impl Store {
         progress: Option<UnboundedSender<AggregationProgress>>,
         cancel: &CancellationToken,
     ) -> Result<AggregationSummary, StoreError> {
+        if let Some(by) = &request.by {
+            by.may(Permission::RunAggregation)?;
+        }
         if request.to < request.from {
             return Err(StoreError::Invalid(crate::domain::ValidationError::new(
                 "to",
@@ -417,7 +423,8 @@ impl Store {
             request.triggered_by.clone(),
             dates::now_millis(),
         );
-        log.user_name = request.operator.clone();
+        log.user_name = request.by.as_ref().map(|b| b.name.clone());
+        log.user_id = request.by.as_ref().and_then(|b| b.user_id);
         log.context = Some(serde_json::json!({
             "from": date_string(request.from),
             "to": date_string(request.to),
@@ -833,7 +840,7 @@ pub async fn run_daily_aggregation(
             to,
             tz,
             triggered_by: TriggeredBy::System,
-            operator: None,
+            by: None,
             break_locks: false,
         };
         match store.aggregate(&request, None, keeper.lost()).await {

@@ -30,6 +30,9 @@ pub enum StoreError {
     /// fails again.
     #[error("the database refused a document: {0}")]
     Refused(String),
+    /// The actor may not do what was asked; nothing was written.
+    #[error(transparent)]
+    Forbidden(#[from] crate::domain::actor::Forbidden),
 }
 
 /// Whether an error is worth retrying as it is.
@@ -135,9 +138,10 @@ impl StoreError {
     /// Whether retrying the same work can succeed ([`Fault::Transient`]) or never will.
     pub fn fault(&self) -> Fault {
         match self {
-            StoreError::Invalid(_) | StoreError::Decode(_) | StoreError::Refused(_) => {
-                Fault::Permanent
-            }
+            StoreError::Invalid(_)
+            | StoreError::Decode(_)
+            | StoreError::Refused(_)
+            | StoreError::Forbidden(_) => Fault::Permanent,
             StoreError::Driver(e) => driver_fault(e),
             // A missing or already present document, a lost race, credentials, the URI: not the
             // work's fault; it waits for the database or a person.

@@ -8,7 +8,9 @@ use super::{Store, StoreError};
 use crate::domain::activity::action;
 use crate::domain::dates;
 use crate::domain::tariff::{closures, TariffBook, TariffChange, TariffTarget};
-use crate::domain::{ActivityLog, CostVersion, CreatedBy, Id, Instant, PowerSettings, TriggeredBy};
+use crate::domain::{
+    ActivityLog, Actor, CostVersion, CreatedBy, Id, Instant, Permission, PowerSettings, TriggeredBy,
+};
 use bson::{doc, Document};
 use futures::TryStreamExt;
 
@@ -234,6 +236,7 @@ impl Store {
     /// still answers before it; closing, the price copy and the log follow, and the repair at the start
     /// of every change finishes what an interrupted one left open.
     pub async fn set_tariff(&self, change: &TariffChange) -> Result<CostVersion, StoreError> {
+        change.by.may(Permission::ChangeTariff)?;
         let (target, device_oid) = self.tariff_target(&change.target).await?;
         self.repair_tariffs(&target).await?;
         let history = self.cost_versions(Some(&target)).await?;
@@ -264,8 +267,8 @@ impl Store {
             classroom: classroom.clone(),
             device_id,
             created_by: Some(CreatedBy {
-                user_id: None,
-                username: change.operator.clone(),
+                user_id: change.by.user_id.map(|i| i.to_hex()),
+                username: change.by.name.clone(),
             }),
             notes: change.note.clone().filter(|n| !n.trim().is_empty()),
             is_active: true,
@@ -283,7 +286,8 @@ impl Store {
         }
 
         let mut log = ActivityLog::new(action::TARIFF_CHANGE, TriggeredBy::User, now);
-        log.user_name = Some(change.operator.clone());
+        log.user_name = Some(change.by.name.clone());
+        log.user_id = change.by.user_id;
         log.classroom = classroom;
         log.device_id = device_oid;
         log.context = Some(serde_json::json!({
@@ -305,7 +309,8 @@ impl Store {
     ///
     /// Ordered so that any prefix is correct: reopening first leaves two open versions, which the
     /// rate lookup and the repair resolve as before the cancellation (the newer start wins).
-    pub async fn cancel_tariff(&self, id: Id, operator: &str) -> Result<CostVersion, StoreError> {
+    pub async fn cancel_tariff(&self, id: Id, by: &Actor) -> Result<CostVersion, StoreError> {
+        by.may(Permission::ChangeTariff)?;
         let found = self
             .find_cost_versions(doc! {"_id": id}, doc! {"_id": 1})
             .await?
@@ -349,7 +354,8 @@ impl Store {
             }
         }
         let mut log = ActivityLog::new(action::TARIFF_CHANGE, TriggeredBy::User, now);
-        log.user_name = Some(operator.to_string());
+        log.user_name = Some(by.name.clone());
+        log.user_id = by.user_id;
         log.classroom = found.classroom.clone();
         log.context = Some(serde_json::json!({
             "scope": target.to_string(),

@@ -1,13 +1,14 @@
 //! The dashboard's state and `update`, the only way it changes. Effects (publish, write, run) are
 //! returned to the runtime, which runs them and feeds their results back as events.
 
-use super::event::{AggregationUpdate, DbChange, DbHealth, Event, Link, LinkState, Live, Operator};
+use super::event::{AggregationUpdate, DbChange, DbHealth, Event, Link, LinkState, Live};
 use super::keymap::{Action, Keymap};
 use super::model::{Campus, Clock, Presence, Ring, ToggleState};
 use super::theme::{Symbols, Theme};
 use super::waste::{waste, WasteRow, WasteRule};
 use crate::domain::activity::action;
-use crate::domain::{validation, ActivityLog, Instant, Mac, Role, Secret, TriggeredBy};
+use crate::domain::{validation, ActivityLog, Actor, Instant, Permission};
+use crate::mqtt::relay::{action_entry, Command, Target};
 use chrono::{Duration, NaiveDate, TimeZone};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use tui_input::backend::crossterm::EventHandler;
@@ -31,33 +32,25 @@ pub struct Settings {
     pub mqtt_url: String,
 }
 
-/// A relay command to publish on `esp32/switches`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RelayCommand {
-    pub device_id: String,
-    pub switch_id: String,
-    pub mac: Mac,
-    pub secret: Secret,
-    pub pin: i32,
-    pub on: bool,
-    pub user_id: Option<String>,
-    pub user_name: String,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Publish(RelayCommand),
+    /// Publish a relay command; `device_id` and `switch_id` say which switch waits for it.
+    Publish {
+        device_id: String,
+        switch_id: String,
+        command: Command,
+    },
     /// Record an operator's action in `activitylogs`.
     Record(Box<ActivityLog>),
     SaveTariff {
         price: f64,
         from: Option<Instant>,
         note: String,
-        operator: Operator,
+        by: Actor,
     },
     Aggregate {
         date: NaiveDate,
-        operator: Operator,
+        by: Actor,
     },
     /// Stop the running aggregation after the classroom it is on (what it finished stays).
     CancelAggregation,
@@ -213,7 +206,7 @@ pub struct App {
     pub live_messages: u64,
     pub aggregation: Option<AggregationState>,
     pub notice: Option<(NoticeKind, String)>,
-    pub operator: Option<Operator>,
+    pub operator: Option<Actor>,
     pub loaded: bool,
     pub width: u16,
     pub height: u16,
@@ -309,7 +302,7 @@ impl App {
             }
             Event::Key(k) => self.key(k, &mut fx),
             Event::Mouse(m) => self.mouse(m),
-            Event::Live(live) => self.live(live),
+            Event::Live(live) => self.live(live, &mut fx),
             Event::Db(change) => self.db(change),
             Event::Link(link, state) => {
                 let slot = match link {
@@ -398,7 +391,7 @@ impl App {
                     Ok(op) => {
                         self.notice = Some((
                             NoticeKind::Info,
-                            format!("signed in as {} ({})", op.name, op.role.as_str()),
+                            format!("signed in as {} ({})", op.name, op.label()),
                         ));
                         self.operator = Some(op);
                         self.modal = None;
@@ -455,7 +448,7 @@ impl App {
         self.dirty = true;
     }
 
-    fn live(&mut self, live: Live) {
+    fn live(&mut self, live: Live, fx: &mut Vec<Effect>) {
         self.live_messages += 1;
         self.msgs_this_second = self.msgs_this_second.saturating_add(1);
         if live == Live::Rejected {
@@ -463,6 +456,27 @@ impl App {
             return;
         }
         let out = self.campus.apply_live(&live, self.clock.now);
+        if out.untrusted.is_some() {
+            self.rejected += 1;
+        }
+        for (bi, si, by, how) in out.confirmed {
+            // The one entry of the operator's action, written once the board has confirmed it.
+            let b = &self.campus.boards[bi];
+            let s = &b.switches[si];
+            let target = Target {
+                device_id: bson::oid::ObjectId::parse_str(&b.id).ok(),
+                switch_id: s.id.clone(),
+                switch_name: s.name.clone(),
+                classroom: Some(self.campus.rooms[b.room].name.clone()),
+            };
+            fx.push(Effect::Record(Box::new(action_entry(
+                &target,
+                s.on,
+                &by,
+                how,
+                self.clock.now,
+            ))));
+        }
         if out.totals_changed {
             self.campus.totals.tick(self.clock.now);
         }
@@ -623,13 +637,13 @@ impl App {
                     let text = input.value().trim().to_string();
                     match self.aggregation_date(&text) {
                         Ok(date) => {
-                            let operator = self.operator.clone()?;
+                            let by = self.operator.clone()?;
                             self.aggregation = Some(AggregationState::Running {
                                 date,
                                 done: 0,
                                 total: 0,
                             });
-                            fx.push(Effect::Aggregate { date, operator });
+                            fx.push(Effect::Aggregate { date, by });
                             None
                         }
                         Err(e) => {
@@ -662,14 +676,14 @@ impl App {
                             .price()
                             .and_then(|p| form.from(self.settings.tz).map(|f| (p, f)));
                         match (checked, self.operator.clone()) {
-                            (Ok((price, from)), Some(operator)) => {
+                            (Ok((price, from)), Some(by)) => {
                                 form.saving = true;
                                 form.error = None;
                                 fx.push(Effect::SaveTariff {
                                     price,
                                     from,
                                     note: form.fields[2].value().trim().to_string(),
-                                    operator,
+                                    by,
                                 });
                             }
                             (Err(e), _) => form.error = Some(e),
@@ -908,29 +922,22 @@ impl App {
     }
 
     fn may_act(&self) -> Result<(), String> {
+        self.may(Permission::Toggle)
+    }
+
+    fn may_administer(&self) -> Result<(), String> {
+        self.may(Permission::ChangeTariff)?;
+        self.may(Permission::RunAggregation)
+    }
+
+    /// The library's rule ([`Actor::may`]), asked before anything is sent so that the screen says
+    /// why at once; the store and the relay path ask it again.
+    fn may(&self, what: Permission) -> Result<(), String> {
         if self.settings.read_only {
             return Err("read-only: this dashboard sends nothing".into());
         }
         match &self.operator {
-            Some(op) if op.role.may_toggle() => Ok(()),
-            Some(op) => Err(format!(
-                "{} ({}) may not switch relays",
-                op.name,
-                op.role.as_str()
-            )),
-            None => Err("sign in first".into()),
-        }
-    }
-
-    fn may_administer(&self) -> Result<(), String> {
-        self.may_act()?;
-        match &self.operator {
-            Some(op) if op.role.may_administer() => Ok(()),
-            Some(op) => Err(format!(
-                "{} ({}) may not change tariffs or run the aggregation: an admin may",
-                op.name,
-                op.role.as_str()
-            )),
+            Some(op) => op.may(what).map_err(|e| e.to_string()),
             None => Err("sign in first".into()),
         }
     }
@@ -975,40 +982,16 @@ impl App {
                 s.name
             ));
         };
-        let operator = self.operator.clone().unwrap_or(Operator {
-            id: None,
-            name: "operator".into(),
-            role: Role::User,
-        });
-        let room = self.campus.rooms[b.room].name.clone();
-        fx.push(Effect::Publish(RelayCommand {
+        let Some(by) = self.operator.clone() else {
+            return Err("sign in first".into());
+        };
+        fx.push(Effect::Publish {
             device_id: b.id.clone(),
             switch_id: s.id.clone(),
-            mac: b.mac,
-            secret: b.secret.clone(),
-            pin,
-            on: want,
-            user_id: operator.id.clone(),
-            user_name: operator.name.clone(),
-        }));
-        let mut log = ActivityLog::new(
-            if want { action::ON } else { action::OFF },
-            TriggeredBy::User,
-            self.clock.now,
-        );
-        log.device_id = bson::oid::ObjectId::parse_str(&b.id).ok();
-        log.switch_id = Some(s.id.clone());
-        log.switch_name = Some(s.name.clone());
-        log.classroom = Some(room);
-        log.user_id = operator
-            .id
-            .as_deref()
-            .and_then(|i| bson::oid::ObjectId::parse_str(i).ok());
-        log.user_name = Some(operator.name);
-        log.context = Some(serde_json::json!({ "source": "dashboard" }));
-        fx.push(Effect::Record(Box::new(log)));
+            command: Command::new(b.mac, b.secret.clone(), pin, want, &by),
+        });
         let deadline = self.clock.now + Duration::seconds(self.settings.toggle_timeout_secs);
-        self.campus.boards[bi].switches[si].toggle = ToggleState::Pending { want, deadline };
+        self.campus.boards[bi].switches[si].toggle = ToggleState::Pending { want, deadline, by };
         Ok(())
     }
 
@@ -1191,18 +1174,15 @@ impl App {
     }
 }
 
-/// The operator when the database has no users: the local account, trusted as an admin (a
-/// campus without accounts has no one else to ask).
-pub fn local_operator() -> Operator {
+/// The operator when the database has no users: the local account, with the database's own
+/// authority (a campus without accounts has no one else to ask, and the dashboard holds the
+/// database's credentials).
+pub fn local_operator() -> Actor {
     let name = std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "operator".into());
-    Operator {
-        id: None,
-        name,
-        role: Role::Admin,
-    }
+    Actor::at_database(name)
 }
 
 /// Midnight of `now`'s day in the campus time zone, as a UTC instant.

@@ -2,8 +2,9 @@
 
 use crate::domain::totals::{ClosedSwitch, DayTotal, RowNotice};
 use crate::domain::{
-    ActivityLog, Classroom, CostVersion, Device, Instant, Mac, PowerSettings, Role,
+    ActivityLog, Actor, Classroom, CostVersion, Device, Instant, Mac, PowerSettings,
 };
+pub use crate::mqtt::message::Event as BoardMessage;
 use chrono::NaiveDate;
 use crossterm::event::{KeyEvent, MouseEvent};
 
@@ -28,50 +29,21 @@ pub enum Event {
     },
     TariffResult(Result<CostVersion, String>),
     Aggregation(AggregationUpdate),
-    SignIn(Result<Operator, String>),
+    SignIn(Result<Actor, String>),
 }
 
-/// A board message in domain terms: what the dashboard needs of PROTOCOL.md.
+/// A board's message, as the live pipeline's parser reads it (PROTOCOL.md).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Live {
-    /// `esp32/state`: every relay's state by relay pin.
-    State {
-        mac: Mac,
-        relays: Vec<(i32, bool)>,
-    },
-    /// `switch_event` / `manual_switch`: one relay changed.
-    SwitchChanged {
-        mac: Mac,
-        pin: i32,
-        on: bool,
-        source: ChangeSource,
-    },
-    Motion {
-        mac: Mac,
-        detected: bool,
-    },
-    Heartbeat {
-        mac: Mac,
-    },
+    Board(BoardMessage),
     /// A message that was not valid (counted for the health view, never shown raw).
     Rejected,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeSource {
-    /// The acknowledgement of a command (`source: "backend"`).
-    Command,
-    Motion,
-    WallSwitch,
 }
 
 impl Live {
     pub fn mac(&self) -> Option<Mac> {
         match self {
-            Live::State { mac, .. }
-            | Live::SwitchChanged { mac, .. }
-            | Live::Motion { mac, .. }
-            | Live::Heartbeat { mac } => Some(*mac),
+            Live::Board(m) => m.mac(),
             Live::Rejected => None,
         }
     }
@@ -166,12 +138,4 @@ pub enum AggregationUpdate {
     /// Stopped on request; the days and classrooms finished before stay written.
     Stopped(String),
     Failed(String),
-}
-
-/// The signed-in operator (or the anonymous one when the database has no users).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Operator {
-    pub id: Option<String>,
-    pub name: String,
-    pub role: Role,
 }

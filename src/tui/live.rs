@@ -1,9 +1,8 @@
-//! Board messages in the dashboard's terms, read with the live pipeline's parser (PROTOCOL.md),
-//! and the relay command it publishes, with the pipeline's payload type.
+//! Board messages for the dashboard, read with the live pipeline's parser (PROTOCOL.md). Relay
+//! commands and their acknowledgement are `mqtt::relay`'s, the same as every other sender's.
 
-use super::app::RelayCommand;
-use super::event::{ChangeSource, Live};
-use crate::mqtt::message::{self, Event, SwitchSource};
+use super::event::Live;
+use crate::mqtt::message::{self, Event};
 use crate::mqtt::topics;
 
 pub use crate::mqtt::message::MAX_PAYLOAD;
@@ -11,70 +10,26 @@ pub const STATE_TOPIC: &str = topics::STATE;
 pub const TELEMETRY_TOPIC: &str = topics::TELEMETRY;
 pub const SWITCHES_TOPIC: &str = topics::SWITCHES;
 
-/// `None` for messages that change nothing on screen (other topics, unknown telemetry types);
-/// `Live::Rejected` for a malformed message.
+/// `None` for messages that change nothing on screen (other topics, `esp32/status`, commands);
+/// `Live::Rejected` for a malformed message. Whether a message carries its board's secret is
+/// checked against the board (`Campus::apply_live`).
 pub fn parse(topic: &str, payload: &[u8]) -> Option<Live> {
     if topic != STATE_TOPIC && topic != TELEMETRY_TOPIC {
         return None;
     }
-    let parsed = match message::parse(topic, payload) {
-        Ok(p) => p,
-        Err(_) => return Some(Live::Rejected),
-    };
-    match parsed.event {
-        Event::StateSnapshot { mac, switches, .. } => Some(Live::State {
-            mac,
-            relays: switches.iter().map(|r| (r.gpio, r.state)).collect(),
-        }),
-        Event::SwitchEvent {
-            mac,
-            gpio,
-            state,
-            source,
-            ..
-        } => Some(Live::SwitchChanged {
-            mac,
-            pin: gpio,
-            on: state,
-            source: match source {
-                SwitchSource::Backend => ChangeSource::Command,
-                SwitchSource::Manual => ChangeSource::WallSwitch,
-                SwitchSource::Motion | SwitchSource::Other(_) => ChangeSource::Motion,
-            },
-        }),
-        Event::ManualSwitch {
-            mac, gpio, state, ..
-        } => Some(Live::SwitchChanged {
-            mac,
-            pin: gpio,
-            on: state,
-            source: ChangeSource::WallSwitch,
-        }),
-        Event::Motion { mac, detected, .. } => Some(Live::Motion { mac, detected }),
-        Event::Heartbeat { mac, .. } => Some(Live::Heartbeat { mac }),
-        Event::UnknownType { mac, .. } => Some(Live::Heartbeat { mac }),
-        Event::Status { .. } | Event::Command { .. } => None,
+    match message::parse(topic, payload) {
+        Ok(p) => match p.event {
+            Event::Status { .. } | Event::Command { .. } => None,
+            event => Some(Live::Board(event)),
+        },
+        Err(_) => Some(Live::Rejected),
     }
-}
-
-/// The `esp32/switches` payload: `gpio` and `relayGpio` both the relay pin (PROTOCOL.md).
-pub fn command_payload(c: &RelayCommand) -> Vec<u8> {
-    message::to_bytes(&crate::mqtt::relay::RelayCommand {
-        mac: c.mac.to_string(),
-        secret: c.secret.expose(),
-        gpio: c.pin,
-        relay_gpio: c.pin,
-        state: c.on,
-        source: "backend",
-        user_id: c.user_id.clone().unwrap_or_default(),
-        user_name: c.user_name.clone(),
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Mac, Secret};
+    use crate::domain::Mac;
     use serde_json::Value;
 
     const FIELD_MESSAGES: &str = r#"{"topic":"esp32/status","payload":"online","note":"retained, no device id"}
@@ -123,12 +78,12 @@ mod tests {
         }
         assert!(all.iter().any(|(t, p)| matches!(
             parse(t, p),
-            Some(Live::SwitchChanged {
-                source: ChangeSource::Command,
-                pin: 16,
-                on: true,
+            Some(Live::Board(Event::SwitchEvent {
+                source: message::SwitchSource::Backend,
+                gpio: 16,
+                state: true,
                 ..
-            })
+            }))
         )));
     }
 
@@ -157,32 +112,8 @@ mod tests {
     fn lower_case_and_dashed_macs_are_normalised() {
         let p = br#"{"mac":"a4-cf-12-b3-c4-d5","status":"heartbeat","uptime":5}"#;
         assert_eq!(
-            parse(TELEMETRY_TOPIC, p),
-            Some(Live::Heartbeat {
-                mac: Mac::parse("A4:CF:12:B3:C4:D5").unwrap()
-            })
+            parse(TELEMETRY_TOPIC, p).and_then(|l| l.mac()),
+            Some(Mac::parse("A4:CF:12:B3:C4:D5").unwrap())
         );
-    }
-
-    #[test]
-    fn command_payload_matches_the_firmware_contract() {
-        let c = RelayCommand {
-            device_id: "d".into(),
-            switch_id: "s".into(),
-            mac: Mac::parse("A4:CF:12:B3:C4:D5").unwrap(),
-            secret: Secret::new("abc"),
-            pin: 16,
-            on: true,
-            user_id: Some("64b7f0c2a1e4c3b2a1d0e9f8".into()),
-            user_name: "Technician".into(),
-        };
-        let v: Value = serde_json::from_slice(&command_payload(&c)).unwrap();
-        assert_eq!(v["mac"], "A4:CF:12:B3:C4:D5");
-        assert_eq!(v["secret"], "abc");
-        assert_eq!(v["gpio"], 16);
-        assert_eq!(v["relayGpio"], 16);
-        assert_eq!(v["state"], true);
-        assert_eq!(v["source"], "backend");
-        assert_eq!(v["userId"], "64b7f0c2a1e4c3b2a1d0e9f8");
     }
 }

@@ -1,13 +1,15 @@
 //! The view model: classrooms, boards, switches, presence, totals and histories in domain terms,
 //! with bounded memory (ring buffers) so that nothing grows with uptime.
 
-use super::event::{ChangeSource, Live, Snapshot};
+use super::event::{BoardMessage, Live, Snapshot};
 use crate::domain::energy::switch_power;
 use crate::domain::tariff::TariffBook;
 use crate::domain::totals::{OpenSwitch, RunningTotals, Totals};
 use crate::domain::{
-    ActivityLog, Classroom, CostVersion, Device, Instant, Mac, PowerSettings, Secret, SwitchType,
+    ActivityLog, Actor, Classroom, CostVersion, Device, Instant, Mac, PowerSettings, Secret,
+    SwitchType,
 };
+use crate::mqtt::relay::{Confirmation, Pending};
 use std::collections::{HashMap, VecDeque};
 
 /// A fixed-capacity history: pushing past the capacity drops the oldest.
@@ -62,9 +64,18 @@ pub const UNREGISTERED_KEPT: usize = 64;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToggleState {
     Idle,
-    Pending { want: bool, deadline: Instant },
-    Confirmed { at: Instant },
-    Failed { reason: String },
+    /// Sent for `by`; waiting for the board's acknowledgement until `deadline`.
+    Pending {
+        want: bool,
+        deadline: Instant,
+        by: Actor,
+    },
+    Confirmed {
+        at: Instant,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -154,8 +165,11 @@ impl Clock {
 /// The result of applying a live message.
 #[derive(Debug, Default, PartialEq)]
 pub struct LiveOutcome {
-    /// (board, switch) whose pending command the message confirmed.
-    pub confirmed: Vec<(usize, usize)>,
+    /// (board, switch, who asked, how) of each pending command the message confirmed.
+    pub confirmed: Vec<(usize, usize, Actor, Confirmation)>,
+    /// The message did not carry its board's secret (`wrong_secret`, `missing_secret`): anyone
+    /// can publish on the device topics, so it changed nothing.
+    pub untrusted: Option<&'static str>,
     /// The message's MAC is not a registered board.
     pub unregistered: Option<Mac>,
     /// A relay or a command's state changed: worth a frame now. Presence and motion are shown
@@ -507,10 +521,14 @@ impl Campus {
     }
 
     /// Applies a board's message at `now`: presence, relay states, motion, and confirmations of
-    /// pending commands.
+    /// pending commands. A message without its board's secret changes nothing (as in the
+    /// collector); a heartbeat, which carries none, only says the board is there.
     pub fn apply_live(&mut self, live: &Live, now: Instant) -> LiveOutcome {
         let mut out = LiveOutcome::default();
-        let Some(mac) = live.mac() else {
+        let Live::Board(message) = live else {
+            return out;
+        };
+        let Some(mac) = message.mac() else {
             return out;
         };
         let Some(&bi) = self.by_mac.get(&mac) else {
@@ -521,60 +539,65 @@ impl Campus {
             return out;
         };
         let board = &mut self.boards[bi];
+        if let Err(code) = message.trusted_by(&board.secret) {
+            out.untrusted = Some(code);
+            return out;
+        }
         // Online means heard within the last few seconds at most: anything older may be shown stale.
         out.changed = board
             .last_seen
             .is_none_or(|t| (now - t).num_seconds() >= 60);
         board.last_seen = Some(now);
-        let set = |switches: &mut Vec<SwitchView>,
-                   si: usize,
-                   on: bool,
-                   acknowledges: bool,
-                   out: &mut LiveOutcome| {
+        let secret = board.secret.clone();
+        let mut set = |switches: &mut Vec<SwitchView>, pin: i32, on: bool| {
+            let Some(si) = switches.iter().position(|s| s.pin == Some(pin)) else {
+                return;
+            };
             let s = &mut switches[si];
             if s.on != on {
                 s.on = on;
                 s.since = Some(now);
                 out.changed = true;
             }
-            if let ToggleState::Pending { want, .. } = s.toggle {
-                if want == on && acknowledges {
+            if let ToggleState::Pending { want, by, .. } = &s.toggle {
+                let pending = Pending {
+                    mac,
+                    pin,
+                    state: *want,
+                };
+                if let Some(how) = pending.acknowledged_by(message, &secret) {
+                    out.confirmed.push((bi, si, by.clone(), how));
                     s.toggle = ToggleState::Confirmed { at: now };
-                    out.confirmed.push((bi, si));
                     out.changed = true;
                 }
             }
         };
-        match live {
-            Live::State { relays, .. } => {
-                for (pin, on) in relays {
-                    if let Some(si) = board.switches.iter().position(|s| s.pin == Some(*pin)) {
-                        // A snapshot showing the requested state confirms the command (PROTOCOL.md).
-                        set(&mut board.switches, si, *on, true, &mut out);
-                    }
+        match message {
+            BoardMessage::StateSnapshot { switches, .. } => {
+                for r in switches {
+                    set(&mut board.switches, r.gpio, r.state);
                 }
             }
-            Live::SwitchChanged {
-                pin, on, source, ..
-            } => {
-                if let Some(si) = board.switches.iter().position(|s| s.pin == Some(*pin)) {
-                    set(
-                        &mut board.switches,
-                        si,
-                        *on,
-                        *source == ChangeSource::Command,
-                        &mut out,
-                    );
-                }
+            BoardMessage::SwitchEvent { gpio, state, .. }
+            | BoardMessage::ManualSwitch { gpio, state, .. } => {
+                set(&mut board.switches, *gpio, *state);
             }
-            Live::Motion { detected, .. } => {
+            BoardMessage::Motion { detected, .. } => {
                 if *detected {
                     board.last_motion = Some(now);
                 }
             }
-            Live::Heartbeat { .. } | Live::Rejected => {}
+            BoardMessage::Heartbeat { .. }
+            | BoardMessage::UnknownType { .. }
+            | BoardMessage::Status { .. }
+            | BoardMessage::Command { .. } => {}
         }
-        if matches!(live, Live::State { .. } | Live::SwitchChanged { .. }) {
+        if matches!(
+            message,
+            BoardMessage::StateSnapshot { .. }
+                | BoardMessage::SwitchEvent { .. }
+                | BoardMessage::ManualSwitch { .. }
+        ) {
             out.totals_changed = self.sync_board_totals(bi);
         }
         out

@@ -4,7 +4,7 @@
 //! and only when something changed.
 
 use super::app::{App, Effect, Settings};
-use super::event::{AggregationUpdate, Event, Link, LinkState, Operator};
+use super::event::{AggregationUpdate, Event, Link, LinkState};
 use super::follow;
 use super::keymap::Keymap;
 use super::live::{self, STATE_TOPIC, SWITCHES_TOPIC, TELEMETRY_TOPIC};
@@ -13,6 +13,7 @@ use super::waste::WasteRule;
 use super::{terminal, views};
 use crate::config::Config;
 use crate::domain::tariff::{TariffChange, TariffTarget};
+use crate::domain::Actor;
 use crate::domain::Instant;
 use crate::store::aggregation::{AggregationProgress, AggregationRequest};
 use crate::store::Store;
@@ -295,21 +296,24 @@ impl Services {
         let tx = self.tx.clone();
         let store = self.store.clone();
         match effect {
-            Effect::Publish(cmd) => {
+            Effect::Publish {
+                device_id,
+                switch_id,
+                command,
+            } => {
                 let Some(client) = self.mqtt.clone() else {
                     return;
                 };
                 tokio::spawn(async move {
-                    let payload = live::command_payload(&cmd);
-                    tracing::info!(device = %cmd.device_id, switch = %cmd.switch_id, on = cmd.on, user = %cmd.user_name, "relay command");
+                    tracing::info!(device = %device_id, switch = %switch_id, on = command.state, user = %command.user_name, "relay command");
                     if let Err(e) = client
-                        .publish(SWITCHES_TOPIC, QoS::AtLeastOnce, false, payload)
+                        .publish(SWITCHES_TOPIC, QoS::AtLeastOnce, false, command.payload())
                         .await
                     {
                         let _ = tx
                             .send(Event::PublishFailed {
-                                device_id: cmd.device_id,
-                                switch_id: cmd.switch_id,
+                                device_id,
+                                switch_id,
                                 reason: e.to_string(),
                             })
                             .await;
@@ -334,7 +338,7 @@ impl Services {
                 price,
                 from,
                 note,
-                operator,
+                by,
             } => {
                 tokio::spawn(async move {
                     let change = TariffChange {
@@ -342,7 +346,7 @@ impl Services {
                         target: TariffTarget::Global,
                         from,
                         note: (!note.is_empty()).then_some(note),
-                        operator: operator.name,
+                        by,
                     };
                     let result = match Self::connected(&store).await {
                         Some(s) => s.set_tariff(&change).await.map_err(|e| e.to_string()),
@@ -353,13 +357,13 @@ impl Services {
                     let _ = tx.send(Event::TariffResult(result)).await;
                 });
             }
-            Effect::Aggregate { date, operator } => {
+            Effect::Aggregate { date, by } => {
                 let tz = self.tz;
                 let stop = CancellationToken::new();
                 let until = stop.clone();
                 let task = tokio::spawn(async move {
                     let update = match Self::connected(&store).await {
-                        Some(s) => run_aggregation(&s, date, tz, &operator, &tx, &until).await,
+                        Some(s) => run_aggregation(&s, date, tz, &by, &tx, &until).await,
                         None => AggregationUpdate::Failed("the database is unreachable".into()),
                     };
                     let _ = tx.send(Event::Aggregation(update)).await;
@@ -385,11 +389,7 @@ impl Services {
                         Some(s) => s
                             .authenticate(&email, &password, chrono::Utc::now())
                             .await
-                            .map(|u| Operator {
-                                id: u.id.map(|i| i.to_hex()),
-                                name: u.name,
-                                role: u.role,
-                            })
+                            .map(|u| Actor::signed_in(u.name, u.id, u.role))
                             .map_err(|e| e.to_string()),
                         None => Err(
                             "the database is unreachable; wait for it, or start with --read-only"
@@ -528,7 +528,7 @@ async fn run_aggregation(
     store: &Store,
     date: chrono::NaiveDate,
     tz: chrono_tz::Tz,
-    operator: &Operator,
+    by: &Actor,
     tx: &mpsc::Sender<Event>,
     cancel: &CancellationToken,
 ) -> AggregationUpdate {
@@ -549,7 +549,7 @@ async fn run_aggregation(
         to: date,
         tz,
         triggered_by: crate::domain::TriggeredBy::User,
-        operator: Some(operator.name.clone()),
+        by: Some(by.clone()),
         break_locks: false,
     };
     let result = store.aggregate(&request, Some(progress_tx), cancel).await;

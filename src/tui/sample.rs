@@ -2,15 +2,16 @@
 //! benchmark and the screenshots' layout checks.
 
 use super::app::{App, Settings};
-use super::event::{DbChange, DbHealth, Event, Link, LinkState, Operator, Snapshot};
+use super::event::{DbChange, DbHealth, Event, Link, LinkState, Snapshot};
 use super::keymap::Keymap;
 use super::theme::{Symbols, Theme, UNICODE};
 use super::waste::WasteRule;
 use crate::domain::interval::local_date;
 use crate::domain::totals::{Amount, ClosedSwitch, DayTotal};
 use crate::domain::{
-    ActivityLog, Classroom, CostVersion, CreatedBy, Device, DeviceConfig, DeviceStatus, DeviceType,
-    Id, Instant, Mac, PowerSettings, Role, Secret, Switch, SwitchType, TariffScope, TriggeredBy,
+    ActivityLog, Actor, Classroom, CostVersion, CreatedBy, Device, DeviceConfig, DeviceStatus,
+    DeviceType, Id, Instant, Mac, PowerSettings, Role, Secret, Switch, SwitchType, TariffScope,
+    TriggeredBy,
 };
 use chrono::{Duration, TimeZone};
 
@@ -289,11 +290,7 @@ pub fn app(rooms: usize, boards: usize, switches: usize, role: Role, symbols: Sy
     app.update(Event::Link(Link::Mqtt, LinkState::Up("live".into())));
     app.update(Event::Link(Link::Db, LinkState::Up("connected".into())));
     app.update(Event::Link(Link::Feed, LinkState::Up("polling".into())));
-    app.operator = Some(Operator {
-        id: Some(id(4, 1).to_hex()),
-        name: "Technician".into(),
-        role,
-    });
+    app.operator = Some(Actor::signed_in("Technician", Some(id(4, 1)), role));
     app
 }
 

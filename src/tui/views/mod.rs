@@ -225,7 +225,7 @@ fn status(frame: &mut Frame, app: &App, area: Rect) {
         (None, None) => {
             let who = match (&app.operator, app.settings.read_only) {
                 (_, true) => "read-only: nothing is sent".to_string(),
-                (Some(op), _) => format!("{} ({})", op.name, op.role.as_str()),
+                (Some(op), _) => format!("{} ({})", op.name, op.label()),
                 (None, _) => "not signed in".to_string(),
             };
             Line::from(Span::styled(format!(" {who}"), app.theme.dim))
