@@ -666,16 +666,33 @@ async fn simulate_speaks_for_every_board_and_stops_on_ctrl_c() {
     );
 }
 
+/// Also: with every log line of ours on (`RUST_LOG=autovolt=trace`), nothing the collector, the
+/// simulator or `toggle` prints shows a board's secret, a near miss of one, or the broker password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn toggle_switches_a_live_board_and_refuses_an_offline_one() {
     const MAC_1: &str = "02:C4:00:00:00:01";
     const SECRET_1: &str = "4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f";
+    const NEAR_MISS: &str = "4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2e";
     const MAC_2: &str = "02:C4:00:00:00:02";
     const SECRET_2: &str = "7e9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a";
+    const MQTT_PASSWORD: &str = "Mq77-pa55-9f2c";
     let mut campus = Campus::new("cli_toggle", &[("CLI-T1", MAC_1, SECRET_1)]).await;
     let id = campus.devices[0].id.unwrap();
     let url = support::mqtt_url();
-    let mut c = collector(&campus, &url, &unique("cli-toggle-collector"), None).await;
+    let uri = campus.uri.clone();
+    let mut env = vec![
+        ("AUTOVOLT_MONGODB_URI", uri.as_str()),
+        ("AUTOVOLT_MQTT_URL", url.as_str()),
+        ("RUST_LOG", "autovolt=trace,info"),
+        ("AUTOVOLT_MQTT_USERNAME", "ops"),
+        ("AUTOVOLT_MQTT_PASSWORD", MQTT_PASSWORD),
+    ];
+    let collector_id = unique("cli-toggle-collector");
+    let mut c = Autovolt::start(&["collect", "--client-id", &collector_id], &env);
+    wait_for("the collector subscribing", &mut [&mut c], || {
+        campus.subscribed(&collector_id)
+    })
+    .await;
     // The registered boards, with no switching of their own: only commands change their relays.
     let mut sim = Autovolt::start(
         &[
@@ -687,7 +704,7 @@ async fn toggle_switches_a_live_board_and_refuses_an_offline_one() {
             "--seed",
             "4",
         ],
-        &campus.env(&url),
+        &env,
     );
     wait_for("the board online", &mut [&mut c, &mut sim], || async {
         campus.device(id).await.status == DeviceStatus::Online
@@ -696,7 +713,6 @@ async fn toggle_switches_a_live_board_and_refuses_an_offline_one() {
     // Registered after the simulator read the fleet: this board never speaks.
     campus.register("CLI-T2", MAC_2, SECRET_2).await;
 
-    let mut env = campus.env(&url);
     env.extend([
         ("AUTOVOLT_TOGGLE_TIMEOUT_SECS", "30"),
         ("AUTOVOLT_OPERATOR", "cli-operator"),
@@ -705,9 +721,9 @@ async fn toggle_switches_a_live_board_and_refuses_an_offline_one() {
         Autovolt::start(&["toggle", "--mac", mac, "--switch", switch, state], &env).exit()
     };
 
-    let on = toggle(MAC_1, "sw1", "--on").await;
+    let on_exit = toggle(MAC_1, "sw1", "--on").await;
     assert_eq!(
-        on.assert_code(0).line(),
+        on_exit.assert_code(0).line(),
         "CLI-T1 sw1: on (confirmed by the board's switch event)"
     );
     wait_for(
@@ -778,6 +794,21 @@ async fn toggle_switches_a_live_board_and_refuses_an_offline_one() {
         ]
     );
 
+    // A message in the board's name with a near miss of its secret: refused, and never shown.
+    let forger = Publisher::connect(&url, &unique("cli-toggle-forger")).await;
+    let forged = switch_event(MAC_1, NEAR_MISS, 18, true, "manual", 5_000);
+    forger.publish("esp32/telemetry", &forged).await;
+    let log = c.stderr_path();
+    wait_for(
+        "the forged message refused",
+        &mut [&mut c, &mut sim],
+        || {
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            async move { said.contains("wrong_secret") }
+        },
+    )
+    .await;
+
     let sim_exit = sim.stop().await;
     let line = sim_exit.assert_code(0).line();
     assert!(line.starts_with("simulated 1 boards: "), "{line}");
@@ -792,6 +823,18 @@ async fn toggle_switches_a_live_board_and_refuses_an_offline_one() {
     let device = campus.device(id).await;
     let on: Vec<bool> = device.switches.iter().map(|s| s.state).collect();
     assert_eq!(on, [true, true, false, false, false, false]);
+    assert!(
+        c_exit.stderr.contains("TRACE") || c_exit.stderr.contains("DEBUG"),
+        "the collector logged at every level of ours:\n{}",
+        c_exit.stderr
+    );
+    for exit in [
+        &on_exit, &again, &offline, &unknown, &second, &sim_exit, &c_exit,
+    ] {
+        for secret in [SECRET_1, SECRET_2, NEAR_MISS, MQTT_PASSWORD] {
+            exit.assert_never_shows(secret);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -127,7 +127,7 @@ async fn start_navigate_toggle_confirmed_and_quit_cleanly() {
     let exit_file = dir.path().join("exit");
     let session = format!("autovolt-e2e-{}", std::process::id());
     let cmd = format!(
-        "env LANG=C.UTF-8 AUTOVOLT_CONFIG={} AUTOVOLT_MONGODB_URI='{}' AUTOVOLT_MQTT_URL='{}' AUTOVOLT_LOG_FILE={} {} tui; echo $? > {}",
+        "env LANG=C.UTF-8 RUST_LOG=autovolt=trace,info AUTOVOLT_CONFIG={} AUTOVOLT_MONGODB_URI='{}' AUTOVOLT_MQTT_URL='{}' AUTOVOLT_LOG_FILE={} {} tui; echo $? > {}",
         config.display(),
         uri,
         mqtt,
@@ -195,6 +195,16 @@ async fn start_navigate_toggle_confirmed_and_quit_cleanly() {
         log.contains("relay command"),
         "actions are logged to the file:\n{log}"
     );
+    // With every log line of ours on, no board's secret is in the file.
+    for d in store.devices().await.unwrap() {
+        let secret = d.device_secret.expose();
+        assert!(!secret.is_empty());
+        assert!(
+            !log.contains(secret),
+            "{}'s secret is in the log:\n{log}",
+            d.name
+        );
+    }
 
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), fleet).await;

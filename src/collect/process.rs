@@ -391,6 +391,8 @@ impl Processor {
             // which must not be stored, and no replay could make it right (the board is fixed by
             // provisioning it, and its next messages pass).
             if let Err(code) = parsed.event.trusted_by(&device.device_secret) {
+                // Said at debug level for whoever provisions a board; never with what it carried.
+                tracing::debug!(board = %mac, reason = code, "a message without its board's secret was refused");
                 local.reject(code);
                 refused.push(Refusal {
                     index,
