@@ -3,6 +3,7 @@
 use super::exit::{Failure, FOUND, OK};
 use super::{confirm, input, Ctx};
 use crate::domain::{dates, Device};
+use crate::store::backup::BackupOptions;
 use crate::store::health::HealthLevel;
 use crate::store::migrations::{Direction, Step};
 use crate::store::Store;
@@ -35,19 +36,31 @@ pub enum DataCommand {
         #[arg(long)]
         seed: Option<u64>,
     },
-    /// Dump every collection into DIR, a new or empty directory (Extended JSON lines, a manifest
-    /// with checksums). The dump holds device secrets and password hashes: keep it as safe as
-    /// the database.
+    /// Back up every collection in mongodump's layout (DB/COLL.bson, DB/COLL.metadata.json with
+    /// options and indexes), with a manifest of counts and SHA-256 checksums. The backup holds
+    /// device secrets and password hashes: keep it as safe as the database.
     Backup {
+        /// A new or empty directory; with --keep, the directory that holds the time-named backups.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Compress every file as `mongodump --gzip` does (COLL.bson.gz, COLL.metadata.json.gz).
+        #[arg(long)]
+        gzip: bool,
+        /// Write into a new subdirectory of DIR named for the UTC time (2026-12-01T173400.123Z),
+        /// and once it is complete and verified delete the oldest beyond N (1 to 1000).
+        #[arg(long, value_name = "N", value_parser = input::keep_backups)]
+        keep: Option<usize>,
     },
-    /// Restore a dump made by `backup`, after checking its checksums and counts. Refuses a
-    /// database that already holds any of its collections' data unless --drop.
+    /// Restore a backup made by `backup`, or a plain mongodump directory, after reading all of
+    /// it through and checking every checksum and count (a plain mongodump has none: every
+    /// document is checked). Refuses a database that already holds any of its collections'
+    /// data unless --drop.
     Restore {
+        /// The backup's directory (with --keep: one of its time-named subdirectories), or a
+        /// mongodump output directory or one database directory inside it.
         #[arg(long, value_name = "DIR")]
         from: PathBuf,
-        /// Drop the dumped collections in the target before restoring them (asks first).
+        /// Drop the backup's collections in the target before restoring them (asks first).
         #[arg(long)]
         drop: bool,
         /// Do not ask (for scripts): --drop goes ahead.
@@ -156,7 +169,7 @@ pub async fn run(command: DataCommand, ctx: &Ctx) -> Result<i32, Failure> {
             dry_run,
             yes,
         } => prune(ctx, &store, older_than_days, dry_run, yes).await,
-        DataCommand::Backup { out } => backup(ctx, &store, out).await,
+        DataCommand::Backup { out, gzip, keep } => backup(ctx, &store, out, gzip, keep).await,
         DataCommand::Health | DataCommand::Migrate { .. } | DataCommand::Restore { .. } => Ok(OK),
     };
     store.close().await;
@@ -464,17 +477,34 @@ async fn unregistered(ctx: &Ctx, store: &Store) -> Result<i32, Failure> {
     Ok(OK)
 }
 
-async fn backup(ctx: &Ctx, store: &Store, out: PathBuf) -> Result<i32, Failure> {
-    let m = store.backup(&out).await?;
-    let docs: u64 = m.collections.iter().map(|c| c.documents).sum();
+async fn backup(
+    ctx: &Ctx,
+    store: &Store,
+    out: PathBuf,
+    gzip: bool,
+    keep: Option<usize>,
+) -> Result<i32, Failure> {
+    let r = store.backup(&out, &BackupOptions { gzip, keep }).await?;
+    let m = &r.manifest;
+    let pruned: Vec<String> = r.pruned.iter().map(|p| p.display().to_string()).collect();
     ctx.show(
-        json!({"dir": out.display().to_string(), "collections": m.collections.len(), "documents": docs, "schema_version": m.schema_version}),
-        || format!(
-            "backed up {} collections, {docs} documents (schema v{}) to {}; it holds device secrets: keep it safe",
-            m.collections.len(),
-            m.schema_version,
-            out.display()
-        ),
+        json!({
+            "dir": r.dir.display().to_string(), "database": m.database,
+            "collections": m.collections.len(), "documents": r.documents(),
+            "schema_version": m.schema_version, "gzip": m.gzip, "pruned": pruned,
+        }),
+        || {
+            let mut lines = vec![format!(
+                "backed up {} collections, {} documents (schema v{}) of {} to {}, verified; it holds device secrets: keep it safe",
+                m.collections.len(),
+                r.documents(),
+                m.schema_version,
+                m.database,
+                r.dir.display()
+            )];
+            lines.extend(pruned.iter().map(|p| format!("deleted the older backup {p}")));
+            lines.join("\n")
+        },
     );
     Ok(OK)
 }
@@ -498,14 +528,29 @@ async fn restore(
     }
     let r = store.restore(&from, drop).await?;
     ctx.show(
-        json!({"dir": from.display().to_string(), "collections": r.collections, "documents": r.documents, "schema_version": r.schema_version}),
-        || format!(
-            "restored {} collections, {} documents (schema v{}) from {}",
-            r.collections,
-            r.documents,
-            r.schema_version,
-            from.display()
-        ),
+        json!({
+            "dir": r.dir.display().to_string(), "source_database": r.source_database,
+            "database": store.database().name(), "checksums_verified": r.checksums,
+            "collections": r.collections, "documents": r.documents, "indexes": r.indexes,
+            "schema_version": r.schema_version, "notes": r.notes, "not_applied": r.not_applied,
+        }),
+        || {
+            let mut lines = vec![format!(
+                "restored {} collections, {} documents, {} indexes (schema v{}) of {} from {} into {}{}",
+                r.collections,
+                r.documents,
+                r.indexes,
+                r.schema_version,
+                r.source_database,
+                r.dir.display(),
+                store.database().name(),
+                if r.checksums { ", every checksum verified" } else { "" }
+            )];
+            lines.extend(r.notes.iter().map(|n| format!("note: {n}")));
+            lines.extend(r.not_applied.iter().map(|n| format!("not restored: {n}")));
+            lines.join("\n")
+        },
     );
-    Ok(OK)
+    // What the server could not take is a finding: the database differs from the backup.
+    Ok(if r.not_applied.is_empty() { OK } else { FOUND })
 }

@@ -95,6 +95,8 @@ impl From<BackupError> for Failure {
         match e {
             BackupError::Store(e) => e.into(),
             BackupError::Refused(m) => Failure::refused(m),
+            // The backup was made; only the clean-up of older ones failed.
+            e @ BackupError::PruneFailed { .. } => Failure::refused(e.to_string()),
             other => Failure::unusable(other.to_string()),
         }
     }
@@ -141,6 +143,11 @@ mod tests {
             Failure::from(BackupError::Refused("not empty".into())).code,
             FOUND
         );
+        let damaged = BackupError::Corrupt {
+            dir: "b".into(),
+            reason: "campus/devices.bson has SHA-256 …".into(),
+        };
+        assert_eq!(Failure::from(damaged).code, UNUSABLE);
         assert_eq!(finish(Ok(1), false), 1);
         assert_eq!(finish(Err(Failure::refused("no")), false), 1);
     }

@@ -34,6 +34,8 @@ pub const MAX_SIMULATE_RATE: f64 = 10_000.0;
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
 /// The most dead letters `rejected list` shows.
 pub const MAX_LIST: usize = 10_000;
+/// The most backups `backup --keep` keeps.
+pub const MAX_KEEP_BACKUPS: usize = 1_000;
 
 /// A day, `YYYY-MM-DD`, between 2000-01-01 and 2100-12-31.
 pub fn day(raw: &str) -> Result<NaiveDate, String> {
@@ -94,6 +96,10 @@ pub fn report_secs(raw: &str) -> Result<u64, String> {
 
 pub fn retention_days(raw: &str) -> Result<u32, String> {
     count(raw, 1, MAX_RETENTION_DAYS as usize).map(|n| n as u32)
+}
+
+pub fn keep_backups(raw: &str) -> Result<usize, String> {
+    count(raw, 1, MAX_KEEP_BACKUPS)
 }
 
 /// A schema version for `migrate --to`.

@@ -12,7 +12,7 @@ use futures::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 /// The `_id` of the lock document in `migrations`.
-const LOCK_ID: &str = "lock";
+pub(crate) const LOCK_ID: &str = "lock";
 /// A lock written without a lease (by a version before leases) is stale, and taken over, this long
 /// after it was taken.
 pub const STALE_LOCK: chrono::Duration = chrono::Duration::minutes(10);
