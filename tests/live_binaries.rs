@@ -946,17 +946,21 @@ async fn collect_serves_metrics_that_follow_what_it_does() {
     })
     .await;
 
-    let mut metrics = String::new();
+    let scraped = std::cell::RefCell::new(String::new());
+    let last = &scraped;
     wait_for(
         "the metrics counting the five messages and the open interval",
         &mut [&mut c],
-        || async {
-            metrics = http_get(addr, "/metrics").await.1;
-            sample(&metrics, "autovolt_collector_ack_lag_seconds_count") == Some(5.0)
-                && sample(&metrics, "autovolt_open_intervals") == Some(1.0)
+        || async move {
+            let m = http_get(addr, "/metrics").await.1;
+            let done = sample(&m, "autovolt_collector_ack_lag_seconds_count") == Some(5.0)
+                && sample(&m, "autovolt_open_intervals") == Some(1.0);
+            *last.borrow_mut() = m;
+            done
         },
     )
     .await;
+    let metrics = scraped.into_inner();
     for (series, value) in [
         ("autovolt_collector_messages_received_total", 5.0),
         ("autovolt_collector_messages_applied_total", 4.0),
