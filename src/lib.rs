@@ -7,6 +7,7 @@ pub mod collect;
 pub mod config;
 pub mod domain;
 pub mod mqtt;
+pub mod prometheus;
 pub mod seed;
 pub mod servers;
 pub mod simulate;

@@ -890,3 +890,187 @@ async fn bad_broker_urls_are_refused_without_showing_their_password() {
         .assert_stderr_has("mqtt://127.0.0.1:1 did not accept the connection")
         .assert_never_shows(PASSWORD);
 }
+
+/// `GET path` on a metrics endpoint: (status line, body).
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the metrics endpoint {addr}: {e}"));
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.expect("answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    (
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    )
+}
+
+/// The value of the sample that `series` (name and labels, as exposed) starts.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collect_serves_metrics_that_follow_what_it_does() {
+    // A broker of its own: other tests' boards would add to what this collector counts.
+    let (_broker, url) = support::own_mosquitto();
+    let campus = Campus::new("cli_metrics", &[("CLI-M", MAC_A, SECRET_A)]).await;
+    let id = campus.devices[0].id.unwrap();
+    let client_id = unique("cli-metrics");
+    let mut c = Autovolt::start(
+        &[
+            "collect",
+            "--client-id",
+            &client_id,
+            "--metrics",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--json",
+        ],
+        &campus.env(&url),
+    );
+    wait_for("the collector subscribing", &mut [&mut c], || {
+        campus.subscribed(&client_id)
+    })
+    .await;
+
+    // Its log is JSON lines; one of them says where the metrics are.
+    let log = c.read("stderr");
+    let mut address = None;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
+        assert!(
+            event["level"].is_string() && event["message"].is_string(),
+            "{line}"
+        );
+        if let Some(a) = event["address"].as_str() {
+            address = Some(a.parse::<std::net::SocketAddr>().expect("an address"));
+        }
+    }
+    let addr = address.unwrap_or_else(|| panic!("no log line gives the metrics address:\n{log}"));
+    assert_eq!(addr.ip().to_string(), "127.0.0.1", "bound only where told");
+    assert_ne!(addr.port(), 0);
+
+    let (status, first) = http_get(addr, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "{first}");
+    assert_eq!(
+        sample(&first, "autovolt_collector_messages_received_total"),
+        Some(0.0),
+        "{first}"
+    );
+    assert!(first.contains("autovolt_build_info{version=\""), "{first}");
+    let (status, _) = http_get(addr, "/").await;
+    assert!(status.starts_with("HTTP/1.1 404"), "{status}");
+
+    // A board's day: its snapshot, a heartbeat, a relay on and its snapshot; and one message
+    // that is not JSON.
+    let board = Publisher::connect(&url, &unique("cli-metrics-board")).await;
+    for note in [
+        "snapshot on connect",
+        "heartbeat",
+        "acknowledgement of the command",
+        "snapshot after the change",
+    ] {
+        let (topic, payload) = firmware("messages.jsonl", note);
+        board.publish(&topic, &payload).await;
+    }
+    let (topic, payload) = firmware("bad.jsonl", "not JSON");
+    board.publish(&topic, &payload).await;
+    wait_for("the relay on in the database", &mut [&mut c], || async {
+        campus.device(id).await.switches[0].state
+    })
+    .await;
+
+    let scraped = std::cell::RefCell::new(String::new());
+    let last = &scraped;
+    wait_for(
+        "the metrics counting the five messages and the open interval",
+        &mut [&mut c],
+        || async move {
+            let m = http_get(addr, "/metrics").await.1;
+            let done = sample(&m, "autovolt_collector_ack_lag_seconds_count") == Some(5.0)
+                && sample(&m, "autovolt_open_intervals") == Some(1.0);
+            *last.borrow_mut() = m;
+            done
+        },
+    )
+    .await;
+    let metrics = scraped.into_inner();
+    for (series, value) in [
+        ("autovolt_collector_messages_received_total", 5.0),
+        ("autovolt_collector_messages_applied_total", 4.0),
+        (
+            "autovolt_collector_messages_rejected_total{reason=\"not_json\"}",
+            1.0,
+        ),
+        (
+            "autovolt_collector_relay_transitions_total{outcome=\"applied\"}",
+            1.0,
+        ),
+        ("autovolt_collector_broker_connected", 1.0),
+        ("autovolt_collector_broker_reconnects_total", 0.0),
+        ("autovolt_collector_database_down", 0.0),
+    ] {
+        assert_eq!(
+            sample(&metrics, series),
+            Some(value),
+            "{series}:\n{metrics}"
+        );
+    }
+    assert!(
+        sample(&metrics, "autovolt_collector_batch_write_seconds_count").unwrap_or(0.0) >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        sample(&metrics, "autovolt_open_power_watts").unwrap_or(0.0) > 0.0,
+        "{metrics}"
+    );
+    assert!(
+        sample(&metrics, "autovolt_database_ping_seconds").is_some(),
+        "{metrics}"
+    );
+    for secret in [SECRET_A, MAC_A, campus.uri.as_str(), url.as_str()] {
+        assert!(!metrics.contains(secret), "the metrics show {secret}");
+    }
+
+    // With --json its summary at the end is JSON, with the same counts.
+    let exit = c.stop().await;
+    exit.assert_code(0).assert_never_shows(SECRET_A);
+    let summary: serde_json::Value =
+        serde_json::from_str(&exit.stdout).expect("a JSON summary on stdout");
+    assert_eq!(summary["received"], 5, "{summary}");
+    assert_eq!(summary["committed"], 4, "{summary}");
+    assert_eq!(summary["rejected"]["not_json"], 1, "{summary}");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the endpoint stops with the collector"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collect_refuses_a_metrics_address_it_cannot_bind_before_connecting() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().unwrap().to_string();
+    // Nothing listens at this database: the port is refused first.
+    let env = [
+        ("AUTOVOLT_MONGODB_URI", "mongodb://127.0.0.1:9/autovolt"),
+        ("AUTOVOLT_MQTT_URL", "mqtt://127.0.0.1:9"),
+    ];
+    let exit = Autovolt::start(&["collect", "--metrics", &addr], &env)
+        .exit()
+        .await;
+    exit.assert_code(2)
+        .assert_stderr_has(&format!("cannot serve metrics on {addr}"));
+    let exit = Autovolt::start(&["collect", "--metrics", "localhost:9464"], &env)
+        .exit()
+        .await;
+    exit.assert_code(2).assert_stderr_has("not a host name");
+}

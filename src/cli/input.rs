@@ -117,6 +117,15 @@ pub fn rate(raw: &str) -> Result<f64, String> {
     }
 }
 
+/// An address to listen on: an IP and a port (`127.0.0.1:9464`, `[::1]:9464`; port 0 picks a free
+/// one). Never a host name: what is bound is exactly what was typed.
+pub fn listen_address(raw: &str) -> Result<std::net::SocketAddr, String> {
+    raw.trim().parse().map_err(|_| {
+        "must be an IP address and a port, such as 127.0.0.1:9464 or [::1]:9464 (not a host name)"
+            .to_string()
+    })
+}
+
 /// Printable text of at most `max` characters, trimmed: no control characters (escape sequences
 /// would later print raw on someone's terminal).
 pub fn printable(field: &'static str, raw: &str, max: usize) -> Result<String, ValidationError> {

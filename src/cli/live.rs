@@ -11,6 +11,7 @@ use crate::simulate::{self, SimulateOptions};
 use crate::store::Store;
 use clap::Subcommand;
 use serde_json::json;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,10 @@ pub enum LiveCommand {
         /// (default: autovolt-collector-HOSTNAME).
         #[arg(long, env = "AUTOVOLT_COLLECT_CLIENT_ID", value_parser = input::name)]
         client_id: Option<String>,
+        /// Serve Prometheus metrics at http://IP:PORT/metrics (off unless given). There is no
+        /// authentication: keep it on loopback or a network only the monitoring can reach.
+        #[arg(long, value_name = "IP:PORT", env = "AUTOVOLT_COLLECT_METRICS", value_parser = input::listen_address)]
+        metrics: Option<SocketAddr>,
     },
     /// Virtual boards speaking the field firmware's protocol: the devices in the database, or N
     /// generated ones. Runs until Ctrl-C, then prints what it sent.
@@ -86,13 +91,6 @@ pub enum RejectedAction {
 }
 
 impl LiveCommand {
-    pub fn speaks_json(&self) -> bool {
-        matches!(
-            self,
-            LiveCommand::Rejected { .. } | LiveCommand::Toggle { .. }
-        )
-    }
-
     pub fn is_daemon(&self) -> bool {
         matches!(
             self,
@@ -110,11 +108,24 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-fn ctrl_c() -> CancellationToken {
+/// Cancelled on Ctrl-C (SIGINT) or SIGTERM (what systemd, Docker and Kubernetes send to stop a
+/// service), so that a daemon stops cleanly either way.
+fn stop_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
         t.cancel();
     });
     token
@@ -137,7 +148,25 @@ impl From<ToggleError> for Failure {
 pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
     let tz = ctx.tz()?;
     match command {
-        LiveCommand::Collect { group, client_id } => {
+        LiveCommand::Collect {
+            group,
+            client_id,
+            metrics,
+        } => {
+            // Bound before anything else, so that a port in use stops the collector at once.
+            let metrics = match metrics {
+                Some(addr) => Some(
+                    tokio::net::TcpListener::bind(addr)
+                        .await
+                        .and_then(|l| Ok((l.local_addr()?, l)))
+                        .map_err(|e| {
+                            Failure::unusable(format!(
+                                "cannot serve metrics on {addr}: {e}; choose another --metrics address"
+                            ))
+                        })?,
+                ),
+                None => None,
+            };
             let store = ctx.open().await?;
             if let Err(e) = store.ensure_indexes().await {
                 store.close().await;
@@ -153,6 +182,25 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
             options.group = group;
             options.credentials = Credentials::from_env();
             options.offline_after = Duration::from_secs(ctx.config.offline_after_secs);
+            let shutdown = stop_signal();
+            let mut endpoint = Vec::new();
+            if let Some((addr, listener)) = metrics {
+                let recorded = options.metrics.clone();
+                let render: crate::prometheus::Render = Arc::new(move || recorded.render());
+                endpoint.push(tokio::spawn(crate::prometheus::serve(
+                    listener,
+                    render,
+                    shutdown.clone(),
+                )));
+                let recorded = options.metrics.clone();
+                let (store, shutdown) = (store.clone(), shutdown.clone());
+                endpoint.push(tokio::spawn(async move {
+                    recorded
+                        .keep_campus_gauges(store, collect::metrics::CAMPUS_GAUGES_EVERY, shutdown)
+                        .await
+                }));
+                tracing::info!(address = %addr, "serving Prometheus metrics at http://{addr}/metrics");
+            }
             // Yesterday's rollups at `aggregate_at`, claimed once across every collector.
             let daily = crate::store::aggregation::spawn_daily_aggregation(
                 store.clone(),
@@ -167,14 +215,21 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
                 ctx.config.mqtt_url.clone(),
                 options,
                 Arc::new(SystemClock),
-                ctrl_c(),
+                shutdown.clone(),
                 None,
             )
             .await;
             daily.abort();
+            // Stopped with the collector, even when it stopped on an error.
+            shutdown.cancel();
+            for task in endpoint {
+                let _ = task.await;
+            }
             store.close().await;
             let stats = result.map_err(|e| Failure::unusable(e.to_string()))?;
-            super::say(&stats.summary());
+            ctx.show(serde_json::to_value(&stats).unwrap_or_default(), || {
+                stats.summary()
+            });
             Ok(OK)
         }
         LiveCommand::Simulate {
@@ -203,10 +258,28 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
                 "simulating {n} boards against {} (Ctrl-C to stop)",
                 crate::mqtt::connection::redact(&ctx.config.mqtt_url)
             );
-            let counters = simulate::run(ctx.config.mqtt_url.clone(), options, ctrl_c())
+            let counters = simulate::run(ctx.config.mqtt_url.clone(), options, stop_signal())
                 .await
                 .map_err(|e| Failure::unusable(e.to_string()))?;
-            super::say(&counters.summary(n));
+            let count =
+                |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+            ctx.show(
+                json!({
+                    "boards": n,
+                    "sent": counters.sent(),
+                    "snapshots": count(&counters.snapshots),
+                    "heartbeats": count(&counters.heartbeats),
+                    "switch_events": count(&counters.switch_events),
+                    "manual_switches": count(&counters.manual_switches),
+                    "motions": count(&counters.motions),
+                    "commands_applied": count(&counters.commands_applied),
+                    "commands_unchanged": count(&counters.commands_unchanged),
+                    "reboots": count(&counters.reboots),
+                    "connections": count(&counters.connections),
+                    "dropped": count(&counters.dropped),
+                }),
+                || counters.summary(n),
+            );
             Ok(OK)
         }
         LiveCommand::Rejected { action } => {

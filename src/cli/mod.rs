@@ -7,6 +7,7 @@ pub mod books;
 pub mod dashboard;
 pub mod data;
 pub mod exit;
+pub mod generate;
 pub mod input;
 pub mod live;
 
@@ -22,7 +23,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "autovolt",
-    version,
+    version = env!("AUTOVOLT_VERSION"),
     about = "AutoVolt control: classroom relays, energy books and a live dashboard",
     after_help = "Exit codes: 0 all well, 1 found or refused something, 2 a server or the input cannot be used."
 )]
@@ -46,6 +47,15 @@ pub struct Cli {
     /// Say more: the full cause of an error, and informational logs.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Log lines on stderr as text, or as one JSON object a line (for a log collector).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "AUTOVOLT_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -60,6 +70,16 @@ pub enum Command {
     Dashboard(dashboard::DashboardCommand),
     #[command(flatten)]
     Live(live::LiveCommand),
+    #[command(flatten)]
+    Generate(generate::GenerateCommand),
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Parses the command line and checks what can be checked without a server. `Err` carries the
@@ -99,11 +119,11 @@ where
         match c {
             Command::Books(b) => b.check()?,
             Command::Data(d) => d.check()?,
-            Command::Live(_) | Command::Dashboard(_) => {}
+            Command::Live(_) | Command::Dashboard(_) | Command::Generate(_) => {}
         }
         if cli.json && !c.speaks_json() {
             return Err(Failure::unusable(
-                "--json is for commands that print a result; the dashboard and the daemons do not",
+                "--json is for commands that print a result; the dashboard does not",
             ));
         }
     }
@@ -113,9 +133,9 @@ where
 impl Command {
     fn speaks_json(&self) -> bool {
         match self {
-            Command::Dashboard(_) => false,
-            Command::Live(l) => l.speaks_json(),
-            Command::Data(_) | Command::Books(_) => true,
+            Command::Dashboard(_) | Command::Generate(_) => false,
+            // The daemons' result is the summary they print when they stop.
+            Command::Data(_) | Command::Books(_) | Command::Live(_) => true,
         }
     }
 
@@ -232,8 +252,8 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
 }
 
 /// Logs to stderr: the daemons at `info`, one-shot commands at `warn` (`-v`: `info`), unless
-/// `RUST_LOG` says otherwise; colour only on a terminal.
-pub fn init_stderr_logging(daemon: bool, verbose: bool) {
+/// `RUST_LOG` says otherwise; as text (colour only on a terminal) or as JSON lines.
+pub fn init_stderr_logging(daemon: bool, verbose: bool, format: LogFormat) {
     let default = if daemon || verbose {
         "info,rumqttc=warn,mongodb=warn"
     } else {
@@ -241,11 +261,19 @@ pub fn init_stderr_logging(daemon: bool, verbose: bool) {
     };
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    let _ = tracing_subscriber::fmt()
+    let logger = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(format == LogFormat::Text && std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Text => logger.try_init(),
+        // The event's fields at the top level, where log collectors look for them.
+        LogFormat::Json => logger
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
 }
 
 /// The whole program: parse, load the configuration, run, and turn the outcome into an exit code.
@@ -259,6 +287,10 @@ where
         Err(f) => return exit::finish(Err(f), false),
     };
     let verbose = cli.verbose;
+    // Generated from the grammar alone: no configuration to load, nothing to connect to.
+    if let Some(Command::Generate(g)) = &cli.command {
+        return exit::finish(generate::write(g, &mut std::io::stdout().lock()), verbose);
+    }
     let mut config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return exit::finish(Err(e.into()), verbose),
@@ -283,7 +315,7 @@ where
     };
     if let Some(c) = &cli.command {
         if !matches!(c, Command::Dashboard(_)) {
-            init_stderr_logging(c.is_daemon(), verbose);
+            init_stderr_logging(c.is_daemon(), verbose, cli.log_format);
         }
     }
     let ctx = Ctx {
@@ -298,6 +330,7 @@ where
             Some(Command::Books(c)) => books::run(c, &ctx).await,
             Some(Command::Dashboard(c)) => dashboard::run(c, &ctx).await,
             Some(Command::Live(c)) => live::run(c, &ctx).await,
+            Some(Command::Generate(g)) => generate::write(&g, &mut std::io::stdout().lock()),
             None => dashboard::dashboard(dashboard::DashboardArgs::from_env(), &ctx).await,
         }
     });
@@ -368,6 +401,13 @@ mod tests {
         "--classroom",
         "--break-lock",
         "--group",
+        "--metrics",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "completions",
+        "bash",
+        "man",
         "-v",
         "7.50",
         "0",
@@ -467,6 +507,11 @@ mod tests {
         ]);
         refused(&["tui", "--json"]);
         refused(&["--json"]);
+        refused(&["collect", "--metrics", "localhost:9464"]);
+        refused(&["collect", "--metrics", "127.0.0.1"]);
+        refused(&["collect", "--log-format", "xml"]);
+        refused(&["completions", "tcsh"]);
+        assert!(parse(["autovolt", "collect", "--json", "--metrics", "[::1]:0"]).is_ok());
         assert!(parse(["autovolt", "tariff", "set", "7.50", "--as", "priya"]).is_ok());
     }
 }

@@ -12,12 +12,14 @@
 //! 3.1.1 clients too, so one client (rumqttc's 3.1.1 one, with manual acknowledgements) serves
 //! every case.
 
+pub mod metrics;
 mod presence;
 mod process;
 mod replay;
 mod stats;
 mod sweep;
 
+pub use metrics::CollectorMetrics;
 pub use presence::PresenceWrites;
 pub use process::{Cause, Faults, Incoming, Processor, Refusal, Step, Transition};
 pub use replay::{replay, Replayed};
@@ -66,6 +68,8 @@ pub struct CollectorOptions {
     pub subscribed: Arc<AtomicBool>,
     /// Failures to inject into its batches (tests); `None` in service.
     pub faults: Option<Arc<dyn Faults>>,
+    /// Where it records what `--metrics` shows.
+    pub metrics: Arc<CollectorMetrics>,
 }
 
 impl CollectorOptions {
@@ -84,6 +88,7 @@ impl CollectorOptions {
             status_every: Duration::from_secs(5),
             subscribed: Arc::new(AtomicBool::new(false)),
             faults: None,
+            metrics: Arc::default(),
         }
     }
 }
@@ -139,7 +144,10 @@ pub async fn run(
     // identifiers, so a queue of that size never makes acknowledging wait (it grows only as far as
     // it is used).
     let (client, mut eventloop) = AsyncClient::new(mqtt, usize::from(u16::MAX) + 1024);
-    let (tx, mut rx) = mpsc::channel::<(Publish, crate::domain::Instant)>(2_000);
+    // Each message with its wall time (for the books) and its monotonic arrival (for the lag).
+    let (tx, mut rx) =
+        mpsc::channel::<(Publish, crate::domain::Instant, std::time::Instant)>(2_000);
+    let metrics = options.metrics.clone();
     let connected = options.subscribed.clone();
     let filters: Vec<String> = topics::COLLECTED
         .iter()
@@ -149,6 +157,7 @@ pub async fn run(
         let client = client.clone();
         let connected = connected.clone();
         let clock = clock.clone();
+        let metrics = metrics.clone();
         let url = connection::redact(&mqtt_url);
         let wake = format!(
             "autovolt/collectors/{}/wake",
@@ -156,13 +165,19 @@ pub async fn run(
         );
         AbortOnDrop(tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
+            let mut connections = 0u64;
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
                         connected.store(true, Ordering::SeqCst);
+                        metrics.broker_connected(true);
                     }
                     Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                         backoff = Duration::from_millis(100);
+                        connections += 1;
+                        if connections > 1 {
+                            metrics.reconnected();
+                        }
                         tracing::info!(broker = %url, session_present = ack.session_present, "connected to the broker");
                         let subs = filters
                             .iter()
@@ -186,13 +201,18 @@ pub async fn run(
                         let _ = client.try_ack(&p);
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
-                        if tx.send((p, clock.now())).await.is_err() {
+                        if tx
+                            .send((p, clock.now(), std::time::Instant::now()))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
                     Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
                     Ok(_) => {}
                     Err(e) => {
+                        metrics.broker_connected(false);
                         if connected.swap(false, Ordering::SeqCst) {
                             tracing::warn!(broker = %url, "lost the broker: {e}; reconnecting");
                         } else {
@@ -245,6 +265,7 @@ pub async fn run(
     let mut presence_job: Option<AbortOnDrop<(PresenceWrites, Result<(), StoreError>)>> = None;
     let mut batch: Vec<Incoming> = Vec::with_capacity(options.batch_max);
     let mut publishes: Vec<Publish> = Vec::with_capacity(options.batch_max);
+    let mut arrivals: Vec<std::time::Instant> = Vec::with_capacity(options.batch_max);
     loop {
         tokio::select! {
             biased;
@@ -253,13 +274,15 @@ pub async fn run(
                 let Some(first) = first else { break };
                 batch.clear();
                 publishes.clear();
+                arrivals.clear();
                 // Linger a moment for more: bigger batches, and a burst's messages of one board
                 // timed together.
                 let linger_until = tokio::time::Instant::now() + options.batch_linger;
                 let mut next = Some(first);
-                while let Some((p, received)) = next.take() {
+                while let Some((p, received, arrived)) = next.take() {
                     batch.push(Incoming { topic: p.topic.clone(), payload: p.payload.to_vec(), received, redelivered: p.dup });
                     publishes.push(p);
+                    arrivals.push(arrived);
                     if batch.len() < options.batch_max {
                         next = match rx.try_recv() {
                             Ok(m) => Some(m),
@@ -267,7 +290,7 @@ pub async fn run(
                         };
                     }
                 }
-                if !commit(&mut processor, &batch, &mut status, &clock, &shutdown).await {
+                if !commit(&mut processor, &batch, &mut status, &metrics, &clock, &shutdown).await {
                     break;
                 }
                 for p in &publishes {
@@ -275,6 +298,8 @@ pub async fn run(
                         tracing::warn!("cannot acknowledge a message (the broker will deliver it again): {e}");
                     }
                 }
+                metrics.acknowledged(&arrivals);
+                metrics.counted(processor.stats());
                 if let Some(tx) = &on_commit {
                     let _ = tx.send(Committed { payloads: batch.iter().map(|m| m.payload.clone()).collect(), at: std::time::Instant::now() });
                 }
@@ -299,19 +324,20 @@ pub async fn run(
                 if rolled_over_on != Some(today) {
                     match processor.midnight_rollover(now).await {
                         Ok(()) => rolled_over_on = Some(today),
-                        Err(e) => note_sweep_error(&mut status, &clock, &mut sweep_refusal, &e),
+                        Err(e) => note_sweep_error(&mut status, &metrics, &clock, &mut sweep_refusal, &e),
                     }
                 }
                 // Grace period: after a (re)start the broker first hands over what it queued.
                 if now - started >= offline_after {
                     if let Err(e) = processor.close_silent(now, offline_after).await {
-                        note_sweep_error(&mut status, &clock, &mut sweep_refusal, &e);
+                        note_sweep_error(&mut status, &metrics, &clock, &mut sweep_refusal, &e);
                     }
                 }
             }
             _ = status_tick.tick() => {
                 status.broker_connected = connected.load(Ordering::SeqCst);
                 write_status(&processor, &mut status, &clock).await;
+                metrics.counted(processor.stats());
             }
         }
     }
@@ -360,14 +386,15 @@ async fn commit(
     processor: &mut Processor,
     batch: &[Incoming],
     status: &mut CollectorStatus,
+    metrics: &CollectorMetrics,
     clock: &Arc<dyn Clock>,
     shutdown: &CancellationToken,
 ) -> bool {
     let mut delays = retry_delays();
     loop {
-        match processor.process(batch).await {
+        match timed(metrics, processor.process(batch)).await {
             Ok(_) => {
-                database_back(processor, status, clock).await;
+                database_back(processor, status, metrics, clock).await;
                 return true;
             }
             Err(e) if e.is_permanent() => {
@@ -376,15 +403,15 @@ async fn commit(
                     batch.len()
                 );
                 for msg in batch {
-                    if !commit_one(processor, msg, status, clock, shutdown).await {
+                    if !commit_one(processor, msg, status, metrics, clock, shutdown).await {
                         return false;
                     }
                 }
-                database_back(processor, status, clock).await;
+                database_back(processor, status, metrics, clock).await;
                 return true;
             }
             Err(e) => {
-                note_db_error(status, clock, &e);
+                note_db_error(status, metrics, clock, &e);
                 if !pause(&mut delays, shutdown).await {
                     return false;
                 }
@@ -402,6 +429,7 @@ async fn commit_one(
     processor: &mut Processor,
     msg: &Incoming,
     status: &mut CollectorStatus,
+    metrics: &CollectorMetrics,
     clock: &Arc<dyn Clock>,
     shutdown: &CancellationToken,
 ) -> bool {
@@ -410,8 +438,7 @@ async fn commit_one(
     let mut refusals = 0;
     loop {
         let result = match &refused {
-            None => processor
-                .process(std::slice::from_ref(msg))
+            None => timed(metrics, processor.process(std::slice::from_ref(msg)))
                 .await
                 .map(|_| ()),
             Some(e) => processor.dead_letter(msg, e, clock.now()).await,
@@ -435,13 +462,21 @@ async fn commit_one(
                 refused = Some(e);
             }
             Err(e) => {
-                note_db_error(status, clock, &e);
+                note_db_error(status, metrics, clock, &e);
                 if !pause(&mut delays, shutdown).await {
                     return false;
                 }
             }
         }
     }
+}
+
+/// Runs one attempt at a batch's writes, timing it for the metrics.
+async fn timed<T>(metrics: &CollectorMetrics, attempt: impl std::future::Future<Output = T>) -> T {
+    let start = std::time::Instant::now();
+    let result = attempt.await;
+    metrics.batch_written(start.elapsed());
+    result
 }
 
 /// Sleeps the next retry delay; false if shutdown came first.
@@ -457,6 +492,7 @@ async fn pause(delays: &mut impl Iterator<Item = Duration>, shutdown: &Cancellat
 async fn database_back(
     processor: &Processor,
     status: &mut CollectorStatus,
+    metrics: &CollectorMetrics,
     clock: &Arc<dyn Clock>,
 ) {
     if let Some(since) = status.database_down_since.take() {
@@ -464,6 +500,7 @@ async fn database_back(
             "the database is back after {} s; acknowledging again",
             (clock.now() - since).num_seconds()
         );
+        metrics.database(status);
         write_status(processor, status, clock).await;
     }
 }
@@ -490,12 +527,13 @@ fn settle_presence(
 /// document that breaks a rule) is not, and is logged when it first appears.
 fn note_sweep_error(
     status: &mut CollectorStatus,
+    metrics: &CollectorMetrics,
     clock: &Arc<dyn Clock>,
     last: &mut Option<String>,
     e: &StoreError,
 ) {
     if !e.is_permanent() {
-        note_db_error(status, clock, e);
+        note_db_error(status, metrics, clock, e);
         return;
     }
     let text = e.to_string();
@@ -507,12 +545,18 @@ fn note_sweep_error(
     }
 }
 
-fn note_db_error(status: &mut CollectorStatus, clock: &Arc<dyn Clock>, e: &StoreError) {
+fn note_db_error(
+    status: &mut CollectorStatus,
+    metrics: &CollectorMetrics,
+    clock: &Arc<dyn Clock>,
+    e: &StoreError,
+) {
     let text = e.to_string();
     if status.database_down_since.is_none() {
         status.database_down_since = Some(clock.now());
         status.database_outages += 1;
         tracing::error!("{text}; holding messages at the broker (unacknowledged) and retrying");
+        metrics.database(status);
     } else {
         tracing::debug!("the database still fails: {text}");
     }

@@ -3,7 +3,8 @@
 use super::process::Transition;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, PartialEq)]
+/// In JSON (`collect --json`) under these field names.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Stats {
     pub received: i64,
     /// Messages whose effects are committed (rejected ones are counted in `rejected` instead).
