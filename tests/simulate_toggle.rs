@@ -6,7 +6,7 @@ mod support;
 
 use autovolt::clock::SystemClock;
 use autovolt::domain::DeviceStatus;
-use autovolt::mqtt::connection::Credentials;
+use autovolt::mqtt::connection::BrokerAccess;
 use autovolt::mqtt::relay::{Confirmation, Operator, Relay, ToggleError};
 use autovolt::simulate::{self, SimulateOptions};
 use live::*;
@@ -45,7 +45,7 @@ async fn toggles_are_confirmed_refused_or_timed_out_as_the_board_answers() {
     })
     .await;
 
-    let relay = Relay::connect(&url, "toggle-test", &Credentials::default())
+    let relay = Relay::connect(&url, "toggle-test", &BrokerAccess::default())
         .await
         .unwrap();
     let operator = Operator {

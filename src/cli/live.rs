@@ -4,7 +4,6 @@ use super::exit::{Failure, FOUND, OK};
 use super::{input, Ctx};
 use crate::clock::{Clock, SystemClock};
 use crate::collect::{self, CollectorOptions};
-use crate::mqtt::connection::Credentials;
 use crate::mqtt::relay::{Confirmation, Operator, Relay, ToggleError};
 use crate::simulate::{self, SimulateOptions};
 use crate::store::Store;
@@ -150,7 +149,7 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
                 tz,
             );
             options.group = group;
-            options.credentials = Credentials::from_env();
+            options.access = ctx.broker_access();
             options.offline_after = Duration::from_secs(ctx.config.offline_after_secs);
             // Yesterday's rollups at `aggregate_at`, claimed once across every collector.
             let daily = crate::store::aggregation::spawn_daily_aggregation(
@@ -196,7 +195,7 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
             let mut options = SimulateOptions::new(boards, tz);
             options.rate = rate;
             options.report_every = Duration::from_secs(report_secs);
-            options.credentials = Credentials::from_env();
+            options.access = ctx.broker_access();
             options.seed = seed;
             eprintln!(
                 "simulating {n} boards against {} (Ctrl-C to stop)",
@@ -247,7 +246,7 @@ async fn toggle(
     let relay = Relay::connect(
         &ctx.config.mqtt_url,
         &format!("autovolt-toggle-{}-{}", hostname(), std::process::id()),
-        &Credentials::from_env(),
+        &ctx.broker_access(),
     )
     .await?;
     let operator = Operator {
