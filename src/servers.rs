@@ -233,6 +233,16 @@ fn start_on_free_port(
 /// Starts FerretDB with the SQLite backend keeping its data in `data_dir` (created if needed).
 /// `temporary` removes the directory when the server is dropped.
 pub fn start_ferretdb(data_dir: &Path, temporary: bool) -> Result<ServerProcess, ServerError> {
+    start_ferretdb_with(data_dir, temporary, &[])
+}
+
+/// [`start_ferretdb`] with more arguments (authentication: `--test-enable-new-auth`,
+/// `--setup-username`, …).
+pub fn start_ferretdb_with(
+    data_dir: &Path,
+    temporary: bool,
+    extra: &[String],
+) -> Result<ServerProcess, ServerError> {
     let binary = ferretdb_binary();
     if !binary.exists() {
         return Err(ServerError::Missing {
@@ -250,7 +260,7 @@ pub fn start_ferretdb(data_dir: &Path, temporary: bool) -> Result<ServerProcess,
         data_dir.to_path_buf(),
         temporary,
         |port, dir| {
-            vec![
+            let mut args = vec![
                 "--handler=sqlite".into(),
                 format!("--sqlite-url=file:{}/", dir.join("sqlite").display()),
                 format!("--listen-addr=127.0.0.1:{port}"),
@@ -258,13 +268,26 @@ pub fn start_ferretdb(data_dir: &Path, temporary: bool) -> Result<ServerProcess,
                 "--state-dir=-".into(),
                 "--log-level=warn".into(),
                 "--telemetry=disable".into(),
-            ]
+            ];
+            args.extend_from_slice(extra);
+            args
         },
     )
 }
 
 /// Starts a private Mosquitto (anonymous, no persistence) with its files in `dir`.
 pub fn start_mosquitto(dir: &Path, temporary: bool) -> Result<ServerProcess, ServerError> {
+    start_mosquitto_with(dir, temporary, "allow_anonymous true\n")
+}
+
+/// Starts a private Mosquitto whose one listener (and the broker) also has the configuration
+/// lines `settings`: `certfile`/`keyfile` for TLS, `password_file` and `allow_anonymous false`
+/// for users. The TCP port is ready when this returns; TLS or users are not checked here.
+pub fn start_mosquitto_with(
+    dir: &Path,
+    temporary: bool,
+    settings: &str,
+) -> Result<ServerProcess, ServerError> {
     std::fs::create_dir_all(dir).map_err(|e| ServerError::Start {
         what: "Mosquitto",
         reason: format!("cannot create {}: {e}", dir.display()),
@@ -282,7 +305,7 @@ pub fn start_mosquitto(dir: &Path, temporary: bool) -> Result<ServerProcess, Ser
             // which clears the parent-death signal and leaves it running after the tests: `user
             // root` keeps it as started (the option does nothing for any other user).
             let text = format!(
-                "listener {port} 127.0.0.1\nuser root\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 1000\n"
+                "listener {port} 127.0.0.1\n{settings}\nuser root\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 1000\n"
             );
             let _ = std::fs::write(&conf, text);
             vec!["-c".into(), conf.display().to_string()]

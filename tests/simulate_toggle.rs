@@ -8,7 +8,7 @@ mod support;
 use autovolt::clock::SystemClock;
 use autovolt::domain::Actor;
 use autovolt::domain::DeviceStatus;
-use autovolt::mqtt::connection::Credentials;
+use autovolt::mqtt::connection::BrokerAccess;
 use autovolt::mqtt::relay::{Confirmation, Relay, ToggleError};
 use autovolt::simulate::{self, SimulateOptions};
 use live::*;
@@ -47,7 +47,7 @@ async fn toggles_are_confirmed_refused_or_timed_out_as_the_board_answers() {
     })
     .await;
 
-    let relay = Relay::connect(&url, "toggle-test", &Credentials::default())
+    let relay = Relay::connect(&url, "toggle-test", &BrokerAccess::default())
         .await
         .unwrap();
     let operator = Actor::at_database("Technician");

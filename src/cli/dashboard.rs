@@ -2,7 +2,7 @@
 
 use super::exit::{Failure, OK};
 use super::Ctx;
-use crate::config::Config;
+use crate::config::Source;
 use crate::tui::runtime::{self, Options};
 use clap::{Args, Subcommand};
 
@@ -11,8 +11,9 @@ pub struct DashboardArgs {
     /// Watch only: never send a relay command, a tariff or an aggregation (wall displays).
     #[arg(long, env = "AUTOVOLT_READ_ONLY")]
     pub read_only: bool,
-    /// Colour theme: dark, light, high-contrast, or a path to a theme TOML file.
-    #[arg(long, env = "AUTOVOLT_THEME")]
+    /// Colour theme: dark, light, high-contrast, or a path to a theme TOML file (the `theme`
+    /// key, also AUTOVOLT_THEME).
+    #[arg(long)]
     pub theme: Option<String>,
     /// ASCII symbols and borders only, for old consoles.
     #[arg(long, env = "AUTOVOLT_ASCII")]
@@ -33,7 +34,6 @@ impl DashboardArgs {
     fn options(&self) -> Options {
         Options {
             read_only: self.read_only,
-            theme: self.theme.clone(),
             ascii: self.ascii,
         }
     }
@@ -48,19 +48,25 @@ pub enum DashboardCommand {
     Demo(DashboardArgs),
 }
 
+impl DashboardCommand {
+    /// The options of this command that are configuration keys (`--theme`).
+    pub fn config_flags(&self) -> Option<(&'static str, String)> {
+        match self {
+            DashboardCommand::Tui(a) | DashboardCommand::Demo(a) => {
+                a.theme.clone().map(|t| ("theme", t))
+            }
+        }
+    }
+}
+
 pub async fn run(command: DashboardCommand, ctx: &Ctx) -> Result<i32, Failure> {
     let config = &ctx.config;
     match command {
         DashboardCommand::Tui(args) => dashboard(args, ctx).await,
         DashboardCommand::Demo(args) => {
             // Only a URI the user gave replaces the demo's own FerretDB.
-            let uri = std::env::var("AUTOVOLT_MONGODB_URI")
-                .ok()
-                .filter(|u| !u.is_empty())
-                .or_else(|| {
-                    (config.mongodb_uri != Config::default().mongodb_uri)
-                        .then(|| config.mongodb_uri.clone())
-                });
+            let uri = (config.source("mongodb_uri") != Source::Default)
+                .then(|| config.mongodb_connection_uri());
             crate::tui::demo::run(config, args.options(), uri)
                 .await
                 .map(|()| OK)

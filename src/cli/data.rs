@@ -177,9 +177,12 @@ pub async fn run(command: DataCommand, ctx: &Ctx) -> Result<i32, Failure> {
 }
 
 async fn health(ctx: &Ctx) -> Result<i32, Failure> {
-    let broker = crate::mqtt::connection::reachable(&ctx.config.mqtt_url, Duration::from_secs(3))
-        .await
-        .map_err(|e| e.to_string());
+    let broker = crate::mqtt::connection::reachable(
+        &ctx.config.mqtt_url,
+        &ctx.broker_access(),
+        Duration::from_secs(3),
+    )
+    .await;
     let broker_json = match &broker {
         Ok(ms) => {
             json!({"url": crate::mqtt::connection::redact(&ctx.config.mqtt_url), "reachable": true, "latency_ms": ms})

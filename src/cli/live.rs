@@ -5,7 +5,6 @@ use super::{input, Ctx};
 use crate::clock::{Clock, SystemClock};
 use crate::collect::{self, CollectorOptions};
 use crate::domain::Actor;
-use crate::mqtt::connection::Credentials;
 use crate::mqtt::relay::{Confirmation, Relay, ToggleError};
 use crate::simulate::{self, SimulateOptions};
 use crate::store::Store;
@@ -180,7 +179,7 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
                 tz,
             );
             options.group = group;
-            options.credentials = Credentials::from_env();
+            options.access = ctx.broker_access();
             options.offline_after = Duration::from_secs(ctx.config.offline_after_secs);
             let shutdown = stop_signal();
             let mut endpoint = Vec::new();
@@ -252,7 +251,7 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
             let mut options = SimulateOptions::new(boards, tz);
             options.rate = rate;
             options.report_every = Duration::from_secs(report_secs);
-            options.credentials = Credentials::from_env();
+            options.access = ctx.broker_access();
             options.seed = seed;
             eprintln!(
                 "simulating {n} boards against {} (Ctrl-C to stop)",
@@ -321,7 +320,7 @@ async fn toggle(
     let relay = Relay::connect(
         &ctx.config.mqtt_url,
         &format!("autovolt-toggle-{}-{}", hostname(), std::process::id()),
-        &Credentials::from_env(),
+        &ctx.broker_access(),
     )
     .await?;
     let by = Actor::at_database(name);

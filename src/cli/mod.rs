@@ -10,6 +10,7 @@ pub mod exit;
 pub mod generate;
 pub mod input;
 pub mod live;
+pub mod settings;
 
 use crate::config::Config;
 use crate::domain::Actor;
@@ -31,13 +32,8 @@ pub struct Cli {
     /// Configuration file (default: $XDG_CONFIG_HOME/autovolt/config.toml).
     #[arg(long, global = true, env = "AUTOVOLT_CONFIG")]
     pub config: Option<PathBuf>,
-    /// MongoDB URI; the database is its path (default `autovolt`). Prefer AUTOVOLT_MONGODB_URI
-    /// for URIs with a password, which `ps` would otherwise show.
-    #[arg(long, global = true)]
-    pub mongodb_uri: Option<String>,
-    /// MQTT broker, `mqtt://host:port` or `mqtts://host:port` (also AUTOVOLT_MQTT_URL).
-    #[arg(long, global = true)]
-    pub mqtt_url: Option<String>,
+    #[command(flatten)]
+    pub config_flags: settings::ConfigFlags,
     /// Print the result as JSON (one document on stdout) for scripts.
     #[arg(long, global = true)]
     pub json: bool,
@@ -72,6 +68,8 @@ pub enum Command {
     Live(live::LiveCommand),
     #[command(flatten)]
     Generate(generate::GenerateCommand),
+    #[command(flatten)]
+    Settings(settings::SettingsCommand),
 }
 
 /// How log lines are written.
@@ -119,7 +117,10 @@ where
         match c {
             Command::Books(b) => b.check()?,
             Command::Data(d) => d.check()?,
-            Command::Live(_) | Command::Dashboard(_) | Command::Generate(_) => {}
+            Command::Live(_)
+            | Command::Dashboard(_)
+            | Command::Generate(_)
+            | Command::Settings(_) => {}
         }
         if cli.json && !c.speaks_json() {
             return Err(Failure::unusable(
@@ -130,12 +131,23 @@ where
     Ok(cli)
 }
 
+impl Cli {
+    /// The configuration keys this command line sets.
+    pub fn flags(&self) -> crate::config::Flags {
+        let mut flags = self.config_flags.to_flags();
+        if let Some(Command::Dashboard(d)) = &self.command {
+            flags.extend(d.config_flags());
+        }
+        flags
+    }
+}
+
 impl Command {
     fn speaks_json(&self) -> bool {
         match self {
             Command::Dashboard(_) | Command::Generate(_) => false,
             // The daemons' result is the summary they print when they stop.
-            Command::Data(_) | Command::Books(_) | Command::Live(_) => true,
+            Command::Data(_) | Command::Books(_) | Command::Live(_) | Command::Settings(_) => true,
         }
     }
 
@@ -169,16 +181,31 @@ impl Ctx {
         self.operator().map(Actor::at_database)
     }
 
-    /// Connects, saying where the URI came from when that fails.
+    /// How to get into the broker, from the configuration.
+    pub fn broker_access(&self) -> crate::mqtt::connection::BrokerAccess {
+        crate::mqtt::connection::BrokerAccess::from_config(&self.config)
+    }
+
+    /// Connects, saying where the URI (and the password, if it has its own key) came from when
+    /// that fails.
     pub async fn connect(&self) -> Result<Store, Failure> {
-        Store::connect(&self.config.mongodb_uri, DEFAULT_SELECTION_TIMEOUT)
+        let uri = self.config.mongodb_connection_uri();
+        Store::connect(&uri, DEFAULT_SELECTION_TIMEOUT)
             .await
             .map(|s| s.with_lock_lease(self.config.lock_lease()))
             .map_err(|e| {
                 let mut f = Failure::from(e);
+                let password = match self.config.mongodb_password {
+                    Some(_) => format!(
+                        "; the password comes from {}",
+                        self.config.source("mongodb_password")
+                    ),
+                    None => String::new(),
+                };
                 f.message = format!(
-                    "{} (the URI comes from {})",
-                    f.message, self.config.mongodb_uri_source
+                    "{} (the URI comes from {}{password})",
+                    f.message,
+                    self.config.source("mongodb_uri")
                 );
                 f
             })
@@ -194,7 +221,7 @@ impl Ctx {
                 store.close().await;
                 Err(Failure::unusable(format!(
                     "the database {name:?} has no schema (version 0): run `autovolt migrate up`, or check the database name in the URI (it comes from {})",
-                    self.config.mongodb_uri_source
+                    self.config.source("mongodb_uri")
                 )))
             }
             Ok(_) => Ok(store),
@@ -291,17 +318,10 @@ where
     if let Some(Command::Generate(g)) = &cli.command {
         return exit::finish(generate::write(g, &mut std::io::stdout().lock()), verbose);
     }
-    let mut config = match Config::load(cli.config.as_deref()) {
+    let config = match Config::load(cli.config.as_deref(), &cli.flags()) {
         Ok(c) => c,
         Err(e) => return exit::finish(Err(e.into()), verbose),
     };
-    if let Some(uri) = cli.mongodb_uri {
-        config.mongodb_uri = uri;
-        config.mongodb_uri_source = "--mongodb-uri".into();
-    }
-    if let Some(url) = cli.mqtt_url {
-        config.mqtt_url = url;
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -331,6 +351,7 @@ where
             Some(Command::Dashboard(c)) => dashboard::run(c, &ctx).await,
             Some(Command::Live(c)) => live::run(c, &ctx).await,
             Some(Command::Generate(g)) => generate::write(&g, &mut std::io::stdout().lock()),
+            Some(Command::Settings(c)) => settings::run(c, &ctx).await,
             None => dashboard::dashboard(dashboard::DashboardArgs::from_env(), &ctx).await,
         }
     });

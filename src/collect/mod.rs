@@ -27,7 +27,7 @@ pub use stats::Stats;
 
 use crate::clock::Clock;
 use crate::domain::interval::local_date;
-use crate::mqtt::connection::{self, ConnectionError, Credentials};
+use crate::mqtt::connection::{self, BrokerAccess, ConnectionError};
 use crate::mqtt::topics;
 use crate::store::telemetry::CollectorStatus;
 use crate::store::{Store, StoreError};
@@ -48,7 +48,7 @@ pub struct CollectorOptions {
     pub client_id: String,
     /// Shared-subscription group: collectors in one group split the messages.
     pub group: Option<String>,
-    pub credentials: Credentials,
+    pub access: BrokerAccess,
     pub tz: chrono_tz::Tz,
     /// Silence after which a board goes offline.
     pub offline_after: Duration,
@@ -77,7 +77,7 @@ impl CollectorOptions {
         CollectorOptions {
             client_id: client_id.into(),
             group: None,
-            credentials: Credentials::default(),
+            access: BrokerAccess::default(),
             tz,
             offline_after: Duration::from_secs(120),
             batch_max: 100,
@@ -134,7 +134,7 @@ pub async fn run(
             return Err(CollectError::BadGroup(g.clone()));
         }
     }
-    let mut mqtt = connection::options(&mqtt_url, &options.client_id, &options.credentials)?;
+    let mut mqtt = connection::options(&mqtt_url, &options.client_id, &options.access)?;
     mqtt.set_clean_session(false);
     mqtt.set_manual_acks(true);
     // Acknowledgements go through the client's request queue, which the broker task drains; were
@@ -159,6 +159,7 @@ pub async fn run(
         let clock = clock.clone();
         let metrics = metrics.clone();
         let url = connection::redact(&mqtt_url);
+        let (broker, access) = (mqtt_url.clone(), options.access.clone());
         let wake = format!(
             "autovolt/collectors/{}/wake",
             options.client_id.replace(['/', '+', '#'], "_")
@@ -213,10 +214,11 @@ pub async fn run(
                     Ok(_) => {}
                     Err(e) => {
                         metrics.broker_connected(false);
+                        let why = connection::explain(&e, &broker, &access);
                         if connected.swap(false, Ordering::SeqCst) {
-                            tracing::warn!(broker = %url, "lost the broker: {e}; reconnecting");
+                            tracing::warn!(broker = %url, "lost the broker: {why}; reconnecting");
                         } else {
-                            tracing::debug!(broker = %url, "cannot reach the broker: {e}");
+                            tracing::debug!(broker = %url, "cannot reach the broker: {why}");
                         }
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(10));

@@ -2,7 +2,7 @@
 //! that relay and state, or an `esp32/state` showing it. There is no correlation id, and the board
 //! sends nothing when the relay already was in the requested state.
 
-use super::connection::{self, ConnectionError, Credentials};
+use super::connection::{self, BrokerAccess, ConnectionError};
 use super::message::{self, Event, SwitchSource};
 use super::topics;
 use crate::domain::activity::action;
@@ -263,9 +263,9 @@ impl Relay {
     pub async fn connect(
         url: &str,
         client_id: &str,
-        credentials: &Credentials,
+        access: &BrokerAccess,
     ) -> Result<Relay, ToggleError> {
-        let mut o = connection::options(url, client_id, credentials)?;
+        let mut o = connection::options(url, client_id, access)?;
         o.set_clean_session(true);
         let (client, mut eventloop) = AsyncClient::new(o, 64);
         let (events, _) = broadcast::channel(1024);
@@ -273,6 +273,7 @@ impl Relay {
         let (gone_tx, gone) = watch::channel(false);
         let tx = events.clone();
         let sub = client.clone();
+        let (broker, access) = (url.to_string(), access.clone());
         let task = tokio::spawn(async move {
             loop {
                 match eventloop.poll().await {
@@ -295,7 +296,7 @@ impl Relay {
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        let _ = ready_tx.send(Some(Err(e.to_string())));
+                        let _ = ready_tx.send(Some(Err(connection::explain(&e, &broker, &access))));
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }

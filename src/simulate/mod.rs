@@ -8,7 +8,7 @@ pub mod board;
 pub use board::{Board, BoardSpec};
 
 use crate::domain::{Mac, Secret};
-use crate::mqtt::connection::{self, ConnectionError, Credentials};
+use crate::mqtt::connection::{self, BrokerAccess, ConnectionError};
 use crate::mqtt::message::{self, board as shape};
 use crate::mqtt::topics;
 use crate::store::{Store, StoreError};
@@ -32,7 +32,7 @@ pub struct SimulateOptions {
     pub report_every: Duration,
     /// Whether boards reboot now and then (about once per 500 switching events).
     pub reboots: bool,
-    pub credentials: Credentials,
+    pub access: BrokerAccess,
     pub tz: chrono_tz::Tz,
     pub seed: u64,
     /// What the fleet has sent so far, readable while it runs.
@@ -46,7 +46,7 @@ impl SimulateOptions {
             rate: 1.0,
             report_every: Duration::from_secs(30),
             reboots: true,
-            credentials: Credentials::default(),
+            access: BrokerAccess::default(),
             tz,
             seed: rand::random(),
             counters: Arc::default(),
@@ -200,7 +200,7 @@ async fn board_task(
     shutdown: CancellationToken,
 ) -> Result<(), ConnectionError> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut mqtt = connection::options(url, &spec.mac.client_id(), &o.credentials)?;
+    let mut mqtt = connection::options(url, &spec.mac.client_id(), &o.access)?;
     mqtt.set_last_will(LastWill::new(
         topics::STATUS,
         "offline",

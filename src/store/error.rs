@@ -280,26 +280,87 @@ fn first_line(s: &str) -> String {
         .collect()
 }
 
-/// The URI without its password, for messages and logs.
+/// The URI split around its user information: (`scheme://`, `user[:password]`, `@host…`), when
+/// it has one. Read by hand because the `url` crate refuses a replica set's host list
+/// (`h1:27017,h2:27017`).
+fn split_userinfo(uri: &str) -> Option<(&str, &str, &str)> {
+    let start = uri.find("://")? + 3;
+    let rest = &uri[start..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    Some((&uri[..start], &rest[..at], &rest[at..]))
+}
+
+/// The user and (if any) password of a `mongodb://` URI, as written (percent-encoded).
+pub fn uri_userinfo(uri: &str) -> Option<(&str, Option<&str>)> {
+    let (_, userinfo, _) = split_userinfo(uri)?;
+    Some(match userinfo.split_once(':') {
+        Some((user, password)) => (user, Some(password)),
+        None => (userinfo, None),
+    })
+}
+
+/// The URI with its password shown as `<redacted>`, for messages, logs and `config show`.
 pub fn redacted_uri(uri: &str) -> String {
-    match url::Url::parse(uri) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
+    match (split_userinfo(uri), uri_userinfo(uri)) {
+        (Some((scheme, _, host)), Some((user, Some(_)))) => {
+            format!("{scheme}{user}:{}{host}", crate::config::REDACTED)
         }
-        Err(_) => "<the configured URI>".to_string(),
+        _ => uri.to_string(),
     }
 }
 
-/// A message with any occurrence of the URI's password removed.
+/// `uri` with `password` as the password of the user it names (percent-encoded).
+pub fn uri_with_password(uri: &str, password: &str) -> String {
+    let Some((scheme, userinfo, host)) = split_userinfo(uri) else {
+        return uri.to_string();
+    };
+    let user = userinfo.split(':').next().unwrap_or_default();
+    let encoded: String = password
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("{scheme}{user}:{encoded}{host}")
+}
+
+/// `%XX` sequences decoded (as the driver decodes a URI's password).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A message with any occurrence of the URI's password (as written, or decoded) removed.
 pub fn redact(message: &str, uri: &str) -> String {
-    match url::Url::parse(uri)
-        .ok()
-        .and_then(|u| u.password().map(str::to_string))
-    {
-        Some(p) if !p.is_empty() => message.replace(&p, "***"),
+    match uri_userinfo(uri).and_then(|(_, p)| p) {
+        Some(p) if !p.is_empty() => {
+            let decoded = percent_decoded(p);
+            message
+                .replace(p, crate::config::REDACTED)
+                .replace(&decoded, crate::config::REDACTED)
+        }
         _ => message.to_string(),
     }
 }
@@ -335,6 +396,19 @@ mod tests {
         let uri = "mongodb://op:s3cr3t@db.example:27017/autovolt";
         assert!(!redacted_uri(uri).contains("s3cr3t"));
         assert!(redacted_uri(uri).contains("db.example"));
-        assert_eq!(redact("auth failed for s3cr3t", uri), "auth failed for ***");
+        assert_eq!(
+            redact("auth failed for s3cr3t", uri),
+            "auth failed for <redacted>"
+        );
+        assert_eq!(
+            redacted_uri("mongodb://ops:p%40ss@h1:27017,h2:27017/x?authSource=admin"),
+            "mongodb://ops:<redacted>@h1:27017,h2:27017/x?authSource=admin"
+        );
+        assert_eq!(redacted_uri("mongodb://h/x?a=b@c"), "mongodb://h/x?a=b@c");
+        assert_eq!(redacted_uri("mongodb://ops@h/x"), "mongodb://ops@h/x");
+        let with = uri_with_password("mongodb://ops@h1,h2/x", "p@ss:w/rd");
+        assert_eq!(with, "mongodb://ops:p%40ss%3Aw%2Frd@h1,h2/x");
+        assert_eq!(uri_userinfo(&with), Some(("ops", Some("p%40ss%3Aw%2Frd"))));
+        assert!(!redact("bad p@ss:w/rd and p%40ss%3Aw%2Frd", &with).contains("ss"));
     }
 }

@@ -106,18 +106,28 @@ pub async fn run(
 
     let port = servers::free_port().context("no free port for the embedded broker")?;
     start_embedded_broker(port)?;
-    config.mqtt_url = format!("mqtt://127.0.0.1:{port}");
+    config.use_private_broker(
+        format!("mqtt://127.0.0.1:{port}"),
+        "the demo's embedded broker",
+    );
 
     let mut ferret = None;
     let database = match mongodb_uri {
         Some(uri) => {
-            config.mongodb_uri = uri;
-            "the MongoDB server given by AUTOVOLT_MONGODB_URI".to_string()
+            let given = format!(
+                "the MongoDB server given by {}",
+                config.source("mongodb_uri")
+            );
+            config.use_database(uri, &given);
+            given
         }
         None => {
             let dir = state_dir();
             let p = servers::start_ferretdb(&dir, false).context("starting the demo's FerretDB")?;
-            config.mongodb_uri = format!("mongodb://127.0.0.1:{}/autovolt_demo", p.port());
+            config.use_database(
+                format!("mongodb://127.0.0.1:{}/autovolt_demo", p.port()),
+                "the demo's private FerretDB",
+            );
             ferret = Some(p);
             format!(
                 "a private FerretDB 1.24.2 (SQLite, data in {})",

@@ -36,14 +36,13 @@ const QUEUE: usize = 16_384;
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub read_only: bool,
-    pub theme: Option<String>,
     pub ascii: bool,
 }
 
 /// Builds the app from the configuration (theme, symbols, keys, waste rule) at `now`.
 pub fn build_app(config: &Config, opts: &Options, now: Instant) -> anyhow::Result<App> {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let theme = Theme::load(opts.theme.as_deref().unwrap_or(&config.theme), no_color)?;
+    let theme = Theme::load(&config.theme, no_color)?;
     let locale = ["LC_ALL", "LC_CTYPE", "LANG"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
@@ -218,11 +217,12 @@ impl Services {
         cancel: CancellationToken,
         observer: Option<crate::store::CommandObserver>,
     ) -> anyhow::Result<Services> {
-        let mqtt = spawn_mqtt(&config.mqtt_url, tx.clone(), cancel.clone())?;
+        let access = crate::mqtt::connection::BrokerAccess::from_config(config);
+        let mqtt = spawn_mqtt(&config.mqtt_url, &access, tx.clone(), cancel.clone())?;
         let store = Arc::new(RwLock::new(None));
         let tz = config.tz()?;
         tokio::spawn(follow::follow_database(
-            config.mongodb_uri.clone(),
+            config.mongodb_connection_uri(),
             tz,
             store.clone(),
             tx.clone(),
@@ -253,7 +253,12 @@ impl Services {
     ) -> anyhow::Result<Services> {
         Ok(Services {
             read_only,
-            mqtt: Some(spawn_mqtt(mqtt_url, tx.clone(), cancel)?),
+            mqtt: Some(spawn_mqtt(
+                mqtt_url,
+                &crate::mqtt::connection::BrokerAccess::default(),
+                tx.clone(),
+                cancel,
+            )?),
             store: Arc::new(RwLock::new(None)),
             tx,
             tz,
@@ -452,6 +457,7 @@ pub fn spawn_tick(tx: mpsc::Sender<Event>, cancel: CancellationToken) {
 /// background; returns the client that publishes relay commands.
 pub fn spawn_mqtt(
     url: &str,
+    access: &crate::mqtt::connection::BrokerAccess,
     tx: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) -> anyhow::Result<AsyncClient> {
@@ -460,11 +466,8 @@ pub fn spawn_mqtt(
         std::process::id(),
         rand::random::<u16>()
     );
-    let mut options = crate::mqtt::connection::options(
-        url,
-        &id,
-        &crate::mqtt::connection::Credentials::from_env(),
-    )?;
+    let mut options = crate::mqtt::connection::options(url, &id, access)?;
+    let (broker, access) = (url.to_string(), access.clone());
     options.set_keep_alive(Duration::from_secs(15));
     options.set_clean_session(true);
     let (client, mut events) = AsyncClient::new(options, 1024);
@@ -509,7 +512,10 @@ pub fn spawn_mqtt(
                 Ok(_) => {}
                 Err(e) => {
                     let _ = tx
-                        .send(Event::Link(Link::Mqtt, LinkState::Down(e.to_string())))
+                        .send(Event::Link(
+                            Link::Mqtt,
+                            LinkState::Down(crate::mqtt::connection::explain(&e, &broker, &access)),
+                        ))
                         .await;
                     tokio::select! {
                         _ = cancel.cancelled() => break,
