@@ -25,12 +25,16 @@ pub enum GenerateCommand {
 /// Writes what was asked to `out`.
 pub fn write(command: &GenerateCommand, out: &mut dyn Write) -> Result<i32, Failure> {
     let mut cli = Cli::command();
-    let written = match command {
+    // Generated in memory first: the completion generator panics on a write error, and a closed
+    // pipe (`| head`) is no reason to.
+    let mut text = Vec::new();
+    match command {
         GenerateCommand::Completions { shell } => {
-            clap_complete::generate(*shell, &mut cli, "autovolt", out);
-            Ok(())
+            clap_complete::generate(*shell, &mut cli, "autovolt", &mut text);
         }
-        GenerateCommand::Man { command: None } => clap_mangen::Man::new(cli).render(out),
+        GenerateCommand::Man { command: None } => clap_mangen::Man::new(cli)
+            .render(&mut text)
+            .map_err(|e| Failure::unusable(format!("cannot write the manual page: {e}")))?,
         GenerateCommand::Man {
             command: Some(name),
         } => {
@@ -44,12 +48,14 @@ pub fn write(command: &GenerateCommand, out: &mut dyn Write) -> Result<i32, Fail
                 )));
             };
             // Built under `autovolt`, it is titled `autovolt-NAME`.
-            clap_mangen::Man::new(sub).render(out)
+            clap_mangen::Man::new(sub)
+                .render(&mut text)
+                .map_err(|e| Failure::unusable(format!("cannot write the manual page: {e}")))?
         }
-    };
-    match written {
+    }
+    match out.write_all(&text).and_then(|()| out.flush()) {
         Ok(()) => Ok(OK),
-        // A closed pipe (`| head`) has taken what it wanted.
+        // A closed pipe has taken what it wanted.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(OK),
         Err(e) => Err(Failure::unusable(format!("cannot write the output: {e}"))),
     }
