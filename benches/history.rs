@@ -327,12 +327,10 @@ fn run_size(n: usize, mqtt_port: u16) -> Figures {
         println!("rolled up 31 days in {:.1} s", t.elapsed().as_secs_f64());
         store
     });
-    let config = Config {
-        mongodb_uri: uri.clone(),
-        mqtt_url: format!("mqtt://127.0.0.1:{mqtt_port}"),
-        log_file: Some(std::env::temp_dir().join("autovolt-bench-history.log")),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.mongodb_uri = uri.clone();
+    config.mqtt_url = format!("mqtt://127.0.0.1:{mqtt_port}");
+    config.log_file = Some(std::env::temp_dir().join("autovolt-bench-history.log"));
     let published: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::new()));
 

@@ -247,7 +247,7 @@ fn health_reaches_a_tls_broker_with_settings_from_the_environment_and_files() {
     let message = refused["error"].as_str().unwrap_or_default();
     assert!(message.contains("refused the user \"tech\""), "{message}");
     assert!(
-        message.contains(&format!("named by AUTOVOLT_MQTT_PASSWORD_FILE")),
+        message.contains("named by AUTOVOLT_MQTT_PASSWORD_FILE"),
         "{message}"
     );
 }
