@@ -9,6 +9,7 @@ pub mod data;
 pub mod exit;
 pub mod input;
 pub mod live;
+pub mod schedule;
 
 use crate::config::Config;
 use crate::store::{Store, DEFAULT_SELECTION_TIMEOUT};
@@ -59,6 +60,8 @@ pub enum Command {
     Dashboard(dashboard::DashboardCommand),
     #[command(flatten)]
     Live(live::LiveCommand),
+    #[command(flatten)]
+    Schedule(schedule::ScheduleCommand),
 }
 
 /// Parses the command line and checks what can be checked without a server. `Err` carries the
@@ -98,7 +101,7 @@ where
         match c {
             Command::Books(b) => b.check()?,
             Command::Data(d) => d.check()?,
-            Command::Live(_) | Command::Dashboard(_) => {}
+            Command::Live(_) | Command::Dashboard(_) | Command::Schedule(_) => {}
         }
         if cli.json && !c.speaks_json() {
             return Err(Failure::unusable(
@@ -114,7 +117,7 @@ impl Command {
         match self {
             Command::Dashboard(_) => false,
             Command::Live(l) => l.speaks_json(),
-            Command::Data(_) | Command::Books(_) => true,
+            Command::Data(_) | Command::Books(_) | Command::Schedule(_) => true,
         }
     }
 
@@ -291,6 +294,7 @@ where
             Some(Command::Books(c)) => books::run(c, &ctx).await,
             Some(Command::Dashboard(c)) => dashboard::run(c, &ctx).await,
             Some(Command::Live(c)) => live::run(c, &ctx).await,
+            Some(Command::Schedule(c)) => schedule::run(c, &ctx).await,
             None => dashboard::dashboard(dashboard::DashboardArgs::from_env(), &ctx).await,
         }
     });

@@ -15,12 +15,14 @@
 mod presence;
 mod process;
 mod replay;
+mod schedules;
 mod stats;
 mod sweep;
 
 pub use presence::PresenceWrites;
 pub use process::{Cause, Faults, Incoming, Processor, Refusal, Step, Transition};
 pub use replay::{replay, Replayed};
+pub use schedules::SchedulerOptions;
 pub use stats::Stats;
 
 use crate::clock::Clock;
@@ -66,6 +68,8 @@ pub struct CollectorOptions {
     pub subscribed: Arc<AtomicBool>,
     /// Failures to inject into its batches (tests); `None` in service.
     pub faults: Option<Arc<dyn Faults>>,
+    /// How it runs the schedules.
+    pub schedules: SchedulerOptions,
 }
 
 impl CollectorOptions {
@@ -84,6 +88,7 @@ impl CollectorOptions {
             status_every: Duration::from_secs(5),
             subscribed: Arc::new(AtomicBool::new(false)),
             faults: None,
+            schedules: SchedulerOptions::default(),
         }
     }
 }
@@ -205,6 +210,22 @@ pub async fn run(
             }
         }))
     };
+
+    // The schedules run beside the messages, on their own connection, so that a run waiting for
+    // its boards' acknowledgements holds no batch.
+    let stop_scheduler = shutdown.child_token();
+    let scheduler = options.schedules.enabled.then(|| {
+        let s = schedules::Scheduler {
+            store: store.clone(),
+            mqtt_url: mqtt_url.clone(),
+            credentials: options.credentials.clone(),
+            owner: options.client_id.clone(),
+            tz: options.tz,
+            options: options.schedules.clone(),
+            clock: clock.clone(),
+        };
+        AbortOnDrop(tokio::spawn(s.run(stop_scheduler.clone())))
+    });
 
     let started = clock.now();
     let offline_after = chrono::Duration::from_std(options.offline_after)
@@ -332,6 +353,10 @@ pub async fn run(
     }
     status.broker_connected = false;
     let _ = tokio::time::timeout(EXIT_WRITES, write_status(&processor, &mut status, &clock)).await;
+    stop_scheduler.cancel();
+    if let Some(mut s) = scheduler {
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut s.0).await;
+    }
     let _ = client.disconnect().await;
     let mut task = broker_task;
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut task.0).await;

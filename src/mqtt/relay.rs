@@ -36,6 +36,23 @@ pub struct Operator {
     pub name: String,
 }
 
+/// Why a command is sent, for the activity log: by a person (`toggle`), or by a schedule with
+/// the schedule's details merged into the entry's context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    pub by: TriggeredBy,
+    pub detail: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Trigger {
+    pub fn person() -> Trigger {
+        Trigger {
+            by: TriggeredBy::User,
+            detail: serde_json::Map::new(),
+        }
+    }
+}
+
 /// How a command was confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
@@ -237,6 +254,32 @@ impl Relay {
         timeout: Duration,
         now: Instant,
     ) -> Result<Confirmation, ToggleError> {
+        self.toggle_as(
+            store,
+            device,
+            wanted,
+            state,
+            operator,
+            &Trigger::person(),
+            timeout,
+            now,
+        )
+        .await
+    }
+
+    /// [`Relay::toggle`] for what `trigger` says (a schedule's run, say).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn toggle_as(
+        &self,
+        store: &Store,
+        device: &Device,
+        wanted: &str,
+        state: bool,
+        operator: &Operator,
+        trigger: &Trigger,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<Confirmation, ToggleError> {
         if device.status != DeviceStatus::Online {
             return Err(ToggleError::Offline {
                 device: device.name.clone(),
@@ -343,7 +386,7 @@ impl Relay {
         };
         let mut entry = ActivityLog::new(
             if state { action::ON } else { action::OFF },
-            TriggeredBy::User,
+            trigger.by.clone(),
             now,
         );
         entry.device_id = device.id;
@@ -351,14 +394,18 @@ impl Relay {
         entry.switch_name = Some(sw.name.clone());
         entry.user_id = operator.user_id;
         entry.user_name = Some(operator.name.clone());
-        entry.context = Some(serde_json::json!({
+        let mut context = serde_json::json!({
             "command": true,
             "confirmedBy": match confirmation {
                 Confirmation::SwitchEvent => "switch_event",
                 Confirmation::Snapshot => "state",
                 Confirmation::AlreadyInState => "already_in_state",
             },
-        }));
+        });
+        if let Some(c) = context.as_object_mut() {
+            c.extend(trigger.detail.clone());
+        }
+        entry.context = Some(context);
         store.log_activity(&entry).await?;
         Ok(confirmation)
     }
