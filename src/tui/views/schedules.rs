@@ -57,11 +57,11 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 format!("{} off", s.offline)
             };
             let row = Row::new(vec![
-                format!("{marker}{}", fit(&sc.name, 24)),
+                format!("{marker}{}", fit(&sc.name, 22)),
                 sc.describe_when(tz),
                 sc.action.clone(),
                 sc.switches.len().to_string(),
-                fit(&rooms_of(app, sc), 16),
+                fit(&rooms_of(app, sc), 12),
                 state,
                 next_text(app, sc),
             ])
@@ -90,11 +90,11 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let table = Table::new(
         rows,
         [
-            Constraint::Length(25),
-            Constraint::Length(24),
+            Constraint::Length(23),
+            Constraint::Length(32),
             Constraint::Length(6),
             Constraint::Length(8),
-            Constraint::Length(16),
+            Constraint::Length(12),
             Constraint::Length(8),
             Constraint::Min(12),
         ],
