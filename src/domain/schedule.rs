@@ -231,12 +231,12 @@ impl Schedule {
 
 /// The soonest run after `now` of the enabled `schedules` that switch anything `touches`
 /// selects (a classroom's boards, say), with its schedule.
-pub fn next_run_among<'a>(
-    schedules: &'a [Schedule],
+pub fn next_run_among(
+    schedules: &[Schedule],
     touches: impl Fn(&ScheduledSwitch) -> bool,
     now: Instant,
     tz: Tz,
-) -> Option<(Instant, &'a Schedule)> {
+) -> Option<(Instant, &Schedule)> {
     schedules
         .iter()
         .filter(|s| s.enabled && s.switches.iter().any(&touches))
