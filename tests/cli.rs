@@ -478,3 +478,105 @@ fn servers_and_files_that_cannot_be_used_are_named_without_secrets() {
     assert!(r.stderr.contains("--mongodb-uri"), "{}", r.stderr);
     assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_added_listed_disabled_and_removed_and_each_change_is_logged() {
+    let (uri, store) = campus("cli-schedule").await;
+    let room = store.classrooms().await.unwrap()[0].clone();
+    let fans = store
+        .devices_in_classroom(room.id.unwrap())
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|d| d.switches.iter())
+        .filter(|s| s.switch_type == autovolt::domain::SwitchType::Fan)
+        .count();
+    assert!(fans > 0, "the seeded classroom has fans");
+    let add = |extra: &[&str]| -> Vec<String> {
+        ["schedule", "add", "--at", "18:00", "--action", "off"]
+            .iter()
+            .chain(extra.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = cli(&uri, &a);
+        (r, args)
+    };
+    let (r, a) = run(add(&["--classroom", "No-such-room"]));
+    r.expect(2, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(r.stderr.contains("no classroom named"), "{}", r.stderr);
+    let (r, a) = run(add(&["--classroom", &room.name, "--switch-type", "heater"]));
+    r.expect(2, &a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let (r, a) = run(add(&[
+        "--classroom",
+        &room.name,
+        "--switch-type",
+        "fan",
+        "--days",
+        "mon,fri",
+        "--json",
+        "--as",
+        "priya",
+    ]));
+    r.expect(0, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    let added = r.json();
+    assert_eq!(added["type"], "weekly");
+    assert_eq!(added["days"], serde_json::json!([1, 5]));
+    assert_eq!(added["switches"], fans);
+    assert_eq!(added["classrooms"], serde_json::json!([room.name]));
+    assert!(
+        added["nextRunLocal"]
+            .as_str()
+            .unwrap()
+            .ends_with(" 18:00 IST"),
+        "{added}"
+    );
+    let id = added["id"].as_str().unwrap().to_string();
+    let name = added["name"].as_str().unwrap().to_string();
+
+    let list = cli(&uri, &["schedule", "list", "--json"]).json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["enabled"], true);
+    let text = cli(&uri, &["schedule", "list"]);
+    assert!(
+        text.stdout.contains(&name) && text.stdout.contains("next"),
+        "{}",
+        text.stdout
+    );
+
+    cli(&uri, &["schedule", "disable", &id, "--as", "priya"]).expect(0, &["disable"]);
+    let list = cli(&uri, &["schedule", "list", "--json"]).json();
+    assert_eq!(
+        (&list[0]["enabled"], &list[0]["nextRun"]),
+        (&Value::Bool(false), &Value::Null)
+    );
+    cli(&uri, &["schedule", "enable", &name, "--as", "priya"]).expect(0, &["enable"]);
+    cli(&uri, &["schedule", "rm", &id, "--as", "priya"]).expect(2, &["rm without --yes"]);
+    cli(&uri, &["schedule", "rm", &id, "--yes", "--as", "priya"]).expect(0, &["rm"]);
+    assert_eq!(
+        cli(&uri, &["schedule", "list", "--json"]).json(),
+        serde_json::json!([])
+    );
+    let gone = cli(&uri, &["schedule", "disable", &id]);
+    gone.expect(2, &["disable a removed schedule"]);
+    assert!(gone.stderr.contains("schedule list"), "{}", gone.stderr);
+
+    let changes: Vec<String> = store
+        .recent_activity(100, None, &Default::default())
+        .await
+        .unwrap()
+        .rows
+        .into_iter()
+        .filter(|a| a.action == "schedule_change")
+        .map(|a| {
+            assert_eq!(a.user_name.as_deref(), Some("priya"));
+            a.context.unwrap()["change"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let mut changes = changes;
+    changes.sort();
+    assert_eq!(changes, ["added", "disabled", "enabled", "removed"]);
+}

@@ -3,7 +3,7 @@
 
 use autovolt::domain::Role;
 use autovolt::tui::app::App;
-use autovolt::tui::event::{Event, Link, LinkState};
+use autovolt::tui::event::{DbChange, Event, Link, LinkState};
 use autovolt::tui::sample;
 use autovolt::tui::theme::{Theme, ASCII};
 use autovolt::tui::views;
@@ -115,6 +115,93 @@ fn tariff_view_and_edit_modal() {
 #[test]
 fn waste_view() {
     snap("waste", |app| keys(app, "w"));
+}
+
+/// Three schedules: every board of the campus off at 18:00 daily, the first board's fans on on
+/// weekdays at 08:00, and a disabled one.
+fn with_schedules(app: &mut App) {
+    use autovolt::domain::{Id, Schedule, ScheduleType, ScheduledSwitch};
+    let switches = |boards: &[&autovolt::tui::model::Board]| -> Vec<ScheduledSwitch> {
+        boards
+            .iter()
+            .flat_map(|b| {
+                b.switches.iter().map(|s| ScheduledSwitch {
+                    device_id: Id::parse_str(&b.id).unwrap(),
+                    switch_id: s.id.clone(),
+                })
+            })
+            .collect()
+    };
+    let all: Vec<&autovolt::tui::model::Board> = app.campus.boards.iter().collect();
+    let schedule =
+        |name: &str, kind, time: &str, days: Vec<i32>, action: &str, sw, enabled| Schedule {
+            id: Some(Id::parse_str(format!("{:0>24}", name.len())).unwrap()),
+            name: name.into(),
+            schedule_type: kind,
+            time: time.into(),
+            days,
+            date: None,
+            action: action.into(),
+            switches: sw,
+            enabled,
+            created_by: None,
+            created_at: None,
+            updated_at: None,
+        };
+    let list = vec![
+        schedule(
+            "Campus off 18:00",
+            ScheduleType::Daily,
+            "18:00",
+            vec![],
+            "off",
+            switches(&all),
+            true,
+        ),
+        schedule(
+            "First board fans on",
+            ScheduleType::Weekly,
+            "08:00",
+            vec![1, 2, 3, 4, 5],
+            "on",
+            switches(&all[..1]),
+            true,
+        ),
+        schedule(
+            "Old holiday",
+            ScheduleType::Daily,
+            "07:00",
+            vec![],
+            "off",
+            switches(&all[..1]),
+            false,
+        ),
+    ];
+    app.update(Event::Db(DbChange::Schedules(list)));
+}
+
+#[test]
+fn schedules_view() {
+    snap("schedules", |app| {
+        with_schedules(app);
+        keys(app, "S");
+    });
+}
+
+#[test]
+fn a_classroom_shows_its_next_scheduled_action() {
+    snap("classroom_next_scheduled", |app| {
+        with_schedules(app);
+        key(app, KeyCode::Enter);
+    });
+    let mut app = sample::default_app(Role::Admin);
+    with_schedules(&mut app);
+    key(&mut app, KeyCode::Enter);
+    let screen = text(&draw(&mut app, 120, 40));
+    assert!(
+        screen.contains("next scheduled: off Tue 24 Nov 18:00 IST"),
+        "{screen}"
+    );
 }
 
 #[test]

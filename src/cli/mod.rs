@@ -10,6 +10,7 @@ pub mod exit;
 pub mod generate;
 pub mod input;
 pub mod live;
+pub mod schedule;
 pub mod settings;
 
 use crate::config::Config;
@@ -70,6 +71,8 @@ pub enum Command {
     Generate(generate::GenerateCommand),
     #[command(flatten)]
     Settings(settings::SettingsCommand),
+    #[command(flatten)]
+    Schedule(schedule::ScheduleCommand),
 }
 
 /// How log lines are written.
@@ -120,7 +123,8 @@ where
             Command::Live(_)
             | Command::Dashboard(_)
             | Command::Generate(_)
-            | Command::Settings(_) => {}
+            | Command::Settings(_)
+            | Command::Schedule(_) => {}
         }
         if cli.json && !c.speaks_json() {
             return Err(Failure::unusable(
@@ -147,7 +151,11 @@ impl Command {
         match self {
             Command::Dashboard(_) | Command::Generate(_) => false,
             // The daemons' result is the summary they print when they stop.
-            Command::Data(_) | Command::Books(_) | Command::Live(_) | Command::Settings(_) => true,
+            Command::Data(_)
+            | Command::Books(_)
+            | Command::Live(_)
+            | Command::Settings(_)
+            | Command::Schedule(_) => true,
         }
     }
 
@@ -352,6 +360,7 @@ where
             Some(Command::Live(c)) => live::run(c, &ctx).await,
             Some(Command::Generate(g)) => generate::write(&g, &mut std::io::stdout().lock()),
             Some(Command::Settings(c)) => settings::run(c, &ctx).await,
+            Some(Command::Schedule(c)) => schedule::run(c, &ctx).await,
             None => dashboard::dashboard(dashboard::DashboardArgs::from_env(), &ctx).await,
         }
     });

@@ -16,6 +16,7 @@ pub mod metrics;
 mod presence;
 mod process;
 mod replay;
+mod schedules;
 mod stats;
 mod sweep;
 
@@ -23,6 +24,7 @@ pub use metrics::CollectorMetrics;
 pub use presence::PresenceWrites;
 pub use process::{Cause, Faults, Incoming, Processor, Refusal, Step, Transition};
 pub use replay::{replay, Replayed};
+pub use schedules::SchedulerOptions;
 pub use stats::Stats;
 
 use crate::clock::Clock;
@@ -70,6 +72,8 @@ pub struct CollectorOptions {
     pub faults: Option<Arc<dyn Faults>>,
     /// Where it records what `--metrics` shows.
     pub metrics: Arc<CollectorMetrics>,
+    /// How it runs the schedules.
+    pub schedules: SchedulerOptions,
 }
 
 impl CollectorOptions {
@@ -89,6 +93,7 @@ impl CollectorOptions {
             subscribed: Arc::new(AtomicBool::new(false)),
             faults: None,
             metrics: Arc::default(),
+            schedules: SchedulerOptions::default(),
         }
     }
 }
@@ -228,6 +233,22 @@ pub async fn run(
         }))
     };
 
+    // The schedules run beside the messages, on their own connection, so that a run waiting for
+    // its boards' acknowledgements holds no batch.
+    let stop_scheduler = shutdown.child_token();
+    let scheduler = options.schedules.enabled.then(|| {
+        let s = schedules::Scheduler {
+            store: store.clone(),
+            mqtt_url: mqtt_url.clone(),
+            access: options.access.clone(),
+            owner: options.client_id.clone(),
+            tz: options.tz,
+            options: options.schedules.clone(),
+            clock: clock.clone(),
+        };
+        AbortOnDrop(tokio::spawn(s.run(stop_scheduler.clone())))
+    });
+
     let started = clock.now();
     let offline_after = chrono::Duration::from_std(options.offline_after)
         .unwrap_or_else(|_| chrono::Duration::seconds(120));
@@ -360,6 +381,10 @@ pub async fn run(
     }
     status.broker_connected = false;
     let _ = tokio::time::timeout(EXIT_WRITES, write_status(&processor, &mut status, &clock)).await;
+    stop_scheduler.cancel();
+    if let Some(mut s) = scheduler {
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut s.0).await;
+    }
     let _ = client.disconnect().await;
     let mut task = broker_task;
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut task.0).await;

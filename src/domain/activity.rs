@@ -26,8 +26,14 @@ pub mod action {
     pub const DEVICE_OFFLINE: &str = "device_offline";
     pub const TARIFF_CHANGE: &str = "tariff_change";
     pub const AGGREGATION_RUN: &str = "aggregation_run";
+    /// **Ours:** a schedule added, enabled, disabled or removed (`context.change` says which).
+    pub const SCHEDULE_CHANGE: &str = "schedule_change";
+    /// **Ours:** a schedule's run, made or missed (`context.outcome`); each relay it switched has
+    /// its own `on`/`off` entry triggered by `schedule`.
+    pub const SCHEDULE_RUN: &str = "schedule_run";
 
-    /// Every action this project writes (all in SCHEMA.md's list, which the Node back end accepts).
+    /// Every action this project writes (SCHEMA.md's list, whose "…" leaves room for the two
+    /// schedule actions, which docs/schema.md adds).
     pub const ALL: &[&str] = &[
         ON,
         OFF,
@@ -37,6 +43,8 @@ pub mod action {
         DEVICE_OFFLINE,
         TARIFF_CHANGE,
         AGGREGATION_RUN,
+        SCHEDULE_CHANGE,
+        SCHEDULE_RUN,
     ];
 }
 

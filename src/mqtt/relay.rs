@@ -356,6 +356,33 @@ impl Relay {
         timeout: Duration,
         now: Instant,
     ) -> Result<Confirmation, ToggleError> {
+        self.toggle_with(
+            store,
+            device,
+            wanted,
+            state,
+            by,
+            &serde_json::Map::new(),
+            timeout,
+            now,
+        )
+        .await
+    }
+
+    /// [`Relay::toggle`] with `detail` added to the activity entry's context (a schedule's id and
+    /// the minute it was due, say).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn toggle_with(
+        &self,
+        store: &Store,
+        device: &Device,
+        wanted: &str,
+        state: bool,
+        by: &Actor,
+        detail: &serde_json::Map<String, serde_json::Value>,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<Confirmation, ToggleError> {
         by.may(Permission::Toggle)
             .map_err(|e| ToggleError::Store(e.into()))?;
         if device.status != DeviceStatus::Online {
@@ -455,9 +482,11 @@ impl Relay {
             switch_name: sw.name.clone(),
             classroom,
         };
-        store
-            .log_activity(&action_entry(&target, state, by, confirmation, now))
-            .await?;
+        let mut entry = action_entry(&target, state, by, confirmation, now);
+        if let Some(serde_json::Value::Object(context)) = entry.context.as_mut() {
+            context.extend(detail.clone());
+        }
+        store.log_activity(&entry).await?;
         Ok(confirmation)
     }
 

@@ -912,18 +912,13 @@ fn add_summary(total: &mut AggregationSummary, s: &AggregationSummary) {
     total.monthly_removed += s.monthly_removed;
 }
 
-/// The next instant at or after `now` when the local time of day is `at` (`HH:MM`).
+/// The next instant at or after `now` when the local time of day is `at` (`HH:MM`), by the
+/// schedules' rule for times the clocks skip or repeat ([`crate::domain::schedule::occurrence`]).
 pub fn next_run(now: Instant, tz: Tz, at: (u32, u32)) -> Instant {
     let today = local_date(now, tz);
+    let time = chrono::NaiveTime::from_hms_opt(at.0, at.1, 0).unwrap_or(chrono::NaiveTime::MIN);
     for date in [today, today.succ_opt().unwrap_or(today)] {
-        let naive = date
-            .and_hms_opt(at.0, at.1, 0)
-            .unwrap_or_else(|| date.and_hms_opt(0, 0, 0).unwrap_or_default());
-        let candidate = naive
-            .and_local_timezone(tz)
-            .earliest()
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .unwrap_or_else(|| local_midnight(date, tz));
+        let candidate = crate::domain::schedule::occurrence(date, time, tz);
         if candidate >= now {
             return candidate;
         }

@@ -23,6 +23,7 @@ pub mod lease;
 pub mod ledger;
 pub mod migrations;
 pub mod presence;
+pub mod schedules;
 pub mod switching;
 pub mod telemetry;
 pub mod unreadable;

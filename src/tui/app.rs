@@ -71,6 +71,7 @@ pub enum View {
     Health,
     Tariff,
     Waste,
+    Schedules,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +206,8 @@ pub struct App {
     /// Live messages applied since start (the benchmark matches them to frames).
     pub live_messages: u64,
     pub aggregation: Option<AggregationState>,
+    /// Every schedule, by name (they change rarely: read at start and after each change).
+    pub schedules: Vec<crate::domain::Schedule>,
     pub notice: Option<(NoticeKind, String)>,
     pub operator: Option<Actor>,
     pub loaded: bool,
@@ -257,6 +260,7 @@ impl App {
             rejected: 0,
             live_messages: 0,
             aggregation: None,
+            schedules: Vec::new(),
             notice: None,
             operator: None,
             loaded: false,
@@ -285,6 +289,21 @@ impl App {
         let sum: u64 = self.msgs_per_second.iter().map(|&n| n as u64).sum();
         let secs = self.msgs_per_second.len().max(1) as u64;
         sum * 60 / secs
+    }
+
+    /// The next scheduled run that switches something in classroom `room`: when, and its schedule.
+    pub fn next_scheduled(&self, room: usize) -> Option<(Instant, &crate::domain::Schedule)> {
+        let ids: Vec<&str> = self.campus.rooms[room]
+            .boards
+            .iter()
+            .map(|&b| self.campus.boards[b].id.as_str())
+            .collect();
+        crate::domain::schedule::next_run_among(
+            &self.schedules,
+            |w| ids.contains(&w.device_id.to_hex().as_str()),
+            self.clock.now,
+            self.settings.tz,
+        )
     }
 
     pub fn waste_rows(&self) -> Vec<WasteRow> {
@@ -537,6 +556,10 @@ impl App {
                     );
                 }
                 self.campus.set_activity(recent);
+            }
+            DbChange::Schedules(mut schedules) => {
+                schedules.sort_by(|a, b| a.name.cmp(&b.name));
+                self.schedules = schedules;
             }
             DbChange::LedgerRow(row) => {
                 self.campus.totals.learn_row(&row, now);
@@ -832,6 +855,7 @@ impl App {
             Action::Activity => self.go(View::Activity),
             Action::Health => self.go(View::Health),
             Action::Tariff => self.go(View::Tariff),
+            Action::Schedules => self.go(View::Schedules),
             Action::EditTariff => match self.may_administer() {
                 Ok(()) => {
                     let current = format!("{:.2}", self.campus.global_rate(self.clock.now));
@@ -1120,6 +1144,7 @@ impl App {
             View::Activity => self.visible_activity().len(),
             View::Waste => self.waste_rows().len(),
             View::Tariff => self.campus.tariff.versions.len(),
+            View::Schedules => self.schedules.len(),
             View::Health => 0,
         }
     }

@@ -87,6 +87,8 @@ pub enum DbChange {
     Health(DbHealth),
     /// Whether the `users` collection has users (then acting needs a sign-in).
     UsersExist(bool),
+    /// Every schedule, as stored now (read at start and after each schedule change or run).
+    Schedules(Vec<crate::domain::Schedule>),
 }
 
 /// Facts about the database for the health view and the header.

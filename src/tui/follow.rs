@@ -122,8 +122,13 @@ pub async fn follow_database(
         match first_screen(&store).await {
             Ok(snap) => {
                 let users = has_users(&store).await.unwrap_or(false);
+                let schedules = store.schedules().await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "schedules not read");
+                    Vec::new()
+                });
                 for e in [
                     Event::Db(DbChange::Snapshot(Box::new(snap))),
+                    Event::Db(DbChange::Schedules(schedules)),
                     Event::Db(DbChange::UsersExist(users)),
                     Event::Link(Link::Db, LinkState::Up(store.server().to_string())),
                     Event::Link(Link::Feed, LinkState::Up(mode_text(&feed))),
@@ -236,6 +241,16 @@ async fn follow_feed(
                 Record::Activity(a) => {
                     if a.action == action::AGGREGATION_RUN {
                         let _ = reread.send(Reread::History);
+                    }
+                    // Schedules change rarely, and each change (a run disables a `once`) is
+                    // logged: read them again then, and only then.
+                    if a.action == action::SCHEDULE_CHANGE || a.action == action::SCHEDULE_RUN {
+                        match store.schedules().await {
+                            Ok(s) => {
+                                let _ = tx.send(Event::Db(DbChange::Schedules(s))).await;
+                            }
+                            Err(e) => tracing::warn!(error = %e, "schedules not read again"),
+                        }
                     }
                     Some(DbChange::Activity(a))
                 }

@@ -28,6 +28,7 @@ pub enum Action {
     Activity,
     Health,
     Tariff,
+    Schedules,
     EditTariff,
     Aggregate,
     Theme,
@@ -72,6 +73,11 @@ impl Action {
         (Action::Activity, "activity", "activity log"),
         (Action::Health, "health", "health of servers and boards"),
         (Action::Tariff, "tariff", "tariff and its history"),
+        (
+            Action::Schedules,
+            "schedules",
+            "schedules: what switches when",
+        ),
         (
             Action::EditTariff,
             "edit_tariff",
@@ -266,6 +272,7 @@ impl Default for Keymap {
         bind(Key::ch('4'), Health);
         bind(Key::ch('r'), Tariff);
         bind(Key::ch('5'), Tariff);
+        bind(Key::ch('S'), Schedules);
         bind(Key::ch('e'), EditTariff);
         bind(Key::ch('a'), Aggregate);
         bind(Key::ch('t'), Theme);

@@ -106,10 +106,20 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, room: usize) {
         .collect();
     let mut text = vec![grid_header(app, wide)];
     text.extend(rows);
-    let block = bordered(
-        app,
-        Line::from(Span::styled(format!(" {} ", r.name), t.accent)),
-    );
+    let mut title = vec![Span::styled(format!(" {} ", r.name), t.accent)];
+    if let Some((at, sc)) = app.next_scheduled(room) {
+        title.push(Span::styled(
+            format!(
+                "{} next scheduled: {} {} ({}) ",
+                s.rule,
+                sc.action,
+                super::super::widgets::format::clock(at, app.settings.tz),
+                fit(&sc.name, 24)
+            ),
+            t.dim,
+        ));
+    }
+    let block = bordered(app, Line::from(title));
     frame.render_widget(Paragraph::new(text).block(block), grid);
 }
 

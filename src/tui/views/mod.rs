@@ -8,6 +8,7 @@ mod classrooms;
 mod header;
 mod health;
 mod modal;
+mod schedules;
 mod tariff;
 mod waste;
 
@@ -97,6 +98,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         View::Health => health::render(frame, app, a.body),
         View::Tariff => tariff::render(frame, app, a.body),
         View::Waste => waste::render(frame, app, a.body),
+        View::Schedules => schedules::render(frame, app, a.body),
     }
     status(frame, app, a.status);
     footer(frame, app, a.footer);
@@ -118,7 +120,7 @@ pub fn row_at(app: &App, y: u16) -> Option<usize> {
             board::switch_rows(body),
             app.list_sel,
         ),
-        View::Activity | View::Waste | View::Tariff => {
+        View::Activity | View::Waste | View::Tariff | View::Schedules => {
             list_index(y, body.y + 2, list_rows(body), app.list_sel)
         }
         View::Health => None,
@@ -274,6 +276,12 @@ fn footer(frame: &mut Frame, app: &App, area: Rect) {
             (Quit, "quit"),
         ],
         View::Health => &[(Back, "back"), (Help, "help"), (Quit, "quit")],
+        View::Schedules => &[
+            (Down, "scroll"),
+            (Back, "back"),
+            (Help, "help"),
+            (Quit, "quit"),
+        ],
         View::Tariff => &[
             (EditTariff, "change tariff"),
             (Back, "back"),
