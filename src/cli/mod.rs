@@ -7,8 +7,10 @@ pub mod books;
 pub mod dashboard;
 pub mod data;
 pub mod exit;
+pub mod firmware;
 pub mod input;
 pub mod live;
+pub mod users;
 
 use crate::config::Config;
 use crate::store::{Store, DEFAULT_SELECTION_TIMEOUT};
@@ -59,6 +61,10 @@ pub enum Command {
     Dashboard(dashboard::DashboardCommand),
     #[command(flatten)]
     Live(live::LiveCommand),
+    #[command(flatten)]
+    Users(users::UsersCommand),
+    #[command(flatten)]
+    Firmware(firmware::FirmwareCommand),
 }
 
 /// Parses the command line and checks what can be checked without a server. `Err` carries the
@@ -98,6 +104,8 @@ where
         match c {
             Command::Books(b) => b.check()?,
             Command::Data(d) => d.check()?,
+            Command::Users(u) => u.check()?,
+            Command::Firmware(f) => f.check()?,
             Command::Live(_) | Command::Dashboard(_) => {}
         }
         if cli.json && !c.speaks_json() {
@@ -114,7 +122,7 @@ impl Command {
         match self {
             Command::Dashboard(_) => false,
             Command::Live(l) => l.speaks_json(),
-            Command::Data(_) | Command::Books(_) => true,
+            Command::Data(_) | Command::Books(_) | Command::Users(_) | Command::Firmware(_) => true,
         }
     }
 
@@ -291,6 +299,8 @@ where
             Some(Command::Books(c)) => books::run(c, &ctx).await,
             Some(Command::Dashboard(c)) => dashboard::run(c, &ctx).await,
             Some(Command::Live(c)) => live::run(c, &ctx).await,
+            Some(Command::Users(c)) => users::run(c, &ctx).await,
+            Some(Command::Firmware(c)) => firmware::run(c, &ctx).await,
             None => dashboard::dashboard(dashboard::DashboardArgs::from_env(), &ctx).await,
         }
     });

@@ -26,8 +26,18 @@ pub mod action {
     pub const DEVICE_OFFLINE: &str = "device_offline";
     pub const TARIFF_CHANGE: &str = "tariff_change";
     pub const AGGREGATION_RUN: &str = "aggregation_run";
+    /// Account administration (`autovolt user …`): `context.account` names the account.
+    pub const USER_CREATED: &str = "user_created";
+    pub const USER_PASSWORD_CHANGED: &str = "user_password_changed";
+    pub const USER_ROLE_CHANGED: &str = "user_role_changed";
+    pub const USER_DISABLED: &str = "user_disabled";
+    pub const USER_ENABLED: &str = "user_enabled";
+    pub const USER_UNLOCKED: &str = "user_unlocked";
+    /// A firmware update done in the field, recorded in `firmwareupdates`.
+    pub const FIRMWARE_UPDATE: &str = "firmware_update";
 
-    /// Every action this project writes (all in SCHEMA.md's list, which the Node back end accepts).
+    /// Every action this project writes: SCHEMA.md's list, and the account and firmware records
+    /// of ours (docs/schema.md).
     pub const ALL: &[&str] = &[
         ON,
         OFF,
@@ -37,6 +47,13 @@ pub mod action {
         DEVICE_OFFLINE,
         TARIFF_CHANGE,
         AGGREGATION_RUN,
+        USER_CREATED,
+        USER_PASSWORD_CHANGED,
+        USER_ROLE_CHANGED,
+        USER_DISABLED,
+        USER_ENABLED,
+        USER_UNLOCKED,
+        FIRMWARE_UPDATE,
     ];
 }
 
