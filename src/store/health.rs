@@ -565,7 +565,7 @@ pub fn human_size(bytes: Option<u64>) -> String {
 }
 
 /// Thousands separated by commas.
-fn grouped(n: u64) -> String {
+pub fn grouped(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

@@ -269,7 +269,7 @@ fn campus(rooms: usize, boards: usize, switches: usize) -> (Snapshot, Vec<DbChan
             updated_at: None,
         });
     }
-    firmware.sort_by(|a, b| b.when().cmp(&a.when()));
+    firmware.sort_by_key(|u| std::cmp::Reverse(u.when()));
     // ₹14,200 over November 1–23, spread evenly over the boards.
     let day = local_date(now, chrono_tz::Asia::Kolkata);
     let devices = snap.devices.len().max(1) as f64;

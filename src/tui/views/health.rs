@@ -247,14 +247,14 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 ),
                 t.dim,
             )));
-            let size = |b: Option<u64>| crate::store::health::human_size(b);
+            use crate::store::health::{grouped, human_size as size};
             for c in largest.iter().take(LARGEST_COLLECTIONS) {
                 lines.push(Line::from(Span::styled(
                     format!(
                         "{:13}{:<26} {:>12} {:>10} {:>11}",
                         "",
                         fit(&c.name, 26),
-                        c.documents,
+                        grouped(c.documents),
                         size(c.storage_bytes),
                         size(c.index_bytes)
                     ),
