@@ -343,3 +343,32 @@ fn no_color_keeps_meaning_in_symbols_and_modifiers() {
         .modifier
         .contains(ratatui::style::Modifier::REVERSED));
 }
+
+#[test]
+fn the_board_view_lists_its_firmware_history_with_failures_marked() {
+    let mut app = sample::default_app(Role::User);
+    let theme = Theme::load("dark", false).unwrap();
+    key(&mut app, KeyCode::Enter);
+    keys(&mut app, "i");
+    let buf = draw(&mut app, 120, 40);
+    let screen = text(&buf);
+    assert!(screen.contains("Firmware history"), "{screen}");
+    let (x, y) = find(&buf, "failed");
+    assert_eq!(buf[(x, y)].fg, theme.error.fg.unwrap());
+    let (x, y2) = find(&buf, "success");
+    assert_eq!(buf[(x, y2)].fg, theme.ok.fg.unwrap());
+    assert!(y < y2, "newest first");
+    assert!(screen.contains("1.4.2 → 1.5.0-rc1"), "{screen}");
+}
+
+#[test]
+fn the_health_view_shows_the_largest_collections_first() {
+    let mut app = sample::default_app(Role::User);
+    keys(&mut app, "H");
+    let buf = draw(&mut app, 120, 40);
+    let screen = text(&buf);
+    let (_, top) = find(&buf, "telemetryevents");
+    let (_, next) = find(&buf, "deviceconsumptionledgers");
+    assert!(top < next, "{screen}");
+    assert!(screen.contains("92.0 MB"), "storage size shown: {screen}");
+}

@@ -119,6 +119,11 @@ pub enum DevicesAction {
     },
     /// Boards that sent messages without being registered (first and last seen, count).
     Unregistered,
+    /// One board: where it is, its relays, and its firmware history (newest first).
+    Show {
+        /// MAC, name or id.
+        device: String,
+    },
 }
 
 impl DataCommand {
@@ -129,6 +134,12 @@ impl DataCommand {
         } = self
         {
             input::printable("classroom", c, 100)?;
+        }
+        if let DataCommand::Devices {
+            action: DevicesAction::Show { device },
+        } = self
+        {
+            input::printable("device", device, 100)?;
         }
         Ok(())
     }
@@ -164,6 +175,9 @@ pub async fn run(command: DataCommand, ctx: &Ctx) -> Result<i32, Failure> {
         DataCommand::Devices {
             action: DevicesAction::Unregistered,
         } => unregistered(ctx, &store).await,
+        DataCommand::Devices {
+            action: DevicesAction::Show { device },
+        } => show_device(ctx, &store, &device).await,
         DataCommand::PruneTelemetry {
             older_than_days,
             dry_run,
@@ -441,6 +455,77 @@ async fn list_devices(ctx: &Ctx, store: &Store, classroom: Option<String>) -> Re
             }
             lines.push(format!("{} devices", devices.len()));
             lines.join("\n")
+        },
+    );
+    Ok(OK)
+}
+
+/// Firmware records `devices show` lists.
+const FIRMWARE_SHOWN: i64 = 50;
+
+/// `autovolt devices show BOARD`: one board, its relays and its firmware history.
+async fn show_device(ctx: &Ctx, store: &Store, key: &str) -> Result<i32, Failure> {
+    let d = store.device_named(key).await?;
+    let room = match d.classroom {
+        Some(id) => store.classroom_by_id(id).await?.map(|r| r.name),
+        None => None,
+    };
+    let history = match d.id {
+        Some(id) => store.firmware_history(id, FIRMWARE_SHOWN).await?,
+        None => Vec::new(),
+    };
+    ctx.show(
+        json!({
+            "id": d.id.map(|i| i.to_hex()),
+            "name": d.name,
+            "mac": d.mac_address.to_string(),
+            "classroom": room,
+            "status": d.status.to_string(),
+            "ip": d.ip_address,
+            "firmware_version": d.firmware_version,
+            "last_seen": d.last_seen.map(|t| t.to_rfc3339()),
+            "switches": d.switches.iter().map(|s| json!({
+                "id": s.switch_id, "name": s.name, "type": s.switch_type.to_string(),
+                "relay_pin": s.relay_pin(), "state": s.state,
+            })).collect::<Vec<_>>(),
+            "firmware_history": history.iter().map(super::firmware::record_json).collect::<Vec<_>>(),
+        }),
+        || {
+            let mut lines = vec![
+                format!("{} ({})", d.name, d.mac_address),
+                format!("  classroom  {}", room.clone().unwrap_or_else(|| "—".into())),
+                format!("  status     {}", d.status),
+                format!(
+                    "  last seen  {}",
+                    d.last_seen.map_or("never".to_string(), |t| ctx.time(t))
+                ),
+                format!("  IP         {}", d.ip_address.clone().unwrap_or_else(|| "—".into())),
+                format!(
+                    "  firmware   {}",
+                    d.firmware_version.clone().unwrap_or_else(|| "—".into())
+                ),
+                "relays".to_string(),
+            ];
+            for s in &d.switches {
+                lines.push(format!(
+                    "  {:>3}  {:<20} {:<10} {}",
+                    s.relay_pin().map_or("?".into(), |p| p.to_string()),
+                    s.name,
+                    s.switch_type.to_string(),
+                    if s.state { "on" } else { "off" }
+                ));
+            }
+            if history.is_empty() {
+                lines.push("firmware history: none recorded (`autovolt firmware record`)".into());
+            } else {
+                lines.push(format!("firmware history ({}, newest first)", history.len()));
+                lines.extend(history.iter().map(|u| super::firmware::record_line(ctx, u)));
+            }
+            lines
+                .into_iter()
+                .map(|l| l.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>())
+                .collect::<Vec<_>>()
+                .join("\n")
         },
     );
     Ok(OK)

@@ -7,11 +7,13 @@ pub mod books;
 pub mod dashboard;
 pub mod data;
 pub mod exit;
+pub mod firmware;
 pub mod generate;
 pub mod input;
 pub mod live;
 pub mod schedule;
 pub mod settings;
+pub mod users;
 
 use crate::config::Config;
 use crate::domain::Actor;
@@ -73,6 +75,10 @@ pub enum Command {
     Settings(settings::SettingsCommand),
     #[command(flatten)]
     Schedule(schedule::ScheduleCommand),
+    #[command(flatten)]
+    Users(users::UsersCommand),
+    #[command(flatten)]
+    Firmware(firmware::FirmwareCommand),
 }
 
 /// How log lines are written.
@@ -120,6 +126,8 @@ where
         match c {
             Command::Books(b) => b.check()?,
             Command::Data(d) => d.check()?,
+            Command::Users(u) => u.check()?,
+            Command::Firmware(f) => f.check()?,
             Command::Live(_)
             | Command::Dashboard(_)
             | Command::Generate(_)
@@ -155,7 +163,9 @@ impl Command {
             | Command::Books(_)
             | Command::Live(_)
             | Command::Settings(_)
-            | Command::Schedule(_) => true,
+            | Command::Schedule(_)
+            | Command::Users(_)
+            | Command::Firmware(_) => true,
         }
     }
 
@@ -361,6 +371,8 @@ where
             Some(Command::Generate(g)) => generate::write(&g, &mut std::io::stdout().lock()),
             Some(Command::Settings(c)) => settings::run(c, &ctx).await,
             Some(Command::Schedule(c)) => schedule::run(c, &ctx).await,
+            Some(Command::Users(c)) => users::run(c, &ctx).await,
+            Some(Command::Firmware(c)) => firmware::run(c, &ctx).await,
             None => dashboard::dashboard(dashboard::DashboardArgs::from_env(), &ctx).await,
         }
     });

@@ -32,8 +32,18 @@ pub mod action {
     /// its own `on`/`off` entry triggered by `schedule`.
     pub const SCHEDULE_RUN: &str = "schedule_run";
 
-    /// Every action this project writes (SCHEMA.md's list, whose "…" leaves room for the two
-    /// schedule actions, which docs/schema.md adds).
+    /// Account administration (`autovolt user …`): `context.account` names the account.
+    pub const USER_CREATED: &str = "user_created";
+    pub const USER_PASSWORD_CHANGED: &str = "user_password_changed";
+    pub const USER_ROLE_CHANGED: &str = "user_role_changed";
+    pub const USER_DISABLED: &str = "user_disabled";
+    pub const USER_ENABLED: &str = "user_enabled";
+    pub const USER_UNLOCKED: &str = "user_unlocked";
+    /// A firmware update done in the field, recorded in `firmwareupdates`.
+    pub const FIRMWARE_UPDATE: &str = "firmware_update";
+
+    /// Every action this project writes: SCHEMA.md's list, and the schedule, account and
+    /// firmware records of ours (docs/schema.md).
     pub const ALL: &[&str] = &[
         ON,
         OFF,
@@ -45,6 +55,13 @@ pub mod action {
         AGGREGATION_RUN,
         SCHEDULE_CHANGE,
         SCHEDULE_RUN,
+        USER_CREATED,
+        USER_PASSWORD_CHANGED,
+        USER_ROLE_CHANGED,
+        USER_DISABLED,
+        USER_ENABLED,
+        USER_UNLOCKED,
+        FIRMWARE_UPDATE,
     ];
 }
 

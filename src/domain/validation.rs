@@ -68,7 +68,12 @@ pub fn email(raw: &str) -> Result<String, ValidationError> {
     }
 }
 
-/// A password before hashing: at least 8 characters. The value is never echoed.
+/// The longest password bcrypt reads, in bytes: it ignores whatever follows, so a longer one
+/// would be accepted for what it only begins with.
+pub const MAX_PASSWORD_BYTES: usize = 72;
+
+/// A password before hashing: at least 8 characters, at most [`MAX_PASSWORD_BYTES`] bytes. The
+/// value is never echoed.
 pub fn password(raw: &str) -> Result<(), ValidationError> {
     if raw.chars().count() < 8 {
         return Err(ValidationError::new(
@@ -77,7 +82,42 @@ pub fn password(raw: &str) -> Result<(), ValidationError> {
             "must be at least 8 characters",
         ));
     }
+    if raw.len() > MAX_PASSWORD_BYTES {
+        return Err(ValidationError::new(
+            "password",
+            "<hidden>",
+            format!("must be at most {MAX_PASSWORD_BYTES} bytes (bcrypt reads no further)"),
+        ));
+    }
     Ok(())
+}
+
+/// The longest firmware version accepted, in characters.
+pub const MAX_FIRMWARE_VERSION_CHARS: usize = 32;
+
+/// A firmware version as a board reports it (`1.4.2`, `v2.0.0-rc1`): trimmed, 1 to 32 printable
+/// characters without spaces.
+pub fn firmware_version(field: &'static str, raw: &str) -> Result<String, ValidationError> {
+    let t = raw.trim();
+    let shown = || t.escape_default().to_string();
+    if t.is_empty() {
+        return Err(ValidationError::new(field, "", "must not be empty"));
+    }
+    if t.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ValidationError::new(
+            field,
+            shown(),
+            "must be printable, without spaces (like 1.4.2)",
+        ));
+    }
+    if t.chars().count() > MAX_FIRMWARE_VERSION_CHARS {
+        return Err(ValidationError::new(
+            field,
+            t.chars().take(20).collect::<String>() + "…",
+            format!("must be at most {MAX_FIRMWARE_VERSION_CHARS} characters"),
+        ));
+    }
+    Ok(t.to_string())
 }
 
 /// A new tariff in ₹/kWh: to the paisa, from ₹0.01 to ₹100 (a smaller or finer price would be shown,
@@ -197,6 +237,22 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("hunter2"));
+        assert!(password(&"é".repeat(36)).is_ok(), "72 bytes");
+        let long = "x".repeat(73);
+        let e = password(&long).unwrap_err();
+        assert!(e.rule.contains("72 bytes") && !e.to_string().contains(&long));
+    }
+
+    #[test]
+    fn firmware_versions() {
+        assert_eq!(firmware_version("v", " 1.4.2 ").unwrap(), "1.4.2");
+        assert!(firmware_version("v", "v2.0.0-rc1+build.7").is_ok());
+        assert!(firmware_version("v", &"1".repeat(32)).is_ok());
+        for bad in ["", "  ", "1.4 beta", "1.4\u{1b}[31m", &"1".repeat(33)] {
+            assert!(firmware_version("v", bad).is_err(), "{bad:?}");
+        }
+        let e = firmware_version("to_version", "a\u{7}b").unwrap_err();
+        assert!(!e.to_string().contains('\u{7}'), "{e}");
     }
 
     #[test]

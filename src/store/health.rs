@@ -39,13 +39,67 @@ impl HealthLevel {
     }
 }
 
+/// Where a collection's figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SizeSource {
+    /// The `$collStats` aggregation stage (`storageStats`): MongoDB's way since 6.2.
+    #[serde(rename = "$collStats")]
+    CollStatsStage,
+    /// The `collStats` command (older servers, FerretDB).
+    #[serde(rename = "collStats")]
+    CollStatsCommand,
+    /// The server gives no statistics: a count of the documents, sizes unknown.
+    #[serde(rename = "count")]
+    CountOnly,
+}
+
+impl SizeSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SizeSource::CollStatsStage => "$collStats",
+            SizeSource::CollStatsCommand => "collStats",
+            SizeSource::CountOnly => "counts only: the server gives no sizes",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CollectionHealth {
     pub name: String,
     pub documents: u64,
-    /// Data size in bytes; `None` where the server does not say.
+    /// Data size in bytes (uncompressed); `None` where the server does not say.
     pub size_bytes: Option<u64>,
+    /// Space the collection takes on disk, in bytes; `None` where the server does not say.
+    pub storage_bytes: Option<u64>,
+    /// Space its indexes take, in bytes; `None` where the server does not say.
+    pub index_bytes: Option<u64>,
     pub indexes: usize,
+    /// Where the figures come from.
+    pub source: SizeSource,
+}
+
+impl CollectionHealth {
+    /// What the collection weighs on the server: storage and indexes where known, else its data
+    /// size, else nothing (then only its count orders it).
+    pub fn footprint(&self) -> Option<u64> {
+        match (self.storage_bytes, self.index_bytes) {
+            (None, None) => self.size_bytes,
+            (s, i) => Some(s.unwrap_or(0) + i.unwrap_or(0)),
+        }
+    }
+}
+
+/// The `n` largest collections: by footprint, then by documents, then by name.
+pub fn largest(collections: &[CollectionHealth], n: usize) -> Vec<CollectionHealth> {
+    let mut v = collections.to_vec();
+    v.sort_by(|a, b| {
+        b.footprint()
+            .cmp(&a.footprint())
+            .then(b.documents.cmp(&a.documents))
+            .then(a.name.cmp(&b.name))
+    });
+    v.truncate(n);
+    v
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -389,17 +443,21 @@ impl Store {
         Ok(())
     }
 
-    /// Counts, size and index count of one collection: `collStats` where the server has it, else
-    /// a count with the size unknown.
-    async fn collection_health(&self, name: &str) -> Result<CollectionHealth, StoreError> {
-        let number = |d: &Document, k: &str| -> Option<u64> {
-            match d.get(k)? {
-                Bson::Int32(v) => u64::try_from(*v).ok(),
-                Bson::Int64(v) => u64::try_from(*v).ok(),
-                Bson::Double(v) if *v >= 0.0 => Some(*v as u64),
-                _ => None,
-            }
-        };
+    /// The `n` largest collections of the database (see [`largest`]).
+    pub async fn largest_collections(&self, n: usize) -> Result<Vec<CollectionHealth>, StoreError> {
+        let mut all = Vec::new();
+        for name in self.collection_names().await? {
+            all.push(self.collection_health(&name).await?);
+        }
+        Ok(largest(&all, n))
+    }
+
+    /// Counts and sizes of one collection: the `$collStats` stage where the server has it, else
+    /// the `collStats` command, else a count with the sizes unknown.
+    pub async fn collection_health(&self, name: &str) -> Result<CollectionHealth, StoreError> {
+        if let Some(h) = self.coll_stats_stage(name).await {
+            return Ok(h);
+        }
         if let Ok(stats) = self.database().run_command(doc! {"collStats": name}).await {
             if let Some(count) = number(&stats, "count") {
                 let indexes = match number(&stats, "nindexes") {
@@ -410,7 +468,10 @@ impl Store {
                     name: name.to_string(),
                     documents: count,
                     size_bytes: number(&stats, "size"),
+                    storage_bytes: number(&stats, "storageSize"),
+                    index_bytes: number(&stats, "totalIndexSize"),
                     indexes,
+                    source: SizeSource::CollStatsCommand,
                 });
             }
         }
@@ -421,8 +482,62 @@ impl Store {
                 .count_documents(doc! {})
                 .await?,
             size_bytes: None,
+            storage_bytes: None,
+            index_bytes: None,
             indexes: self.index_names(name).await?.len(),
+            source: SizeSource::CountOnly,
         })
+    }
+
+    /// `$collStats` with `storageStats`, summed over the shards; `None` where the server lacks it
+    /// or leaves the figures out.
+    async fn coll_stats_stage(&self, name: &str) -> Option<CollectionHealth> {
+        use futures::TryStreamExt;
+        let cursor = self
+            .collection::<Document>(name)
+            .aggregate(vec![doc! {"$collStats": {"storageStats": {}}}])
+            .await
+            .ok()?;
+        let shards: Vec<Document> = cursor.try_collect().await.ok()?;
+        let mut h = CollectionHealth {
+            name: name.to_string(),
+            documents: 0,
+            size_bytes: Some(0),
+            storage_bytes: Some(0),
+            index_bytes: Some(0),
+            indexes: 0,
+            source: SizeSource::CollStatsStage,
+        };
+        let add = |total: &mut Option<u64>, part: Option<u64>| {
+            *total = match (*total, part) {
+                (Some(t), Some(p)) => Some(t + p),
+                _ => None,
+            };
+        };
+        for shard in &shards {
+            let stats = shard.get_document("storageStats").ok()?;
+            h.documents += number(stats, "count")?;
+            add(&mut h.size_bytes, number(stats, "size"));
+            add(&mut h.storage_bytes, number(stats, "storageSize"));
+            add(&mut h.index_bytes, number(stats, "totalIndexSize"));
+            h.indexes = h
+                .indexes
+                .max(number(stats, "nindexes").unwrap_or(0) as usize);
+        }
+        if shards.is_empty() {
+            return None;
+        }
+        Some(h)
+    }
+}
+
+/// A whole, non-negative number as any numeric type.
+fn number(d: &Document, k: &str) -> Option<u64> {
+    match d.get(k)? {
+        Bson::Int32(v) => u64::try_from(*v).ok(),
+        Bson::Int64(v) => u64::try_from(*v).ok(),
+        Bson::Double(v) if v.is_finite() && *v >= 0.0 => Some(*v as u64),
+        _ => None,
     }
 }
 
@@ -440,7 +555,7 @@ pub fn human_age(secs: f64) -> String {
 }
 
 /// "1.2 MB", "unknown".
-fn human_size(bytes: Option<u64>) -> String {
+pub fn human_size(bytes: Option<u64>) -> String {
     match bytes {
         None => "unknown".into(),
         Some(b) if b < 1024 => format!("{b} B"),
@@ -450,7 +565,7 @@ fn human_size(bytes: Option<u64>) -> String {
 }
 
 /// Thousands separated by commas.
-fn grouped(n: u64) -> String {
+pub fn grouped(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -612,17 +727,29 @@ impl HealthReport {
             ));
         }
         out.push_str(&format!(
-            "\n {:<26} {:>12} {:>10} {:>8}\n",
-            "collection", "documents", "size", "indexes"
+            "\n {:<26} {:>12} {:>10} {:>10} {:>8} {:>11}\n",
+            "collection", "documents", "data", "storage", "indexes", "index size"
         ));
         for c in &self.collections {
             out.push_str(&format!(
-                " {:<26} {:>12} {:>10} {:>8}\n",
+                " {:<26} {:>12} {:>10} {:>10} {:>8} {:>11}\n",
                 c.name,
                 grouped(c.documents),
                 human_size(c.size_bytes),
-                c.indexes
+                human_size(c.storage_bytes),
+                c.indexes,
+                human_size(c.index_bytes)
             ));
+        }
+        let mut sources: Vec<&str> = self
+            .collections
+            .iter()
+            .map(|c| c.source.describe())
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        if !sources.is_empty() {
+            out.push_str(&format!(" figures from {}\n", sources.join(" and ")));
         }
         out.push('\n');
         match &self.slow_because {
@@ -651,6 +778,59 @@ fn yn(b: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn coll(
+        name: &str,
+        documents: u64,
+        storage: Option<u64>,
+        index: Option<u64>,
+    ) -> CollectionHealth {
+        CollectionHealth {
+            name: name.into(),
+            documents,
+            size_bytes: storage.map(|s| s * 2),
+            storage_bytes: storage,
+            index_bytes: index,
+            indexes: 1,
+            source: if storage.is_some() {
+                SizeSource::CollStatsCommand
+            } else {
+                SizeSource::CountOnly
+            },
+        }
+    }
+
+    #[test]
+    fn the_largest_collections_weigh_storage_and_indexes_then_count() {
+        let all = vec![
+            coll("small", 10, Some(100), Some(50)),
+            coll("indexed", 5, Some(100), Some(900)),
+            coll("big", 1, Some(5000), Some(10)),
+            coll("unsized_many", 1_000_000, None, None),
+            coll("unsized_few", 3, None, None),
+            coll("tie_b", 10, Some(150), Some(0)),
+            coll("tie_a", 10, Some(150), Some(0)),
+        ];
+        let names: Vec<String> = largest(&all, 10).into_iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "big",
+                "indexed",
+                "small",
+                "tie_a",
+                "tie_b",
+                "unsized_many",
+                "unsized_few"
+            ]
+        );
+        assert_eq!(largest(&all, 2).len(), 2);
+        assert!(largest(&[], 3).is_empty());
+        // Only the data size known: it is the footprint.
+        let mut data_only = coll("d", 1, None, None);
+        data_only.size_bytes = Some(7);
+        assert_eq!(data_only.footprint(), Some(7));
+    }
 
     #[test]
     fn ages_and_sizes_read_well() {

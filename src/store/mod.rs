@@ -3,6 +3,7 @@
 //! Only this module (and `mqtt`) talks to servers. Every write is single-document atomic and
 //! idempotent, because FerretDB and standalone servers have no transactions.
 
+pub mod accounts;
 pub mod aggregation;
 pub mod audit;
 mod capabilities;
@@ -16,6 +17,7 @@ pub mod changefeed;
 pub mod classrooms;
 pub mod deadletters;
 pub mod devices;
+pub mod firmware;
 pub mod health;
 pub mod indexes;
 pub mod journal;
@@ -32,6 +34,7 @@ pub mod users;
 pub use capabilities::{Capabilities, ServerInfo, ServerKind};
 pub use error::StoreError;
 
+pub use accounts::{AccountError, AccountOutcome, Admin};
 pub use activity::{ActivityCursor, ActivityFilter};
 pub use aggregates::AggregateQuery;
 pub use indexes::{IndexReport, IndexSpec};

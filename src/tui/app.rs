@@ -584,7 +584,11 @@ impl App {
                 if h.dead_letters.is_none() {
                     h.dead_letters = old.dead_letters;
                 }
+                if h.largest.is_none() {
+                    h.largest = old.largest;
+                }
             }
+            DbChange::Firmware(records) => self.campus.set_firmware(records),
             DbChange::UsersExist(exist) => {
                 let signing_in = matches!(self.modal, Some(Modal::SignIn(_)));
                 if exist && !self.settings.read_only && self.operator.is_none() && !signing_in {

@@ -2,7 +2,7 @@
 
 use crate::domain::totals::{ClosedSwitch, DayTotal, RowNotice};
 use crate::domain::{
-    ActivityLog, Actor, Classroom, CostVersion, Device, Instant, Mac, PowerSettings,
+    ActivityLog, Actor, Classroom, CostVersion, Device, FirmwareUpdate, Instant, Mac, PowerSettings,
 };
 pub use crate::mqtt::message::Event as BoardMessage;
 use chrono::NaiveDate;
@@ -89,6 +89,8 @@ pub enum DbChange {
     UsersExist(bool),
     /// Every schedule, as stored now (read at start and after each schedule change or run).
     Schedules(Vec<crate::domain::Schedule>),
+    /// The newest firmware records of every board, newest first.
+    Firmware(Vec<FirmwareUpdate>),
 }
 
 /// Facts about the database for the health view and the header.
@@ -111,6 +113,22 @@ pub struct DbHealth {
     /// Messages the collectors kept as dead letters, by `kind/reason` (read at reconciliations:
     /// the collection is bounded, but a count is still a read of all of it).
     pub dead_letters: Option<std::collections::BTreeMap<String, i64>>,
+    /// The largest collections, largest first (read at reconciliations: counting and sizing is a
+    /// read of every collection's statistics).
+    pub largest: Option<Vec<CollectionSize>>,
+}
+
+/// How many of the largest collections the health view shows.
+pub const LARGEST_COLLECTIONS: usize = 6;
+
+/// What one collection weighs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CollectionSize {
+    pub name: String,
+    pub documents: u64,
+    /// On disk; `None` where the server gives no sizes.
+    pub storage_bytes: Option<u64>,
+    pub index_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

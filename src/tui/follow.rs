@@ -14,7 +14,7 @@
 //!
 //! Nothing here writes: a read-only dashboard sends only reads.
 
-use super::event::{DbChange, DbHealth, Event, Link, LinkState, Snapshot};
+use super::event::{CollectionSize, DbChange, DbHealth, Event, Link, LinkState, Snapshot};
 use crate::domain::activity::action;
 use crate::domain::interval::{local_date, local_midnight};
 use crate::domain::totals::RowNotice;
@@ -126,9 +126,11 @@ pub async fn follow_database(
                     tracing::warn!(error = %e, "schedules not read");
                     Vec::new()
                 });
+                let firmware = firmware(&store).await;
                 for e in [
                     Event::Db(DbChange::Snapshot(Box::new(snap))),
                     Event::Db(DbChange::Schedules(schedules)),
+                    Event::Db(DbChange::Firmware(firmware)),
                     Event::Db(DbChange::UsersExist(users)),
                     Event::Link(Link::Db, LinkState::Up(store.server().to_string())),
                     Event::Link(Link::Feed, LinkState::Up(mode_text(&feed))),
@@ -186,6 +188,20 @@ async fn first_screen(store: &Store) -> anyhow::Result<Snapshot> {
         cost_versions,
         health: Some(health),
     })
+}
+
+/// Firmware records read for the board view (the newest of every board).
+const FIRMWARE_LOADED: i64 = 500;
+
+/// The newest firmware records (a small collection: people record field updates by hand).
+async fn firmware(store: &Store) -> Vec<crate::domain::FirmwareUpdate> {
+    store
+        .recent_firmware_updates(FIRMWARE_LOADED)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "firmware records not loaded");
+            Vec::new()
+        })
 }
 
 /// Whether any operator account exists (then acting needs a sign-in).
@@ -430,24 +446,46 @@ impl Books {
         let reconcile = self.last.map(|(_, took)| (took, self.period));
         let h = health(&self.store, reconcile, dead_letters).await;
         self.send(DbChange::Health(h)).await;
+        self.send(DbChange::Firmware(firmware(&self.store).await))
+            .await;
     }
 }
 
 /// Facts about the database for the health view: cheap reads only (the dead letters, a bounded
-/// collection, only when asked).
+/// collection, and the collections' statistics, only when asked).
 async fn health(
     store: &Store,
     reconcile: Option<(Duration, Duration)>,
     dead_letters: bool,
 ) -> DbHealth {
     let unreadable = store.unreadable_documents();
-    let dead_letters = if dead_letters {
-        store.dead_letter_counts().await.ok()
+    let (dead_letters, largest) = if dead_letters {
+        let largest = match store
+            .largest_collections(super::event::LARGEST_COLLECTIONS)
+            .await
+        {
+            Ok(l) => Some(
+                l.into_iter()
+                    .map(|c| CollectionSize {
+                        name: c.name,
+                        documents: c.documents,
+                        storage_bytes: c.storage_bytes,
+                        index_bytes: c.index_bytes,
+                    })
+                    .collect(),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "collection sizes not read");
+                None
+            }
+        };
+        (store.dead_letter_counts().await.ok(), largest)
     } else {
-        None
+        (None, None)
     };
     DbHealth {
         dead_letters,
+        largest,
         unreadable: unreadable.iter().map(|u| u.documents as u64).sum(),
         unreadable_reason: (!unreadable.is_empty()).then(|| {
             unreadable

@@ -6,8 +6,8 @@ use crate::domain::energy::switch_power;
 use crate::domain::tariff::TariffBook;
 use crate::domain::totals::{OpenSwitch, RunningTotals, Totals};
 use crate::domain::{
-    ActivityLog, Actor, Classroom, CostVersion, Device, Instant, Mac, PowerSettings, Secret,
-    SwitchType,
+    ActivityLog, Actor, Classroom, CostVersion, Device, FirmwareUpdate, Instant, Mac,
+    PowerSettings, Secret, SwitchType,
 };
 use crate::mqtt::relay::{Confirmation, Pending};
 use std::collections::{HashMap, VecDeque};
@@ -59,6 +59,8 @@ pub const POWER_HISTORY: usize = 120;
 pub const ACTIVITY_HISTORY: usize = 1000;
 /// Distinct unregistered MACs remembered.
 pub const UNREGISTERED_KEPT: usize = 64;
+/// Firmware records kept per board (the newest).
+pub const FIRMWARE_KEPT: usize = 8;
 
 /// Where a relay command stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,6 +191,8 @@ pub struct Campus {
     pub tariff: TariffBook,
     pub activity: Ring<ActivityLog>,
     pub unregistered: Ring<Mac>,
+    /// Each board's newest firmware records (by the board's `_id` in hex), newest first.
+    pub firmware: HashMap<String, Vec<FirmwareUpdate>>,
     /// kWh and ₹ of every scope: the books' own engine, fed by events and reconciliations.
     pub totals: RunningTotals,
 }
@@ -209,6 +213,7 @@ impl Campus {
             tariff: TariffBook::new(Vec::new(), NO_TARIFF_PRICE),
             activity: Ring::new(ACTIVITY_HISTORY),
             unregistered: Ring::new(UNREGISTERED_KEPT),
+            firmware: HashMap::new(),
             totals: RunningTotals::new(tz, now, TariffBook::new(Vec::new(), NO_TARIFF_PRICE)),
         }
     }
@@ -256,6 +261,21 @@ impl Campus {
         campus.unregistered.retain(|m| !by_mac.contains_key(m));
         *self = campus;
         self.sync_all_totals();
+    }
+
+    /// Replaces the firmware histories with `records` (newest first), keeping the newest
+    /// [`FIRMWARE_KEPT`] of each registered board.
+    pub fn set_firmware(&mut self, records: Vec<FirmwareUpdate>) {
+        self.firmware.clear();
+        for r in records {
+            if !self.by_id.contains_key(&r.device_id) {
+                continue;
+            }
+            let history = self.firmware.entry(r.device_id.clone()).or_default();
+            if history.len() < FIRMWARE_KEPT {
+                history.push(r);
+            }
+        }
     }
 
     /// Replaces the activity shown with `recent` (oldest first).

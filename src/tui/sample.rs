@@ -2,7 +2,7 @@
 //! benchmark and the screenshots' layout checks.
 
 use super::app::{App, Settings};
-use super::event::{DbChange, DbHealth, Event, Link, LinkState, Snapshot};
+use super::event::{CollectionSize, DbChange, DbHealth, Event, Link, LinkState, Snapshot};
 use super::keymap::Keymap;
 use super::theme::{Symbols, Theme, UNICODE};
 use super::waste::WasteRule;
@@ -10,8 +10,8 @@ use crate::domain::interval::local_date;
 use crate::domain::totals::{Amount, ClosedSwitch, DayTotal};
 use crate::domain::{
     ActivityLog, Actor, Classroom, CostVersion, CreatedBy, Device, DeviceConfig, DeviceStatus,
-    DeviceType, Id, Instant, Mac, PowerSettings, Role, Secret, Switch, SwitchType, TariffScope,
-    TriggeredBy,
+    DeviceType, FirmwareUpdate, FirmwareUpdateStatus, Id, Instant, Mac, PowerSettings, Role,
+    Secret, Switch, SwitchType, TariffScope, TriggeredBy,
 };
 use chrono::{Duration, TimeZone};
 
@@ -216,7 +216,58 @@ fn campus(rooms: usize, boards: usize, switches: usize) -> (Snapshot, Vec<DbChan
         unreadable: 0,
         unreadable_reason: None,
         dead_letters: None,
+        largest: Some(
+            [
+                ("telemetryevents", 412_508, 96_468_992, 31_457_280),
+                ("deviceconsumptionledgers", 184_220, 41_943_040, 22_020_096),
+                ("activitylogs", 52_310, 9_437_184, 3_145_728),
+                ("dailyaggregates", 4_380, 1_048_576, 524_288),
+                ("devices", 12, 36_864, 110_592),
+                ("classrooms", 6, 20_480, 36_864),
+            ]
+            .into_iter()
+            .map(|(name, documents, storage, index)| CollectionSize {
+                name: name.into(),
+                documents,
+                storage_bytes: Some(storage),
+                index_bytes: Some(index),
+            })
+            .collect(),
+        ),
     });
+    // Every board was updated to 1.4.2 in the field; every fourth one also failed a trial of
+    // 1.5.0-rc1 yesterday.
+    let mut firmware = Vec::new();
+    for (k, d) in snap.devices.iter().enumerate() {
+        let device_id = d.id.map(|i| i.to_hex()).unwrap_or_default();
+        if k % 4 == 0 {
+            firmware.push(FirmwareUpdate {
+                id: Some(id(5, k as u32 * 2 + 1)),
+                device_id: device_id.clone(),
+                from_version: "1.4.2".into(),
+                to_version: "1.5.0-rc1".into(),
+                status: FirmwareUpdateStatus::Failed,
+                started_at: Some(now - Duration::hours(26)),
+                finished_at: Some(now - Duration::hours(26) + Duration::minutes(4)),
+                notes: Some("relay 3 chatters after boot; rolled back over USB".into()),
+                created_at: None,
+                updated_at: None,
+            });
+        }
+        firmware.push(FirmwareUpdate {
+            id: Some(id(5, k as u32 * 2)),
+            device_id,
+            from_version: "1.4.1".into(),
+            to_version: "1.4.2".into(),
+            status: FirmwareUpdateStatus::Success,
+            started_at: Some(now - Duration::days(12)),
+            finished_at: Some(now - Duration::days(12) + Duration::minutes(3)),
+            notes: None,
+            created_at: None,
+            updated_at: None,
+        });
+    }
+    firmware.sort_by_key(|u| std::cmp::Reverse(u.when()));
     // ₹14,200 over November 1–23, spread evenly over the boards.
     let day = local_date(now, chrono_tz::Asia::Kolkata);
     let devices = snap.devices.len().max(1) as f64;
@@ -246,6 +297,7 @@ fn campus(rooms: usize, boards: usize, switches: usize) -> (Snapshot, Vec<DbChan
         })
         .collect();
     let books = vec![
+        DbChange::Firmware(firmware),
         DbChange::RecentActivity(activity),
         DbChange::History { day, history },
         DbChange::Reconciled {

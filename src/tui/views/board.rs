@@ -98,9 +98,43 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, bi: usize) {
         sw_area,
     );
 
+    // The firmware history takes what the activity can spare: up to four records, while the
+    // activity keeps two rows.
+    let below = area.height.saturating_sub(INFO_HEIGHT + sw_h);
+    let history = app
+        .campus
+        .firmware
+        .get(&b.id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let fw_rows = (history.len() as u16)
+        .min(4)
+        .min(below.saturating_sub(4 + 2));
+    let fw_h = if fw_rows > 0 { fw_rows + 2 } else { 0 };
+    if fw_h > 0 {
+        let lines: Vec<Line> = history
+            .iter()
+            .take(fw_rows as usize)
+            .map(|u| firmware_line(app, u))
+            .collect();
+        let more = history.len().saturating_sub(fw_rows as usize);
+        let title = if more > 0 {
+            format!(" Firmware history (+{more} older) ")
+        } else {
+            " Firmware history ".to_string()
+        };
+        frame.render_widget(
+            Paragraph::new(lines).block(bordered(app, Line::from(Span::styled(title, t.accent)))),
+            Rect {
+                y: sw_area.y + sw_h,
+                height: fw_h,
+                ..area
+            },
+        );
+    }
     let act_area = Rect {
-        y: sw_area.y + sw_h,
-        height: area.height.saturating_sub(INFO_HEIGHT + sw_h),
+        y: sw_area.y + sw_h + fw_h,
+        height: below.saturating_sub(fw_h),
         ..area
     };
     let fit_rows = act_area.height.saturating_sub(2) as usize;
@@ -143,4 +177,45 @@ pub fn who(a: &crate::domain::ActivityLog) -> String {
         Some(n) => format!("{n} ({})", a.triggered_by.as_str()),
         None => a.triggered_by.as_str().to_string(),
     }
+}
+
+/// One firmware record: when, from → to, how it went, the note.
+fn firmware_line<'a>(app: &App, u: &crate::domain::FirmwareUpdate) -> Line<'a> {
+    let t = &app.theme;
+    let when = u
+        .when()
+        .map(|ts| date_time(ts, app.settings.tz))
+        .unwrap_or_else(|| app.symbols.dash.into());
+    // Another writer's text: shown, never acted on by the terminal.
+    let clean = |x: &str| -> String {
+        x.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let from = if u.from_version.is_empty() {
+        "?".to_string()
+    } else {
+        clean(&u.from_version)
+    };
+    let status_style = match u.status {
+        crate::domain::FirmwareUpdateStatus::Success => t.ok,
+        crate::domain::FirmwareUpdateStatus::Failed => t.error,
+        _ => t.pending,
+    };
+    Line::from(vec![
+        Span::styled(format!(" {when}  "), t.dim),
+        Span::styled(
+            format!(
+                "{:>10} → {:<10} ",
+                fit(&from, 10),
+                fit(&clean(&u.to_version), 10)
+            ),
+            t.text,
+        ),
+        Span::styled(
+            format!("{:<12}", fit(&clean(u.status.as_str()), 12)),
+            status_style,
+        ),
+        Span::styled(fit(&clean(u.notes.as_deref().unwrap_or("")), 60), t.dim),
+    ])
 }

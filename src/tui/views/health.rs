@@ -2,8 +2,9 @@
 
 use super::super::app::App;
 use super::super::event::LinkState;
+use super::super::event::LARGEST_COLLECTIONS;
 use super::super::model::Presence;
-use super::super::widgets::format::age;
+use super::super::widgets::format::{age, fit};
 use super::bordered;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -216,6 +217,51 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             Span::raw(" ".repeat(13)),
             Span::styled(format!("unregistered: {}", macs.join(", ")), t.dim),
         ]));
+    }
+    lines.push(Line::raw(""));
+    match &h.largest {
+        None => lines.push(Line::from(vec![
+            label("Storage"),
+            Span::styled(
+                format!("measured at the next reconciliation{}", s.pending),
+                t.dim,
+            ),
+        ])),
+        Some(largest) => {
+            let sized = largest.iter().any(|c| c.storage_bytes.is_some());
+            lines.push(Line::from(vec![
+                label("Storage"),
+                Span::styled(
+                    if sized {
+                        "largest collections".to_string()
+                    } else {
+                        "largest collections (counts only: the server gives no sizes)".to_string()
+                    },
+                    t.text,
+                ),
+            ]));
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "{:13}{:<26} {:>12} {:>10} {:>11}",
+                    "", "collection", "documents", "storage", "index size"
+                ),
+                t.dim,
+            )));
+            use crate::store::health::{grouped, human_size as size};
+            for c in largest.iter().take(LARGEST_COLLECTIONS) {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "{:13}{:<26} {:>12} {:>10} {:>11}",
+                        "",
+                        fit(&c.name, 26),
+                        grouped(c.documents),
+                        size(c.storage_bytes),
+                        size(c.index_bytes)
+                    ),
+                    t.text,
+                )));
+            }
+        }
     }
     frame.render_widget(
         Paragraph::new(lines)
