@@ -7,6 +7,7 @@ pub mod books;
 pub mod dashboard;
 pub mod data;
 pub mod exit;
+pub mod export;
 pub mod input;
 pub mod live;
 
@@ -59,6 +60,8 @@ pub enum Command {
     Dashboard(dashboard::DashboardCommand),
     #[command(flatten)]
     Live(live::LiveCommand),
+    #[command(flatten)]
+    Export(export::ExportCommand),
 }
 
 /// Parses the command line and checks what can be checked without a server. `Err` carries the
@@ -98,6 +101,7 @@ where
         match c {
             Command::Books(b) => b.check()?,
             Command::Data(d) => d.check()?,
+            Command::Export(e) => e.check()?,
             Command::Live(_) | Command::Dashboard(_) => {}
         }
         if cli.json && !c.speaks_json() {
@@ -114,7 +118,7 @@ impl Command {
         match self {
             Command::Dashboard(_) => false,
             Command::Live(l) => l.speaks_json(),
-            Command::Data(_) | Command::Books(_) => true,
+            Command::Data(_) | Command::Books(_) | Command::Export(_) => true,
         }
     }
 
@@ -291,6 +295,7 @@ where
             Some(Command::Books(c)) => books::run(c, &ctx).await,
             Some(Command::Dashboard(c)) => dashboard::run(c, &ctx).await,
             Some(Command::Live(c)) => live::run(c, &ctx).await,
+            Some(Command::Export(c)) => export::run(c, &ctx).await,
             None => dashboard::dashboard(dashboard::DashboardArgs::from_env(), &ctx).await,
         }
     });

@@ -25,6 +25,7 @@ pub mod migrations;
 pub mod presence;
 pub mod switching;
 pub mod telemetry;
+pub mod trends;
 pub mod unreadable;
 pub mod users;
 

@@ -5,6 +5,7 @@ use super::event::{AggregationUpdate, DbChange, DbHealth, Event, Link, LinkState
 use super::keymap::{Action, Keymap};
 use super::model::{Campus, Clock, Presence, Ring, ToggleState};
 use super::theme::{Symbols, Theme};
+use super::trends::TrendsState;
 use super::waste::{waste, WasteRow, WasteRule};
 use crate::domain::activity::action;
 use crate::domain::{validation, ActivityLog, Instant, Mac, Role, Secret, TriggeredBy};
@@ -66,6 +67,11 @@ pub enum Effect {
         password: String,
     },
     ChangeTheme(String),
+    /// Read the history the trends view shows (a read: allowed in read-only sessions).
+    LoadTrends {
+        now: Instant,
+        rule: WasteRule,
+    },
     Quit,
 }
 
@@ -78,6 +84,7 @@ pub enum View {
     Health,
     Tariff,
     Waste,
+    Trends,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +221,7 @@ pub struct App {
     pub aggregation: Option<AggregationState>,
     pub notice: Option<(NoticeKind, String)>,
     pub operator: Option<Operator>,
+    pub trends: TrendsState,
     pub loaded: bool,
     pub width: u16,
     pub height: u16,
@@ -266,6 +274,7 @@ impl App {
             aggregation: None,
             notice: None,
             operator: None,
+            trends: TrendsState::default(),
             loaded: false,
             width: 120,
             height: 40,
@@ -391,6 +400,11 @@ impl App {
                     }
                     (AggregationUpdate::Failed(e), _) => AggregationState::Failed(e),
                 });
+                self.dirty = true;
+            }
+            Event::Trends(update) => {
+                self.trends.apply(update);
+                self.clamp_selection();
                 self.dirty = true;
             }
             Event::SignIn(result) => {
@@ -779,6 +793,14 @@ impl App {
                     }
                 }
             }
+            Action::NextBoard if self.view == View::Trends => {
+                // The charts show the campus, or the classroom selected in the lists.
+                let selected = self.trends_rows().into_iter().nth(self.list_sel);
+                self.trends.scope = match (&self.trends.scope, selected) {
+                    (None, Some(name)) => Some(name),
+                    _ => None,
+                };
+            }
             Action::NextBoard => {
                 if let View::Classroom(room) = self.view {
                     let boards = &self.campus.rooms[room].boards;
@@ -818,6 +840,7 @@ impl App {
             Action::Activity => self.go(View::Activity),
             Action::Health => self.go(View::Health),
             Action::Tariff => self.go(View::Tariff),
+            Action::Trends => self.open_trends(fx),
             Action::EditTariff => match self.may_administer() {
                 Ok(()) => {
                     let current = format!("{:.2}", self.campus.global_rate(self.clock.now));
@@ -902,9 +925,69 @@ impl App {
                     self.switch_sel = 0;
                 }
             }
+            View::Trends => {
+                if let Some(room) = self.trends_room(self.list_sel) {
+                    self.go(View::Classroom(room));
+                    self.switch_sel = 0;
+                }
+            }
             View::Classroom(_) | View::Board(_) => self.toggle_selected(fx),
             _ => {}
         }
+    }
+
+    /// Shows the trends, reading their history unless what is loaded is today's.
+    fn open_trends(&mut self, fx: &mut Vec<Effect>) {
+        self.go(View::Trends);
+        let today = self.campus.totals.day();
+        if !self.trends.loading && !self.trends.is_current(today) {
+            self.trends.loading = true;
+            self.trends.error = None;
+            self.trends.waste = None;
+            fx.push(Effect::LoadTrends {
+                now: self.clock.now,
+                rule: self.settings.waste.clone(),
+            });
+        }
+    }
+
+    /// The classrooms of the trends' two top lists, one after the other (ledger names).
+    pub fn trends_rows(&self) -> Vec<String> {
+        let (cost, waste) = self.trends_tops();
+        cost.into_iter().chain(waste).map(|(n, _)| n).collect()
+    }
+
+    /// The top classrooms by ₹ this month (the running totals) and by ₹ outside campus hours
+    /// this month (the month's ledger, once read).
+    pub fn trends_tops(&self) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+        use crate::domain::trends::top_n;
+        let cost = top_n(
+            self.campus
+                .totals
+                .classrooms()
+                .map(|(n, t)| (n.to_string(), t.month_to_date.cost)),
+            super::trends::TOP,
+        );
+        let waste = self
+            .trends
+            .waste
+            .as_ref()
+            .map(|w| {
+                top_n(
+                    w.iter()
+                        .filter(|(_, a)| a.cost > 0.0)
+                        .map(|(n, a)| (n.clone(), a.cost)),
+                    super::trends::TOP,
+                )
+            })
+            .unwrap_or_default();
+        (cost, waste)
+    }
+
+    /// The room of row `i` of the trends' top lists.
+    pub fn trends_room(&self, i: usize) -> Option<usize> {
+        let name = self.trends_rows().into_iter().nth(i)?;
+        (0..self.campus.rooms.len()).find(|&r| self.campus.ledger_classroom(r) == name)
     }
 
     fn may_act(&self) -> Result<(), String> {
@@ -1137,6 +1220,7 @@ impl App {
             View::Activity => self.visible_activity().len(),
             View::Waste => self.waste_rows().len(),
             View::Tariff => self.campus.tariff.versions.len(),
+            View::Trends => self.trends_rows().len(),
             View::Health => 0,
         }
     }

@@ -28,6 +28,7 @@ pub enum Action {
     Activity,
     Health,
     Tariff,
+    Trends,
     EditTariff,
     Aggregate,
     Theme,
@@ -72,6 +73,11 @@ impl Action {
         (Action::Activity, "activity", "activity log"),
         (Action::Health, "health", "health of servers and boards"),
         (Action::Tariff, "tariff", "tariff and its history"),
+        (
+            Action::Trends,
+            "trends",
+            "trends: 30 days, today's load, costliest rooms",
+        ),
         (
             Action::EditTariff,
             "edit_tariff",
@@ -266,6 +272,8 @@ impl Default for Keymap {
         bind(Key::ch('4'), Health);
         bind(Key::ch('r'), Tariff);
         bind(Key::ch('5'), Tariff);
+        bind(Key::ch('T'), Trends);
+        bind(Key::ch('6'), Trends);
         bind(Key::ch('e'), EditTariff);
         bind(Key::ch('a'), Aggregate);
         bind(Key::ch('t'), Theme);

@@ -9,6 +9,7 @@ mod header;
 mod health;
 mod modal;
 mod tariff;
+mod trends;
 mod waste;
 
 use super::app::{AggregationState, App, NoticeKind, View};
@@ -97,6 +98,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         View::Health => health::render(frame, app, a.body),
         View::Tariff => tariff::render(frame, app, a.body),
         View::Waste => waste::render(frame, app, a.body),
+        View::Trends => trends::render(frame, app, a.body),
     }
     status(frame, app, a.status);
     footer(frame, app, a.footer);
@@ -121,7 +123,7 @@ pub fn row_at(app: &App, y: u16) -> Option<usize> {
         View::Activity | View::Waste | View::Tariff => {
             list_index(y, body.y + 2, list_rows(body), app.list_sel)
         }
-        View::Health => None,
+        View::Health | View::Trends => None,
     }
 }
 
@@ -276,6 +278,14 @@ fn footer(frame: &mut Frame, app: &App, area: Rect) {
         View::Health => &[(Back, "back"), (Help, "help"), (Quit, "quit")],
         View::Tariff => &[
             (EditTariff, "change tariff"),
+            (Back, "back"),
+            (Help, "help"),
+            (Quit, "quit"),
+        ],
+        View::Trends => &[
+            (Down, "select"),
+            (Open, "open room"),
+            (NextBoard, "campus / room"),
             (Back, "back"),
             (Help, "help"),
             (Quit, "quit"),
