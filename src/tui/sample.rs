@@ -327,7 +327,7 @@ pub fn trends(rooms: usize) -> Vec<super::event::TrendsUpdate> {
             7.0
         };
         for r in 0..rooms {
-            let kwh = (40.0 + 12.0 * (r % 5) as f64 + (d.day() % 7) as f64) * week;
+            let kwh = (12.0 + 2.0 * (r % 5) as f64 + 0.5 * (d.day() % 7) as f64) * week;
             book.add(
                 d,
                 &room_name(r),

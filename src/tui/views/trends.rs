@@ -119,8 +119,8 @@ fn summary(frame: &mut Frame, app: &App, area: Rect) {
             let change = change_percent(now, before)
                 .map(|p| format!(" ({p:+.1}%)"))
                 .unwrap_or_default();
-            first.push(Span::raw(format!(
-                "   {} {rupee}{} vs {} {rupee}{}{change}",
+            second.push(Span::raw(format!(
+                "{} {rupee}{} vs {} {rupee}{}{change}   ",
                 day_range(m.this),
                 money_whole(now),
                 day_range(m.last),
