@@ -599,7 +599,7 @@ fn text_bar(v: f64, max: f64, width: usize) -> String {
     }
     let eighths = (v / max * (width * 8) as f64).round() as usize;
     let mut s: String = std::iter::repeat_n('█', eighths / 8).collect();
-    if eighths % 8 > 0 {
+    if !eighths.is_multiple_of(8) {
         s.push(EIGHTHS[eighths % 8 - 1]);
     }
     s

@@ -247,11 +247,13 @@ impl LoadCurve {
         }
         let first = ((a - self.start).num_milliseconds() / slot_ms) as usize;
         let last = (((b - self.start).num_milliseconds() - 1) / slot_ms) as usize;
-        for i in first..=last.min(self.kwh.len() - 1) {
-            let s = self.slot_start(i).max(a);
-            let e = (self.slot_start(i) + chrono::Duration::milliseconds(slot_ms)).min(b);
+        let day_start = self.start;
+        for (i, slot) in self.kwh.iter_mut().enumerate().take(last + 1).skip(first) {
+            let slot_start = day_start + chrono::Duration::milliseconds(slot_ms * i as i64);
+            let s = slot_start.max(a);
+            let e = (slot_start + chrono::Duration::milliseconds(slot_ms)).min(b);
             let overlap = (e - s).num_milliseconds().max(0) as f64;
-            self.kwh[i] += kwh * overlap / span as f64;
+            *slot += kwh * overlap / span as f64;
         }
     }
 

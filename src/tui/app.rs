@@ -14,6 +14,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use tui_input::backend::crossterm::EventHandler;
 use tui_input::Input;
 
+/// Classrooms (ledger names) with a figure, largest first.
+pub type Ranking = Vec<(String, f64)>;
+
 /// How long a confirmed toggle shows its tick.
 const CONFIRMED_FOR_SECS: i64 = 3;
 /// Seconds of one-per-second message counts kept for the rate figure.
@@ -959,7 +962,7 @@ impl App {
 
     /// The top classrooms by ₹ this month (the running totals) and by ₹ outside campus hours
     /// this month (the month's ledger, once read).
-    pub fn trends_tops(&self) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+    pub fn trends_tops(&self) -> (Ranking, Ranking) {
         use crate::domain::trends::top_n;
         let cost = top_n(
             self.campus
