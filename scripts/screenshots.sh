@@ -100,6 +100,10 @@ keys 8 . 2 5
 shot tariff-edit
 keys Escape
 keys c
+keys T
+wait_for "Top rooms by"
+shot trends
+keys Escape
 keys '?'
 shot help
 keys Escape

@@ -372,3 +372,82 @@ fn the_health_view_shows_the_largest_collections_first() {
     assert!(top < next, "{screen}");
     assert!(screen.contains("92.0 MB"), "storage size shown: {screen}");
 }
+
+/// Opens the trends and hands them the sample history.
+fn with_trends(app: &mut App) {
+    keys(app, "T");
+    for u in sample::trends(app.campus.rooms.len()) {
+        app.update(Event::Trends(u));
+    }
+}
+
+#[test]
+fn trends_view() {
+    snap("trends", with_trends);
+    snap("trends_classroom", |app| {
+        with_trends(app);
+        keys(app, "j");
+        key(app, KeyCode::Tab);
+    });
+}
+
+#[test]
+fn trends_read_history_once_a_day_even_read_only_and_open_a_room() {
+    let mut app = sample::default_app(Role::User);
+    app.settings.read_only = true;
+    let fx = app.update(Event::Key(KeyEvent::new(
+        KeyCode::Char('T'),
+        KeyModifiers::NONE,
+    )));
+    assert!(
+        matches!(
+            fx.as_slice(),
+            [autovolt::tui::app::Effect::LoadTrends { .. }]
+        ),
+        "{fx:?}"
+    );
+    let buf = draw(&mut app, 120, 40);
+    assert!(text(&buf).contains("reading the history"), "{}", text(&buf));
+    for u in sample::trends(app.campus.rooms.len()) {
+        app.update(Event::Trends(u));
+    }
+    key(&mut app, KeyCode::Esc);
+    let fx = app.update(Event::Key(KeyEvent::new(
+        KeyCode::Char('T'),
+        KeyModifiers::NONE,
+    )));
+    assert!(fx.is_empty(), "today's history is not read again: {fx:?}");
+    // The costliest room of the month is first; Enter opens it.
+    let first = app.trends_rows()[0].clone();
+    key(&mut app, KeyCode::Enter);
+    match app.view {
+        autovolt::tui::app::View::Classroom(r) => assert_eq!(app.campus.rooms[r].name, first),
+        v => panic!("{v:?}"),
+    }
+}
+
+#[test]
+fn trends_keep_their_marks_in_ascii_and_without_colour() {
+    let mut app = sample::app(6, 2, 6, Role::User, ASCII);
+    app.theme = Theme::load("dark", true).unwrap();
+    with_trends(&mut app);
+    for (w, h) in [(120, 40), (80, 24)] {
+        let t = text(&draw(&mut app, w, h));
+        assert!(t.is_ascii(), "{t}");
+        assert!(t.contains("^^"), "the tariff change is marked: {t}");
+        assert!(t.contains("**"), "today is marked: {t}");
+        assert!(t.contains("...."), "closed hours are shaded: {t}");
+        assert!(t.contains("Top rooms by Rs this month"), "{t}");
+    }
+}
+
+#[test]
+fn trends_failure_is_said_and_keeps_the_view() {
+    let mut app = sample::default_app(Role::User);
+    keys(&mut app, "T");
+    app.update(Event::Trends(autovolt::tui::event::TrendsUpdate::Failed(
+        "the database is unreachable".into(),
+    )));
+    let t = text(&draw(&mut app, 80, 24));
+    assert!(t.contains("the database is unreachable"), "{t}");
+}

@@ -7,6 +7,7 @@ pub mod books;
 pub mod dashboard;
 pub mod data;
 pub mod exit;
+pub mod export;
 pub mod firmware;
 pub mod generate;
 pub mod input;
@@ -79,6 +80,8 @@ pub enum Command {
     Users(users::UsersCommand),
     #[command(flatten)]
     Firmware(firmware::FirmwareCommand),
+    #[command(flatten)]
+    Export(export::ExportCommand),
 }
 
 /// How log lines are written.
@@ -126,6 +129,7 @@ where
         match c {
             Command::Books(b) => b.check()?,
             Command::Data(d) => d.check()?,
+            Command::Export(e) => e.check()?,
             Command::Users(u) => u.check()?,
             Command::Firmware(f) => f.check()?,
             Command::Live(_)
@@ -165,7 +169,8 @@ impl Command {
             | Command::Settings(_)
             | Command::Schedule(_)
             | Command::Users(_)
-            | Command::Firmware(_) => true,
+            | Command::Firmware(_)
+            | Command::Export(_) => true,
         }
     }
 
@@ -373,6 +378,7 @@ where
             Some(Command::Schedule(c)) => schedule::run(c, &ctx).await,
             Some(Command::Users(c)) => users::run(c, &ctx).await,
             Some(Command::Firmware(c)) => firmware::run(c, &ctx).await,
+            Some(Command::Export(c)) => export::run(c, &ctx).await,
             None => dashboard::dashboard(dashboard::DashboardArgs::from_env(), &ctx).await,
         }
     });

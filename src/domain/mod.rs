@@ -25,6 +25,7 @@ pub mod string_enum;
 pub mod tariff;
 pub mod telemetry;
 pub mod totals;
+pub mod trends;
 pub mod user;
 pub mod validation;
 

@@ -28,6 +28,7 @@ pub mod presence;
 pub mod schedules;
 pub mod switching;
 pub mod telemetry;
+pub mod trends;
 pub mod unreadable;
 pub mod users;
 

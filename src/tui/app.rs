@@ -5,6 +5,7 @@ use super::event::{AggregationUpdate, DbChange, DbHealth, Event, Link, LinkState
 use super::keymap::{Action, Keymap};
 use super::model::{Campus, Clock, Presence, Ring, ToggleState};
 use super::theme::{Symbols, Theme};
+use super::trends::TrendsState;
 use super::waste::{waste, WasteRow, WasteRule};
 use crate::domain::activity::action;
 use crate::domain::{validation, ActivityLog, Actor, Instant, Permission};
@@ -13,6 +14,9 @@ use chrono::{Duration, NaiveDate, TimeZone};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use tui_input::backend::crossterm::EventHandler;
 use tui_input::Input;
+
+/// Classrooms (ledger names) with a figure, largest first.
+pub type Ranking = Vec<(String, f64)>;
 
 /// How long a confirmed toggle shows its tick.
 const CONFIRMED_FOR_SECS: i64 = 3;
@@ -59,6 +63,11 @@ pub enum Effect {
         password: String,
     },
     ChangeTheme(String),
+    /// Read the history the trends view shows (a read: allowed in read-only sessions).
+    LoadTrends {
+        now: Instant,
+        rule: WasteRule,
+    },
     Quit,
 }
 
@@ -72,6 +81,7 @@ pub enum View {
     Tariff,
     Waste,
     Schedules,
+    Trends,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +220,7 @@ pub struct App {
     pub schedules: Vec<crate::domain::Schedule>,
     pub notice: Option<(NoticeKind, String)>,
     pub operator: Option<Actor>,
+    pub trends: TrendsState,
     pub loaded: bool,
     pub width: u16,
     pub height: u16,
@@ -263,6 +274,7 @@ impl App {
             schedules: Vec::new(),
             notice: None,
             operator: None,
+            trends: TrendsState::default(),
             loaded: false,
             width: 120,
             height: 40,
@@ -403,6 +415,11 @@ impl App {
                     }
                     (AggregationUpdate::Failed(e), _) => AggregationState::Failed(e),
                 });
+                self.dirty = true;
+            }
+            Event::Trends(update) => {
+                self.trends.apply(update);
+                self.clamp_selection();
                 self.dirty = true;
             }
             Event::SignIn(result) => {
@@ -820,6 +837,14 @@ impl App {
                     }
                 }
             }
+            Action::NextBoard if self.view == View::Trends => {
+                // The charts show the campus, or the classroom selected in the lists.
+                let selected = self.trends_rows().into_iter().nth(self.list_sel);
+                self.trends.scope = match (&self.trends.scope, selected) {
+                    (None, Some(name)) => Some(name),
+                    _ => None,
+                };
+            }
             Action::NextBoard => {
                 if let View::Classroom(room) = self.view {
                     let boards = &self.campus.rooms[room].boards;
@@ -860,6 +885,7 @@ impl App {
             Action::Health => self.go(View::Health),
             Action::Tariff => self.go(View::Tariff),
             Action::Schedules => self.go(View::Schedules),
+            Action::Trends => self.open_trends(fx),
             Action::EditTariff => match self.may_administer() {
                 Ok(()) => {
                     let current = format!("{:.2}", self.campus.global_rate(self.clock.now));
@@ -944,9 +970,69 @@ impl App {
                     self.switch_sel = 0;
                 }
             }
+            View::Trends => {
+                if let Some(room) = self.trends_room(self.list_sel) {
+                    self.go(View::Classroom(room));
+                    self.switch_sel = 0;
+                }
+            }
             View::Classroom(_) | View::Board(_) => self.toggle_selected(fx),
             _ => {}
         }
+    }
+
+    /// Shows the trends, reading their history unless what is loaded is today's.
+    fn open_trends(&mut self, fx: &mut Vec<Effect>) {
+        self.go(View::Trends);
+        let today = self.campus.totals.day();
+        if !self.trends.loading && !self.trends.is_current(today) {
+            self.trends.loading = true;
+            self.trends.error = None;
+            self.trends.waste = None;
+            fx.push(Effect::LoadTrends {
+                now: self.clock.now,
+                rule: self.settings.waste.clone(),
+            });
+        }
+    }
+
+    /// The classrooms of the trends' two top lists, one after the other (ledger names).
+    pub fn trends_rows(&self) -> Vec<String> {
+        let (cost, waste) = self.trends_tops();
+        cost.into_iter().chain(waste).map(|(n, _)| n).collect()
+    }
+
+    /// The top classrooms by ₹ this month (the running totals) and by ₹ outside campus hours
+    /// this month (the month's ledger, once read).
+    pub fn trends_tops(&self) -> (Ranking, Ranking) {
+        use crate::domain::trends::top_n;
+        let cost = top_n(
+            self.campus
+                .totals
+                .classrooms()
+                .map(|(n, t)| (n.to_string(), t.month_to_date.cost)),
+            super::trends::TOP,
+        );
+        let waste = self
+            .trends
+            .waste
+            .as_ref()
+            .map(|w| {
+                top_n(
+                    w.iter()
+                        .filter(|(_, a)| a.cost > 0.0)
+                        .map(|(n, a)| (n.clone(), a.cost)),
+                    super::trends::TOP,
+                )
+            })
+            .unwrap_or_default();
+        (cost, waste)
+    }
+
+    /// The room of row `i` of the trends' top lists.
+    pub fn trends_room(&self, i: usize) -> Option<usize> {
+        let name = self.trends_rows().into_iter().nth(i)?;
+        (0..self.campus.rooms.len()).find(|&r| self.campus.ledger_classroom(r) == name)
     }
 
     fn may_act(&self) -> Result<(), String> {
@@ -1149,6 +1235,7 @@ impl App {
             View::Waste => self.waste_rows().len(),
             View::Tariff => self.campus.tariff.versions.len(),
             View::Schedules => self.schedules.len(),
+            View::Trends => self.trends_rows().len(),
             View::Health => 0,
         }
     }

@@ -30,6 +30,18 @@ pub enum Event {
     TariffResult(Result<CostVersion, String>),
     Aggregation(AggregationUpdate),
     SignIn(Result<Actor, String>),
+    /// History read for the trends view.
+    Trends(TrendsUpdate),
+}
+
+/// What a trends read brought.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrendsUpdate {
+    /// The rollups of the days shown and today's load curves.
+    Loaded(Box<super::trends::TrendsData>),
+    /// This month's ₹ and kWh outside campus hours per classroom (read after the first frame).
+    Waste(std::collections::BTreeMap<String, crate::domain::totals::Amount>),
+    Failed(String),
 }
 
 /// A board's message, as the live pipeline's parser reads it (PROTOCOL.md).

@@ -29,6 +29,7 @@ pub enum Action {
     Health,
     Tariff,
     Schedules,
+    Trends,
     EditTariff,
     Aggregate,
     Theme,
@@ -77,6 +78,11 @@ impl Action {
             Action::Schedules,
             "schedules",
             "schedules: what switches when",
+        ),
+        (
+            Action::Trends,
+            "trends",
+            "trends: 30 days, today's load, costliest rooms",
         ),
         (
             Action::EditTariff,
@@ -273,6 +279,8 @@ impl Default for Keymap {
         bind(Key::ch('r'), Tariff);
         bind(Key::ch('5'), Tariff);
         bind(Key::ch('S'), Schedules);
+        bind(Key::ch('T'), Trends);
+        bind(Key::ch('6'), Trends);
         bind(Key::ch('e'), EditTariff);
         bind(Key::ch('a'), Aggregate);
         bind(Key::ch('t'), Theme);

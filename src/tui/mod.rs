@@ -12,6 +12,7 @@ pub mod runtime;
 pub mod sample;
 pub mod terminal;
 pub mod theme;
+pub mod trends;
 pub mod views;
 pub mod waste;
 pub mod widgets;

@@ -4,7 +4,7 @@
 //! and only when something changed.
 
 use super::app::{App, Effect, Settings};
-use super::event::{AggregationUpdate, Event, Link, LinkState};
+use super::event::{AggregationUpdate, Event, Link, LinkState, TrendsUpdate};
 use super::follow;
 use super::keymap::Keymap;
 use super::live::{self, STATE_TOPIC, SWITCHES_TOPIC, TELEMETRY_TOPIC};
@@ -293,6 +293,24 @@ impl Services {
 
     /// Runs one effect in a task; its result comes back as an event.
     fn run(&self, effect: Effect) {
+        if let Effect::LoadTrends { now, rule } = effect {
+            // A read: read-only sessions may too.
+            let (tx, store, tz) = (self.tx.clone(), self.store.clone(), self.tz);
+            tokio::spawn(async move {
+                match Self::connected(&store).await {
+                    Some(s) => super::trends::load(&s, now, tz, &rule, &tx).await,
+                    None => {
+                        let _ = tx
+                            .send(Event::Trends(TrendsUpdate::Failed(
+                                "the database is unreachable; the trends show when it is back"
+                                    .into(),
+                            )))
+                            .await;
+                    }
+                }
+            });
+            return;
+        }
         if self.read_only {
             // The app never asks in read-only mode; this is the second lock on the door.
             tracing::warn!(?effect, "read-only session: effect dropped");
@@ -404,7 +422,7 @@ impl Services {
                     let _ = tx.send(Event::SignIn(result)).await;
                 });
             }
-            Effect::ChangeTheme(_) | Effect::Quit => {}
+            Effect::ChangeTheme(_) | Effect::Quit | Effect::LoadTrends { .. } => {}
         }
     }
 }

@@ -350,3 +350,80 @@ pub fn app(rooms: usize, boards: usize, switches: usize, role: Role, symbols: Sy
 pub fn default_app(role: Role) -> App {
     app(6, 2, 6, role, UNICODE)
 }
+
+/// What a trends read brings for the sample campus of `rooms` classrooms: rollups of every day
+/// it asks for (a weekly rhythm, Sundays quiet, dearer since the tariff change 23 days ago),
+/// today's ledger until 14:00 as load curves (some of it before opening time), and the month's
+/// waste.
+pub fn trends(rooms: usize) -> Vec<super::event::TrendsUpdate> {
+    use super::event::TrendsUpdate;
+    use crate::domain::trends::{DailyBook, LoadCurve};
+    use chrono::Datelike;
+    let tz = chrono_tz::Asia::Kolkata;
+    let now = now();
+    let day = local_date(now, tz);
+    let (from, to) = super::trends::days_needed(day);
+    let mut book = DailyBook::default();
+    for d in from.iter_days().take_while(|d| *d <= to) {
+        let week = match d.weekday().num_days_from_sunday() {
+            0 => 0.3,
+            6 => 0.7,
+            _ => 1.0,
+        };
+        let rate = if d >= local_date(now - Duration::days(23), tz) {
+            7.5
+        } else {
+            7.0
+        };
+        for r in 0..rooms {
+            let kwh = (12.0 + 2.0 * (r % 5) as f64 + 0.5 * (d.day() % 7) as f64) * week;
+            book.add(
+                d,
+                &room_name(r),
+                Amount {
+                    kwh,
+                    cost: kwh * rate,
+                },
+            );
+        }
+    }
+    let mut curves = std::collections::BTreeMap::new();
+    let at = |h: u32, m: u32| {
+        tz.with_ymd_and_hms(2026, 11, 24, h, m, 0)
+            .single()
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or(now)
+    };
+    for r in 0..rooms {
+        let mut c = LoadCurve::new(day, tz);
+        let w = 400.0 + 150.0 * (r % 4) as f64;
+        c.add_power(at(6, 30), at(8, 0), w / 3.0);
+        c.add_power(at(8, 0), at(12, 30), w * 2.0);
+        c.add_power(at(12, 30), at(13, 15), w / 2.0);
+        c.add_power(at(13, 15), at(14, 0), w * 1.5);
+        curves.insert(room_name(r), c);
+    }
+    let waste = (0..rooms)
+        .filter(|r| r % 2 == 0)
+        .map(|r| {
+            let kwh = 30.0 + 9.0 * r as f64;
+            (
+                room_name(r),
+                Amount {
+                    kwh,
+                    cost: kwh * 7.5,
+                },
+            )
+        })
+        .collect();
+    vec![
+        TrendsUpdate::Loaded(Box::new(super::trends::TrendsData {
+            day,
+            from,
+            to,
+            book,
+            curves,
+        })),
+        TrendsUpdate::Waste(waste),
+    ]
+}

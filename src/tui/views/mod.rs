@@ -10,6 +10,7 @@ mod health;
 mod modal;
 mod schedules;
 mod tariff;
+mod trends;
 mod waste;
 
 use super::app::{AggregationState, App, NoticeKind, View};
@@ -99,6 +100,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         View::Tariff => tariff::render(frame, app, a.body),
         View::Waste => waste::render(frame, app, a.body),
         View::Schedules => schedules::render(frame, app, a.body),
+        View::Trends => trends::render(frame, app, a.body),
     }
     status(frame, app, a.status);
     footer(frame, app, a.footer);
@@ -123,7 +125,7 @@ pub fn row_at(app: &App, y: u16) -> Option<usize> {
         View::Activity | View::Waste | View::Tariff | View::Schedules => {
             list_index(y, body.y + 2, list_rows(body), app.list_sel)
         }
-        View::Health => None,
+        View::Health | View::Trends => None,
     }
 }
 
@@ -284,6 +286,14 @@ fn footer(frame: &mut Frame, app: &App, area: Rect) {
         ],
         View::Tariff => &[
             (EditTariff, "change tariff"),
+            (Back, "back"),
+            (Help, "help"),
+            (Quit, "quit"),
+        ],
+        View::Trends => &[
+            (Down, "select"),
+            (Open, "open room"),
+            (NextBoard, "campus / room"),
             (Back, "back"),
             (Help, "help"),
             (Quit, "quit"),

@@ -1,0 +1,179 @@
+//! History read on demand for trends, exports and reports: the daily rollups of a range of days
+//! (an index range on `date_string`) and the ledger rows of a range of instants (an index range
+//! on `start_ts`), streamed, so that what a read costs grows with the days asked for, never with
+//! the ledger.
+
+use super::collections::{DAILY, LEDGER};
+use super::{Store, StoreError};
+use crate::domain::totals::Amount;
+use crate::domain::trends::DailyBook;
+use crate::domain::{DailyAggregate, Instant};
+use bson::doc;
+use chrono::NaiveDate;
+use futures::TryStreamExt;
+use std::collections::HashMap;
+
+/// What trends need of a daily rollup.
+#[derive(Debug, serde::Deserialize)]
+struct RollupSums {
+    date_string: String,
+    #[serde(default, deserialize_with = "crate::domain::lenient::text")]
+    classroom: String,
+    #[serde(default)]
+    total_kwh: f64,
+    #[serde(default)]
+    cost_at_calc_time: f64,
+}
+
+/// What trends need of a ledger row.
+#[derive(Debug, serde::Deserialize)]
+struct IntervalSums {
+    #[serde(default, deserialize_with = "crate::domain::lenient::text")]
+    classroom: String,
+    start_ts: bson::DateTime,
+    end_ts: bson::DateTime,
+    #[serde(default)]
+    delta_wh: f64,
+    #[serde(default)]
+    cost_calculation: Option<crate::domain::CostCalculation>,
+}
+
+/// One ledger row as trends see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerInterval {
+    pub classroom: String,
+    pub start: Instant,
+    pub end: Instant,
+    pub amount: Amount,
+}
+
+/// Classroom references (ObjectIds read as hex) resolved once each.
+#[derive(Default)]
+struct Names(HashMap<String, String>);
+
+impl Names {
+    async fn resolve(&mut self, store: &Store, name: &mut String) -> Result<(), StoreError> {
+        if name.len() != 24 || crate::domain::Id::parse_str(name.as_str()).is_err() {
+            return Ok(());
+        }
+        if let Some(n) = self.0.get(name.as_str()) {
+            *name = n.clone();
+            return Ok(());
+        }
+        let key = name.clone();
+        store.resolve_classroom_refs(vec![&mut *name]).await?;
+        self.0.insert(key, name.clone());
+        Ok(())
+    }
+}
+
+fn day_filter(from: NaiveDate, to: NaiveDate) -> bson::Document {
+    doc! {"date_string": {
+        "$gte": from.format("%Y-%m-%d").to_string(),
+        "$lte": to.format("%Y-%m-%d").to_string(),
+    }}
+}
+
+impl Store {
+    /// The daily rollups of `from..=to` summed per classroom and day: one index range, only the
+    /// four fields needed.
+    pub async fn daily_book(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<DailyBook, StoreError> {
+        let mut cursor = self
+            .collection::<bson::RawDocumentBuf>(DAILY)
+            .find(day_filter(from, to))
+            .projection(doc! {"_id": 0, "date_string": 1, "classroom": 1, "total_kwh": 1, "cost_at_calc_time": 1})
+            .await?;
+        let mut book = DailyBook::default();
+        let mut names = Names::default();
+        while let Some(raw) = cursor.try_next().await? {
+            let Some(mut r) = self.decode_raw::<RollupSums>(DAILY, &raw) else {
+                continue;
+            };
+            let Ok(date) = NaiveDate::parse_from_str(&r.date_string, "%Y-%m-%d") else {
+                continue;
+            };
+            names.resolve(self, &mut r.classroom).await?;
+            book.add(
+                date,
+                &r.classroom,
+                Amount {
+                    kwh: r.total_kwh,
+                    cost: r.cost_at_calc_time,
+                },
+            );
+        }
+        Ok(book)
+    }
+
+    /// Calls `each` with every daily rollup of `from..=to` (optionally of one classroom), by date,
+    /// classroom and device, one at a time (an export of years holds one row in memory).
+    pub async fn each_daily_aggregate<E: From<StoreError>>(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        classroom: Option<&str>,
+        mut each: impl FnMut(DailyAggregate) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut filter = day_filter(from, to);
+        if let Some(c) = classroom {
+            filter.insert("classroom", c);
+        }
+        let mut cursor = self
+            .collection::<bson::RawDocumentBuf>(DAILY)
+            .find(filter)
+            .sort(doc! {"date_string": 1, "classroom": 1, "device_id": 1})
+            .await
+            .map_err(StoreError::from)?;
+        let mut names = Names::default();
+        while let Some(raw) = cursor.try_next().await.map_err(StoreError::from)? {
+            let Some(mut a) = self.decode_raw::<DailyAggregate>(DAILY, &raw) else {
+                continue;
+            };
+            names.resolve(self, &mut a.classroom).await?;
+            each(a)?;
+        }
+        Ok(())
+    }
+
+    /// Calls `each` with every ledger row starting in `[from, to)`: one index range on
+    /// `start_ts`, only the fields needed.
+    pub async fn each_ledger_interval(
+        &self,
+        from: Instant,
+        to: Instant,
+        mut each: impl FnMut(LedgerInterval),
+    ) -> Result<(), StoreError> {
+        let mut cursor = self
+            .collection::<bson::RawDocumentBuf>(LEDGER)
+            .find(doc! {"start_ts": {
+                "$gte": bson::DateTime::from_chrono(from),
+                "$lt": bson::DateTime::from_chrono(to),
+            }})
+            .projection(doc! {
+                "_id": 0, "classroom": 1, "start_ts": 1, "end_ts": 1, "delta_wh": 1,
+                "cost_calculation": 1,
+            })
+            .await?;
+        let mut names = Names::default();
+        while let Some(raw) = cursor.try_next().await? {
+            let Some(mut r) = self.decode_raw::<IntervalSums>(LEDGER, &raw) else {
+                continue;
+            };
+            names.resolve(self, &mut r.classroom).await?;
+            each(LedgerInterval {
+                classroom: r.classroom,
+                start: r.start_ts.to_chrono(),
+                end: r.end_ts.to_chrono(),
+                amount: Amount {
+                    kwh: r.delta_wh / 1000.0,
+                    cost: r.cost_calculation.map_or(0.0, |c| c.cost_inr),
+                },
+            });
+        }
+        Ok(())
+    }
+}

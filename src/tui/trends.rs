@@ -1,0 +1,172 @@
+//! Trends: the last days as bars, today's load curve, the costliest rooms of the month. History
+//! is read when the view opens, at a cost that grows with the days shown: the daily rollups of
+//! those days (an index range), today's ledger rows, then the month's ledger rows for the waste
+//! figures (after the first frame). Today's figures come from the running totals.
+
+use super::event::{Event, TrendsUpdate};
+use super::waste::WasteRule;
+use crate::domain::interval::{local_date, local_midnight};
+use crate::domain::totals::Amount;
+use crate::domain::trends::{month_start, outside_hours, DailyBook, LoadCurve};
+use crate::domain::Instant;
+use crate::store::Store;
+use chrono::{Days, Months, NaiveDate};
+use chrono_tz::Tz;
+use std::collections::BTreeMap;
+use tokio::sync::mpsc;
+
+/// Days of bars the view shows at most.
+pub const DAYS_SHOWN: u64 = 30;
+/// Rooms in each top list.
+pub const TOP: usize = 10;
+
+/// What the view reads: rollups of the days shown, today's ledger as load curves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendsData {
+    /// The campus-local day it was read on.
+    pub day: NaiveDate,
+    /// The first and last day of rollups read (the bars, and the month before for comparison).
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub book: DailyBook,
+    /// Today's closed ledger rows per classroom (the ledger's name; "" for none).
+    pub curves: BTreeMap<String, LoadCurve>,
+}
+
+/// The view's state: what is loaded, and which scope the charts show.
+#[derive(Debug, Clone, Default)]
+pub struct TrendsState {
+    pub loading: bool,
+    pub data: Option<TrendsData>,
+    /// This month's ₹ and kWh used outside campus hours, per classroom (ledger name).
+    pub waste: Option<BTreeMap<String, Amount>>,
+    pub error: Option<String>,
+    /// The classroom the charts show (its ledger name), or the campus.
+    pub scope: Option<String>,
+}
+
+impl TrendsState {
+    pub fn apply(&mut self, update: TrendsUpdate) {
+        match update {
+            TrendsUpdate::Loaded(data) => {
+                self.data = Some(*data);
+                self.error = None;
+            }
+            TrendsUpdate::Waste(w) => {
+                self.waste = Some(w);
+                self.loading = false;
+            }
+            TrendsUpdate::Failed(e) => {
+                self.error = Some(e);
+                self.loading = false;
+            }
+        }
+    }
+
+    /// Whether the loaded history is for `today` (else it is read again).
+    pub fn is_current(&self, today: NaiveDate) -> bool {
+        self.data.as_ref().is_some_and(|d| d.day == today)
+    }
+}
+
+/// The days of rollups the view needs on `today`: the bars' days before today and the month
+/// before this one from its first day (for the comparison).
+pub fn days_needed(today: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let bars = today
+        .checked_sub_days(Days::new(DAYS_SHOWN - 1))
+        .unwrap_or(today);
+    let last_month = month_start(today)
+        .checked_sub_months(Months::new(1))
+        .unwrap_or(today);
+    (bars.min(last_month), today.pred_opt().unwrap_or(today))
+}
+
+/// Reads the rollups and today's ledger, sends them, then the month's waste; a failure is sent
+/// as such (the view says it and keeps what it had).
+pub async fn load(store: &Store, now: Instant, tz: Tz, rule: &WasteRule, tx: &mpsc::Sender<Event>) {
+    let day = local_date(now, tz);
+    let started = std::time::Instant::now();
+    let data = match read(store, day, tz).await {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = tx
+                .send(Event::Trends(TrendsUpdate::Failed(e.to_string())))
+                .await;
+            return;
+        }
+    };
+    tracing::info!(
+        took_ms = started.elapsed().as_millis() as u64,
+        "trends read"
+    );
+    let _ = tx
+        .send(Event::Trends(TrendsUpdate::Loaded(Box::new(data))))
+        .await;
+    let update = match month_waste(store, month_start(day), day, tz, rule).await {
+        Ok(w) => TrendsUpdate::Waste(w),
+        Err(e) => TrendsUpdate::Failed(format!("waste of the month not read: {e}")),
+    };
+    let _ = tx.send(Event::Trends(update)).await;
+}
+
+/// The rollups of the days needed and today's ledger rows as load curves per classroom.
+pub async fn read(
+    store: &Store,
+    day: NaiveDate,
+    tz: Tz,
+) -> Result<TrendsData, crate::store::StoreError> {
+    let (from, to) = days_needed(day);
+    let book = store.daily_book(from, to).await?;
+    let mut curves: BTreeMap<String, LoadCurve> = BTreeMap::new();
+    let (start, end) = crate::store::aggregation::day_range(day, tz);
+    store
+        .each_ledger_interval(start, end, |r| {
+            curves
+                .entry(r.classroom)
+                .or_insert_with(|| LoadCurve::new(day, tz))
+                .add(r.start, r.end, r.amount.kwh);
+        })
+        .await?;
+    Ok(TrendsData {
+        day,
+        from,
+        to,
+        book,
+        curves,
+    })
+}
+
+/// The energy and ₹ used outside campus hours over `first..=last` per classroom, from the ledger
+/// rows of those days.
+pub async fn month_waste(
+    store: &Store,
+    first: NaiveDate,
+    last: NaiveDate,
+    tz: Tz,
+    rule: &WasteRule,
+) -> Result<BTreeMap<String, Amount>, crate::store::StoreError> {
+    let from = local_midnight(first, tz);
+    let to = crate::store::aggregation::day_range(last, tz).1;
+    let mut waste: BTreeMap<String, Amount> = BTreeMap::new();
+    store
+        .each_ledger_interval(from, to, |r| {
+            let part = outside_hours(r.start, r.end, r.amount, tz, |t| rule.open_at(t));
+            waste.entry(r.classroom).or_default().add(part);
+        })
+        .await?;
+    Ok(waste)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_days_needed_cover_the_bars_and_the_month_before() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        assert_eq!(days_needed(d(11, 24)), (d(10, 1), d(11, 23)));
+        // Late in a month the bars reach back less far than the month before starts.
+        assert_eq!(days_needed(d(12, 31)), (d(11, 1), d(12, 30)));
+        assert_eq!(days_needed(d(3, 2)), (d(2, 1), d(3, 1)));
+    }
+}
