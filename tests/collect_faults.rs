@@ -75,7 +75,7 @@ fn batches() -> Vec<Vec<Incoming>> {
         vec![
             msg(
                 "esp32/telemetry",
-                switch_event(MAC_A, SECRET_A, 16, true, "backend", 10_000),
+                switch_event(MAC_A, SECRET_A, 16, true, "manual", 10_000),
                 later,
             ),
             msg(

@@ -863,11 +863,26 @@ async fn bad_broker_urls_are_refused_without_showing_their_password() {
         }
     }
 
+    // A password inside the URL is refused (it would show in `ps` and in logs), without being shown.
+    let exit = Autovolt::start(
+        &["toggle", "--mac", MAC, "--switch", "sw1", "--on"],
+        &campus.env("mqtt://u:s3cr3tpw@127.0.0.1:1"),
+    )
+    .exit()
+    .await;
+    exit.assert_code(2)
+        .assert_stderr_has("it holds a user or password")
+        .assert_never_shows(PASSWORD);
+
     // A good URL where no broker listens: the collector keeps trying, and says so, until Ctrl-C;
     // toggle gives up. Neither shows the password.
-    let url = "mqtt://u:s3cr3tpw@127.0.0.1:1";
+    let url = "mqtt://127.0.0.1:1";
     let mut env = campus.env(url);
-    env.push(("RUST_LOG", "autovolt=debug"));
+    env.extend([
+        ("RUST_LOG", "autovolt=debug"),
+        ("AUTOVOLT_MQTT_USERNAME", "u"),
+        ("AUTOVOLT_MQTT_PASSWORD", PASSWORD),
+    ]);
     let mut c = Autovolt::start(&["collect", "--client-id", &unique("cli-nobroker")], &env);
     let log: PathBuf = c.stderr_path();
     let said = |log: &Path| std::fs::read_to_string(log).unwrap_or_default();

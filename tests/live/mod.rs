@@ -302,14 +302,16 @@ pub fn millis_since(boot: autovolt::domain::Instant, at: autovolt::domain::Insta
 }
 
 /// A board's day of switching, in steps of related messages published together: each relay goes
-/// on and then off, each change as a `switch_event` delivered twice plus the snapshot after it.
+/// on and then off at its wall switch, each change as a `switch_event` delivered twice plus the
+/// snapshot after it. (A commanded change is its sender's to record, so a wall switch is what
+/// makes the collector write activity.)
 pub fn cycles(mac: &str, secret: &str, n: usize) -> Vec<Vec<(&'static str, Vec<u8>)>> {
     let mut steps = vec![];
     for k in 0..n {
         let pin = PINS[k % PINS.len()];
         let on_at = 1_000 + 10_000 * k as u32;
         for (state, ts) in [(true, on_at), (false, on_at + 5_000)] {
-            let ev = switch_event(mac, secret, pin, state, "backend", ts);
+            let ev = switch_event(mac, secret, pin, state, "manual", ts);
             let on: &[i32] = if state { &[pin] } else { &[] };
             steps.push(vec![
                 ("esp32/telemetry", ev.clone()),
@@ -321,7 +323,8 @@ pub fn cycles(mac: &str, secret: &str, n: usize) -> Vec<Vec<(&'static str, Vec<u
     steps
 }
 
-/// What `cycles` for both fixture boards must leave: rows, `on` and `off` entries per board.
+/// What `cycles` for both fixture boards must leave: rows, `manual_on` and `manual_off` entries per
+/// board.
 pub async fn assert_cycles_counted_once(store: &Store, n: usize, tolerance_secs: f64) {
     let rows = ledger(store).await;
     assert_eq!(rows.len(), 2 * n, "ledger rows: {rows:#?}");
@@ -333,8 +336,8 @@ pub async fn assert_cycles_counted_once(store: &Store, n: usize, tolerance_secs:
     }
     let acts = actions(store).await;
     let count = |a: &str| acts.iter().filter(|(x, _)| x == a).count();
-    assert_eq!(count("on"), 2 * n, "{acts:?}");
-    assert_eq!(count("off"), 2 * n, "{acts:?}");
+    assert_eq!(count("manual_on"), 2 * n, "{acts:?}");
+    assert_eq!(count("manual_off"), 2 * n, "{acts:?}");
     assert_eq!(count("device_online"), 2, "{acts:?}");
     for mac in [MAC_A, MAC_B] {
         let d = store
