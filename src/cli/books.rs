@@ -2,6 +2,7 @@
 
 use super::exit::{Failure, FOUND, OK};
 use super::{confirm, input, Ctx};
+use crate::domain::dates::campus_time as local;
 use crate::domain::tariff::{TariffChange, TariffTarget};
 use crate::domain::{Actor, CostVersion, Instant, TriggeredBy, ValidationError};
 use crate::store::aggregation::{AggregationProgress, AggregationRequest};
@@ -540,10 +541,6 @@ pub fn period(
         "",
         "give one of --date, --from/--to, --yesterday, --month",
     ))
-}
-
-fn local(t: Instant, tz: Tz) -> String {
-    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
 fn describe(v: &CostVersion, tz: Tz) -> String {

@@ -4,10 +4,11 @@
 
 use super::exit::{Failure, OK};
 use super::{input, Ctx};
+use crate::domain::dates::campus_time as local;
 use crate::domain::rollup::{energy_weighted_rate, quality_score};
 use crate::domain::totals::Amount;
 use crate::domain::trends::{days_in, month_end, top_n, DailyBook};
-use crate::domain::{CostVersion, DailyAggregate, Instant};
+use crate::domain::{CostVersion, DailyAggregate};
 use crate::store::Store;
 use crate::tui::waste::WasteRule;
 use chrono::NaiveDate;
@@ -547,10 +548,6 @@ fn room(n: &str) -> &str {
     } else {
         n
     }
-}
-
-fn local(t: Instant, tz: Tz) -> String {
-    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
 fn tariff_line(v: &CostVersion, tz: Tz) -> String {

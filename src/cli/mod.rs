@@ -270,7 +270,7 @@ impl Ctx {
     /// A time as people here read it: campus time, with the zone named.
     pub fn time(&self, t: crate::domain::Instant) -> String {
         let tz = self.config.tz().unwrap_or(chrono_tz::Asia::Kolkata);
-        t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+        crate::domain::dates::campus_time(t, tz)
     }
 }
 

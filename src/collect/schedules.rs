@@ -320,9 +320,7 @@ impl Scheduler {
     }
 
     fn local(&self, t: Instant) -> String {
-        t.with_timezone(&self.tz)
-            .format("%Y-%m-%d %H:%M %Z")
-            .to_string()
+        crate::domain::dates::campus_time(t, self.tz)
     }
 }
 

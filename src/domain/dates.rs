@@ -46,6 +46,12 @@ pub mod optional {
 }
 
 /// The current instant truncated to milliseconds, so that what is written equals what is read back.
+/// An instant as people on campus read it: local date and time with the zone named
+/// (`2026-11-24 14:05 IST`). Every front end shows times this way.
+pub fn campus_time(t: Instant, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
 pub fn now_millis() -> Instant {
     truncate_millis(chrono::Utc::now())
 }

@@ -550,12 +550,10 @@ impl App {
             DbChange::PowerSettings(p) => self.campus.upsert_power_settings(p),
             DbChange::Activity(a) => {
                 if a.action == action::AGGREGATION_RUN {
-                    self.db_health.last_aggregation = Some(
-                        a.timestamp
-                            .with_timezone(&self.settings.tz)
-                            .format("%Y-%m-%d %H:%M %Z")
-                            .to_string(),
-                    );
+                    self.db_health.last_aggregation = Some(crate::domain::dates::campus_time(
+                        a.timestamp,
+                        self.settings.tz,
+                    ));
                 }
                 self.campus.add_activity(*a);
             }
@@ -565,12 +563,10 @@ impl App {
                     .rev()
                     .find(|a| a.action == action::AGGREGATION_RUN)
                 {
-                    self.db_health.last_aggregation = Some(
-                        a.timestamp
-                            .with_timezone(&self.settings.tz)
-                            .format("%Y-%m-%d %H:%M %Z")
-                            .to_string(),
-                    );
+                    self.db_health.last_aggregation = Some(crate::domain::dates::campus_time(
+                        a.timestamp,
+                        self.settings.tz,
+                    ));
                 }
                 self.campus.set_activity(recent);
             }
