@@ -67,6 +67,11 @@ pub fn optional_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Id>, D::Err
     }
 }
 
+/// An ObjectId that may be stored as its 24-digit hex text.
+pub fn id<'de, D: Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+    optional_id(d)?.ok_or_else(|| D::Error::custom("expected an ObjectId, found nothing"))
+}
+
 /// A whole number from int32, int64 or an integral double within `i64`.
 fn whole(value: &Bson) -> Option<i64> {
     match value {

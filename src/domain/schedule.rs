@@ -37,7 +37,7 @@ pub const DAY_NAMES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduledSwitch {
-    #[serde(rename = "deviceId")]
+    #[serde(rename = "deviceId", deserialize_with = "super::lenient::id")]
     pub device_id: Id,
     #[serde(rename = "switchId")]
     pub switch_id: String,
@@ -65,7 +65,12 @@ pub struct Schedule {
     pub switches: Vec<ScheduledSwitch>,
     #[serde(default)]
     pub enabled: bool,
-    #[serde(rename = "createdBy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "createdBy",
+        default,
+        deserialize_with = "super::lenient::optional_id",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created_by: Option<Id>,
     #[serde(rename = "createdAt", with = "dates::optional", default)]
     pub created_at: Option<Instant>,
@@ -346,6 +351,27 @@ pub fn look_from(checked_through: Option<Instant>, now: Instant) -> Instant {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn another_writers_schedule_reads_with_hex_ids_and_double_days() {
+        let doc = bson::doc! {
+            "_id": bson::oid::ObjectId::new(),
+            "name": "Lights out", "type": "weekly", "time": "18:00",
+            "days": [1.0, 3_i64, 5],
+            "action": "off",
+            "switches": [{"deviceId": "64b7f0c2a1e4c3b2a1d0e9f8", "switchId": "sw1"}],
+            "enabled": true,
+            "createdBy": "64b7f0c2a1e4c3b2a1d0e9f7",
+            "__v": 0,
+        };
+        let s: Schedule = bson::from_document(doc).unwrap();
+        assert_eq!(s.days, [1, 3, 5]);
+        assert_eq!(s.switches[0].device_id.to_hex(), "64b7f0c2a1e4c3b2a1d0e9f8");
+        assert_eq!(s.created_by.unwrap().to_hex(), "64b7f0c2a1e4c3b2a1d0e9f7");
+        let bad = bson::doc! {"name": "x", "type": "daily", "time": "18:00", "action": "off",
+        "switches": [{"deviceId": "not-an-id", "switchId": "sw1"}]};
+        assert!(bson::from_document::<Schedule>(bad).is_err());
+    }
 
     const IST: Tz = chrono_tz::Asia::Kolkata;
     const NY: Tz = chrono_tz::America::New_York;
