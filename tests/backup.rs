@@ -6,6 +6,8 @@
 mod books_common;
 mod support;
 
+use autovolt::store::migrations::latest_version;
+
 use autovolt::store::backup::{dump, BackupError, BackupOptions};
 use autovolt::store::Store;
 use books_common::{campus, ist};
@@ -134,7 +136,7 @@ async fn a_campus_day_survives_backup_drop_and_restore_byte_for_byte() {
     let m = &report.manifest;
     assert_eq!(
         (m.schema_version, m.gzip, m.database.as_str()),
-        (3, false, db.as_str())
+        (latest_version(), false, db.as_str())
     );
     let entry = m
         .collections
@@ -198,7 +200,7 @@ async fn a_campus_day_survives_backup_drop_and_restore_byte_for_byte() {
     assert!(s.collection_names().await.unwrap().is_empty());
     let restored = s.restore(&out, false).await.unwrap();
     assert!(restored.checksums);
-    assert_eq!(restored.schema_version, 3);
+    assert_eq!(restored.schema_version, latest_version());
     assert_eq!(restored.documents, report.documents());
     assert!(
         restored.not_applied.is_empty(),

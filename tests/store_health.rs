@@ -61,7 +61,7 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
         .await
         .unwrap();
     assert_eq!(fresh.schema_version, 0);
-    assert_eq!(fresh.pending_migrations, [1, 2, 3]);
+    assert_eq!(fresh.pending_migrations, [1, 2, 3, 4]);
     assert_eq!(fresh.status, HealthLevel::Warning);
 
     s.migrate_up(None, false).await.unwrap();
@@ -101,7 +101,7 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
         .await
         .unwrap();
     assert_eq!(ok.status, HealthLevel::Ok, "{:?}", ok.warnings);
-    assert_eq!(ok.schema_version, 3);
+    assert_eq!(ok.schema_version, 4);
     assert_eq!(ok.boards.total, 4);
     assert_eq!(ok.boards.online, 4);
     assert_eq!(

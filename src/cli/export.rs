@@ -471,7 +471,9 @@ async fn report(
             Ok(())
         })
         .await?;
-    let waste = crate::tui::trends::month_waste(store, month, last.min(today), tz, rule).await?;
+    let waste = crate::tui::trends::ledger_figures(store, month, last.min(today), tz, rule)
+        .await?
+        .waste;
     let tariffs: Vec<CostVersion> = store
         .cost_versions(None)
         .await?

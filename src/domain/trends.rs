@@ -7,7 +7,7 @@ use super::totals::Amount;
 use super::Instant;
 use chrono::{Datelike, Days, Months, NaiveDate};
 use chrono_tz::Tz;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The width of one slot of a load curve.
 pub const SLOT_MINUTES: i64 = 15;
@@ -20,24 +20,63 @@ pub struct ClassroomDay {
     pub amount: Amount,
 }
 
-/// Daily totals per classroom over a range of days, filled from rollups one at a time (so that
-/// a reader can stream them) and read back as series.
+/// Daily totals of the campus and of each classroom over a range of days, filled from rollups
+/// one at a time (so that a reader can stream them), or from campus summaries (the campus's day
+/// first, its classrooms later), and read back as series.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DailyBook {
-    days: BTreeMap<(NaiveDate, String), Amount>,
+    campus: BTreeMap<NaiveDate, Amount>,
+    rooms: BTreeMap<(NaiveDate, String), Amount>,
     /// The days at least one rollup exists for.
-    covered: std::collections::BTreeSet<NaiveDate>,
+    covered: BTreeSet<NaiveDate>,
+    /// Days whose campus total is in but whose classrooms are not yet.
+    rooms_pending: BTreeSet<NaiveDate>,
 }
 
 impl DailyBook {
+    /// One rollup: its classroom's day and the campus's.
     pub fn add(&mut self, date: NaiveDate, classroom: &str, amount: Amount) {
         self.covered.insert(date);
-        match self.days.get_mut(&(date, classroom.to_string())) {
+        self.campus.entry(date).or_default().add(amount);
+        self.add_room(date, classroom, amount);
+    }
+
+    /// A campus day summed ahead from `rollups` rollups, its classrooms to follow
+    /// ([`DailyBook::add_room`], then [`DailyBook::rooms_in`]).
+    pub fn add_campus(&mut self, date: NaiveDate, rollups: u32, amount: Amount) {
+        if rollups == 0 {
+            return;
+        }
+        self.covered.insert(date);
+        self.campus.entry(date).or_default().add(amount);
+        self.rooms_pending.insert(date);
+    }
+
+    /// A classroom's part of a campus day already added.
+    pub fn add_room(&mut self, date: NaiveDate, classroom: &str, amount: Amount) {
+        match self.rooms.get_mut(&(date, classroom.to_string())) {
             Some(a) => a.add(amount),
             None => {
-                self.days.insert((date, classroom.to_string()), amount);
+                self.rooms.insert((date, classroom.to_string()), amount);
             }
         }
+    }
+
+    /// Every classroom of `date` is in.
+    pub fn rooms_in(&mut self, date: NaiveDate) {
+        self.rooms_pending.remove(&date);
+    }
+
+    /// Adds a day summed ahead, campus and classrooms (what its rollups would add one by one).
+    pub fn add_day(&mut self, day: &CampusDay) {
+        if day.rollups == 0 {
+            return;
+        }
+        self.add_campus(day.date, day.rollups, day.total());
+        for (classroom, amount) in &day.classrooms {
+            self.add_room(day.date, classroom, *amount);
+        }
+        self.rooms_in(day.date);
     }
 
     /// Whether any rollup exists for `date`.
@@ -45,9 +84,19 @@ impl DailyBook {
         self.covered.contains(&date)
     }
 
+    /// Whether every classroom of every day of `from..=to` is in.
+    pub fn has_rooms(&self, from: NaiveDate, to: NaiveDate) -> bool {
+        self.rooms_pending.range(from..=to).next().is_none()
+    }
+
+    /// The days whose classrooms are still to come.
+    pub fn rooms_pending(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.rooms_pending.iter().copied()
+    }
+
     /// Every classroom's day, by date then classroom.
     pub fn rows(&self) -> impl Iterator<Item = ClassroomDay> + '_ {
-        self.days.iter().map(|((d, c), a)| ClassroomDay {
+        self.rooms.iter().map(|((d, c), a)| ClassroomDay {
             date: *d,
             classroom: c.clone(),
             amount: *a,
@@ -59,15 +108,20 @@ impl DailyBook {
     pub fn series(&self, from: NaiveDate, to: NaiveDate, classroom: Option<&str>) -> Vec<Amount> {
         let days = days_in(from, to);
         let mut out = vec![Amount::default(); days];
+        let Some(want) = classroom else {
+            for (d, a) in self.campus.range(from..).take_while(|(d, _)| **d <= to) {
+                out[(*d - from).num_days() as usize].add(*a);
+            }
+            return out;
+        };
         for ((d, c), a) in self
-            .days
+            .rooms
             .range((from, String::new())..)
             .take_while(|((d, _), _)| *d <= to)
         {
-            if classroom.is_some_and(|want| want != c) {
-                continue;
+            if want == c {
+                out[(*d - from).num_days() as usize].add(*a);
             }
-            out[(*d - from).num_days() as usize].add(*a);
         }
         out
     }
@@ -81,13 +135,54 @@ impl DailyBook {
     pub fn by_classroom(&self, from: NaiveDate, to: NaiveDate) -> Vec<(String, Amount)> {
         let mut sums: BTreeMap<&str, Amount> = BTreeMap::new();
         for ((_, c), a) in self
-            .days
+            .rooms
             .range((from, String::new())..)
             .take_while(|((d, _), _)| *d <= to)
         {
             sums.entry(c.as_str()).or_default().add(*a);
         }
         sums.into_iter().map(|(c, a)| (c.to_string(), a)).collect()
+    }
+}
+
+/// The campus's day in one document: each classroom's sum of its devices' daily rollups, and how
+/// many rollups were summed. Written with the rollups by the aggregation, so that trends read a
+/// document per day shown, not a rollup per device and day.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CampusDay {
+    pub date: NaiveDate,
+    /// Daily rollups summed (0: the day was aggregated and had no energy).
+    pub rollups: u32,
+    /// Each classroom's total (the rollups' classroom), by name.
+    pub classrooms: Vec<(String, Amount)>,
+}
+
+impl CampusDay {
+    /// The day of `date` from its rollups, given as (classroom, amount).
+    pub fn of_rollups<'a>(
+        date: NaiveDate,
+        rollups: impl IntoIterator<Item = (&'a str, Amount)>,
+    ) -> CampusDay {
+        let mut rooms: BTreeMap<&str, Amount> = BTreeMap::new();
+        let mut count = 0;
+        for (classroom, amount) in rollups {
+            count += 1;
+            rooms.entry(classroom).or_default().add(amount);
+        }
+        CampusDay {
+            date,
+            rollups: count,
+            classrooms: rooms.into_iter().map(|(c, a)| (c.to_string(), a)).collect(),
+        }
+    }
+
+    /// The campus's total of the day.
+    pub fn total(&self) -> Amount {
+        let mut s = Amount::default();
+        for (_, a) in &self.classrooms {
+            s.add(*a);
+        }
+        s
     }
 }
 
@@ -527,6 +622,42 @@ mod tests {
                     prop_assert_eq!(m.last.0.day(), 1);
                 }
             }
+        }
+    }
+
+    proptest! {
+        /// A day summed ahead gives the book what its rollups one by one would: the same days,
+        /// classrooms, coverage and amounts.
+        #[test]
+        fn a_campus_day_is_its_rollups_summed(
+            rollups in prop::collection::vec((0usize..5, 0.0f64..500.0, 0.0f64..9.0), 0..40),
+        ) {
+            let day = d(2026, 11, 20);
+            let rooms = ["A-101", "A-102", "B-201", "", "64b7f0c2a1b2c3d4e5f60718"];
+            let amounts: Vec<(&str, Amount)> = rollups
+                .iter()
+                .map(|(r, kwh, rate)| (rooms[*r], Amount { kwh: *kwh, cost: kwh * rate }))
+                .collect();
+            let mut one_by_one = DailyBook::default();
+            for (c, a) in &amounts {
+                one_by_one.add(day, c, *a);
+            }
+            let summed = CampusDay::of_rollups(day, amounts.iter().copied());
+            prop_assert_eq!(summed.rollups as usize, amounts.len());
+            let mut ahead = DailyBook::default();
+            ahead.add_day(&summed);
+            prop_assert_eq!(ahead.is_covered(day), one_by_one.is_covered(day));
+            let a: Vec<_> = ahead.rows().collect();
+            let b: Vec<_> = one_by_one.rows().collect();
+            prop_assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(&b) {
+                prop_assert_eq!(&x.classroom, &y.classroom);
+                prop_assert!((x.amount.kwh - y.amount.kwh).abs() < 1e-9);
+                prop_assert!((x.amount.cost - y.amount.cost).abs() < 1e-9);
+            }
+            let total = summed.total();
+            let want = one_by_one.total(day, day, None);
+            prop_assert!((total.kwh - want.kwh).abs() < 1e-9 && (total.cost - want.cost).abs() < 1e-9);
         }
     }
 }

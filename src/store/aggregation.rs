@@ -568,8 +568,9 @@ impl Store {
         Ok(summary)
     }
 
-    /// One day: the aggregates from its sums, and the writes classroom by classroom. Returns the
-    /// write counts, the ledger rows read, and whether the day was finished (not cancelled).
+    /// One day: the aggregates from its sums, the writes classroom by classroom, then the day's
+    /// campus summary (`dailycampustotals`) from the same aggregates. Returns the write counts,
+    /// the ledger rows read, and whether the day was finished (not cancelled).
     async fn aggregate_day(
         &self,
         date: NaiveDate,
@@ -609,6 +610,7 @@ impl Store {
             counts.removed += c.removed;
             on_classroom(&classroom, classrooms);
         }
+        self.summarize_day(date, &fresh).await?;
         Ok((counts, rows, true))
     }
 

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, "collections and indexes"),
     (2, "fill missing ledger costs from the active tariff"),
     (3, "change journal for servers without change streams"),
+    (4, "campus day totals from the daily rollups"),
 ];
 
 /// The latest schema version this build knows.
@@ -277,6 +278,8 @@ impl Store {
                 (2, Direction::Down) => self.m2_down(dry_run).await?,
                 (3, Direction::Up) => self.m3_up(dry_run).await?,
                 (3, Direction::Down) => self.m3_down(dry_run).await?,
+                (4, Direction::Up) => self.m4_up(dry_run).await?,
+                (4, Direction::Down) => self.m4_down(dry_run).await?,
                 _ => {
                     return Err(StoreError::Conflict(format!(
                         "migration {version} is not known to this build"
@@ -500,6 +503,32 @@ impl Store {
         self.drop_journal().await?;
         Ok("dropped the change journal".into())
     }
+
+    async fn m4_up(&self, dry_run: bool) -> Result<String, StoreError> {
+        if dry_run {
+            return Ok(
+                "would sum the daily rollups into one document per campus day (one pass over them)"
+                    .into(),
+            );
+        }
+        let (days, rollups) = self.summarize_all_days().await?;
+        Ok(format!(
+            "summed {rollups} daily rollups into {days} campus days"
+        ))
+    }
+
+    async fn m4_down(&self, dry_run: bool) -> Result<String, StoreError> {
+        if dry_run {
+            return Ok("would drop the campus day totals (the rollups stay)".into());
+        }
+        for c in [
+            super::campus_days::CAMPUS_DAYS,
+            super::campus_days::CLASSROOM_DAYS,
+        ] {
+            self.collection::<bson::Document>(c).drop().await?;
+        }
+        Ok("dropped the campus day totals (the rollups stay)".into())
+    }
 }
 
 fn lease_lost() -> StoreError {
@@ -523,7 +552,7 @@ mod tests {
         for (i, (v, _)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*v, i as i32 + 1);
         }
-        assert_eq!(latest_version(), 3);
+        assert_eq!(latest_version(), 4);
     }
 
     #[test]

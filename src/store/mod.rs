@@ -13,6 +13,7 @@ pub mod tariffs;
 pub mod activity;
 pub mod aggregates;
 pub mod backup;
+pub mod campus_days;
 pub mod changefeed;
 pub mod classrooms;
 pub mod deadletters;

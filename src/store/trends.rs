@@ -1,7 +1,8 @@
-//! History read on demand for trends, exports and reports: the daily rollups of a range of days
-//! (an index range on `date_string`) and the ledger rows of a range of instants (an index range
-//! on `start_ts`), streamed, so that what a read costs grows with the days asked for, never with
-//! the ledger.
+//! History read on demand for trends, exports and reports: each classroom's total of a range of
+//! days (the campus summaries, a lookup by date each, and the daily rollups of days without one),
+//! the daily rollups themselves for exports, and the ledger rows of a range of instants (an index
+//! range on `start_ts`), streamed, so that what a read costs grows with the days asked for, never
+//! with the ledger.
 
 use super::collections::{DAILY, LEDGER};
 use super::{Store, StoreError};
@@ -75,20 +76,108 @@ fn day_filter(from: NaiveDate, to: NaiveDate) -> bson::Document {
 }
 
 impl Store {
-    /// The daily rollups of `from..=to` summed per classroom and day: one index range, only the
-    /// four fields needed.
+    /// The campus's total of each day of `from..=to`, for a first look: the campus summaries of
+    /// those days (a small document each, looked up by date), and the rollups of the days that
+    /// have none (aggregated by another program), classrooms included. The classrooms of the
+    /// summarized days follow with [`Store::add_classrooms`].
+    pub async fn campus_book(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<DailyBook, StoreError> {
+        let wanted = super::aggregation::dates_between(from, to);
+        let found = self.campus_days(from, to).await?;
+        let mut book = DailyBook::default();
+        for (date, day) in &found.days {
+            book.add_campus(*date, day.rollups, day.amount);
+        }
+        let unsummarized = found.unsummarized(&wanted);
+        if !unsummarized.is_empty() {
+            tracing::info!(
+                days = unsummarized.len(),
+                "days without a campus summary read from their daily rollups (`autovolt \
+                 aggregate` over those days writes their summaries)"
+            );
+            let mut names = Names::default();
+            self.each_rollup_sum(
+                &unsummarized,
+                |date, classroom, amount| book.add(date, classroom, amount),
+                &mut names,
+            )
+            .await?;
+        }
+        Ok(book)
+    }
+
+    /// Adds the classrooms of the days `book` has only the campus total of: their classrooms
+    /// documents, or their rollups where that document is missing or of another write.
+    pub async fn add_classrooms(&self, book: &mut DailyBook) -> Result<(), StoreError> {
+        let pending: Vec<NaiveDate> = book.rooms_pending().collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
+            return Ok(());
+        };
+        let found = self.campus_days(*first, *last).await?;
+        let mut rooms = self.campus_day_classrooms(&found).await?;
+        let mut names = Names::default();
+        let mut from_rollups = Vec::new();
+        for date in pending {
+            match rooms.remove(&date) {
+                Some(list) => {
+                    for (mut classroom, amount) in list {
+                        names.resolve(self, &mut classroom).await?;
+                        book.add_room(date, &classroom, amount);
+                    }
+                    book.rooms_in(date);
+                }
+                None => from_rollups.push(date),
+            }
+        }
+        if !from_rollups.is_empty() {
+            self.each_rollup_sum(
+                &from_rollups,
+                |date, classroom, amount| book.add_room(date, classroom, amount),
+                &mut names,
+            )
+            .await?;
+            for date in from_rollups {
+                book.rooms_in(date);
+            }
+        }
+        Ok(())
+    }
+
+    /// Each classroom's total of each day of `from..=to`: [`Store::campus_book`], then
+    /// [`Store::add_classrooms`].
     pub async fn daily_book(
         &self,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<DailyBook, StoreError> {
+        let mut book = self.campus_book(from, to).await?;
+        self.add_classrooms(&mut book).await?;
+        Ok(book)
+    }
+
+    /// Calls `each` with the date, classroom and amount of every rollup of `days`: one read of
+    /// only the four fields needed.
+    async fn each_rollup_sum(
+        &self,
+        days: &[NaiveDate],
+        mut each: impl FnMut(NaiveDate, &str, Amount),
+        names: &mut Names,
+    ) -> Result<(), StoreError> {
+        let days: Vec<String> = days
+            .iter()
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .collect();
         let mut cursor = self
             .collection::<bson::RawDocumentBuf>(DAILY)
-            .find(day_filter(from, to))
+            .find(doc! {"date_string": {"$in": days}})
             .projection(doc! {"_id": 0, "date_string": 1, "classroom": 1, "total_kwh": 1, "cost_at_calc_time": 1})
             .await?;
-        let mut book = DailyBook::default();
-        let mut names = Names::default();
         while let Some(raw) = cursor.try_next().await? {
             let Some(mut r) = self.decode_raw::<RollupSums>(DAILY, &raw) else {
                 continue;
@@ -97,7 +186,7 @@ impl Store {
                 continue;
             };
             names.resolve(self, &mut r.classroom).await?;
-            book.add(
+            each(
                 date,
                 &r.classroom,
                 Amount {
@@ -106,7 +195,7 @@ impl Store {
                 },
             );
         }
-        Ok(book)
+        Ok(())
     }
 
     /// Calls `each` with every daily rollup of `from..=to` (optionally of one classroom), by date,

@@ -107,6 +107,8 @@ fn noun(collection: &str) -> (&str, &str) {
         SCHEDULES => ("schedule", "schedules"),
         FIRMWARE_UPDATES => ("firmware update", "firmware updates"),
         MIGRATIONS => ("migration record", "migration records"),
+        super::campus_days::CAMPUS_DAYS => ("campus day", "campus days"),
+        super::campus_days::CLASSROOM_DAYS => ("classrooms' day", "classrooms' days"),
         other => (other, other),
     }
 }

@@ -984,7 +984,7 @@ impl App {
         if !self.trends.loading && !self.trends.is_current(today) {
             self.trends.loading = true;
             self.trends.error = None;
-            self.trends.waste = None;
+            self.trends.ledger = None;
             fx.push(Effect::LoadTrends {
                 now: self.clock.now,
                 rule: self.settings.waste.clone(),
@@ -1011,8 +1011,9 @@ impl App {
         );
         let waste = self
             .trends
-            .waste
+            .ledger
             .as_ref()
+            .map(|l| &l.waste)
             .map(|w| {
                 top_n(
                     w.iter()

@@ -37,10 +37,12 @@ pub enum Event {
 /// What a trends read brought.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrendsUpdate {
-    /// The rollups of the days shown and today's load curves.
+    /// The campus's total of the days shown.
     Loaded(Box<super::trends::TrendsData>),
-    /// This month's ₹ and kWh outside campus hours per classroom (read after the first frame).
-    Waste(std::collections::BTreeMap<String, crate::domain::totals::Amount>),
+    /// The same days with each classroom's part.
+    Classrooms(Box<crate::domain::trends::DailyBook>),
+    /// This month's waste and today's load curves (read after the first frame).
+    Ledger(Box<super::trends::LedgerFigures>),
     Failed(String),
 }
 

@@ -422,8 +422,7 @@ pub fn trends(rooms: usize) -> Vec<super::event::TrendsUpdate> {
             from,
             to,
             book,
-            curves,
         })),
-        TrendsUpdate::Waste(waste),
+        TrendsUpdate::Ledger(Box::new(super::trends::LedgerFigures { waste, curves })),
     ]
 }

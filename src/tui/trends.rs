@@ -1,7 +1,9 @@
 //! Trends: the last days as bars, today's load curve, the costliest rooms of the month. History
-//! is read when the view opens, at a cost that grows with the days shown: the daily rollups of
-//! those days (an index range), today's ledger rows, then the month's ledger rows for the waste
-//! figures (after the first frame). Today's figures come from the running totals.
+//! is read when the view opens, at a cost that grows with the days shown: first the campus total
+//! of each day shown (a small document a day, looked up by its date), which is all the first
+//! frame needs; then each day's classrooms (for a classroom's bars); then, in one pass over the
+//! month's ledger rows, today's load curves and the month's waste. Today's figures come from the
+//! running totals.
 
 use super::event::{Event, TrendsUpdate};
 use super::waste::WasteRule;
@@ -20,16 +22,23 @@ pub const DAYS_SHOWN: u64 = 30;
 /// Rooms in each top list.
 pub const TOP: usize = 10;
 
-/// What the view reads: rollups of the days shown, today's ledger as load curves.
+/// The history the view reads first: each classroom's total of the days shown.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendsData {
     /// The campus-local day it was read on.
     pub day: NaiveDate,
-    /// The first and last day of rollups read (the bars, and the month before for comparison).
+    /// The first and last day read (the bars, and the month before for comparison).
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub book: DailyBook,
-    /// Today's closed ledger rows per classroom (the ledger's name; "" for none).
+}
+
+/// What one pass over the month's ledger rows gives, after the first frame.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LedgerFigures {
+    /// The ₹ and kWh used outside campus hours per classroom (the ledger's name; "" for none).
+    pub waste: BTreeMap<String, Amount>,
+    /// The last day's closed ledger rows per classroom, as load curves.
     pub curves: BTreeMap<String, LoadCurve>,
 }
 
@@ -38,8 +47,8 @@ pub struct TrendsData {
 pub struct TrendsState {
     pub loading: bool,
     pub data: Option<TrendsData>,
-    /// This month's ₹ and kWh used outside campus hours, per classroom (ledger name).
-    pub waste: Option<BTreeMap<String, Amount>>,
+    /// This month's waste and today's load curves, once the month's ledger is read.
+    pub ledger: Option<LedgerFigures>,
     pub error: Option<String>,
     /// The classroom the charts show (its ledger name), or the campus.
     pub scope: Option<String>,
@@ -52,8 +61,13 @@ impl TrendsState {
                 self.data = Some(*data);
                 self.error = None;
             }
-            TrendsUpdate::Waste(w) => {
-                self.waste = Some(w);
+            TrendsUpdate::Classrooms(book) => {
+                if let Some(data) = &mut self.data {
+                    data.book = *book;
+                }
+            }
+            TrendsUpdate::Ledger(figures) => {
+                self.ledger = Some(*figures);
                 self.loading = false;
             }
             TrendsUpdate::Failed(e) => {
@@ -81,12 +95,12 @@ pub fn days_needed(today: NaiveDate) -> (NaiveDate, NaiveDate) {
     (bars.min(last_month), today.pred_opt().unwrap_or(today))
 }
 
-/// Reads the rollups and today's ledger, sends them, then the month's waste; a failure is sent
-/// as such (the view says it and keeps what it had).
+/// Reads the days shown and sends them, then the month's ledger figures; a failure is sent as
+/// such (the view says it and keeps what it had).
 pub async fn load(store: &Store, now: Instant, tz: Tz, rule: &WasteRule, tx: &mpsc::Sender<Event>) {
     let day = local_date(now, tz);
     let started = std::time::Instant::now();
-    let data = match read(store, day, tz).await {
+    let data = match read(store, day).await {
         Ok(d) => d,
         Err(e) => {
             let _ = tx
@@ -97,64 +111,62 @@ pub async fn load(store: &Store, now: Instant, tz: Tz, rule: &WasteRule, tx: &mp
     };
     tracing::info!(
         took_ms = started.elapsed().as_millis() as u64,
-        "trends read"
+        "trends history read"
     );
+    let mut book = data.book.clone();
     let _ = tx
         .send(Event::Trends(TrendsUpdate::Loaded(Box::new(data))))
         .await;
-    let update = match month_waste(store, month_start(day), day, tz, rule).await {
-        Ok(w) => TrendsUpdate::Waste(w),
-        Err(e) => TrendsUpdate::Failed(format!("waste of the month not read: {e}")),
+    let update = match store.add_classrooms(&mut book).await {
+        Ok(()) => TrendsUpdate::Classrooms(Box::new(book)),
+        Err(e) => TrendsUpdate::Failed(format!("the classrooms' days not read: {e}")),
+    };
+    let _ = tx.send(Event::Trends(update)).await;
+    let update = match ledger_figures(store, month_start(day), day, tz, rule).await {
+        Ok(f) => TrendsUpdate::Ledger(Box::new(f)),
+        Err(e) => TrendsUpdate::Failed(format!("this month's ledger not read: {e}")),
     };
     let _ = tx.send(Event::Trends(update)).await;
 }
 
-/// The rollups of the days needed and today's ledger rows as load curves per classroom.
-pub async fn read(
-    store: &Store,
-    day: NaiveDate,
-    tz: Tz,
-) -> Result<TrendsData, crate::store::StoreError> {
+/// The campus's total of the days the view needs on `day` (their classrooms follow).
+pub async fn read(store: &Store, day: NaiveDate) -> Result<TrendsData, crate::store::StoreError> {
     let (from, to) = days_needed(day);
-    let book = store.daily_book(from, to).await?;
-    let mut curves: BTreeMap<String, LoadCurve> = BTreeMap::new();
-    let (start, end) = crate::store::aggregation::day_range(day, tz);
-    store
-        .each_ledger_interval(start, end, |r| {
-            curves
-                .entry(r.classroom)
-                .or_insert_with(|| LoadCurve::new(day, tz))
-                .add(r.start, r.end, r.amount.kwh);
-        })
-        .await?;
+    let book = store.campus_book(from, to).await?;
     Ok(TrendsData {
         day,
         from,
         to,
         book,
-        curves,
     })
 }
 
-/// The energy and ₹ used outside campus hours over `first..=last` per classroom, from the ledger
-/// rows of those days.
-pub async fn month_waste(
+/// One pass over the ledger rows of `first..=last`: the energy and ₹ used outside campus hours
+/// per classroom, and `last`'s rows as load curves per classroom.
+pub async fn ledger_figures(
     store: &Store,
     first: NaiveDate,
     last: NaiveDate,
     tz: Tz,
     rule: &WasteRule,
-) -> Result<BTreeMap<String, Amount>, crate::store::StoreError> {
+) -> Result<LedgerFigures, crate::store::StoreError> {
     let from = local_midnight(first, tz);
-    let to = crate::store::aggregation::day_range(last, tz).1;
-    let mut waste: BTreeMap<String, Amount> = BTreeMap::new();
+    let (last_start, to) = crate::store::aggregation::day_range(last, tz);
+    let mut figures = LedgerFigures::default();
     store
         .each_ledger_interval(from, to, |r| {
             let part = outside_hours(r.start, r.end, r.amount, tz, |t| rule.open_at(t));
-            waste.entry(r.classroom).or_default().add(part);
+            if r.start >= last_start {
+                figures
+                    .curves
+                    .entry(r.classroom.clone())
+                    .or_insert_with(|| LoadCurve::new(last, tz))
+                    .add(r.start, r.end, r.amount.kwh);
+            }
+            figures.waste.entry(r.classroom).or_default().add(part);
         })
         .await?;
-    Ok(waste)
+    Ok(figures)
 }
 
 #[cfg(test)]

@@ -245,7 +245,15 @@ fn daily_bars(frame: &mut Frame, app: &App, area: Rect) {
             ),
             t.header,
         ),
-        Span::styled(format!("tallest {}{} ", s.rupee, money_whole(max)), t.dim),
+        Span::styled(
+            match &app.trends.data {
+                Some(d) if scope.is_some() && !d.book.has_rooms(d.from, d.to) => {
+                    format!("reading the classrooms' days {} ", s.pending)
+                }
+                _ => format!("tallest {}{} ", s.rupee, money_whole(max)),
+            },
+            t.dim,
+        ),
     ]);
     let block = bordered(app, title);
     let inner = block.inner(area);
@@ -321,8 +329,9 @@ fn today_curve(app: &App) -> LoadCurve {
     let tz = app.settings.tz;
     let day = app.campus.totals.day();
     let mut curve = LoadCurve::new(day, tz);
-    if let Some(data) = app.trends.data.as_ref().filter(|d| d.day == day) {
-        for (room, c) in &data.curves {
+    let read_today = app.trends.data.as_ref().is_some_and(|d| d.day == day);
+    if let Some(ledger) = app.trends.ledger.as_ref().filter(|_| read_today) {
+        for (room, c) in &ledger.curves {
             if app.trends.scope.as_ref().is_some_and(|s| s != room) {
                 continue;
             }
@@ -374,13 +383,17 @@ fn load_curve(frame: &mut Frame, app: &App, area: Rect) {
             t.header,
         ),
         Span::styled(
-            format!(
-                "peak {:.2} kW {} {} kWh {} shaded: outside campus hours ",
-                peak,
-                s.sep,
-                kwh(curve.total() * 1000.0),
-                s.sep
-            ),
+            if app.trends.ledger.is_none() && app.trends.loading {
+                format!("reading today's ledger {} ", s.pending)
+            } else {
+                format!(
+                    "peak {:.2} kW {} {} kWh {} shaded: outside campus hours ",
+                    peak,
+                    s.sep,
+                    kwh(curve.total() * 1000.0),
+                    s.sep
+                )
+            },
             t.dim,
         ),
     ]);
@@ -509,7 +522,7 @@ fn tops(frame: &mut Frame, app: &App, area: Rect) {
         halves[1],
     );
     if empty {
-        let msg = if app.trends.waste.is_some() {
+        let msg = if app.trends.ledger.is_some() {
             format!(
                 "  {} nothing used outside campus hours this month",
                 s.confirmed
