@@ -6,6 +6,7 @@
 mod books_common;
 mod support;
 
+use autovolt::domain::audit::Finding;
 use autovolt::domain::trends::DailyBook;
 use autovolt::domain::TriggeredBy;
 use autovolt::store::aggregation::AggregationRequest;
@@ -121,6 +122,49 @@ async fn the_history_is_the_rollups_summed_from_summaries_or_from_rollups() {
         .await;
     aggregate(&c.store, date(2026, 11, 20), date(2026, 11, 20)).await;
     let want = rollups_summed(&c.store, from, to).await;
+    assert_same(&c.store.daily_book(from, to).await.unwrap(), &want);
+
+    // Another program aggregates a summarized day again: the summary it did not rewrite is what
+    // the view shows, and the audit finds it; aggregating the day again settles it.
+    let rollup = c
+        .store
+        .collection::<bson::Document>(collections::DAILY)
+        .find_one(doc! {"date_string": "2026-11-20"})
+        .await
+        .unwrap()
+        .unwrap();
+    c.store
+        .collection::<bson::Document>(collections::DAILY)
+        .update_one(
+            doc! {"_id": rollup.get_object_id("_id").unwrap()},
+            doc! {"$inc": {"total_kwh": 5.0, "cost_at_calc_time": 37.5}},
+        )
+        .await
+        .unwrap();
+    let audit = c
+        .store
+        .audit(date(2026, 11, 20), date(2026, 11, 20), IST)
+        .await
+        .unwrap();
+    let stale: Vec<String> = audit
+        .findings
+        .iter()
+        .filter(|f| matches!(f, Finding::StaleCampusDay { .. }))
+        .map(|f| f.to_string())
+        .collect();
+    assert_eq!(
+        stale.len(),
+        2,
+        "the campus total and one classroom: {stale:?}"
+    );
+    assert!(stale[0].contains("campus total") && stale[0].contains("aggregate --date 2026-11-20"));
+    aggregate(&c.store, date(2026, 11, 20), date(2026, 11, 20)).await;
+    let audit = c
+        .store
+        .audit(date(2026, 11, 19), date(2026, 11, 21), IST)
+        .await
+        .unwrap();
+    assert!(audit.is_clean(), "{:?}", audit.findings);
     assert_same(&c.store.daily_book(from, to).await.unwrap(), &want);
 
     // Summaries another program broke are recorded as unreadable; their days (a campus total

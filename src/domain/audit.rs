@@ -4,6 +4,8 @@
 
 use super::interval::{local_date, local_midnight};
 use super::rollup::{self, daily_differences, monthly_differences};
+use super::totals::Amount;
+use super::trends::CampusDay;
 use super::{DailyAggregate, Instant, LedgerRow, MonthlyAggregate};
 use chrono::{Days, NaiveDate};
 use chrono_tz::Tz;
@@ -63,6 +65,16 @@ pub enum Finding {
         last_activity: Option<String>,
         last_activity_at: Option<Instant>,
         why: String,
+    },
+    /// A day's campus summary (what the Trends view shows) that is not the sum of the day's
+    /// stored daily aggregates: its campus total (`classroom` `None`) or one classroom's part.
+    StaleCampusDay {
+        date_string: String,
+        classroom: Option<String>,
+        stored_kwh: f64,
+        daily_kwh: f64,
+        stored_cost: f64,
+        daily_cost: f64,
     },
     /// A stored monthly aggregate that is not the sum of its stored daily aggregates.
     StaleMonthly {
@@ -144,6 +156,20 @@ impl std::fmt::Display for Finding {
                 last_state_change.map_or("never".to_string(), |t| t.to_rfc3339()),
                 last_activity.as_deref().unwrap_or("none"),
                 last_activity_at.map_or("-".to_string(), |t| t.to_rfc3339()),
+            ),
+            Finding::StaleCampusDay {
+                date_string,
+                classroom,
+                stored_kwh,
+                daily_kwh,
+                stored_cost,
+                daily_cost,
+            } => write!(
+                f,
+                "campus summary {date_string} ({}) differs from its daily aggregates: {stored_kwh:.3} kWh ₹{stored_cost:.2} stored, {daily_kwh:.3} kWh ₹{daily_cost:.2} from the days; run `autovolt aggregate --date {date_string}`",
+                classroom
+                    .as_deref()
+                    .map_or("campus total".to_string(), |c| format!("classroom {c}"))
             ),
             Finding::StaleMonthly {
                 month_string,
@@ -336,6 +362,63 @@ pub fn check_dailies(
     out
 }
 
+/// Compares a day's campus summary (its campus total, and its classrooms when they were read)
+/// with the sums of the day's stored daily aggregates.
+pub fn check_campus_day(
+    date_string: &str,
+    dailies: &[DailyAggregate],
+    stored_total: Amount,
+    stored_rooms: Option<&[(String, Amount)]>,
+) -> Vec<Finding> {
+    let day = NaiveDate::parse_from_str(date_string, "%Y-%m-%d").unwrap_or_default();
+    let fresh = CampusDay::of_rollups(
+        day,
+        dailies
+            .iter()
+            .filter(|d| d.date_string == date_string)
+            .map(|d| {
+                (
+                    d.classroom.as_str(),
+                    Amount {
+                        kwh: d.total_kwh,
+                        cost: d.cost_at_calc_time,
+                    },
+                )
+            }),
+    );
+    let differs = |a: Amount, b: Amount| {
+        (a.kwh - b.kwh).abs() > AGGREGATE_TOLERANCE || (a.cost - b.cost).abs() > AGGREGATE_TOLERANCE
+    };
+    let finding =
+        |classroom: Option<&str>, stored: Amount, daily: Amount| Finding::StaleCampusDay {
+            date_string: date_string.to_string(),
+            classroom: classroom.map(str::to_string),
+            stored_kwh: stored.kwh,
+            daily_kwh: daily.kwh,
+            stored_cost: stored.cost,
+            daily_cost: daily.cost,
+        };
+    let mut out = Vec::new();
+    if differs(stored_total, fresh.total()) {
+        out.push(finding(None, stored_total, fresh.total()));
+    }
+    if let Some(rooms) = stored_rooms {
+        let mut both: std::collections::BTreeMap<&str, (Amount, Amount)> = Default::default();
+        for (c, a) in rooms {
+            both.entry(c.as_str()).or_default().0.add(*a);
+        }
+        for (c, a) in &fresh.classrooms {
+            both.entry(c.as_str()).or_default().1.add(*a);
+        }
+        for (c, (stored, daily)) in both {
+            if differs(stored, daily) {
+                out.push(finding(Some(c), stored, daily));
+            }
+        }
+    }
+    out
+}
+
 /// Compares a month's stored aggregates with the sums of its stored daily aggregates.
 pub fn check_monthlies(
     month: NaiveDate,
@@ -512,5 +595,56 @@ mod tests {
         assert!(check_monthlies(month, &fresh, &monthly).is_empty());
         monthly[0].cost_at_calc_time += 1.0;
         assert_eq!(check_monthlies(month, &fresh, &monthly).len(), 1);
+    }
+
+    #[test]
+    fn a_campus_summary_is_checked_against_the_days_rollups() {
+        let rollup = |classroom: &str, device: &str, kwh: f64| DailyAggregate {
+            id: None,
+            date_string: "2026-11-20".into(),
+            classroom: classroom.into(),
+            device_id: device.into(),
+            esp32_name: device.into(),
+            total_kwh: kwh,
+            on_time_sec: 0.0,
+            cost_at_calc_time: kwh * 7.5,
+            cost_per_kwh_used: 7.5,
+            switch_count: 1,
+            switch_breakdown: Vec::new(),
+            quality_score: 100.0,
+            created_at: None,
+            updated_at: None,
+        };
+        let dailies = [
+            rollup("A", "a1", 2.0),
+            rollup("A", "a2", 1.0),
+            rollup("B", "b1", 4.0),
+        ];
+        let amount = |kwh: f64| Amount {
+            kwh,
+            cost: kwh * 7.5,
+        };
+        let rooms = [
+            ("A".to_string(), amount(3.0)),
+            ("B".to_string(), amount(4.0)),
+        ];
+        assert!(check_campus_day("2026-11-20", &dailies, amount(7.0), Some(&rooms)).is_empty());
+        assert!(check_campus_day("2026-11-20", &dailies, amount(7.0), None).is_empty());
+        // Another program aggregated B again after the summary was written.
+        let found = check_campus_day("2026-11-20", &dailies[..2], amount(7.0), Some(&rooms));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(matches!(
+            &found[0],
+            Finding::StaleCampusDay {
+                classroom: None,
+                ..
+            }
+        ));
+        assert!(
+            matches!(&found[1], Finding::StaleCampusDay { classroom: Some(c), daily_kwh, .. } if c == "B" && *daily_kwh == 0.0)
+        );
+        assert!(found[0]
+            .to_string()
+            .contains("autovolt aggregate --date 2026-11-20"));
     }
 }

@@ -4,7 +4,8 @@ use super::aggregation::{dates_between, day_range};
 use super::collections::{ACTIVITY, LEDGER};
 use super::{AggregateQuery, Store, StoreError};
 use crate::domain::audit::{
-    check_dailies, check_monthlies, check_rows, check_switch, AuditReport, Finding, SwitchBooks,
+    check_campus_day, check_dailies, check_monthlies, check_rows, check_switch, AuditReport,
+    Finding, SwitchBooks,
 };
 use crate::domain::rollup::month_string;
 use crate::domain::Instant;
@@ -76,6 +77,21 @@ impl Store {
                 report.days_not_aggregated.push(ds.clone());
             }
             report.findings.extend(check_dailies(&ds, &rows, &stored));
+            // The day's campus summary, what the Trends view shows.
+            let summaries = self.campus_days(date, date).await?;
+            if let Some(day) = summaries.days.get(&date) {
+                let mut rooms = self.campus_day_classrooms(&summaries).await?.remove(&date);
+                if let Some(rooms) = &mut rooms {
+                    let names: Vec<&mut String> = rooms.iter_mut().map(|(c, _)| c).collect();
+                    self.resolve_classroom_refs(names).await?;
+                }
+                report.findings.extend(check_campus_day(
+                    &ds,
+                    &stored,
+                    day.amount,
+                    rooms.as_deref(),
+                ));
+            }
         }
         for month in months {
             let ms = month_string(month);
