@@ -306,6 +306,39 @@ fn main() {
             rooms.iter().map(|v| v.round()).collect::<Vec<_>>(),
             waste.iter().map(|v| v.round()).collect::<Vec<_>>()
         );
+        // A year of summaries stored (older days, each with the campus's 250 classrooms): what
+        // the same reads cost once the collections hold a year. On FerretDB a read of either
+        // collection goes through every document of it; on MongoDB it is an `_id` index range.
+        let older = 365 - DAYS;
+        let template = store.campus_days(day - Days::new(1), day - Days::new(1)).await.unwrap();
+        let rooms = store.campus_day_classrooms(&template).await.unwrap();
+        let classrooms = rooms.into_values().next().unwrap_or_default();
+        for d in 1..=older {
+            let date = day - Days::new(DAYS + d);
+            store
+                .write_campus_day(&autovolt::domain::trends::CampusDay {
+                    date,
+                    rollups: (ROOMS * BOARDS) as u32,
+                    classrooms: classrooms.clone(),
+                })
+                .await
+                .unwrap();
+        }
+        let (mut year_read, mut year_rooms) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let t = Instant::now();
+            let mut data = trends::read(&store, day).await.unwrap();
+            year_read.push(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            store.add_classrooms(&mut data.book).await.unwrap();
+            year_rooms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "with a year of summaries stored ({} days): the first frame's read median {:.0} ms, the classrooms' days median {:.0} ms",
+            DAYS + older,
+            median(year_read),
+            median(year_rooms)
+        );
         store.close().await;
     });
     drop(ferret);

@@ -650,7 +650,7 @@ impl RunningTotals {
             d.today.add(t.today);
             d.power_w += t.power_w;
         }
-        let days_left = (self.next_month - now).num_milliseconds().max(0) as f64 / 86_400_000.0;
+        let days_left = self.days_left(now);
         let averaged = self.averaged_days();
         for t in self.classroom_totals.iter_mut() {
             *t = Totals::default();
@@ -691,6 +691,46 @@ impl RunningTotals {
                 }
             }
         }
+    }
+
+    /// Days left in the month at `now`, counting the rest of today: what the projection
+    /// multiplies the average day by.
+    pub fn days_left(&self, now: Instant) -> f64 {
+        (self.next_month - now).num_milliseconds().max(0) as f64 / 86_400_000.0
+    }
+
+    /// The last full days the projection averages, oldest first, summed for the campus
+    /// (`classroom` `None`) or one classroom: what [`Totals::month_projection`] is worked out
+    /// from (its expected value is month-to-date + their average × [`RunningTotals::days_left`]).
+    /// Empty while there is no projection.
+    pub fn recent_days(&self, classroom: Option<&str>) -> Vec<Amount> {
+        let Some(days) = self.averaged_days() else {
+            return Vec::new();
+        };
+        let room = match classroom {
+            None => None,
+            Some(c) => match self.layout.classroom_index.get(c) {
+                Some(&i) => Some(i),
+                None => return Vec::new(),
+            },
+        };
+        let mut out: Vec<Amount> = self
+            .window
+            .iter()
+            .rev()
+            .take(days)
+            .map(|w| {
+                let mut sum = Amount::default();
+                for (d, a) in w.iter().enumerate() {
+                    if room.is_none_or(|r| self.layout.device_classroom.get(d) == Some(&r)) {
+                        sum.add(*a);
+                    }
+                }
+                sum
+            })
+            .collect();
+        out.reverse();
+        out
     }
 
     /// How many of the last full days the projection averages: those since the first day with
@@ -988,6 +1028,20 @@ mod tests {
         let p = c.month_projection.unwrap();
         assert!(close(p.kwh, mtd + 7.0 * 6.5));
         assert!(close(p.cost, (mtd + 7.0 * 6.5) * 8.0));
+        // The days it averaged, for the Trends view's range: its expected value is this one.
+        let recent = t.recent_days(None);
+        assert_eq!(recent.len(), 7);
+        assert_eq!(t.recent_days(Some("A")), recent);
+        assert!(t.recent_days(Some("nowhere")).is_empty());
+        assert!(close(t.days_left(ist(24, 12, 0)), 6.5));
+        let range =
+            crate::domain::trends::project(c.month_to_date, &recent, t.days_left(ist(24, 12, 0)))
+                .unwrap();
+        assert!(close(range.expected.kwh, p.kwh) && close(range.expected.cost, p.cost));
+        assert!(
+            close(range.low.kwh, p.kwh) && close(range.high.kwh, p.kwh),
+            "all 7 days alike"
+        );
     }
 
     #[test]

@@ -271,15 +271,6 @@ pub fn project(month_to_date: Amount, recent: &[Amount], days_left: f64) -> Opti
     })
 }
 
-/// Days left in `today`'s month at `now`, counting the rest of today (as the running totals do).
-pub fn days_left(now: Instant, today: NaiveDate, tz: Tz) -> f64 {
-    let next_month = month_end(today)
-        .succ_opt()
-        .map(|d| local_midnight(d, tz))
-        .unwrap_or(now);
-    (next_month - now).num_milliseconds().max(0) as f64 / 86_400_000.0
-}
-
 /// The `n` largest by value, largest first; ties by name, so that the order is stable.
 pub fn top_n(items: impl IntoIterator<Item = (String, f64)>, n: usize) -> Vec<(String, f64)> {
     let mut v: Vec<(String, f64)> = items.into_iter().collect();
@@ -502,12 +493,6 @@ mod tests {
             project(amt(1.0, 1.0), &[amt(5.0, 5.0)], -1.0).unwrap().high,
             amt(1.0, 1.0)
         );
-    }
-
-    #[test]
-    fn days_left_count_the_rest_of_today() {
-        assert_eq!(days_left(ist(30, 12, 0), d(2026, 11, 30), IST), 0.5);
-        assert_eq!(days_left(ist(1, 0, 0), d(2026, 11, 1), IST), 30.0);
     }
 
     #[test]

@@ -6,10 +6,7 @@ use super::super::app::App;
 use super::super::widgets::format::{fit, kwh, money_whole};
 use super::{bordered, scroll_offset};
 use crate::domain::interval::local_date;
-use crate::domain::totals::Amount;
-use crate::domain::trends::{
-    change_percent, days_in, days_left, month_against_last, project, LoadCurve,
-};
+use crate::domain::trends::{change_percent, days_in, month_against_last, project, LoadCurve};
 use chrono::{Datelike, Days, NaiveDate, Timelike};
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::Style;
@@ -91,26 +88,22 @@ fn summary(frame: &mut Frame, app: &App, area: Rect) {
     }
     if let Some(data) = &app.trends.data {
         let scope = app.trends.scope.as_deref();
-        // The projection: month-to-date, then the last full days' lowest, average, highest.
-        let recent_from = today
-            .checked_sub_days(Days::new(crate::domain::totals::PROJECTION_DAYS.into()))
-            .unwrap_or(today)
-            .max(data.from);
-        let recent: Vec<Amount> = recent_from
-            .iter_days()
-            .take_while(|d| *d < today)
-            .filter(|d| data.book.is_covered(*d))
-            .map(|d| data.book.total(d, d, scope))
-            .collect();
-        let left = days_left(app.clock.now, today, app.settings.tz);
+        // The projection of the header (the running totals' own days), with the range of those
+        // days: month-to-date, then their lowest, average, highest.
+        let recent = app.campus.totals.recent_days(scope);
+        let left = app.campus.totals.days_left(app.clock.now);
         if let (true, Some(p)) = (history_ready, project(totals.month_to_date, &recent, left)) {
+            let (low, high) = (money_whole(p.low.cost), money_whole(p.high.cost));
+            // Days alike give no range.
+            let range = if low == high {
+                String::new()
+            } else {
+                format!(" ({rupee}{low}{}{rupee}{high})", s.dash)
+            };
             first.push(Span::raw(format!(
-                " {} {rupee}{} projected ({rupee}{}{}{rupee}{})",
+                " {} {rupee}{} projected{range}",
                 s.arrow,
                 money_whole(p.expected.cost),
-                money_whole(p.low.cost),
-                s.dash,
-                money_whole(p.high.cost)
             )));
         }
         if let Some(m) = month_against_last(today) {
