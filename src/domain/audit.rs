@@ -132,6 +132,17 @@ impl std::fmt::Display for Finding {
                 date_string,
                 device_id,
                 fields,
+                ledger_kwh,
+                ledger_cost,
+                ..
+            } if fields == &["no daily aggregate"] => write!(
+                f,
+                "device {device_id} has {ledger_kwh:.3} kWh ₹{ledger_cost:.2} in the ledger on {date_string} but no daily aggregate of that day (rows written after it was aggregated, or a run stopped early); run `autovolt aggregate --date {date_string}`"
+            ),
+            Finding::StaleDaily {
+                date_string,
+                device_id,
+                fields,
                 stored_kwh,
                 ledger_kwh,
                 stored_cost,
@@ -357,6 +368,29 @@ pub fn check_dailies(
                 stored_cost: s.cost_at_calc_time,
                 ledger_cost: recomputed.map_or(0.0, |f| f.cost_at_calc_time),
             });
+        }
+    }
+    // A day that was aggregated (some of it is stored) must have every device its rows give:
+    // one missing was written after the run, or the run stopped before its classroom.
+    let day_stored: Vec<&DailyAggregate> = stored
+        .iter()
+        .filter(|s| s.date_string == date_string)
+        .collect();
+    if !day_stored.is_empty() {
+        for f in &fresh {
+            let used = f.total_kwh.abs() > AGGREGATE_TOLERANCE
+                || f.cost_at_calc_time.abs() > AGGREGATE_TOLERANCE;
+            if used && !day_stored.iter().any(|s| s.device_id == f.device_id) {
+                out.push(Finding::StaleDaily {
+                    date_string: date_string.to_string(),
+                    device_id: f.device_id.clone(),
+                    fields: vec!["no daily aggregate"],
+                    stored_kwh: 0.0,
+                    ledger_kwh: f.total_kwh,
+                    stored_cost: 0.0,
+                    ledger_cost: f.cost_at_calc_time,
+                });
+            }
         }
     }
     out
@@ -589,6 +623,19 @@ mod tests {
         // An aggregate with energy but no rows behind it.
         let findings = check_dailies("2026-11-24", &[], &fresh);
         assert_eq!(findings.len(), 1);
+        // A device whose rows came after the day was aggregated has no aggregate of the day.
+        let mut late = row("1", ist(24, 10, 0), 60);
+        late.device_id = "d2".into();
+        let with_late: Vec<LedgerRow> = rows.iter().cloned().chain([late]).collect();
+        let findings = check_dailies("2026-11-24", &with_late, &fresh);
+        assert!(
+            matches!(&findings[..], [Finding::StaleDaily { fields, device_id, stored_kwh, .. }]
+                if fields == &vec!["no daily aggregate"] && device_id == "d2" && *stored_kwh == 0.0),
+            "{findings:?}"
+        );
+        assert!(findings[0].to_string().contains("but no daily aggregate"));
+        // A day not aggregated at all is not a disagreement (the report lists it apart).
+        assert!(check_dailies("2026-11-24", &rows, &[]).is_empty());
 
         let month = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
         let mut monthly = rollup::monthly_aggregates(month, &fresh);
