@@ -213,8 +213,21 @@ async fn a_failure_before_any_write_of_a_batch_leaves_nothing_a_retry_takes_as_d
         .any(|l| l == "unregistered DE:AD:BE:EF:00:01 1"));
     assert!(expected.iter().any(|l| l == "dead letters 1"));
     assert_invariant(&reference).await;
-    // The audit checks the same invariant, and finds a switch flipped behind the log's back.
+    // The rows are of a day that has ended: the collector noted it for aggregating again.
     let day = boot().with_timezone(&IST).date_naive();
+    let late = reference
+        .collection::<bson::Document>("aggregationruns")
+        .find_one(bson::doc! {"_id": "late:days"})
+        .await
+        .unwrap()
+        .expect("late days noted");
+    assert!(
+        late.get_document("days")
+            .unwrap()
+            .contains_key(day.to_string()),
+        "{late:?}"
+    );
+    // The audit checks the same invariant, and finds a switch flipped behind the log's back.
     let report = reference.audit(day, day, IST).await.unwrap();
     assert!(report.switches_checked >= 3, "{report:?}");
     assert!(report.is_clean(), "{:?}", report.findings);

@@ -281,3 +281,25 @@ async fn migration_4_sums_the_rollups_already_there() {
     let yesterday = date(2026, 11, 21).checked_sub_days(Days::new(1)).unwrap();
     assert_eq!(found.days[&yesterday].rollups, 4);
 }
+
+#[tokio::test]
+async fn a_day_noted_late_is_aggregated_again_with_its_summary() {
+    let c = books("trends_late_day").await;
+    let day = date(2026, 11, 20);
+    // A row of the 20th written after the day was aggregated (a board's buffered events).
+    c.bill(0, 5, ist(2026, 11, 20, 19, 0), ist(2026, 11, 20, 20, 0))
+        .await;
+    let audit = c.store.audit(day, day, IST).await.unwrap();
+    assert!(!audit.is_clean(), "the rollup misses the late row");
+    c.store
+        .note_late_days(&[day].into_iter().collect())
+        .await
+        .unwrap();
+    assert_eq!(c.store.aggregate_late_days(IST).await.unwrap(), [day]);
+    let audit = c.store.audit(day, day, IST).await.unwrap();
+    assert!(audit.is_clean(), "{:?}", audit.findings);
+    let want = rollups_summed(&c.store, day, day).await;
+    assert_same(&c.store.daily_book(day, day).await.unwrap(), &want);
+    // Forgotten once done.
+    assert!(c.store.aggregate_late_days(IST).await.unwrap().is_empty());
+}

@@ -12,7 +12,7 @@ use super::presence::{Presence, PresenceWrites, LAST_SEEN_EVERY};
 use super::stats::Stats;
 use crate::domain::activity::action;
 use crate::domain::board_clock;
-use crate::domain::interval::{ledger_rows, BillingContext};
+use crate::domain::interval::{ledger_rows, local_date, BillingContext};
 use crate::domain::telemetry::{event_hash, without_secret};
 use crate::domain::{
     ActivityLog, BootClock, DataSource, Device, DeviceStatus, Id, Instant, Mac, TelemetryEvent,
@@ -897,6 +897,15 @@ impl Processor {
             tz: self.tz,
         };
         let rows = ledger_rows(&ctx, start, end, DataSource::Telemetry);
+        // Rows of a day that has ended: its rollups (if made) must be made again. Noted before
+        // the insert, so that a retry after a failure in between still finds it noted.
+        let today = local_date(crate::domain::dates::now_millis(), self.tz);
+        let late: std::collections::BTreeSet<chrono::NaiveDate> = rows
+            .iter()
+            .map(|r| local_date(r.start_ts, self.tz))
+            .filter(|d| *d < today)
+            .collect();
+        self.store.note_late_days(&late).await?;
         Ok(self.store.insert_ledger_rows(&rows).await?.inserted)
     }
 

@@ -39,6 +39,10 @@ pub const STALE_LOCK_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
 /// How many days back the collectors' daily run looks for a day whose run died unfinished.
 pub const CATCH_UP_DAYS: u64 = 7;
+/// The `_id` of the record of days that got ledger rows after they ended (`days.YYYY-MM-DD`: when).
+const LATE_DAYS: &str = "late:days";
+/// How often the collectors' daily job looks for late days.
+pub const LATE_DAYS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What to aggregate: the campus-local days `from..=to`.
 #[derive(Debug, Clone, PartialEq)]
@@ -950,6 +954,21 @@ pub fn spawn_daily_aggregation(
         };
         loop {
             let wait = (next - clock.now()).to_std().unwrap_or_default();
+            if wait > LATE_DAYS_EVERY {
+                // Days that got rows after they ended (a board's buffered events, intervals
+                // closed at a restart) are aggregated again in the meantime.
+                tokio::time::sleep(LATE_DAYS_EVERY).await;
+                match store.aggregate_late_days(tz).await {
+                    Ok(days) if !days.is_empty() => {
+                        tracing::info!(?days, "days with late ledger rows aggregated again")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "late days not aggregated again; retried later")
+                    }
+                }
+                continue;
+            }
             tokio::time::sleep(wait).await;
             let now = clock.now();
             // After a failure (a day still locked by a run that died, say) try again once the
@@ -980,6 +999,67 @@ pub fn spawn_daily_aggregation(
 }
 
 impl Store {
+    /// Notes that `dates` got ledger rows after they ended, so that the collectors' daily job
+    /// aggregates them again within [`LATE_DAYS_EVERY`] (one small document, `$max` per day).
+    pub async fn note_late_days(&self, dates: &BTreeSet<NaiveDate>) -> Result<(), StoreError> {
+        if dates.is_empty() {
+            return Ok(());
+        }
+        let now = bson::DateTime::from_chrono(dates::now_millis());
+        let mut max = Document::new();
+        for d in dates {
+            max.insert(format!("days.{}", date_string(*d)), now);
+        }
+        self.collection::<Document>(AGGREGATION_RUNS)
+            .update_one(doc! {"_id": LATE_DAYS}, doc! {"$max": max})
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    /// Aggregates again each day noted late (oldest first), then forgets it unless it was noted
+    /// again meanwhile. Returns the days aggregated; stops at the first failure (a day locked by
+    /// another run, say), leaving the rest noted.
+    pub async fn aggregate_late_days(&self, tz: Tz) -> Result<Vec<NaiveDate>, StoreError> {
+        let coll = self.collection::<Document>(AGGREGATION_RUNS);
+        let Some(record) = coll.find_one(doc! {"_id": LATE_DAYS}).await? else {
+            return Ok(Vec::new());
+        };
+        let mut noted: Vec<(NaiveDate, bson::DateTime)> = record
+            .get_document("days")
+            .map(|days| {
+                days.iter()
+                    .filter_map(|(k, v)| {
+                        let d = NaiveDate::parse_from_str(k, "%Y-%m-%d").ok()?;
+                        Some((d, v.as_datetime().copied()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        noted.sort();
+        let mut done = Vec::new();
+        for (date, at) in noted {
+            let request = AggregationRequest {
+                from: date,
+                to: date,
+                tz,
+                triggered_by: TriggeredBy::System,
+                by: None,
+                break_locks: false,
+            };
+            self.aggregate(&request, None, &CancellationToken::new())
+                .await?;
+            let field = format!("days.{}", date_string(date));
+            coll.update_one(
+                doc! {"_id": LATE_DAYS, &field: {"$lte": at}},
+                doc! {"$unset": {&field: ""}},
+            )
+            .await?;
+            done.push(date);
+        }
+        Ok(done)
+    }
+
     /// The closed ledger rows of campus-local `date` written before `written_before` (all of them
     /// when `None`), summed per switch.
     pub async fn closed_totals(
