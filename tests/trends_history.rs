@@ -303,3 +303,35 @@ async fn a_day_noted_late_is_aggregated_again_with_its_summary() {
     // Forgotten once done.
     assert!(c.store.aggregate_late_days(IST).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_seeded_month_of_history_passes_the_audit_and_reads_back() {
+    use autovolt::seed::{history, seed, SeedOptions};
+    let uri = support::fresh_database_uri("trends_seeded_history");
+    let store = Store::connect(&uri, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    store.migrate_up(None, false).await.unwrap();
+    let options = SeedOptions {
+        classrooms: 3,
+        devices_per_classroom: 2,
+        seed: Some(5),
+    };
+    seed(&store, &options).await.unwrap();
+    let rows = history(&store, IST, 10, ist(2026, 11, 24, 14, 0), 5)
+        .await
+        .unwrap();
+    assert!(rows > 100, "{rows} rows");
+    let (from, to) = (date(2026, 11, 14), date(2026, 11, 23));
+    let audit = store.audit(from, to, IST).await.unwrap();
+    assert!(audit.is_clean(), "{:?}", audit.findings);
+    assert!(audit.days_not_aggregated.is_empty());
+    assert_eq!(audit.rows_checked, rows as u64);
+    let want = rollups_summed(&store, from, to).await;
+    let book = store.daily_book(from, to).await.unwrap();
+    assert_same(&book, &want);
+    // A Sunday is quiet next to a Monday.
+    let sunday = book.total(date(2026, 11, 22), date(2026, 11, 22), None);
+    let monday = book.total(date(2026, 11, 23), date(2026, 11, 23), None);
+    assert!(sunday.cost * 3.0 < monday.cost, "{sunday:?} {monday:?}");
+}

@@ -72,8 +72,13 @@ next_connection_delay_ms = 1
     Ok(())
 }
 
-/// Schema and a seeded campus (an already seeded database is kept as it is).
-pub async fn prepare_database(store: &Store) -> anyhow::Result<()> {
+/// Days of history a fresh demo campus starts with (billed and aggregated), so that its Trends
+/// and month figures have something to show.
+const DEMO_HISTORY_DAYS: u64 = 30;
+
+/// Schema and a seeded campus with a month of history (an already seeded database is kept as
+/// it is).
+pub async fn prepare_database(store: &Store, tz: chrono_tz::Tz) -> anyhow::Result<()> {
     store
         .migrate_up(None, false)
         .await
@@ -84,11 +89,23 @@ pub async fn prepare_database(store: &Store) -> anyhow::Result<()> {
         seed: Some(2026),
     };
     match seed::seed(store, &options).await {
-        Ok(r) => tracing::info!(
-            classrooms = r.classrooms,
-            devices = r.devices,
-            "demo campus seeded"
-        ),
+        Ok(r) => {
+            let rows = seed::history(
+                store,
+                tz,
+                DEMO_HISTORY_DAYS,
+                crate::domain::dates::now_millis(),
+                2026,
+            )
+            .await
+            .context("writing the demo campus's history")?;
+            tracing::info!(
+                classrooms = r.classrooms,
+                devices = r.devices,
+                history_rows = rows,
+                "demo campus seeded"
+            )
+        }
         Err(StoreError::Conflict(msg)) => tracing::info!(%msg, "demo campus already there"),
         Err(e) => return Err(e).context("seeding the demo campus"),
     }
@@ -145,7 +162,7 @@ pub async fn run(
         .await
         .context("connecting to the demo database")?;
     eprintln!("autovolt demo: {} · preparing the campus…", store.server());
-    prepare_database(&store).await?;
+    prepare_database(&store, tz).await?;
     config.campus = format!("Demo Campus ({})", store.server());
 
     let stop = CancellationToken::new();
