@@ -355,7 +355,7 @@ pub async fn history(
         }
     }
     for chunk in rows.chunks(1000) {
-        store.insert_ledger_rows(chunk).await?;
+        store.insert_past_ledger_rows(chunk).await?;
     }
     if first < today {
         let request = crate::store::aggregation::AggregationRequest {

@@ -44,6 +44,27 @@ pub struct LedgerCursor {
 /// The largest page a query may ask for.
 pub const MAX_PAGE: usize = 10_000;
 
+/// Rows ready to insert: each validated (an invalid row refuses the whole batch), with its
+/// switch type known and its `createdAt` (unless given) and `updatedAt` set.
+fn prepared(rows: &[LedgerRow]) -> Result<Vec<LedgerRow>, StoreError> {
+    let rows: Vec<LedgerRow> = rows
+        .iter()
+        .map(|r| r.clone().with_known_switch_type())
+        .collect();
+    for row in &rows {
+        row.validate()?;
+    }
+    let now = dates::now_millis();
+    Ok(rows
+        .into_iter()
+        .map(|mut r| {
+            r.created_at = r.created_at.or(Some(now));
+            r.updated_at = Some(now);
+            r
+        })
+        .collect())
+}
+
 impl Store {
     /// Inserts rows (unordered, so one duplicate does not stop the rest). Every row is validated
     /// first: an invalid row refuses the whole batch with its [`StoreError::Invalid`]. Rows that hit the unique
@@ -52,31 +73,29 @@ impl Store {
         &self,
         rows: &[LedgerRow],
     ) -> Result<InsertSummary, StoreError> {
-        let rows: Vec<LedgerRow> = rows
-            .iter()
-            .map(|r| r.clone().with_known_switch_type())
-            .collect();
-        for row in &rows {
-            row.validate()?;
-        }
-        if rows.is_empty() {
+        let docs = prepared(rows)?;
+        if docs.is_empty() {
             return Ok(InsertSummary::default());
         }
-        let now = dates::now_millis();
-        let docs: Vec<LedgerRow> = rows
-            .into_iter()
-            .map(|r| {
-                let mut r = r;
-                r.created_at = r.created_at.or(Some(now));
-                r.updated_at = Some(now);
-                r
-            })
-            .collect();
-        let total = docs.len() as u64;
-        let summary = self.insert_ledger_docs(&docs, total).await?;
+        let summary = self.insert_ledger_docs(&docs, docs.len() as u64).await?;
         // Duplicates too: a retry after a failure between the two writes journals them then.
         self.journal_ledger_rows(&docs).await?;
         Ok(summary)
+    }
+
+    /// Inserts rows as [`Store::insert_ledger_rows`] does, but without appending them to the
+    /// change journal: for history written before anyone follows the campus (a generated month),
+    /// which would fill the journal to its cap with rows no live figure shows, and make every
+    /// follower's polling round read all of it.
+    pub async fn insert_past_ledger_rows(
+        &self,
+        rows: &[LedgerRow],
+    ) -> Result<InsertSummary, StoreError> {
+        let docs = prepared(rows)?;
+        if docs.is_empty() {
+            return Ok(InsertSummary::default());
+        }
+        self.insert_ledger_docs(&docs, docs.len() as u64).await
     }
 
     async fn insert_ledger_docs(
