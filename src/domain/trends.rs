@@ -67,18 +67,6 @@ impl DailyBook {
         self.rooms_pending.remove(&date);
     }
 
-    /// Adds a day summed ahead, campus and classrooms (what its rollups would add one by one).
-    pub fn add_day(&mut self, day: &CampusDay) {
-        if day.rollups == 0 {
-            return;
-        }
-        self.add_campus(day.date, day.rollups, day.total());
-        for (classroom, amount) in &day.classrooms {
-            self.add_room(day.date, classroom, *amount);
-        }
-        self.rooms_in(day.date);
-    }
-
     /// Whether any rollup exists for `date`.
     pub fn is_covered(&self, date: NaiveDate) -> bool {
         self.covered.contains(&date)
@@ -629,8 +617,15 @@ mod tests {
             }
             let summed = CampusDay::of_rollups(day, amounts.iter().copied());
             prop_assert_eq!(summed.rollups as usize, amounts.len());
+            // As the store fills it: the campus's day first, its classrooms after.
             let mut ahead = DailyBook::default();
-            ahead.add_day(&summed);
+            ahead.add_campus(day, summed.rollups, summed.total());
+            prop_assert_eq!(ahead.has_rooms(day, day), summed.rollups == 0);
+            for (classroom, amount) in &summed.classrooms {
+                ahead.add_room(day, classroom, *amount);
+            }
+            ahead.rooms_in(day);
+            prop_assert!(ahead.has_rooms(day, day));
             prop_assert_eq!(ahead.is_covered(day), one_by_one.is_covered(day));
             let a: Vec<_> = ahead.rows().collect();
             let b: Vec<_> = one_by_one.rows().collect();

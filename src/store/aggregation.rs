@@ -155,7 +155,7 @@ pub fn day_range(date: NaiveDate, tz: Tz) -> (Instant, Instant) {
     (local_midnight(date, tz), local_midnight(next, tz))
 }
 
-fn date_string(date: NaiveDate) -> String {
+pub(crate) fn date_string(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 

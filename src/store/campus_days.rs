@@ -10,6 +10,7 @@
 //! summaries are complete: a day before it without one had no rollups when they were first
 //! written. A later day without one (aggregated by another program) is read from its rollups.
 
+use super::aggregation::date_string;
 use super::{Store, StoreError};
 use crate::domain::totals::Amount;
 use crate::domain::trends::CampusDay;
@@ -62,10 +63,6 @@ struct RoomsDoc {
     generation: ObjectId,
     #[serde(default)]
     classrooms: Vec<RoomDoc>,
-}
-
-fn date_string(date: NaiveDate) -> String {
-    date.format("%Y-%m-%d").to_string()
 }
 
 /// One day's campus total as summed ahead.
@@ -263,39 +260,16 @@ impl Store {
     /// first day with rollups, or yesterday when there are none). Returns the days written and
     /// the rollups read.
     pub async fn summarize_all_days(&self) -> Result<(usize, usize), StoreError> {
-        #[derive(Deserialize)]
-        struct Sums {
-            date_string: String,
-            #[serde(default, deserialize_with = "crate::domain::lenient::text")]
-            classroom: String,
-            #[serde(default)]
-            total_kwh: f64,
-            #[serde(default)]
-            cost_at_calc_time: f64,
-        }
-        let mut cursor = self
-            .collection::<bson::RawDocumentBuf>(super::collections::DAILY)
-            .find(doc! {})
-            .projection(doc! {"_id": 0, "date_string": 1, "classroom": 1, "total_kwh": 1, "cost_at_calc_time": 1})
-            .await?;
         let mut by_day: BTreeMap<NaiveDate, Vec<(String, Amount)>> = BTreeMap::new();
         let mut read = 0;
-        while let Some(raw) = cursor.try_next().await? {
-            let Some(r) = self.decode_raw::<Sums>(super::collections::DAILY, &raw) else {
-                continue;
-            };
-            let Ok(date) = NaiveDate::parse_from_str(&r.date_string, "%Y-%m-%d") else {
-                continue;
-            };
+        self.each_rollup_sum(None, |date, classroom, amount| {
             read += 1;
-            by_day.entry(date).or_default().push((
-                r.classroom,
-                Amount {
-                    kwh: r.total_kwh,
-                    cost: r.cost_at_calc_time,
-                },
-            ));
-        }
+            by_day
+                .entry(date)
+                .or_default()
+                .push((classroom.to_string(), amount));
+        })
+        .await?;
         let yesterday = dates::now_millis()
             .date_naive()
             .checked_sub_days(Days::new(1))

@@ -4,6 +4,7 @@
 //! range on `start_ts`), streamed, so that what a read costs grows with the days asked for, never
 //! with the ledger.
 
+use super::aggregation::date_string;
 use super::collections::{DAILY, LEDGER};
 use super::{Store, StoreError};
 use crate::domain::totals::Amount;
@@ -70,8 +71,8 @@ impl Names {
 
 fn day_filter(from: NaiveDate, to: NaiveDate) -> bson::Document {
     doc! {"date_string": {
-        "$gte": from.format("%Y-%m-%d").to_string(),
-        "$lte": to.format("%Y-%m-%d").to_string(),
+        "$gte": date_string(from),
+        "$lte": date_string(to),
     }}
 }
 
@@ -98,12 +99,9 @@ impl Store {
                 "days without a campus summary read from their daily rollups (`autovolt \
                  aggregate` over those days writes their summaries)"
             );
-            let mut names = Names::default();
-            self.each_rollup_sum(
-                &unsummarized,
-                |date, classroom, amount| book.add(date, classroom, amount),
-                &mut names,
-            )
+            self.each_rollup_sum(Some(&unsummarized), |date, classroom, amount| {
+                book.add(date, classroom, amount)
+            })
             .await?;
         }
         Ok(book)
@@ -113,9 +111,6 @@ impl Store {
     /// documents, or their rollups where that document is missing or of another write.
     pub async fn add_classrooms(&self, book: &mut DailyBook) -> Result<(), StoreError> {
         let pending: Vec<NaiveDate> = book.rooms_pending().collect();
-        if pending.is_empty() {
-            return Ok(());
-        }
         let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
             return Ok(());
         };
@@ -136,11 +131,9 @@ impl Store {
             }
         }
         if !from_rollups.is_empty() {
-            self.each_rollup_sum(
-                &from_rollups,
-                |date, classroom, amount| book.add_room(date, classroom, amount),
-                &mut names,
-            )
+            self.each_rollup_sum(Some(&from_rollups), |date, classroom, amount| {
+                book.add_room(date, classroom, amount)
+            })
             .await?;
             for date in from_rollups {
                 book.rooms_in(date);
@@ -161,21 +154,24 @@ impl Store {
         Ok(book)
     }
 
-    /// Calls `each` with the date, classroom and amount of every rollup of `days`: one read of
-    /// only the four fields needed.
-    async fn each_rollup_sum(
+    /// Calls `each` with the date, classroom (references resolved to names) and amount of every
+    /// rollup of `days` (of every day with `None`): one read of only the four fields needed.
+    pub(super) async fn each_rollup_sum(
         &self,
-        days: &[NaiveDate],
+        days: Option<&[NaiveDate]>,
         mut each: impl FnMut(NaiveDate, &str, Amount),
-        names: &mut Names,
     ) -> Result<(), StoreError> {
-        let days: Vec<String> = days
-            .iter()
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .collect();
+        let filter = match days {
+            Some(days) => {
+                let days: Vec<String> = days.iter().map(|d| date_string(*d)).collect();
+                doc! {"date_string": {"$in": days}}
+            }
+            None => doc! {},
+        };
+        let mut names = Names::default();
         let mut cursor = self
             .collection::<bson::RawDocumentBuf>(DAILY)
-            .find(doc! {"date_string": {"$in": days}})
+            .find(filter)
             .projection(doc! {"_id": 0, "date_string": 1, "classroom": 1, "total_kwh": 1, "cost_at_calc_time": 1})
             .await?;
         while let Some(raw) = cursor.try_next().await? {
