@@ -4,12 +4,9 @@ mod books_common;
 mod support;
 
 use autovolt::domain::audit::Finding;
-use autovolt::domain::TriggeredBy;
-use autovolt::store::aggregation::AggregationRequest;
 use autovolt::store::collections;
 use books_common::{campus, date, ist, Campus, IST};
 use bson::doc;
-use tokio_util::sync::CancellationToken;
 
 async fn books(label: &str) -> Campus {
     let c = campus(label, 1, 2, 7.5).await;
@@ -31,21 +28,7 @@ async fn books(label: &str) -> Campus {
             .await;
         }
     }
-    c.store
-        .aggregate(
-            &AggregationRequest {
-                from: date(2026, 11, 23),
-                to: date(2026, 11, 24),
-                tz: IST,
-                triggered_by: TriggeredBy::User,
-                by: None,
-                break_locks: false,
-            },
-            None,
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    c.aggregate(date(2026, 11, 23), date(2026, 11, 24)).await;
     c
 }
 
@@ -164,21 +147,7 @@ async fn a_stale_aggregate_and_an_overlap_are_caught() {
         .any(|f| f["device_id"] == c.device_id(1).as_str() && f["stored_kwh"] == 99.0));
 
     // Re-aggregating fixes the aggregates; the overlap stays until the ledger is corrected.
-    c.store
-        .aggregate(
-            &AggregationRequest {
-                from: date(2026, 11, 24),
-                to: date(2026, 11, 24),
-                tz: IST,
-                triggered_by: TriggeredBy::User,
-                by: None,
-                break_locks: false,
-            },
-            None,
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    c.aggregate(date(2026, 11, 24), date(2026, 11, 24)).await;
     let report = c
         .store
         .audit(date(2026, 11, 24), date(2026, 11, 24), IST)

@@ -4,12 +4,9 @@ mod books_common;
 mod support;
 
 use autovolt::domain::tariff::{TariffChange, TariffTarget};
-use autovolt::domain::TriggeredBy;
-use autovolt::store::aggregation::AggregationRequest;
 use autovolt::store::collections;
 use books_common::{campus, date, ist, IST};
 use bson::doc;
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn totals_combine_closed_rows_history_and_open_switches() {
@@ -30,21 +27,7 @@ async fn totals_combine_closed_rows_history_and_open_switches() {
             .await;
     }
     // Only the first days are aggregated; the rest come from the ledger.
-    c.store
-        .aggregate(
-            &AggregationRequest {
-                from: date(2026, 11, 17),
-                to: date(2026, 11, 20),
-                tz: IST,
-                triggered_by: TriggeredBy::User,
-                by: None,
-                break_locks: false,
-            },
-            None,
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    c.aggregate(date(2026, 11, 17), date(2026, 11, 20)).await;
     // Today: a closed hour of a 40 W light on board 1.
     c.bill(1, 0, ist(2026, 11, 24, 8, 0), ist(2026, 11, 24, 9, 0))
         .await;

@@ -4,11 +4,8 @@
 mod books_common;
 mod support;
 
-use autovolt::domain::TriggeredBy;
-use autovolt::store::aggregation::AggregationRequest;
 use autovolt::store::AggregateQuery;
 use books_common::{campus, date, ist, Campus, IST};
-use tokio_util::sync::CancellationToken;
 
 /// Two classrooms of two boards, billed on three days of November (one of them after closing
 /// time), and aggregated.
@@ -35,21 +32,7 @@ async fn books(label: &str) -> Campus {
     // After hours (campus hours are 08:00-18:00): waste.
     c.bill(0, 5, ist(2026, 11, 21, 19, 0), ist(2026, 11, 21, 21, 0))
         .await;
-    c.store
-        .aggregate(
-            &AggregationRequest {
-                from: date(2026, 11, 19),
-                to: date(2026, 11, 21),
-                tz: IST,
-                triggered_by: TriggeredBy::User,
-                by: None,
-                break_locks: false,
-            },
-            None,
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    c.aggregate(date(2026, 11, 19), date(2026, 11, 21)).await;
     c
 }
 

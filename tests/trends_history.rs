@@ -8,33 +8,12 @@ mod support;
 
 use autovolt::domain::audit::Finding;
 use autovolt::domain::trends::DailyBook;
-use autovolt::domain::TriggeredBy;
-use autovolt::store::aggregation::AggregationRequest;
 use autovolt::store::campus_days::{CAMPUS_DAYS, CLASSROOM_DAYS};
 use autovolt::store::{collections, AggregateQuery, Store};
 use books_common::{campus, date, ist, Campus, IST};
 use bson::doc;
 use chrono::{Days, NaiveDate};
 use std::collections::BTreeMap;
-use tokio_util::sync::CancellationToken;
-
-async fn aggregate(store: &Store, from: NaiveDate, to: NaiveDate) {
-    store
-        .aggregate(
-            &AggregationRequest {
-                from,
-                to,
-                tz: IST,
-                triggered_by: TriggeredBy::User,
-                by: None,
-                break_locks: false,
-            },
-            None,
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-}
 
 /// Two classrooms of two boards billed on 19–21 November and aggregated.
 async fn books(label: &str) -> Campus {
@@ -50,7 +29,7 @@ async fn books(label: &str) -> Campus {
             .await;
         }
     }
-    aggregate(&c.store, date(2026, 11, 19), date(2026, 11, 21)).await;
+    c.aggregate(date(2026, 11, 19), date(2026, 11, 21)).await;
     c
 }
 
@@ -120,7 +99,7 @@ async fn the_history_is_the_rollups_summed_from_summaries_or_from_rollups() {
     // A day billed again and aggregated again: its summary follows its rollups.
     c.bill(3, 4, ist(2026, 11, 20, 14, 0), ist(2026, 11, 20, 17, 0))
         .await;
-    aggregate(&c.store, date(2026, 11, 20), date(2026, 11, 20)).await;
+    c.aggregate(date(2026, 11, 20), date(2026, 11, 20)).await;
     let want = rollups_summed(&c.store, from, to).await;
     assert_same(&c.store.daily_book(from, to).await.unwrap(), &want);
 
@@ -158,7 +137,7 @@ async fn the_history_is_the_rollups_summed_from_summaries_or_from_rollups() {
         "the campus total and one classroom: {stale:?}"
     );
     assert!(stale[0].contains("campus total") && stale[0].contains("aggregate --date 2026-11-20"));
-    aggregate(&c.store, date(2026, 11, 20), date(2026, 11, 20)).await;
+    c.aggregate(date(2026, 11, 20), date(2026, 11, 20)).await;
     let audit = c
         .store
         .audit(date(2026, 11, 19), date(2026, 11, 21), IST)

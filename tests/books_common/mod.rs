@@ -116,6 +116,25 @@ pub async fn campus(label: &str, classrooms: usize, boards: usize, price: f64) -
 }
 
 impl Campus {
+    /// Aggregates `from..=to` as an operator would (the database's authority), and waits for it.
+    pub async fn aggregate(&self, from: chrono::NaiveDate, to: chrono::NaiveDate) {
+        self.store
+            .aggregate(
+                &autovolt::store::aggregation::AggregationRequest {
+                    from,
+                    to,
+                    tz: IST,
+                    triggered_by: autovolt::domain::TriggeredBy::User,
+                    by: None,
+                    break_locks: false,
+                },
+                None,
+                &tokio_util::sync::CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+    }
+
     /// The rows of switch `switch` of board `board` on from `start` to `end`, billed with the
     /// stored tariffs, and inserted.
     pub async fn bill(
