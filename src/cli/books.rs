@@ -472,13 +472,14 @@ async fn audit(
     let report = store.audit(from, to, tz).await?;
     ctx.show(serde_json::to_value(&report).unwrap_or_default(), || {
         let mut lines = vec![format!(
-            "audit {} … {} ({}): {} ledger rows, {} daily and {} monthly aggregates, {} switches checked",
+            "audit {} … {} ({}): {} ledger rows, {} daily and {} monthly aggregates, {} day books, {} switches checked",
             report.from,
             report.to,
             report.timezone,
             report.rows_checked,
             report.daily_checked,
             report.monthly_checked,
+            report.books_checked,
             report.switches_checked
         )];
         for f in &report.findings {

@@ -213,9 +213,13 @@ impl Ctx {
     /// that fails.
     pub async fn connect(&self) -> Result<Store, Failure> {
         let uri = self.config.mongodb_connection_uri();
+        let tz = self.config.tz().unwrap_or(crate::store::DEFAULT_TIMEZONE);
         Store::connect(&uri, DEFAULT_SELECTION_TIMEOUT)
             .await
-            .map(|s| s.with_lock_lease(self.config.lock_lease()))
+            .map(|s| {
+                s.with_lock_lease(self.config.lock_lease())
+                    .with_timezone(tz)
+            })
             .map_err(|e| {
                 let mut f = Failure::from(e);
                 let password = match self.config.mongodb_password {

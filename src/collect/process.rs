@@ -177,7 +177,7 @@ pub struct Processor {
 impl Processor {
     pub fn new(store: Store, tz: Tz) -> Processor {
         Processor {
-            store,
+            store: store.with_timezone(tz),
             tz,
             stats: Stats::default(),
             presence: Presence::new(LAST_SEEN_EVERY),

@@ -2,6 +2,7 @@
 //! cross local midnight, overlapping intervals of one switch, and every stored aggregate against
 //! the same one recomputed (daily from the ledger, monthly from the dailies).
 
+use super::day_books::{repair, DayBook};
 use super::interval::{local_date, local_midnight};
 use super::rollup::{self, daily_differences, monthly_differences};
 use super::totals::Amount;
@@ -75,6 +76,19 @@ pub enum Finding {
         daily_kwh: f64,
         stored_cost: f64,
         daily_cost: f64,
+    },
+    /// A device's day book (what the dashboard shows as the day's figures) that does not count
+    /// the day's ledger rows exactly: rows missing or with other figures, entries without a row.
+    StaleDayBook {
+        date_string: String,
+        device_id: String,
+        missing: usize,
+        different: usize,
+        extra: usize,
+        stored_kwh: f64,
+        ledger_kwh: f64,
+        stored_cost: f64,
+        ledger_cost: f64,
     },
     /// A stored monthly aggregate that is not the sum of its stored daily aggregates.
     StaleMonthly {
@@ -181,6 +195,20 @@ impl std::fmt::Display for Finding {
                 classroom
                     .as_deref()
                     .map_or("campus total".to_string(), |c| format!("classroom {c}"))
+            ),
+            Finding::StaleDayBook {
+                date_string,
+                device_id,
+                missing,
+                different,
+                extra,
+                stored_kwh,
+                ledger_kwh,
+                stored_cost,
+                ledger_cost,
+            } => write!(
+                f,
+                "day book {date_string} device {device_id} does not count the ledger's rows ({missing} missing, {different} with other figures, {extra} without a row): {stored_kwh:.3} kWh ₹{stored_cost:.2} in the book, {ledger_kwh:.3} kWh ₹{ledger_cost:.2} in the ledger; run `autovolt aggregate --date {date_string}`"
             ),
             Finding::StaleMonthly {
                 month_string,
@@ -453,6 +481,53 @@ pub fn check_campus_day(
     out
 }
 
+/// Compares the stored day books of a day (`stored`, one per device) with the day's ledger rows.
+/// An entry without a row written at or after `settled` is not counted against its book (its row
+/// may be being written).
+pub fn check_day_books(
+    date_string: &str,
+    rows: &[LedgerRow],
+    stored: &[DayBook],
+    settled: Instant,
+) -> Vec<Finding> {
+    let mut by_device: std::collections::BTreeMap<&str, Vec<&LedgerRow>> = Default::default();
+    for r in rows {
+        by_device.entry(r.device_id.as_str()).or_default().push(r);
+    }
+    let stored: std::collections::BTreeMap<&str, &DayBook> =
+        stored.iter().map(|b| (b.device_id.as_str(), b)).collect();
+    let devices: std::collections::BTreeSet<&str> =
+        by_device.keys().chain(stored.keys()).copied().collect();
+    let empty = DayBook::default();
+    let mut out = Vec::new();
+    for device in devices {
+        let ledger = DayBook::of_rows(device, by_device.get(device).into_iter().flatten().copied());
+        let have = stored.get(device).copied().unwrap_or(&empty);
+        let fix = repair(have, &ledger, settled);
+        if fix.is_empty() {
+            continue;
+        }
+        let missing = fix
+            .set
+            .iter()
+            .filter(|(k, _)| !have.entries.contains_key(k))
+            .count();
+        let (s, l) = (have.total(), ledger.total());
+        out.push(Finding::StaleDayBook {
+            date_string: date_string.to_string(),
+            device_id: device.to_string(),
+            missing,
+            different: fix.set.len() - missing,
+            extra: fix.remove.len(),
+            stored_kwh: s.kwh,
+            ledger_kwh: l.kwh,
+            stored_cost: s.cost,
+            ledger_cost: l.cost,
+        });
+    }
+    out
+}
+
 /// Compares a month's stored aggregates with the sums of its stored daily aggregates.
 pub fn check_monthlies(
     month: NaiveDate,
@@ -493,6 +568,9 @@ pub struct AuditReport {
     /// Switches changed within the days, checked against their activity entries.
     #[serde(default)]
     pub switches_checked: u64,
+    /// Day books (a device's day each) checked against the ledger.
+    #[serde(default)]
+    pub books_checked: u64,
     /// Days with ledger rows but no stored aggregate (not a disagreement: not aggregated yet).
     pub days_not_aggregated: Vec<String>,
     pub findings: Vec<Finding>,

@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod audit;
 pub mod classroom;
 pub mod dates;
+pub mod day_books;
 pub mod device;
 pub mod energy;
 pub mod firmware;

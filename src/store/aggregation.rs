@@ -41,6 +41,8 @@ pub const STALE_LOCK_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 pub const CATCH_UP_DAYS: u64 = 7;
 /// The `_id` of the record of days that got ledger rows after they ended (`days.YYYY-MM-DD`: when).
 const LATE_DAYS: &str = "late:days";
+/// Days whose day books one ledger pass of an aggregation repairs.
+const REPAIR_DAYS_PER_PASS: u64 = 31;
 /// How often the collectors' daily job looks for late days.
 pub const LATE_DAYS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -79,6 +81,8 @@ pub struct AggregationSummary {
     pub monthly_written: usize,
     pub monthly_unchanged: usize,
     pub monthly_removed: usize,
+    /// Day books (one device's day each) the run set right from the ledger.
+    pub books_repaired: usize,
     /// Stopped early by its cancellation token; the days finished before are complete.
     pub cancelled: bool,
 }
@@ -93,28 +97,28 @@ struct SyncCounts {
 
 /// The fields of a ledger row the sums need.
 #[derive(serde::Deserialize)]
-struct RowSums {
+pub(crate) struct RowSums {
     #[serde(default, deserialize_with = "crate::domain::lenient::text")]
-    device_id: String,
+    pub(crate) device_id: String,
     #[serde(default)]
-    switch_id: String,
+    pub(crate) switch_id: String,
     #[serde(default, deserialize_with = "crate::domain::lenient::text")]
-    classroom: String,
+    pub(crate) classroom: String,
     #[serde(default, deserialize_with = "crate::domain::lenient::text")]
     esp32_name: String,
     #[serde(default, deserialize_with = "crate::domain::lenient::text")]
-    switch_name: String,
+    pub(crate) switch_name: String,
     #[serde(default)]
-    quality: Option<crate::domain::Quality>,
+    pub(crate) quality: Option<crate::domain::Quality>,
     #[serde(default)]
-    delta_wh: f64,
+    pub(crate) delta_wh: f64,
     #[serde(default)]
-    switch_on_duration_seconds: f64,
+    pub(crate) switch_on_duration_seconds: f64,
     #[serde(default)]
-    cost_calculation: Option<crate::domain::CostCalculation>,
-    start_ts: bson::DateTime,
+    pub(crate) cost_calculation: Option<crate::domain::CostCalculation>,
+    pub(crate) start_ts: bson::DateTime,
     #[serde(rename = "createdAt", default)]
-    created_at: Option<bson::DateTime>,
+    pub(crate) created_at: Option<bson::DateTime>,
 }
 
 /// The `$group` stage's key, mapped back to its fields.
@@ -439,6 +443,7 @@ impl Store {
             "daily_unchanged": summary.daily_unchanged,
             "daily_removed": summary.daily_removed,
             "monthly_written": summary.monthly_written,
+            "books_repaired": summary.books_repaired,
             "cancelled": summary.cancelled,
             "duration_ms": started.elapsed().as_millis() as u64,
         }));
@@ -510,6 +515,7 @@ impl Store {
             names.len()
         };
         let mut total: usize = groups_by_day.iter().map(|(_, g)| expected(g)).sum();
+        let mut last_finished = None;
 
         for (date, groups) in &groups_by_day {
             if cancel.is_cancelled() {
@@ -552,6 +558,24 @@ impl Store {
             if !finished {
                 summary.cancelled = true;
                 break;
+            }
+            last_finished = Some(*date);
+        }
+        // The day books of the finished days from the same ledger, a month of days per pass:
+        // rows another program wrote are counted, a tampered book is set right.
+        if let Some(last) = last_finished {
+            let mut from = request.from;
+            while from <= last {
+                let to = from
+                    .checked_add_days(Days::new(REPAIR_DAYS_PER_PASS - 1))
+                    .unwrap_or(last)
+                    .min(last);
+                let repaired = self.repair_day_books(from, to, |_| {}).await?;
+                summary.books_repaired += repaired.books;
+                from = match to.succ_opt() {
+                    Some(d) => d,
+                    None => break,
+                };
             }
         }
         for month in months {
@@ -615,6 +639,7 @@ impl Store {
             on_classroom(&classroom, classrooms);
         }
         self.summarize_day(date, &fresh).await?;
+        self.write_device_day(date, &fresh).await?;
         Ok((counts, rows, true))
     }
 
@@ -1061,8 +1086,9 @@ impl Store {
     }
 
     /// The closed ledger rows of campus-local `date` written before `written_before` (all of them
-    /// when `None`), summed per switch.
-    pub async fn closed_totals(
+    /// when `None`), summed per switch, from the ledger itself (where the day books are not
+    /// complete).
+    pub(crate) async fn ledger_closed_totals(
         &self,
         date: NaiveDate,
         tz: Tz,
@@ -1086,8 +1112,9 @@ impl Store {
     }
 
     /// Per-device totals of the days before `date` that month-to-date and the projection need
-    /// (from the first of the month or 7 days back, whichever is earlier): daily aggregates where
-    /// they exist, the ledger for days not aggregated yet.
+    /// (from the first of the month or 7 days back, whichever is earlier): each day's device totals
+    /// (a lookup a day), else its day books, and the ledger only for days neither covers (a
+    /// database not migrated yet).
     pub async fn totals_history(
         &self,
         date: NaiveDate,
@@ -1098,39 +1125,15 @@ impl Store {
             .checked_sub_days(Days::new(PROJECTION_DAYS.into()))
             .unwrap_or(date);
         let start = first.min(week);
-        let cursor = self
-            .collection::<bson::RawDocumentBuf>(DAILY)
-            .find(doc! {"date_string": {"$gte": date_string(start), "$lt": date_string(date)}})
-            .await?;
-        let aggregated: Vec<DailyAggregate> = self.read_all(DAILY, cursor).await?;
-        let mut out = Vec::new();
-        let mut covered = BTreeSet::new();
-        for a in aggregated {
-            let Ok(day) = NaiveDate::parse_from_str(&a.date_string, "%Y-%m-%d") else {
-                continue;
-            };
-            covered.insert(day);
-            out.push(DayTotal {
-                date: day,
-                device_id: a.device_id,
-                classroom: a.classroom,
-                amount: Amount {
-                    kwh: a.total_kwh,
-                    cost: a.cost_at_calc_time,
-                },
-            });
-        }
-        let missing: Vec<NaiveDate> = start
-            .iter_days()
-            .take_while(|d| *d < date)
-            .filter(|d| !covered.contains(d))
-            .collect();
+        let days: Vec<NaiveDate> = start.iter_days().take_while(|d| *d < date).collect();
+        let (mut out, missing) = self.device_days(&days).await?;
         if let (Some(&first_missing), Some(&last_missing)) = (missing.first(), missing.last()) {
+            let wanted: BTreeSet<NaiveDate> = missing.iter().copied().collect();
             for (day, groups) in self
                 .switch_groups_by_day(first_missing, last_missing, tz)
                 .await?
             {
-                if covered.contains(&day) {
+                if !wanted.contains(&day) {
                     continue;
                 }
                 out.extend(groups.into_iter().map(|g| DayTotal {
@@ -1186,7 +1189,7 @@ impl Store {
         let mut totals = RunningTotals::new(tz, now, book);
         // Every row written so far; rows learnt later are those written from now on.
         let written_by = dates::now_millis();
-        totals.reconcile(date, &self.closed_totals(date, tz, None).await?, written_by);
+        totals.reconcile(date, &self.closed_totals(date, None).await?, written_by);
         totals.load_history(date, &self.totals_history(date, tz).await?);
         for o in self.open_switches().await? {
             totals.switch_on(&o);

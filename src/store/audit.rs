@@ -4,8 +4,8 @@ use super::aggregation::{dates_between, day_range};
 use super::collections::{ACTIVITY, LEDGER};
 use super::{AggregateQuery, Store, StoreError};
 use crate::domain::audit::{
-    check_campus_day, check_dailies, check_monthlies, check_rows, check_switch, AuditReport,
-    Finding, SwitchBooks,
+    check_campus_day, check_dailies, check_day_books, check_monthlies, check_rows, check_switch,
+    AuditReport, Finding, SwitchBooks,
 };
 use crate::domain::rollup::month_string;
 use crate::domain::Instant;
@@ -31,6 +31,8 @@ impl Store {
             ..AuditReport::default()
         };
         let mut months = BTreeSet::new();
+        // Book entries written after this may belong to rows written while the audit reads.
+        let settled = crate::domain::dates::now_millis() - chrono::Duration::seconds(60);
         let mut rows_end: HashMap<(String, String), Instant> = HashMap::new();
         for date in dates_between(from, to) {
             months.insert(date.with_day(1).unwrap_or(date));
@@ -65,6 +67,13 @@ impl Store {
             }
             report.findings.extend(check_rows(&rows, tz));
             let ds = date.format("%Y-%m-%d").to_string();
+            let devices: BTreeSet<String> = rows.iter().map(|r| r.device_id.clone()).collect();
+            if let Some(books) = self.books_to_audit(date, devices).await? {
+                report.books_checked += books.len() as u64;
+                report
+                    .findings
+                    .extend(check_day_books(&ds, &rows, &books, settled));
+            }
             let stored: Vec<DailyAggregate> = self
                 .daily_aggregates(&AggregateQuery {
                     from: Some(ds.clone()),

@@ -18,7 +18,7 @@ use crate::domain::{dates, DailyAggregate};
 use bson::doc;
 use bson::oid::ObjectId;
 use chrono::{Days, NaiveDate};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -195,7 +195,7 @@ impl Store {
     ) -> Result<BTreeMap<NaiveDate, Vec<(String, Amount)>>, StoreError> {
         let ids: Vec<String> = found.generations.keys().map(|d| date_string(*d)).collect();
         let mut out = BTreeMap::new();
-        for raw in self.look_up(CLASSROOM_DAYS, ids).await? {
+        for raw in self.look_up(CLASSROOM_DAYS, ids, LOOKUPS_AT_ONCE).await? {
             let Some(d) = self.decode_raw::<RoomsDoc>(CLASSROOM_DAYS, &raw) else {
                 continue;
             };
@@ -219,28 +219,6 @@ impl Store {
             out.insert(date, rooms);
         }
         Ok(out)
-    }
-
-    /// The documents of `ids` that exist, looked up by `_id` a few at a time (on FerretDB an
-    /// `_id` lookup is the one query that does not decode every document of the collection).
-    async fn look_up(
-        &self,
-        collection: &str,
-        ids: Vec<String>,
-    ) -> Result<Vec<bson::RawDocumentBuf>, StoreError> {
-        let coll = self.collection::<bson::RawDocumentBuf>(collection);
-        let lookups: Vec<_> = ids
-            .into_iter()
-            .map(|id| {
-                let coll = coll.clone();
-                async move { coll.find_one(doc! {"_id": id}).await }
-            })
-            .collect();
-        let found: Vec<Option<bson::RawDocumentBuf>> = futures::stream::iter(lookups)
-            .buffered(LOOKUPS_AT_ONCE)
-            .try_collect()
-            .await?;
-        Ok(found.into_iter().flatten().collect())
     }
 
     async fn summaries_complete_from(&self) -> Result<Option<NaiveDate>, StoreError> {

@@ -77,13 +77,15 @@ impl Store {
         if docs.is_empty() {
             return Ok(InsertSummary::default());
         }
-        let summary = self.insert_ledger_docs(&docs, docs.len() as u64).await?;
-        // Duplicates too: a retry after a failure between the two writes journals them then.
+        let (summary, duplicate) = self.insert_ledger_docs(&docs).await?;
+        self.count_in_day_books(&docs, &duplicate).await?;
+        // Duplicates too: a retry after a failure between the writes journals them then.
         self.journal_ledger_rows(&docs).await?;
         Ok(summary)
     }
 
-    /// Inserts rows as [`Store::insert_ledger_rows`] does, but without appending them to the
+    /// Inserts rows as [`Store::insert_ledger_rows`] does (and counts them in their day books), but
+    /// without appending them to the
     /// change journal: for history written before anyone follows the campus (a generated month),
     /// which would fill the journal to its cap with rows no live figure shows, and make every
     /// follower's polling round read all of it.
@@ -95,24 +97,31 @@ impl Store {
         if docs.is_empty() {
             return Ok(InsertSummary::default());
         }
-        self.insert_ledger_docs(&docs, docs.len() as u64).await
+        let (summary, duplicate) = self.insert_ledger_docs(&docs).await?;
+        self.count_in_day_books(&docs, &duplicate).await?;
+        Ok(summary)
     }
 
+    /// Inserts the rows; says what it did and which rows were there already.
     async fn insert_ledger_docs(
         &self,
         docs: &[LedgerRow],
-        total: u64,
-    ) -> Result<InsertSummary, StoreError> {
+    ) -> Result<(InsertSummary, Vec<bool>), StoreError> {
+        let total = docs.len() as u64;
+        let mut duplicate = vec![false; docs.len()];
         match self
             .collection::<LedgerRow>(collections::LEDGER)
             .insert_many(docs)
             .ordered(false)
             .await
         {
-            Ok(r) => Ok(InsertSummary {
-                inserted: r.inserted_ids.len() as u64,
-                duplicates: 0,
-            }),
+            Ok(r) => Ok((
+                InsertSummary {
+                    inserted: r.inserted_ids.len() as u64,
+                    duplicates: 0,
+                },
+                duplicate,
+            )),
             Err(e) => {
                 let ErrorKind::InsertMany(failure) = &*e.kind else {
                     return Err(e.into());
@@ -133,11 +142,19 @@ impl Store {
                         other.index, other.message
                     )));
                 }
+                for w in errors {
+                    if let Some(d) = duplicate.get_mut(w.index) {
+                        *d = true;
+                    }
+                }
                 let duplicates = errors.len() as u64;
-                Ok(InsertSummary {
-                    inserted: total - duplicates,
-                    duplicates,
-                })
+                Ok((
+                    InsertSummary {
+                        inserted: total - duplicates,
+                        duplicates,
+                    },
+                    duplicate,
+                ))
             }
         }
     }

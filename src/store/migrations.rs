@@ -27,7 +27,12 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (2, "fill missing ledger costs from the active tariff"),
     (3, "change journal for servers without change streams"),
     (4, "campus day totals from the daily rollups"),
+    (5, "day books and device day totals from the ledger"),
 ];
+
+/// The recent days migration 5 builds day books for: every day the dashboard's month-to-date and
+/// projection can ask for (a month and a week), and a few more.
+pub const BOOKS_BUILT_DAYS: u64 = 40;
 
 /// The latest schema version this build knows.
 pub fn latest_version() -> i32 {
@@ -280,6 +285,8 @@ impl Store {
                 (3, Direction::Down) => self.m3_down(dry_run).await?,
                 (4, Direction::Up) => self.m4_up(dry_run).await?,
                 (4, Direction::Down) => self.m4_down(dry_run).await?,
+                (5, Direction::Up) => self.m5_up(dry_run).await?,
+                (5, Direction::Down) => self.m5_down(dry_run).await?,
                 _ => {
                     return Err(StoreError::Conflict(format!(
                         "migration {version} is not known to this build"
@@ -529,6 +536,38 @@ impl Store {
         }
         Ok("dropped the campus day totals (the rollups stay)".into())
     }
+
+    async fn m5_up(&self, dry_run: bool) -> Result<String, StoreError> {
+        let today = crate::domain::interval::local_date(dates::now_millis(), self.timezone());
+        let from = today
+            .checked_sub_days(chrono::Days::new(BOOKS_BUILT_DAYS))
+            .unwrap_or(today);
+        if dry_run {
+            return Ok(format!(
+                "would build the day books of {from} to {today} from the ledger (one pass over \
+                 its rows of those days) and each device's total of the aggregated days"
+            ));
+        }
+        let total = (today - from).num_days() + 1;
+        let (books, days) = self
+            .build_day_books(from, |date, done| {
+                tracing::info!(%date, done, total, "day books built from the ledger");
+            })
+            .await?;
+        Ok(format!(
+            "built {books} day books of {from} to {today} ({}) from the ledger, and device totals \
+             of {days} aggregated days",
+            self.timezone().name()
+        ))
+    }
+
+    async fn m5_down(&self, dry_run: bool) -> Result<String, StoreError> {
+        if dry_run {
+            return Ok("would drop the day books and device day totals (the ledger stays)".into());
+        }
+        self.drop_day_books().await?;
+        Ok("dropped the day books and device day totals (the ledger stays)".into())
+    }
 }
 
 fn lease_lost() -> StoreError {
@@ -552,7 +591,7 @@ mod tests {
         for (i, (v, _)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*v, i as i32 + 1);
         }
-        assert_eq!(latest_version(), 4);
+        assert_eq!(latest_version(), 5);
     }
 
     #[test]

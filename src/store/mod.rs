@@ -16,6 +16,7 @@ pub mod backup;
 pub mod campus_days;
 pub mod changefeed;
 pub mod classrooms;
+pub mod day_books;
 pub mod deadletters;
 pub mod devices;
 pub mod firmware;
@@ -92,6 +93,9 @@ pub const DEFAULT_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a lock (an aggregation's, the migrations') stays held without its holder renewing it.
 pub const DEFAULT_LOCK_LEASE: Duration = Duration::from_secs(60);
 
+/// The time zone of a store not told its campus's (the configuration's default).
+pub const DEFAULT_TIMEZONE: chrono_tz::Tz = chrono_tz::Asia::Kolkata;
+
 /// A connected database, with what its server can do.
 #[derive(Clone)]
 pub struct Store {
@@ -103,6 +107,8 @@ pub struct Store {
     /// Documents the readers skipped because they do not decode, shared by every clone.
     unreadable: Arc<Mutex<unreadable::Tally>>,
     lock_lease: Duration,
+    /// The campus's time zone: what "a day" is for the day books.
+    timezone: chrono_tz::Tz,
 }
 
 impl Store {
@@ -155,6 +161,7 @@ impl Store {
             journal: Default::default(),
             unreadable: Arc::default(),
             lock_lease: DEFAULT_LOCK_LEASE,
+            timezone: DEFAULT_TIMEZONE,
         })
     }
 
@@ -163,6 +170,17 @@ impl Store {
     pub fn with_lock_lease(mut self, lease: Duration) -> Store {
         self.lock_lease = lease.max(Duration::from_secs(1));
         self
+    }
+
+    /// This store with the campus's time zone (the configuration's `timezone`).
+    pub fn with_timezone(mut self, tz: chrono_tz::Tz) -> Store {
+        self.timezone = tz;
+        self
+    }
+
+    /// The campus's time zone, in which the day books count days.
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.timezone
     }
 
     /// How long a lock this store takes stays held without renewal.

@@ -160,7 +160,8 @@ pub async fn run(
 
     let store = Store::connect(&config.mongodb_uri, DEFAULT_SELECTION_TIMEOUT)
         .await
-        .context("connecting to the demo database")?;
+        .context("connecting to the demo database")?
+        .with_timezone(tz);
     eprintln!("autovolt demo: {} · preparing the campus…", store.server());
     prepare_database(&store, tz).await?;
     config.campus = format!("Demo Campus ({})", store.server());

@@ -104,7 +104,7 @@ pub async fn follow_database(
         match Store::connect_observed(&uri, DEFAULT_SELECTION_TIMEOUT, options.observer.clone())
             .await
         {
-            Ok(s) => break s,
+            Ok(s) => break s.with_timezone(tz),
             Err(e) => {
                 down(&tx, e.to_string(), "no database").await;
                 tokio::select! {
@@ -420,7 +420,7 @@ impl Books {
             self.history_day = Some(day);
         }
         let cutoff: Instant = now - CUTOFF_MARGIN;
-        let closed = self.store.closed_totals(day, self.tz, Some(cutoff)).await?;
+        let closed = self.store.closed_totals(day, Some(cutoff)).await?;
         self.send(DbChange::Reconciled {
             day,
             closed,
