@@ -19,7 +19,7 @@ use bson::{doc, Bson, Document};
 use futures::{StreamExt, TryStreamExt};
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
 use mongodb::options::FullDocumentType;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -342,44 +342,112 @@ impl Follower {
     }
 }
 
-/// What the journal's reader has seen.
+/// How long a reader waits for a chunk whose number was given out before passing over it.
+const CHUNK_GRACE: Duration = Duration::from_secs(10);
+/// Entry keys a reader remembers, to recognise an entry appended again by a retried batch.
+const REMEMBERED_KEYS: usize = 8_192;
+/// Chunks read at once.
+const CHUNKS_AT_ONCE: usize = 16;
+
+/// What the journal's reader has read.
 struct JournalFollower {
     /// The journaled collections followed.
     names: HashSet<String>,
-    high: Instant,
-    start: Instant,
-    /// Entries already reported within the overlap window, with their append time.
-    seen: HashMap<String, Instant>,
+    /// The next chunk number to read; `None` before the first round.
+    next: Option<i64>,
+    /// Since when the chunk `next` has been missing while later ones were given out.
+    missing_since: Option<std::time::Instant>,
+    /// The latest entry keys reported, oldest first.
+    seen: HashSet<String>,
+    order: std::collections::VecDeque<String>,
 }
 
 impl JournalFollower {
-    /// The entries appended since the last read; and whether the journal may have dropped some
-    /// before they were read.
-    async fn poll(&mut self, store: &Store) -> Result<(Vec<Change>, bool), StoreError> {
-        let entries = store.journal_since(self.high - OVERLAP).await?;
-        let gap = entries.len() as i64 >= super::journal::JOURNAL_MAX_ENTRIES * 9 / 10;
-        let mut changes = Vec::new();
-        for e in entries {
-            if self.seen.contains_key(&e.id) {
-                continue;
-            }
-            self.seen.insert(e.id.clone(), e.at);
-            self.high = self.high.max(e.at);
-            if e.at < self.start || !self.names.contains(&e.collection) {
-                continue;
-            }
-            let id = e.document.get("_id").map(id_text).unwrap_or(e.id);
-            changes.push(Change {
-                collection: e.collection,
-                kind: ChangeKind::Insert,
-                id,
-                at: e.at,
-                document: Some(e.document),
-            });
+    fn new(names: Vec<String>) -> Self {
+        JournalFollower {
+            names: names.into_iter().collect(),
+            next: None,
+            missing_since: None,
+            seen: HashSet::new(),
+            order: std::collections::VecDeque::new(),
         }
-        let floor = self.high - OVERLAP;
-        self.seen.retain(|_, at| *at >= floor);
+    }
+
+    /// The entries appended since the last read; and whether some may have been missed. One
+    /// lookup of the head while nothing is new, and one lookup per new chunk.
+    async fn poll(&mut self, store: &Store) -> Result<(Vec<Change>, bool), StoreError> {
+        let head = store.journal_head().await?;
+        let Some(mut next) = self.next else {
+            // What is appended from now on.
+            self.next = Some(head + 1);
+            return Ok((Vec::new(), false));
+        };
+        let mut gap = false;
+        if head + 1 < next {
+            // The journal was made again (a restore, a migration down and up): from its start.
+            self.next = Some((head - super::journal::JOURNAL_MAX_ENTRIES + 1).max(1));
+            self.missing_since = None;
+            return Ok((Vec::new(), true));
+        }
+        if head - next + 1 > super::journal::JOURNAL_MAX_ENTRIES {
+            // More than the cap was appended since the last read: the oldest are gone.
+            next = head - super::journal::JOURNAL_MAX_ENTRIES + 1;
+            gap = true;
+        }
+        let mut changes = Vec::new();
+        while next <= head {
+            let upto = head.min(next + CHUNKS_AT_ONCE as i64 - 1);
+            let chunks: Vec<Option<Vec<super::journal::JournalEntry>>> =
+                futures::future::try_join_all((next..=upto).map(|seq| store.journal_chunk(seq)))
+                    .await?;
+            for chunk in chunks {
+                let Some(entries) = chunk else {
+                    // Given out but not there: being written, or lost with its writer.
+                    let since = *self
+                        .missing_since
+                        .get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() < CHUNK_GRACE {
+                        self.next = Some(next);
+                        return Ok((changes, gap));
+                    }
+                    self.missing_since = None;
+                    gap = true;
+                    next += 1;
+                    continue;
+                };
+                self.missing_since = None;
+                next += 1;
+                for e in entries {
+                    if !self.remember(&e.id) || !self.names.contains(&e.collection) {
+                        continue;
+                    }
+                    let id = e.document.get("_id").map(id_text).unwrap_or(e.id);
+                    changes.push(Change {
+                        collection: e.collection,
+                        kind: ChangeKind::Insert,
+                        id,
+                        at: e.at,
+                        document: Some(e.document),
+                    });
+                }
+            }
+        }
+        self.next = Some(next);
         Ok((changes, gap))
+    }
+
+    /// Notes an entry's key; false when it was reported already.
+    fn remember(&mut self, key: &str) -> bool {
+        if !self.seen.insert(key.to_string()) {
+            return false;
+        }
+        self.order.push_back(key.to_string());
+        if self.order.len() > REMEMBERED_KEYS {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
     }
 }
 
@@ -403,12 +471,7 @@ async fn poll_loop(
             seen: HashSet::new(),
         })
         .collect();
-    let mut journal = (!journaled.is_empty()).then(|| JournalFollower {
-        names: journaled.into_iter().collect(),
-        high: start,
-        start,
-        seen: HashMap::new(),
-    });
+    let mut journal = (!journaled.is_empty()).then(|| JournalFollower::new(journaled));
     let mut backoff = Backoff::new(&options);
     let mut pace = Pace::default();
     loop {

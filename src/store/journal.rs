@@ -1,14 +1,19 @@
 //! The change journal (`changejournal`, **Ours**): a capped collection that every writer of this
 //! project appends its ledger rows and activity entries to, where the server has no change
-//! streams. A dashboard follows the ledger and the activity log through it: a read costs what the
-//! cap holds (a few thousand small documents), never what the history holds, which on a server
-//! that scans whole collections for every range (FerretDB) is the difference between milliseconds
-//! and minutes.
+//! streams. A dashboard follows the ledger and the activity log through it at a cost that grows
+//! only with what is new: a server that answers every query but an `_id` lookup by reading the
+//! whole collection (FerretDB) would otherwise read the history, or the whole journal, each round.
 //!
-//! Each entry's `_id` is derived from the document's own key (a ledger row's unique key, an
-//! activity entry's `_id`), so a retried batch appends nothing twice; readers recognise entries
-//! they have seen by that `_id`. Where the server has change streams the journal is not written:
-//! the stream carries the documents themselves.
+//! Writers append in numbered chunks: a batch takes the next numbers from the head
+//! (`changejournalhead`, one document `_id: "head"` with the last number given) and writes one
+//! chunk per number, `_id` the number as text. A reader reads the head, then each chunk after
+//! the last it read by `_id`: one lookup a round while nothing is new. A number whose chunk never
+//! appears (its writer died between the two writes, or the cap dropped it before it was read)
+//! is passed over after a while, and the reader says changes may have been missed.
+//!
+//! A retried batch is appended again; readers recognise an entry they have seen by its key (a
+//! ledger row's unique key, an activity entry's `_id`). Where the server has change streams the
+//! journal is not written: the stream carries the documents themselves.
 
 use super::{collections, Store, StoreError};
 use crate::domain::{dates, ActivityLog, Instant, LedgerRow};
@@ -19,14 +24,18 @@ use std::time::Duration;
 
 /// The journal's collection.
 pub const JOURNAL: &str = "changejournal";
-/// At most this many entries are kept (the oldest go first).
+/// The collection of the journal's head: the last chunk number given out.
+pub const JOURNAL_HEAD: &str = "changejournalhead";
+/// At most this many chunks are kept (the oldest go first).
 pub const JOURNAL_MAX_ENTRIES: i64 = 2_000;
+/// At most this many entries go in one chunk.
+const CHUNK_ENTRIES: usize = 100;
 /// At most this many bytes are kept.
 pub const JOURNAL_MAX_BYTES: i64 = 4 * 1024 * 1024;
 /// How long a writer trusts "the journal does not exist" before looking again.
 const ABSENT_RECHECK: Duration = Duration::from_secs(60);
 
-/// One entry as read back: which collection, the document, when it was appended.
+/// One entry as read back: its key, which collection, the document, when it was appended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalEntry {
     pub id: String,
@@ -85,9 +94,10 @@ impl Store {
         Ok(true)
     }
 
-    /// Drops the journal (migration 3 down).
+    /// Drops the journal and its head (migration 3 down).
     pub async fn drop_journal(&self) -> Result<(), StoreError> {
         self.collection::<Document>(JOURNAL).drop().await?;
+        self.collection::<Document>(JOURNAL_HEAD).drop().await?;
         self.journal_state()
             .lock()
             .map(|mut s| s.present = None)
@@ -155,46 +165,92 @@ impl Store {
             return Ok(());
         }
         let at = bson::DateTime::from_chrono(dates::now_millis());
-        let entries: Vec<Document> = docs
+        let chunks: Vec<&[(String, Document)]> = docs.chunks(CHUNK_ENTRIES).collect();
+        let last = self.take_chunk_numbers(chunks.len() as i64).await?;
+        let first = last - chunks.len() as i64 + 1;
+        let documents: Vec<Document> = chunks
             .into_iter()
-            .map(|(id, d)| doc! {"_id": id, "at": at, "coll": collection, "doc": d})
+            .zip(first..)
+            .map(|(chunk, seq)| {
+                let entries: Vec<Document> = chunk
+                    .iter()
+                    .map(|(key, d)| doc! {"k": key, "coll": collection, "doc": d})
+                    .collect();
+                doc! {"_id": seq.to_string(), "seq": seq, "at": at, "entries": entries}
+            })
             .collect();
-        super::error::only_duplicates(
-            self.collection::<Document>(JOURNAL)
-                .insert_many(entries)
-                .ordered(false)
-                .await,
-        )
+        // Each number is given out once: a chunk already there would be a fault, not a retry.
+        self.collection::<Document>(JOURNAL)
+            .insert_many(documents)
+            .ordered(false)
+            .await?;
+        Ok(())
     }
 
-    /// The entries appended at or after `since` (oldest first). What it costs is bounded by the cap.
-    pub async fn journal_since(&self, since: Instant) -> Result<Vec<JournalEntry>, StoreError> {
-        let docs: Vec<Document> = self
+    /// Takes the next `n` chunk numbers from the head; returns the last of them.
+    async fn take_chunk_numbers(&self, n: i64) -> Result<i64, StoreError> {
+        let head = self.collection::<Document>(JOURNAL_HEAD);
+        let take = || {
+            head.find_one_and_update(doc! {"_id": "head"}, doc! {"$inc": {"seq": n}})
+                .return_document(mongodb::options::ReturnDocument::After)
+        };
+        let taken = match take().await? {
+            Some(d) => Some(d),
+            None => {
+                self.restore_head().await?;
+                take().await?
+            }
+        };
+        taken
+            .as_ref()
+            .and_then(head_number)
+            .ok_or_else(|| StoreError::Decode("the change journal's head has no number".into()))
+    }
+
+    /// Makes the head again where it is missing (a new journal, or one restored without it): at
+    /// the highest chunk number the journal holds, so that no number is given out twice. Reads
+    /// the journal whole, which only a missing head makes anyone do.
+    async fn restore_head(&self) -> Result<(), StoreError> {
+        let chunks: Vec<Document> = self
             .collection::<Document>(JOURNAL)
-            .find(doc! {"at": {"$gte": bson::DateTime::from_chrono(since)}})
+            .find(doc! {})
+            .projection(doc! {"seq": 1})
             .await?
             .try_collect()
             .await?;
-        let mut out: Vec<JournalEntry> = docs
-            .into_iter()
-            .filter_map(|mut d| {
-                let id = d.get_str("_id").ok()?.to_string();
-                let at = d.get_datetime("at").ok()?.to_chrono();
-                let collection = d.get_str("coll").ok()?.to_string();
-                let document = match d.remove("doc") {
-                    Some(bson::Bson::Document(doc)) => doc,
-                    _ => return None,
-                };
-                Some(JournalEntry {
-                    id,
-                    collection,
-                    at,
-                    document,
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
-        Ok(out)
+        let highest = chunks.iter().filter_map(head_number).max().unwrap_or(0);
+        let head = self.collection::<Document>(JOURNAL_HEAD);
+        let made = head
+            .update_one(doc! {"_id": "head"}, doc! {"$max": {"seq": highest}})
+            .upsert(true)
+            .await;
+        match made {
+            Ok(_) => Ok(()),
+            // Another writer made it meanwhile.
+            Err(e) if super::error::is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The last chunk number given out (0 before the first).
+    pub async fn journal_head(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .collection::<Document>(JOURNAL_HEAD)
+            .find_one(doc! {"_id": "head"})
+            .await?
+            .as_ref()
+            .and_then(head_number)
+            .unwrap_or(0))
+    }
+
+    /// The entries of chunk `seq`, or `None` where there is no such chunk (not written yet, or
+    /// dropped by the cap).
+    pub async fn journal_chunk(&self, seq: i64) -> Result<Option<Vec<JournalEntry>>, StoreError> {
+        Ok(self
+            .collection::<Document>(JOURNAL)
+            .find_one(doc! {"_id": seq.to_string()})
+            .await?
+            .map(chunk_entries))
     }
 
     /// The newest activity entries (newest first, at most `limit`) at a cost that does not grow
@@ -206,10 +262,16 @@ impl Store {
                 .await?
                 .rows);
         }
-        let mut entries: Vec<ActivityLog> = self
-            .journal_since(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+        // Read whole: what the cap holds, only when a dashboard starts or after a gap.
+        let chunks: Vec<Document> = self
+            .collection::<Document>(JOURNAL)
+            .find(doc! {})
             .await?
+            .try_collect()
+            .await?;
+        let mut entries: Vec<ActivityLog> = chunks
             .into_iter()
+            .flat_map(chunk_entries)
             .filter(|e| e.collection == collections::ACTIVITY)
             .filter_map(|e| self.decode(collections::ACTIVITY, e.document))
             .collect();
@@ -217,4 +279,43 @@ impl Store {
         entries.truncate(limit);
         Ok(entries)
     }
+}
+
+fn head_number(d: &Document) -> Option<i64> {
+    match d.get("seq")? {
+        bson::Bson::Int64(n) => Some(*n),
+        bson::Bson::Int32(n) => Some(i64::from(*n)),
+        _ => None,
+    }
+}
+
+/// A chunk's entries; what cannot be read is left out (an entry an older writer shaped
+/// differently has nothing a reader could show).
+fn chunk_entries(mut chunk: Document) -> Vec<JournalEntry> {
+    let Ok(at) = chunk.get_datetime("at").map(|a| a.to_chrono()) else {
+        return Vec::new();
+    };
+    let Some(bson::Bson::Array(entries)) = chunk.remove("entries") else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|e| {
+            let bson::Bson::Document(mut e) = e else {
+                return None;
+            };
+            let id = e.get_str("k").ok()?.to_string();
+            let collection = e.get_str("coll").ok()?.to_string();
+            let document = match e.remove("doc") {
+                Some(bson::Bson::Document(doc)) => doc,
+                _ => return None,
+            };
+            Some(JournalEntry {
+                id,
+                collection,
+                at,
+                document,
+            })
+        })
+        .collect()
 }
