@@ -342,12 +342,10 @@ impl Follower {
     }
 }
 
-/// How long a reader waits for a chunk whose number was given out before passing over it.
-const CHUNK_GRACE: Duration = Duration::from_secs(10);
 /// Entry keys a reader remembers, to recognise an entry appended again by a retried batch.
 const REMEMBERED_KEYS: usize = 8_192;
-/// Chunks read at once.
-const CHUNKS_AT_ONCE: usize = 16;
+/// Chunks looked up at once.
+const CHUNKS_AT_ONCE: i64 = 16;
 
 /// What the journal's reader has read.
 struct JournalFollower {
@@ -355,8 +353,6 @@ struct JournalFollower {
     names: HashSet<String>,
     /// The next chunk number to read; `None` before the first round.
     next: Option<i64>,
-    /// Since when the chunk `next` has been missing while later ones were given out.
-    missing_since: Option<std::time::Instant>,
     /// The latest entry keys reported, oldest first.
     seen: HashSet<String>,
     order: std::collections::VecDeque<String>,
@@ -367,56 +363,33 @@ impl JournalFollower {
         JournalFollower {
             names: names.into_iter().collect(),
             next: None,
-            missing_since: None,
             seen: HashSet::new(),
             order: std::collections::VecDeque::new(),
         }
     }
 
-    /// The entries appended since the last read; and whether some may have been missed. One
-    /// lookup of the head while nothing is new, and one lookup per new chunk.
+    /// The entries appended since the last read; and whether some may have been missed. While
+    /// nothing is new: a lookup of the next chunk and one of the head.
     async fn poll(&mut self, store: &Store) -> Result<(Vec<Change>, bool), StoreError> {
-        let head = store.journal_head().await?;
         let Some(mut next) = self.next else {
-            // What is appended from now on.
-            self.next = Some(head + 1);
+            // What is appended from now on: past the head, and past any chunk the head lags.
+            let mut next = store.journal_head().await? + 1;
+            while store.journal_chunk(next).await?.is_some() {
+                next += 1;
+            }
+            self.next = Some(next);
             return Ok((Vec::new(), false));
         };
-        let mut gap = false;
-        if head + 1 < next {
-            // The journal was made again (a restore, a migration down and up): from its start.
-            self.next = Some((head - super::journal::JOURNAL_MAX_ENTRIES + 1).max(1));
-            self.missing_since = None;
-            return Ok((Vec::new(), true));
-        }
-        if head - next + 1 > super::journal::JOURNAL_MAX_ENTRIES {
-            // More than the cap was appended since the last read: the oldest are gone.
-            next = head - super::journal::JOURNAL_MAX_ENTRIES + 1;
-            gap = true;
-        }
         let mut changes = Vec::new();
-        while next <= head {
-            let upto = head.min(next + CHUNKS_AT_ONCE as i64 - 1);
-            let chunks: Vec<Option<Vec<super::journal::JournalEntry>>> =
-                futures::future::try_join_all((next..=upto).map(|seq| store.journal_chunk(seq)))
-                    .await?;
-            for chunk in chunks {
-                let Some(entries) = chunk else {
-                    // Given out but not there: being written, or lost with its writer.
-                    let since = *self
-                        .missing_since
-                        .get_or_insert_with(std::time::Instant::now);
-                    if since.elapsed() < CHUNK_GRACE {
-                        self.next = Some(next);
-                        return Ok((changes, gap));
-                    }
-                    self.missing_since = None;
-                    gap = true;
-                    next += 1;
-                    continue;
-                };
-                self.missing_since = None;
-                next += 1;
+        let mut read_any = false;
+        loop {
+            let chunks = futures::future::try_join_all(
+                (next..next + CHUNKS_AT_ONCE).map(|seq| store.journal_chunk(seq)),
+            )
+            .await?;
+            let present = chunks.iter().take_while(|c| c.is_some()).count() as i64;
+            for entries in chunks.into_iter().map_while(|c| c) {
+                read_any = true;
                 for e in entries {
                     if !self.remember(&e.id) || !self.names.contains(&e.collection) {
                         continue;
@@ -431,9 +404,30 @@ impl JournalFollower {
                     });
                 }
             }
+            next += present;
+            if present < CHUNKS_AT_ONCE {
+                break;
+            }
         }
         self.next = Some(next);
-        Ok((changes, gap))
+        if read_any {
+            return Ok((changes, false));
+        }
+        // Nothing new at `next`: is the journal still the one read so far?
+        let head = store.journal_head().await?;
+        if head >= next && store.journal_chunk(next).await?.is_none() {
+            // Written (the head says so, and it does not lead), and gone before it was read:
+            // the cap dropped it. (Looked up again: it may have been written since.)
+            self.next = Some(head + 1);
+            return Ok((changes, true));
+        }
+        if head + 1 < next && next > 1 && store.journal_chunk(next - 1).await?.is_none() {
+            // The last chunk read is gone and the head is behind it: the journal was made again
+            // (a restore, a migration down and up). From its start.
+            self.next = Some(1);
+            return Ok((changes, true));
+        }
+        Ok((changes, false))
     }
 
     /// Notes an entry's key; false when it was reported already.

@@ -4,12 +4,12 @@
 //! only with what is new: a server that answers every query but an `_id` lookup by reading the
 //! whole collection (FerretDB) would otherwise read the history, or the whole journal, each round.
 //!
-//! Writers append in numbered chunks: a batch takes the next numbers from the head
-//! (`changejournalhead`, one document `_id: "head"` with the last number given) and writes one
-//! chunk per number, `_id` the number as text. A reader reads the head, then each chunk after
-//! the last it read by `_id`: one lookup a round while nothing is new. A number whose chunk never
-//! appears (its writer died between the two writes, or the cap dropped it before it was read)
-//! is passed over after a while, and the reader says changes may have been missed.
+//! Writers append in numbered chunks, `_id` the number as text: inserting the chunk claims its
+//! number (a writer that finds it taken tries the next), and the head (`changejournalhead`, one
+//! document `_id: "head"`) tells where the numbers are, a hint that may lag a little. A reader
+//! looks up the chunks after the last it read by `_id`: while nothing is new, that lookup and one
+//! of the head. A chunk written and gone before it was read (the cap dropped it) is reported as
+//! a gap.
 //!
 //! A retried batch is appended again; readers recognise an entry they have seen by its key (a
 //! ledger row's unique key, an activity entry's `_id`). Where the server has change streams the
@@ -165,52 +165,68 @@ impl Store {
             return Ok(());
         }
         let at = bson::DateTime::from_chrono(dates::now_millis());
-        let chunks: Vec<&[(String, Document)]> = docs.chunks(CHUNK_ENTRIES).collect();
-        let last = self.take_chunk_numbers(chunks.len() as i64).await?;
-        let first = last - chunks.len() as i64 + 1;
-        let documents: Vec<Document> = chunks
-            .into_iter()
-            .zip(first..)
-            .map(|(chunk, seq)| {
-                let entries: Vec<Document> = chunk
-                    .iter()
-                    .map(|(key, d)| doc! {"k": key, "coll": collection, "doc": d})
-                    .collect();
-                doc! {"_id": seq.to_string(), "seq": seq, "at": at, "entries": entries}
+        let journal = self.collection::<Document>(JOURNAL);
+        let mut last = self.head_or_restore().await?;
+        for chunk in docs.chunks(CHUNK_ENTRIES) {
+            let entries: Vec<Document> = chunk
+                .iter()
+                .map(|(key, d)| doc! {"k": key, "coll": collection, "doc": d})
+                .collect();
+            // The insert claims the number: `_id` is unique, where a counter's read and write
+            // need not be one step (FerretDB). A number taken meanwhile by another writer is
+            // passed to the next; the numbers stay without holes.
+            let mut tries = 0;
+            loop {
+                let seq = last + 1;
+                let chunk =
+                    doc! {"_id": seq.to_string(), "seq": seq, "at": at, "entries": &entries};
+                match journal.insert_one(chunk).await {
+                    Ok(_) => {
+                        last = seq;
+                        break;
+                    }
+                    Err(e) if super::error::is_duplicate_key(&e) && tries < 1_000 => {
+                        tries += 1;
+                        last = seq;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        // A hint for readers and writers: the head may lag (two writers' `$max` crossing), never
+        // lead.
+        self.collection::<Document>(JOURNAL_HEAD)
+            .update_one(doc! {"_id": "head"}, doc! {"$max": {"seq": last}})
+            .upsert(true)
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if super::error::is_duplicate_key(&e) {
+                    Ok(())
+                } else {
+                    Err(e.into())
+                }
             })
-            .collect();
-        // Each number is given out once: a chunk already there would be a fault, not a retry.
-        self.collection::<Document>(JOURNAL)
-            .insert_many(documents)
-            .ordered(false)
-            .await?;
-        Ok(())
     }
 
-    /// Takes the next `n` chunk numbers from the head; returns the last of them.
-    async fn take_chunk_numbers(&self, n: i64) -> Result<i64, StoreError> {
-        let head = self.collection::<Document>(JOURNAL_HEAD);
-        let take = || {
-            head.find_one_and_update(doc! {"_id": "head"}, doc! {"$inc": {"seq": n}})
-                .return_document(mongodb::options::ReturnDocument::After)
-        };
-        let taken = match take().await? {
-            Some(d) => Some(d),
-            None => {
-                self.restore_head().await?;
-                take().await?
-            }
-        };
-        taken
+    /// The head, made again first where it is missing.
+    async fn head_or_restore(&self) -> Result<i64, StoreError> {
+        match self
+            .collection::<Document>(JOURNAL_HEAD)
+            .find_one(doc! {"_id": "head"})
+            .await?
             .as_ref()
             .and_then(head_number)
-            .ok_or_else(|| StoreError::Decode("the change journal's head has no number".into()))
+        {
+            Some(n) => Ok(n),
+            None => self.restore_head().await,
+        }
     }
 
     /// Makes the head again where it is missing (a new journal, or one restored without it): at
-    /// the highest chunk number the journal holds, so that no number is given out twice. Reads
-    /// the journal whole, which only a missing head makes anyone do.
-    async fn restore_head(&self) -> Result<(), StoreError> {
+    /// the highest chunk number the journal holds, so that numbers go on from there. Reads the
+    /// journal whole, which only a missing head makes anyone do.
+    async fn restore_head(&self) -> Result<i64, StoreError> {
         let chunks: Vec<Document> = self
             .collection::<Document>(JOURNAL)
             .find(doc! {})
@@ -219,20 +235,20 @@ impl Store {
             .try_collect()
             .await?;
         let highest = chunks.iter().filter_map(head_number).max().unwrap_or(0);
-        let head = self.collection::<Document>(JOURNAL_HEAD);
-        let made = head
+        let made = self
+            .collection::<Document>(JOURNAL_HEAD)
             .update_one(doc! {"_id": "head"}, doc! {"$max": {"seq": highest}})
             .upsert(true)
             .await;
         match made {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(highest),
             // Another writer made it meanwhile.
-            Err(e) if super::error::is_duplicate_key(&e) => Ok(()),
+            Err(e) if super::error::is_duplicate_key(&e) => Ok(highest),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The last chunk number given out (0 before the first).
+    /// The head: the last chunk number written, or a little less (0 before the first).
     pub async fn journal_head(&self) -> Result<i64, StoreError> {
         Ok(self
             .collection::<Document>(JOURNAL_HEAD)
