@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need, idempotently:
 #   - FerretDB 1.24.2 built from its Go module into a per-user cache (outside the clone);
-#   - Mosquitto (and its clients) and tmux from Debian when missing.
+#   - Mosquitto (and its clients) and tmux from Debian when missing;
+#   - Prometheus from Debian when promtool is missing (its rules and metrics checks; the service
+#     itself is not needed and is stopped).
 # Prints the FerretDB binary's path on its last line.
 set -euo pipefail
 
@@ -16,10 +18,17 @@ install_debian_packages() {
   local missing=()
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto mosquitto-clients)
   command -v tmux >/dev/null 2>&1 || missing+=(tmux)
-  [ ${#missing[@]} -eq 0 ] && return
-  log "installing ${missing[*]} from Debian"
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  if ! command -v promtool >/dev/null 2>&1; then
+    log "installing prometheus (for promtool) from Debian"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    $sudo systemctl stop prometheus >/dev/null 2>&1 || true
+    $sudo service prometheus stop >/dev/null 2>&1 || true
+  fi
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing ${missing[*]} from Debian"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   # The package starts a system-wide broker on 1883; tests run their own, so stop it if it came up.

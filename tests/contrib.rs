@@ -1,6 +1,11 @@
 //! What ships in `contrib/` matches the program: the sample configuration names every key the
 //! configuration has and no other, with its default; the systemd unit runs a command line the
-//! binary accepts, with environment variables it reads, hardened, and with no secret in it.
+//! binary accepts, with environment variables it reads, hardened, and with no secret in it. The
+//! Prometheus alert rules pass promtool's check and their own unit tests; the Grafana dashboard is
+//! JSON. (That every metric they use is one a collector exports is checked against a live
+//! collector in `live_binaries.rs`.)
+
+mod support;
 
 use autovolt::cli::{self, live::LiveCommand, Command};
 use autovolt::config::{Config, FileLayer, Flags};
@@ -313,4 +318,64 @@ fn the_systemd_unit_runs_a_command_the_binary_accepts() {
         vec!["multi-user.target".to_string()]
     );
     assert!(unit["Unit"]["After"][0].contains("network-online.target"));
+}
+
+#[test]
+fn the_alert_rules_pass_promtools_check() {
+    let (ok, said) = support::promtool(
+        &["check", "rules", "autovolt.rules.yml"],
+        &support::prometheus_contrib(),
+        "",
+    );
+    assert!(ok, "promtool check rules:\n{said}");
+    assert!(said.contains("SUCCESS"), "{said}");
+}
+
+#[test]
+fn every_alert_fires_and_stays_quiet_as_its_unit_tests_say() {
+    let dir = support::prometheus_contrib();
+    let (ok, said) = support::promtool(&["test", "rules", "autovolt.rules.test.yml"], &dir, "");
+    assert!(ok, "promtool test rules:\n{said}");
+    // Every alert has a test that makes it fire (an `exp_alerts` entry) and one that expects none.
+    let (_, rules) = contrib("prometheus/autovolt.rules.yml");
+    let (_, tests) = contrib("prometheus/autovolt.rules.test.yml");
+    let alerts: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert!(alerts.len() >= 10, "{alerts:?}");
+    let lines: Vec<&str> = tests.lines().map(str::trim).collect();
+    for alert in alerts {
+        let (mut fires, mut quiet) = (false, false);
+        for (i, l) in lines.iter().enumerate() {
+            if *l == format!("alertname: {alert}") {
+                match lines.get(i + 1) {
+                    Some(next) if next.starts_with("exp_alerts:") => fires = true,
+                    _ => quiet = true,
+                }
+            }
+        }
+        assert!(
+            fires && quiet,
+            "{alert}: fires tested {fires}, quiet tested {quiet}"
+        );
+    }
+}
+
+#[test]
+fn the_grafana_dashboard_is_json_with_panels_that_query_prometheus() {
+    let (path, text) = contrib("prometheus/autovolt-grafana.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(!panels.is_empty());
+    for p in panels {
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{p}");
+        for t in targets {
+            let expr = t["expr"].as_str().expect("a PromQL expression");
+            assert!(expr.contains("autovolt_") || expr.contains("up{"), "{expr}");
+        }
+    }
+    assert!(!support::autovolt_metric_names(&text).is_empty());
 }

@@ -937,6 +937,24 @@ async fn collect_serves_metrics_that_follow_what_it_does() {
     let (_broker, url) = support::own_mosquitto();
     let campus = Campus::new("cli_metrics", &[("CLI-M", MAC_A, SECRET_A)]).await;
     let id = campus.devices[0].id.unwrap();
+    // Yesterday aggregated, so that the last aggregation's time is there to be shown.
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    campus
+        .store
+        .aggregate(
+            &autovolt::store::aggregation::AggregationRequest {
+                from: yesterday,
+                to: yesterday,
+                tz: chrono_tz::UTC,
+                triggered_by: autovolt::domain::TriggeredBy::User,
+                by: None,
+                break_locks: false,
+            },
+            None,
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .expect("aggregation");
     let client_id = unique("cli-metrics");
     let mut c = Autovolt::start(
         &[
@@ -1054,6 +1072,33 @@ async fn collect_serves_metrics_that_follow_what_it_does() {
     );
     for secret in [SECRET_A, MAC_A, campus.uri.as_str(), url.as_str()] {
         assert!(!metrics.contains(secret), "the metrics show {secret}");
+    }
+    assert_eq!(sample(&metrics, "autovolt_devices"), Some(1.0), "{metrics}");
+    assert!(
+        sample(&metrics, "autovolt_last_aggregation_timestamp_seconds").unwrap_or(0.0) > 0.0,
+        "{metrics}"
+    );
+
+    // Prometheus' own tool reads the exposition without a complaint.
+    let (ok, said) = support::promtool(&["check", "metrics"], Path::new("."), &metrics);
+    assert!(ok, "promtool check metrics:\n{said}\n{metrics}");
+    // The alert rules and the dashboard use only series this collector exports.
+    let exported: BTreeSet<String> = metrics
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect();
+    for file in ["autovolt.rules.yml", "autovolt-grafana.json"] {
+        let text = std::fs::read_to_string(support::prometheus_contrib().join(file))
+            .unwrap_or_else(|e| panic!("cannot read {file}: {e}"));
+        let used = support::autovolt_metric_names(&text);
+        assert!(!used.is_empty(), "{file} uses no autovolt metric");
+        let unknown: Vec<&String> = used.difference(&exported).collect();
+        assert!(
+            unknown.is_empty(),
+            "{file} uses {unknown:?}, which the collector does not export:\n{metrics}"
+        );
     }
 
     // With --json its summary at the end is JSON, with the same counts.

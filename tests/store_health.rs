@@ -319,3 +319,64 @@ async fn health_reports_each_collectors_broker_and_database_state() {
         bad.render()
     );
 }
+
+#[tokio::test]
+async fn health_gives_each_indexs_size_where_the_server_reports_it() {
+    let uri = support::fresh_database_uri("health_index_sizes");
+    let s = autovolt::store::Store::connect(&uri, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let c = s.collection::<bson::Document>("sized");
+    c.insert_many((0..200).map(|i| doc! {"n": i, "label": format!("row {i}")}))
+        .await
+        .unwrap();
+    c.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! {"n": 1})
+            .options(
+                mongodb::options::IndexOptions::builder()
+                    .name("n_1".to_string())
+                    .build(),
+            )
+            .build(),
+    )
+    .await
+    .unwrap();
+    let h = s.collection_health("sized").await.unwrap();
+    let about = format!("{h:?} on {}", s.server());
+    assert_eq!(h.documents, 200, "{about}");
+    assert_eq!(h.indexes, 2, "{about}");
+    // FerretDB (as MongoDB) reports each index's size; the total is their sum.
+    let sizes = h.index_sizes.clone().expect(&about);
+    assert_eq!(
+        sizes.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["_id_", "n_1"],
+        "{about}"
+    );
+    assert!(sizes.values().all(|b| *b > 0), "{about}");
+    assert_eq!(h.index_bytes, Some(sizes.values().sum()), "{about}");
+    assert!(h.storage_bytes.is_some_and(|b| b > 0), "{about}");
+    // The data size is the documents' alone, not with their indexes.
+    assert!(h.size_bytes.is_some_and(|b| b > 0), "{about}");
+    assert!(
+        h.size_bytes < Some(h.storage_bytes.unwrap() + h.index_bytes.unwrap()),
+        "{about}"
+    );
+    assert_eq!(h.sizes_unknown_because, None, "{about}");
+
+    // health --json says the same, with a null reason when nothing is unknown.
+    let out = Command::new(env!("CARGO_BIN_EXE_autovolt"))
+        .args(["health", "--json"])
+        .env("AUTOVOLT_MONGODB_URI", &uri)
+        .env("AUTOVOLT_MQTT_URL", "mqtt://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let sized = report["collections"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "sized"))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(sized["index_sizes"]["n_1"], sizes["n_1"], "{sized}");
+    assert!(sized["sizes_unknown_because"].is_null(), "{sized}");
+}

@@ -185,10 +185,13 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
             let mut endpoint = Vec::new();
             if let Some((addr, listener)) = metrics {
                 let recorded = options.metrics.clone();
-                let render: crate::prometheus::Render = Arc::new(move || recorded.render());
-                endpoint.push(tokio::spawn(crate::prometheus::serve(
+                let scrape = crate::metrics_http::Scrape {
+                    render: Arc::new(move || recorded.render()),
+                    content_type: collect::metrics::CONTENT_TYPE,
+                };
+                endpoint.push(tokio::spawn(crate::metrics_http::serve(
                     listener,
-                    render,
+                    scrape,
                     shutdown.clone(),
                 )));
                 let recorded = options.metrics.clone();

@@ -245,6 +245,7 @@ pub async fn run(
             tz: options.tz,
             options: options.schedules.clone(),
             clock: clock.clone(),
+            metrics: metrics.clone(),
         };
         AbortOnDrop(tokio::spawn(s.run(stop_scheduler.clone())))
     });
@@ -361,6 +362,7 @@ pub async fn run(
                 status.broker_connected = connected.load(Ordering::SeqCst);
                 write_status(&processor, &mut status, &clock).await;
                 metrics.counted(processor.stats());
+                metrics.upkeep();
             }
         }
     }

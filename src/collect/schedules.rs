@@ -59,6 +59,7 @@ pub(crate) struct Scheduler {
     pub tz: chrono_tz::Tz,
     pub options: SchedulerOptions,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<super::metrics::CollectorMetrics>,
 }
 
 impl Scheduler {
@@ -157,6 +158,7 @@ impl Scheduler {
                     RunOutcome::default()
                 }
             };
+            self.metrics.schedule_run(fate == Fate::Missed);
             self.record(schedule, minute, fate, &outcome).await?;
         }
         Ok(())

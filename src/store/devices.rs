@@ -94,6 +94,17 @@ impl Store {
             .await
     }
 
+    /// How many devices are registered, and how many of them are marked offline: two counts
+    /// that grow with the fleet, never with history.
+    pub async fn device_counts(&self) -> Result<(u64, u64), StoreError> {
+        let devices = self.collection::<Document>(collections::DEVICES);
+        let all = devices.count_documents(doc! {}).await?;
+        let offline = devices
+            .count_documents(doc! {"status": crate::domain::DeviceStatus::Offline.as_str()})
+            .await?;
+        Ok((all, offline))
+    }
+
     /// Every device, by name.
     pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
         self.find_devices(doc! {}, Some(doc! {"name": 1})).await

@@ -9,6 +9,7 @@ use crate::domain::{
 };
 use bson::{doc, Bson, Document};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Overall verdict, and the process exit code it maps to.
@@ -73,9 +74,54 @@ pub struct CollectionHealth {
     pub storage_bytes: Option<u64>,
     /// Space its indexes take, in bytes; `None` where the server does not say.
     pub index_bytes: Option<u64>,
+    /// Each index's size in bytes, by index name, where the server gives them (`indexSizes`).
+    pub index_sizes: Option<BTreeMap<String, u64>>,
     pub indexes: usize,
     /// Where the figures come from.
     pub source: SizeSource,
+    /// Why some sizes are `None`; `None` when every size is known.
+    pub sizes_unknown_because: Option<String>,
+}
+
+impl CollectionHealth {
+    /// Says why the sizes the server left out are unknown.
+    fn explain_unknown(mut self, server: &str) -> CollectionHealth {
+        let mut missing = Vec::new();
+        for (what, known) in [
+            ("data size", self.size_bytes.is_some()),
+            ("storage size", self.storage_bytes.is_some()),
+            ("index size", self.index_bytes.is_some()),
+            ("each index's size", self.index_sizes.is_some()),
+        ] {
+            if !known {
+                missing.push(what);
+            }
+        }
+        self.sizes_unknown_because = (!missing.is_empty()).then(|| match self.source {
+            SizeSource::CountOnly => {
+                format!(
+                    "{server} answers neither $collStats nor collStats: only the count is known"
+                )
+            }
+            source => format!(
+                "{server}'s {} does not report the {}",
+                source.describe(),
+                missing.join(", ")
+            ),
+        });
+        self
+    }
+}
+
+/// Each index's size in `stats` (`indexSizes`), if given.
+fn index_sizes(stats: &Document) -> Option<BTreeMap<String, u64>> {
+    let sizes = stats.get_document("indexSizes").ok()?;
+    Some(
+        sizes
+            .keys()
+            .filter_map(|k| Some((k.clone(), number(sizes, k)?)))
+            .collect(),
+    )
 }
 
 impl CollectionHealth {
@@ -455,8 +501,13 @@ impl Store {
     /// Counts and sizes of one collection: the `$collStats` stage where the server has it, else
     /// the `collStats` command, else a count with the sizes unknown.
     pub async fn collection_health(&self, name: &str) -> Result<CollectionHealth, StoreError> {
-        if let Some(h) = self.coll_stats_stage(name).await {
-            return Ok(h);
+        let server = self.server().to_string();
+        // FerretDB 1.24's `$collStats` gives data and indexes together as `size`; its `collStats`
+        // command gives the data size alone, as MongoDB does.
+        if self.server().kind != super::capabilities::ServerKind::FerretDb {
+            if let Some(h) = self.coll_stats_stage(name).await {
+                return Ok(h.explain_unknown(&server));
+            }
         }
         if let Ok(stats) = self.database().run_command(doc! {"collStats": name}).await {
             if let Some(count) = number(&stats, "count") {
@@ -470,9 +521,12 @@ impl Store {
                     size_bytes: number(&stats, "size"),
                     storage_bytes: number(&stats, "storageSize"),
                     index_bytes: number(&stats, "totalIndexSize"),
+                    index_sizes: index_sizes(&stats),
                     indexes,
                     source: SizeSource::CollStatsCommand,
-                });
+                    sizes_unknown_because: None,
+                }
+                .explain_unknown(&server));
             }
         }
         Ok(CollectionHealth {
@@ -484,9 +538,12 @@ impl Store {
             size_bytes: None,
             storage_bytes: None,
             index_bytes: None,
+            index_sizes: None,
             indexes: self.index_names(name).await?.len(),
             source: SizeSource::CountOnly,
-        })
+            sizes_unknown_because: None,
+        }
+        .explain_unknown(&server))
     }
 
     /// `$collStats` with `storageStats`, summed over the shards; `None` where the server lacks it
@@ -505,8 +562,10 @@ impl Store {
             size_bytes: Some(0),
             storage_bytes: Some(0),
             index_bytes: Some(0),
+            index_sizes: Some(BTreeMap::new()),
             indexes: 0,
             source: SizeSource::CollStatsStage,
+            sizes_unknown_because: None,
         };
         let add = |total: &mut Option<u64>, part: Option<u64>| {
             *total = match (*total, part) {
@@ -520,6 +579,15 @@ impl Store {
             add(&mut h.size_bytes, number(stats, "size"));
             add(&mut h.storage_bytes, number(stats, "storageSize"));
             add(&mut h.index_bytes, number(stats, "totalIndexSize"));
+            h.index_sizes = match (h.index_sizes.take(), index_sizes(stats)) {
+                (Some(mut total), Some(part)) => {
+                    for (k, v) in part {
+                        *total.entry(k).or_default() += v;
+                    }
+                    Some(total)
+                }
+                _ => None,
+            };
             h.indexes = h
                 .indexes
                 .max(number(stats, "nindexes").unwrap_or(0) as usize);
@@ -751,6 +819,15 @@ impl HealthReport {
         if !sources.is_empty() {
             out.push_str(&format!(" figures from {}\n", sources.join(" and ")));
         }
+        let mut unknown: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for c in &self.collections {
+            if let Some(why) = &c.sizes_unknown_because {
+                unknown.entry(why).or_default().push(&c.name);
+            }
+        }
+        for (why, names) in unknown {
+            out.push_str(&format!(" sizes unknown for {}: {why}\n", names.join(", ")));
+        }
         out.push('\n');
         match &self.slow_because {
             Some(why) => out.push_str(&format!(" checked in {:.1} s: {why}\n", self.took_secs)),
@@ -791,13 +868,32 @@ mod tests {
             size_bytes: storage.map(|s| s * 2),
             storage_bytes: storage,
             index_bytes: index,
+            index_sizes: None,
             indexes: 1,
             source: if storage.is_some() {
                 SizeSource::CollStatsCommand
             } else {
                 SizeSource::CountOnly
             },
+            sizes_unknown_because: None,
         }
+    }
+
+    #[test]
+    fn an_unknown_size_says_why() {
+        let counted = coll("c", 3, None, None).explain_unknown("MongoDB 3.0");
+        assert_eq!(
+            counted.sizes_unknown_because.as_deref(),
+            Some("MongoDB 3.0 answers neither $collStats nor collStats: only the count is known")
+        );
+        let partial = coll("p", 3, Some(10), None).explain_unknown("FerretDB 1.24.2 (sqlite)");
+        assert_eq!(
+            partial.sizes_unknown_because.as_deref(),
+            Some("FerretDB 1.24.2 (sqlite)'s collStats does not report the index size, each index's size")
+        );
+        let mut known = coll("k", 3, Some(10), Some(5));
+        known.index_sizes = Some(BTreeMap::from([("_id_".to_string(), 5)]));
+        assert_eq!(known.explain_unknown("x").sizes_unknown_because, None);
     }
 
     #[test]

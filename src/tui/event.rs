@@ -143,6 +143,8 @@ pub struct CollectionSize {
     /// On disk; `None` where the server gives no sizes.
     pub storage_bytes: Option<u64>,
     pub index_bytes: Option<u64>,
+    /// Why a size is unknown, as the server's answer shows.
+    pub sizes_unknown_because: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -471,6 +471,7 @@ async fn health(
                         documents: c.documents,
                         storage_bytes: c.storage_bytes,
                         index_bytes: c.index_bytes,
+                        sizes_unknown_because: c.sizes_unknown_because,
                     })
                     .collect(),
             ),

@@ -231,6 +231,7 @@ fn campus(rooms: usize, boards: usize, switches: usize) -> (Snapshot, Vec<DbChan
                 documents,
                 storage_bytes: Some(storage),
                 index_bytes: Some(index),
+                sizes_unknown_because: None,
             })
             .collect(),
         ),

@@ -156,3 +156,44 @@ pub fn own_mosquitto() -> (ServerProcess, String) {
     let url = format!("mqtt://127.0.0.1:{}", server.port());
     (server, url)
 }
+
+/// Runs Prometheus' `promtool` in `dir` with `args`, `input` on its stdin: whether it succeeded,
+/// and what it said. Fails the test when promtool is not installed: `scripts/setup-servers.sh`
+/// installs it (Debian's `prometheus` package).
+pub fn promtool(args: &[&str], dir: &std::path::Path, input: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run promtool ({e}): run scripts/setup-servers.sh, which installs it")
+        });
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("promtool's stdin");
+    }
+    let out = child.wait_with_output().expect("promtool's answer");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+/// `contrib/prometheus/`, where the alert rules and the dashboard are.
+pub fn prometheus_contrib() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contrib/prometheus")
+}
+
+/// The autovolt metric names `text` (rules, a dashboard, PromQL) uses. `autovolt_collector`
+/// alone is the scrape job's name, not a metric.
+pub fn autovolt_metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("autovolt_") && *w != "autovolt_collector")
+        .map(str::to_string)
+        .collect()
+}

@@ -261,6 +261,16 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                     t.text,
                 )));
             }
+            let shown = largest.iter().take(LARGEST_COLLECTIONS);
+            if let Some(why) = shown
+                .filter_map(|c| c.sizes_unknown_because.as_deref())
+                .next()
+            {
+                lines.push(Line::from(Span::styled(
+                    format!("{:13}unknown sizes: {why}", ""),
+                    t.dim,
+                )));
+            }
         }
     }
     frame.render_widget(
