@@ -133,10 +133,17 @@ impl Store {
         ] {
             let mut d = body.map_err(|e| StoreError::Decode(e.to_string()))?;
             d.insert("updatedAt", now);
-            self.collection::<bson::Document>(collection)
-                .replace_one(doc! {"_id": date_string(day.date)}, d)
-                .upsert(true)
-                .await?;
+            let coll = self.collection::<bson::Document>(collection);
+            let id = doc! {"_id": date_string(day.date)};
+            match coll.replace_one(id.clone(), d.clone()).upsert(true).await {
+                Ok(_) => {}
+                // Another run created it at the same moment (an upsert is not one step on every
+                // server): it exists now, and the same figures replace it.
+                Err(e) if super::error::is_duplicate_key(&e) => {
+                    coll.replace_one(id, d).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }
