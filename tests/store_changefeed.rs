@@ -259,6 +259,23 @@ async fn next_action(s: &Store, feed: &mut ChangeFeed) -> String {
     }
 }
 
+/// Returns once the feed reports entries logged from now on (it may have started after some),
+/// with nothing left queued.
+async fn following(s: &Store, feed: &mut ChangeFeed) {
+    let mut tries = 0;
+    loop {
+        log(s, "ready").await;
+        if let Ok(Some(FeedEvent::Change(_))) =
+            tokio::time::timeout(Duration::from_secs(2), feed.next()).await
+        {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 10, "the feed never reported an entry");
+    }
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), feed.next()).await {}
+}
+
 /// Two writers appending at once (two collectors, each its own connection) never take the same
 /// chunk number: a reader gets every entry of both, once, and no gap.
 #[tokio::test]
@@ -270,18 +287,7 @@ async fn two_writers_appending_at_once_lose_nothing() {
         return; // change streams: no journal
     }
     let mut feed = s.follow(&["activitylogs"], options());
-    let mut tries = 0;
-    loop {
-        log(&s, "ready").await;
-        if let Ok(Some(FeedEvent::Change(_))) =
-            tokio::time::timeout(Duration::from_secs(2), feed.next()).await
-        {
-            break;
-        }
-        tries += 1;
-        assert!(tries < 10, "the feed never reported an entry");
-    }
-    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), feed.next()).await {}
+    following(&s, &mut feed).await;
     let other = Store::connect(&uri, Duration::from_secs(10)).await.unwrap();
     let (a, b) = (s.clone(), other.clone());
     let one = tokio::spawn(async move {
@@ -317,18 +323,7 @@ async fn a_journal_made_again_is_read_from_its_start() {
         log(&s, &format!("old-{i}")).await;
     }
     let mut feed = s.follow(&["activitylogs"], options());
-    let mut tries = 0;
-    loop {
-        log(&s, "ready").await;
-        if let Ok(Some(FeedEvent::Change(_))) =
-            tokio::time::timeout(Duration::from_secs(2), feed.next()).await
-        {
-            break;
-        }
-        tries += 1;
-        assert!(tries < 10, "the feed never reported an entry");
-    }
-    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), feed.next()).await {}
+    following(&s, &mut feed).await;
     s.drop_journal().await.unwrap();
     s.ensure_journal().await.unwrap();
     log(&s, "new").await;
