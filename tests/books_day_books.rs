@@ -7,7 +7,7 @@ mod support;
 use autovolt::domain::audit::Finding;
 use autovolt::domain::LedgerRow;
 use autovolt::store::collections;
-use autovolt::store::day_books::DAY_BOOKS;
+use autovolt::store::day_books::books_of;
 use books_common::{campus, date, ist, Campus};
 use bson::doc;
 
@@ -85,9 +85,9 @@ async fn rows_written_before_a_collector_died_are_counted_by_its_retry() {
         .await;
     let key = |r: &LedgerRow| autovolt::domain::day_books::entry_key(&r.switch_id, r.start_ts);
     c.store
-        .collection::<bson::Document>(DAY_BOOKS)
+        .collection::<bson::Document>(&books_of(day))
         .update_one(
-            doc! {"_id": format!("2026-11-24/{}", c.device_id(0))},
+            doc! {"_id": c.device_id(0)},
             doc! {"$unset": {format!("rows.{}", key(&late[0])): ""}},
         )
         .await
@@ -119,10 +119,10 @@ async fn the_audit_finds_a_tampered_book_and_the_aggregation_sets_it_right() {
     let rows = c
         .bill(1, 2, ist(2026, 11, 24, 9, 0), ist(2026, 11, 24, 11, 0))
         .await;
-    let id = format!("2026-11-24/{}", c.device_id(1));
+    let id = c.device_id(1);
     let entry = autovolt::domain::day_books::entry_key(&rows[0].switch_id, rows[0].start_ts);
     c.store
-        .collection::<bson::Document>(DAY_BOOKS)
+        .collection::<bson::Document>(&books_of(day))
         .update_one(
             doc! {"_id": &id},
             doc! {"$set": {format!("rows.{entry}.wh"): 99_999.0, "rows.1~sw9": {"s": "sw9", "c": "CS-101", "wh": 5.0, "cost": 1.0}}},
@@ -191,4 +191,79 @@ async fn a_row_another_program_wrote_is_counted_once_its_day_is_aggregated() {
         node.classroom, "CS-101",
         "its classroom reference is resolved"
     );
+}
+
+#[tokio::test]
+async fn the_books_move_into_their_partitions_and_back_and_read_the_same() {
+    use autovolt::store::day_books::{device_days_of, DAY_BOOKS, DEVICE_DAYS};
+    let c = campus("books_partitions", 1, 2, 7.5).await;
+    let (day, next) = (date(2026, 11, 24), date(2026, 11, 25));
+    let mut rows = c
+        .bill(0, 1, ist(2026, 11, 24, 9, 0), ist(2026, 11, 24, 10, 0))
+        .await;
+    rows.extend(
+        c.bill(1, 2, ist(2026, 11, 24, 23, 30), ist(2026, 11, 25, 0, 30))
+            .await,
+    );
+    c.aggregate(day, day).await;
+    let read = || async {
+        (
+            closed(&c, day).await,
+            closed(&c, next).await,
+            c.store
+                .totals_history(next, books_common::IST)
+                .await
+                .unwrap(),
+        )
+    };
+    let before = read().await;
+    assert!(
+        !before.2.is_empty(),
+        "the aggregated day's device totals are read"
+    );
+    let names = || async {
+        let mut n = c.store.database().list_collection_names().await.unwrap();
+        n.sort();
+        n
+    };
+    assert!(names().await.contains(&books_of(next)));
+    assert!(names().await.contains(&device_days_of(day)));
+
+    // Down to 5: one collection each, as migration 5 first wrote them.
+    c.store.migrate_down(5, false).await.unwrap();
+    assert!(c.store.partitions().await.unwrap().is_empty());
+    let old = c.store.collection::<bson::Document>(DAY_BOOKS);
+    let book = old
+        .find_one(doc! {"_id": format!("2026-11-24/{}", c.device_id(0))})
+        .await
+        .unwrap()
+        .expect("the book in migration 5's shape");
+    assert_eq!(book.get_str("device_id").unwrap(), c.device_id(0));
+    assert!(old
+        .find_one(doc! {"_id": "history"})
+        .await
+        .unwrap()
+        .is_some());
+    let totals = c.store.collection::<bson::Document>(DEVICE_DAYS);
+    assert!(totals
+        .find_one(doc! {"_id": "2026-11-24"})
+        .await
+        .unwrap()
+        .is_some());
+
+    // Up again: the same figures from the partitions, nothing left behind.
+    c.store.migrate_up(None, false).await.unwrap();
+    assert_eq!(
+        old.count_documents(doc! {}).await.unwrap(),
+        1,
+        "only the history mark stays"
+    );
+    assert!(!names().await.contains(&DEVICE_DAYS.to_string()));
+    let after = read().await;
+    assert_close(after.0, before.0);
+    assert_close(after.1, before.1);
+    assert_close(after.0, sum(&rows[..2]));
+    let total =
+        |h: &[autovolt::domain::totals::DayTotal]| h.iter().map(|d| d.amount.cost).sum::<f64>();
+    assert!((total(&after.2) - total(&before.2)).abs() < 1e-9);
 }

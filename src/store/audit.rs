@@ -67,8 +67,7 @@ impl Store {
             }
             report.findings.extend(check_rows(&rows, tz));
             let ds = date.format("%Y-%m-%d").to_string();
-            let devices: BTreeSet<String> = rows.iter().map(|r| r.device_id.clone()).collect();
-            if let Some(books) = self.books_to_audit(date, devices).await? {
+            if let Some(books) = self.books_to_audit(date).await? {
                 report.books_checked += books.len() as u64;
                 report
                     .findings

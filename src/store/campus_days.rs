@@ -18,7 +18,7 @@ use crate::domain::{dates, DailyAggregate};
 use bson::doc;
 use bson::oid::ObjectId;
 use chrono::{Days, NaiveDate};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -300,6 +300,31 @@ impl Store {
             }),
         );
         self.write_campus_day(&day).await
+    }
+}
+
+impl Store {
+    /// The documents of `ids` that exist, looked up by `_id`, `at_once` at a time (on FerretDB an
+    /// `_id` lookup is the one query that does not decode every document of the collection).
+    async fn look_up(
+        &self,
+        collection: &str,
+        ids: Vec<String>,
+        at_once: usize,
+    ) -> Result<Vec<bson::RawDocumentBuf>, StoreError> {
+        let coll = self.collection::<bson::RawDocumentBuf>(collection);
+        let lookups: Vec<_> = ids
+            .into_iter()
+            .map(|id| {
+                let coll = coll.clone();
+                async move { coll.find_one(doc! {"_id": id}).await }
+            })
+            .collect();
+        let found: Vec<Option<bson::RawDocumentBuf>> = futures::stream::iter(lookups)
+            .buffered(at_once)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
     }
 }
 

@@ -1,9 +1,16 @@
-//! The day books (**Ours**, [`crate::domain::day_books`]): `dailydevicebooks` holds one document
-//! per campus-local day and device (`_id: "YYYY-MM-DD/<device_id>"`), `rows` keyed by each ledger
-//! row's unique key, written by the ledger's writer right after the rows, so that today's figures
-//! cost one `_id` lookup per device. `dailydevicetotals` holds one document per aggregated day
-//! (`_id: "YYYY-MM-DD"`) with each device's total, written with the day's rollups, so that the
-//! month's history costs one lookup per day.
+//! The day books (**Ours**, [`crate::domain::day_books`]), kept in collections partitioned by
+//! time so that what a reader or a writer touches is small by construction: on FerretDB every
+//! query, an `_id` lookup included, reads the whole collection it asks, so a collection that grew
+//! with the history would make every figure grow with it.
+//!
+//! - `dailydevicebooks.<YYYY-MM-DD>` holds one document per device (`_id`: the device's ledger id)
+//!   for that campus-local day, `rows` keyed by each ledger row's unique key, written by the
+//!   ledger's writer right after the rows. Today's figures are one read of today's collection:
+//!   the fleet's books and today's entries, whatever the history.
+//! - `dailydevicetotals.<YYYY-MM>` holds one document per aggregated day of that month
+//!   (`_id: "YYYY-MM-DD"`) with each device's total, written with the day's rollups. The
+//!   month-to-date and the projection read this month's (and, early in a month, the previous
+//!   month's) collection.
 //!
 //! Counting is exactly once by construction: an entry's key is its row's unique key, a row just
 //! inserted is `$set` (the same figures however often), and a row found already in the ledger (a
@@ -12,12 +19,13 @@
 //! aggregation repairs the day's books from the ledger), and the audit reports a book that
 //! disagrees with the ledger.
 //!
-//! `_id: "history"` in `dailydevicebooks` says from which day on the books are complete (migration
-//! 5 built them from the ledger from that day on). Readers use the books only from that day on,
-//! and the ledger before it, so that a database not migrated yet still shows the right figures.
+//! `_id: "history"` in `dailydevicebooks` (that collection holds nothing else) says from which day
+//! on the books are complete (migration 5 built them from the ledger from that day on). Readers use
+//! the books only from that day on, and the ledger before it, so that a database not migrated yet
+//! still shows the right figures.
 
 use super::aggregation::{date_string, day_range, RowSums};
-use super::collections::{DEVICES, LEDGER};
+use super::collections::LEDGER;
 use super::{Store, StoreError};
 use crate::domain::day_books::{self, BookEntry, DayBook};
 use crate::domain::interval::local_date;
@@ -25,16 +33,16 @@ use crate::domain::totals::{ClosedSwitch, DayTotal};
 use crate::domain::{dates, DailyAggregate, Instant, LedgerRow};
 use bson::{doc, Bson, Document};
 use chrono::NaiveDate;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The collection of the history mark, and the prefix of each day's books.
 pub const DAY_BOOKS: &str = "dailydevicebooks";
+/// The prefix of each month's device totals (and, unpartitioned, migration 5's collection).
 pub const DEVICE_DAYS: &str = "dailydevicetotals";
 /// The `_id` of the document that says from which day on the books are complete.
 const HISTORY: &str = "history";
-/// Documents looked up at once.
-const LOOKUPS_AT_ONCE: usize = 16;
 /// An entry without a ledger row is removed by a repair only when written this long before the
 /// repair read the ledger (a later one may belong to a row being written meanwhile).
 const SETTLE: chrono::Duration = chrono::Duration::seconds(60);
@@ -77,6 +85,12 @@ impl EntryDoc {
 
 #[derive(Debug, Deserialize)]
 struct BookDoc {
+    #[serde(
+        rename = "_id",
+        default,
+        deserialize_with = "crate::domain::lenient::text"
+    )]
+    id: String,
     #[serde(default, deserialize_with = "crate::domain::lenient::text")]
     device_id: String,
     #[serde(default)]
@@ -104,8 +118,23 @@ struct DeviceDaysDoc {
     devices: Vec<DeviceTotalDoc>,
 }
 
-fn book_id(date: NaiveDate, device_id: &str) -> String {
-    format!("{}/{device_id}", date_string(date))
+/// The collection of `date`'s books.
+pub fn books_of(date: NaiveDate) -> String {
+    format!("{DAY_BOOKS}.{}", date_string(date))
+}
+
+/// The collection of the device totals of `date`'s month.
+pub fn device_days_of(date: NaiveDate) -> String {
+    format!("{DEVICE_DAYS}.{}", date.format("%Y-%m"))
+}
+
+/// Whether `name` is one of the partitions (a day's books or a month's device totals).
+pub fn is_partition(name: &str) -> bool {
+    [DAY_BOOKS, DEVICE_DAYS].iter().any(|p| {
+        name.strip_prefix(p)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|rest| !rest.is_empty())
+    })
 }
 
 fn entry_doc(e: &BookEntry) -> Result<Bson, StoreError> {
@@ -128,47 +157,46 @@ impl Store {
         rows: &[LedgerRow],
         duplicate: &[bool],
     ) -> Result<(), StoreError> {
-        let coll = self.collection::<Document>(DAY_BOOKS);
-        let mut fresh: BTreeMap<String, (NaiveDate, &str, Document)> = BTreeMap::new();
+        let mut fresh: BTreeMap<(NaiveDate, &str), Document> = BTreeMap::new();
         let mut again = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             let date = local_date(r.start_ts, self.timezone());
-            let id = book_id(date, &r.device_id);
             let key = format!("rows.{}", day_books::entry_key(&r.switch_id, r.start_ts));
             let entry = entry_doc(&BookEntry::of(r))?;
             if duplicate.get(i).copied().unwrap_or(false) {
-                again.push((id, date, r.device_id.as_str(), key, entry));
+                again.push((date, r.device_id.as_str(), key, entry));
             } else {
-                let set = &mut fresh
-                    .entry(id)
-                    .or_insert_with(|| (date, &r.device_id, Document::new()))
-                    .2;
-                set.insert(key, entry);
+                fresh
+                    .entry((date, &r.device_id))
+                    .or_default()
+                    .insert(key, entry);
             }
         }
-        for (id, (date, device_id, mut set)) in fresh {
+        for ((date, device_id), mut set) in fresh {
+            let coll = self.collection::<Document>(&books_of(date));
             set.insert("date_string", date_string(date));
             set.insert("device_id", device_id);
             let update = doc! {"$set": set};
             match coll
-                .update_one(doc! {"_id": &id}, update.clone())
+                .update_one(doc! {"_id": device_id}, update.clone())
                 .upsert(true)
                 .await
             {
                 Ok(_) => {}
                 // Two writers created the book at once: it exists now.
                 Err(e) if super::error::is_duplicate_key(&e) => {
-                    coll.update_one(doc! {"_id": &id}, update).await?;
+                    coll.update_one(doc! {"_id": device_id}, update).await?;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         // A row already in the ledger is added only where its book lacks it: a retry after a
         // failure between the two writes counts it, a replay or a second writer does not.
-        for (id, date, device_id, key, entry) in again {
-            let result = coll
+        for (date, device_id, key, entry) in again {
+            let result = self
+                .collection::<Document>(&books_of(date))
                 .update_one(
-                    doc! {"_id": &id, &key: {"$exists": false}},
+                    doc! {"_id": device_id, &key: {"$exists": false}},
                     doc! {"$set": {&key: entry, "date_string": date_string(date), "device_id": device_id}},
                 )
                 .upsert(true)
@@ -208,41 +236,28 @@ impl Store {
         Ok(())
     }
 
-    /// The ledger ids of the fleet's devices (`_id`s only).
-    async fn fleet_ids(&self) -> Result<Vec<String>, StoreError> {
-        let docs: Vec<Document> = self
-            .collection::<Document>(DEVICES)
+    /// The stored books of `date`, every device's: one read of that day's collection.
+    async fn stored_books(&self, date: NaiveDate) -> Result<Vec<DayBook>, StoreError> {
+        let name = books_of(date);
+        let found: Vec<bson::RawDocumentBuf> = self
+            .collection::<bson::RawDocumentBuf>(&name)
             .find(doc! {})
-            .projection(doc! {"_id": 1})
             .await?
             .try_collect()
             .await?;
-        Ok(docs
-            .iter()
-            .filter_map(|d| d.get_object_id("_id").ok().map(|id| id.to_hex()))
-            .collect())
-    }
-
-    /// The stored books of `date` for `devices` (an `_id` lookup each, a few at a time).
-    async fn stored_books(
-        &self,
-        date: NaiveDate,
-        devices: impl IntoIterator<Item = String>,
-    ) -> Result<Vec<DayBook>, StoreError> {
-        let ids = devices.into_iter().map(|d| book_id(date, &d)).collect();
-        let found = self.look_up(DAY_BOOKS, ids, LOOKUPS_AT_ONCE).await?;
         Ok(found
             .iter()
-            .filter_map(|raw| self.decode_raw::<BookDoc>(DAY_BOOKS, raw))
+            .filter_map(|raw| self.decode_raw::<BookDoc>(&name, raw))
             .map(|b| DayBook {
-                device_id: b.device_id,
+                // The `_id` is the device's id; `device_id` repeats it for people reading the data.
+                device_id: if b.id.is_empty() { b.device_id } else { b.id },
                 entries: b.rows.into_iter().map(|(k, e)| (k, e.entry())).collect(),
             })
             .collect())
     }
 
-    /// The books of `date` for the whole fleet, when the books are complete for that day.
-    async fn fleet_books(&self, date: NaiveDate) -> Result<Option<Vec<DayBook>>, StoreError> {
+    /// The books of `date`, when the books are complete for that day.
+    async fn complete_books(&self, date: NaiveDate) -> Result<Option<Vec<DayBook>>, StoreError> {
         if self
             .books_complete_from()
             .await?
@@ -250,20 +265,18 @@ impl Store {
         {
             return Ok(None);
         }
-        Ok(Some(
-            self.stored_books(date, self.fleet_ids().await?).await?,
-        ))
+        Ok(Some(self.stored_books(date).await?))
     }
 
     /// Today's (or any day's) closed energy and cost per switch, of the rows written before
-    /// `written_before` (all when `None`): from the day books (an `_id` lookup per device) where
-    /// they are complete, else from the ledger.
+    /// `written_before` (all when `None`): from the day's books (one read of a collection of one
+    /// document per device) where they are complete, else from the ledger.
     pub async fn closed_totals(
         &self,
         date: NaiveDate,
         written_before: Option<Instant>,
     ) -> Result<Vec<ClosedSwitch>, StoreError> {
-        match self.fleet_books(date).await? {
+        match self.complete_books(date).await? {
             Some(books) => Ok(day_books::closed_switches(&books, written_before)),
             None => {
                 self.ledger_closed_totals(date, self.timezone(), written_before)
@@ -304,53 +317,60 @@ impl Store {
             "updatedAt",
             bson::DateTime::from_chrono(dates::now_millis()),
         );
-        self.collection::<Document>(DEVICE_DAYS)
+        self.collection::<Document>(&device_days_of(date))
             .replace_one(doc! {"_id": date_string(date)}, d)
             .upsert(true)
             .await?;
         Ok(())
     }
 
-    /// Each device's total of each day of `days`: from the day's device totals (one lookup a day),
-    /// else its books where complete. Returns the totals and the days found in neither.
+    /// Each device's total of each day of `days`: from the device totals of the days' months (one
+    /// read of each month's collection), else the day's books where complete. Returns the totals
+    /// and the days found in neither.
     pub(crate) async fn device_days(
         &self,
         days: &[NaiveDate],
     ) -> Result<(Vec<DayTotal>, Vec<NaiveDate>), StoreError> {
-        let ids = days.iter().map(|d| date_string(*d)).collect();
+        let wanted: BTreeSet<NaiveDate> = days.iter().copied().collect();
+        let months: BTreeSet<String> = days.iter().map(|d| device_days_of(*d)).collect();
         let mut out = Vec::new();
         let mut found = BTreeSet::new();
-        for raw in self.look_up(DEVICE_DAYS, ids, LOOKUPS_AT_ONCE).await? {
-            let Some(d) = self.decode_raw::<DeviceDaysDoc>(DEVICE_DAYS, &raw) else {
-                continue;
-            };
-            let Ok(date) = NaiveDate::parse_from_str(&d.date_string, "%Y-%m-%d") else {
-                continue;
-            };
-            found.insert(date);
-            out.extend(d.devices.into_iter().map(|t| DayTotal {
-                date,
-                device_id: t.device_id,
-                classroom: t.classroom,
-                amount: crate::domain::totals::Amount {
-                    kwh: t.total_kwh,
-                    cost: t.cost_at_calc_time,
-                },
-            }));
+        for month in &months {
+            let docs: Vec<bson::RawDocumentBuf> = self
+                .collection::<bson::RawDocumentBuf>(month)
+                .find(doc! {})
+                .await?
+                .try_collect()
+                .await?;
+            for raw in docs {
+                let Some(d) = self.decode_raw::<DeviceDaysDoc>(month, &raw) else {
+                    continue;
+                };
+                let Ok(date) = NaiveDate::parse_from_str(&d.date_string, "%Y-%m-%d") else {
+                    continue;
+                };
+                if !wanted.contains(&date) || !found.insert(date) {
+                    continue;
+                }
+                out.extend(d.devices.into_iter().map(|t| DayTotal {
+                    date,
+                    device_id: t.device_id,
+                    classroom: t.classroom,
+                    amount: crate::domain::totals::Amount {
+                        kwh: t.total_kwh,
+                        cost: t.cost_at_calc_time,
+                    },
+                }));
+            }
         }
         let mut unknown = Vec::new();
         let complete_from = self.books_complete_from().await?;
-        let mut fleet = None;
         for date in days.iter().copied().filter(|d| !found.contains(d)) {
             if complete_from.is_none_or(|from| date < from) {
                 unknown.push(date);
                 continue;
             }
-            if fleet.is_none() {
-                fleet = Some(self.fleet_ids().await?);
-            }
-            let devices = fleet.clone().unwrap_or_default();
-            let books = self.stored_books(date, devices).await?;
+            let books = self.stored_books(date).await?;
             out.extend(day_books::day_totals(date, &books));
         }
         Ok((out, unknown))
@@ -424,23 +444,18 @@ impl Store {
     ) -> Result<BooksRepaired, StoreError> {
         let settled = dates::now_millis() - SETTLE;
         let mut ledger = self.ledger_books(from, to).await?;
-        let fleet = self.fleet_ids().await?;
-        let coll = self.collection::<Document>(DAY_BOOKS);
         let mut done = BooksRepaired::default();
         for date in super::aggregation::dates_between(from, to) {
+            let coll = self.collection::<Document>(&books_of(date));
             let expected = ledger.remove(&date).unwrap_or_default();
-            let devices: BTreeSet<String> = fleet
-                .iter()
-                .cloned()
-                .chain(expected.keys().cloned())
-                .collect();
             let stored: BTreeMap<String, DayBook> = self
-                .stored_books(date, devices.iter().cloned())
+                .stored_books(date)
                 .await?
                 .into_iter()
                 .map(|b| (b.device_id.clone(), b))
                 .collect();
-            for device in &devices {
+            let devices: BTreeSet<&String> = stored.keys().chain(expected.keys()).collect();
+            for device in devices {
                 let empty = DayBook::default();
                 let want = expected.get(device).unwrap_or(&empty);
                 let have = stored.get(device).unwrap_or(&empty);
@@ -460,7 +475,7 @@ impl Store {
                     }
                     update.insert("$unset", unset);
                 }
-                coll.update_one(doc! {"_id": book_id(date, device)}, update)
+                coll.update_one(doc! {"_id": device}, update)
                     .upsert(true)
                     .await?;
                 done.books += 1;
@@ -511,52 +526,134 @@ impl Store {
         Ok((repaired.books, by_day.len()))
     }
 
-    /// Drops the books and the device totals (migration 5 down).
+    /// The partitions there are (each day's books and each month's device totals), by name.
+    pub async fn partitions(&self) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = self
+            .database()
+            .list_collection_names()
+            .await?
+            .into_iter()
+            .filter(|n| is_partition(n))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Drops the books and the device totals, partitioned or not (migration 5 down).
     pub(crate) async fn drop_day_books(&self) -> Result<(), StoreError> {
+        for c in self.partitions().await? {
+            self.collection::<Document>(&c).drop().await?;
+        }
         for c in [DAY_BOOKS, DEVICE_DAYS] {
             self.collection::<Document>(c).drop().await?;
         }
         Ok(())
     }
 
-    /// The stored books of `date` for the fleet and `devices`, for the audit: `None` when the books
-    /// are not complete for that day.
+    /// Moves books and device totals kept in one collection each (as migration 5 first wrote
+    /// them: `_id: "YYYY-MM-DD/<device>"` in `dailydevicebooks`, and `dailydevicetotals`) into
+    /// their partitions (migration 6 up). Returns the books and the days moved.
+    pub(crate) async fn partition_day_books(&self) -> Result<(usize, usize), StoreError> {
+        let old = self.collection::<Document>(DAY_BOOKS);
+        let books: Vec<Document> = old
+            .find(doc! {"_id": {"$ne": HISTORY}})
+            .await?
+            .try_collect()
+            .await?;
+        let mut moved = 0;
+        for mut book in books {
+            let id = book.get_str("_id").unwrap_or_default().to_string();
+            let Some((day, device)) = id.split_once('/') else {
+                continue;
+            };
+            let Ok(date) = NaiveDate::parse_from_str(day, "%Y-%m-%d") else {
+                continue;
+            };
+            book.insert("_id", device);
+            self.collection::<Document>(&books_of(date))
+                .replace_one(doc! {"_id": device}, book)
+                .upsert(true)
+                .await?;
+            old.delete_one(doc! {"_id": &id}).await?;
+            moved += 1;
+        }
+        let totals = self.collection::<Document>(DEVICE_DAYS);
+        let days: Vec<Document> = totals.find(doc! {}).await?.try_collect().await?;
+        for day in &days {
+            let id = day.get_str("_id").unwrap_or_default();
+            if let Ok(date) = NaiveDate::parse_from_str(id, "%Y-%m-%d") {
+                self.collection::<Document>(&device_days_of(date))
+                    .replace_one(doc! {"_id": id}, day.clone())
+                    .upsert(true)
+                    .await?;
+            }
+        }
+        totals.drop().await?;
+        Ok((moved, days.len()))
+    }
+
+    /// The partitions back into one collection each (migration 6 down): the shape migration 5
+    /// first wrote. Returns the books and the days moved.
+    pub(crate) async fn unpartition_day_books(&self) -> Result<(usize, usize), StoreError> {
+        let (mut books, mut days) = (0, 0);
+        for name in self.partitions().await? {
+            let from = self.collection::<Document>(&name);
+            let docs: Vec<Document> = from.find(doc! {}).await?.try_collect().await?;
+            let day_books = name.starts_with(&format!("{DAY_BOOKS}."));
+            for mut d in docs {
+                if day_books {
+                    let device = d.get_str("_id").unwrap_or_default().to_string();
+                    let day = name.trim_start_matches(DAY_BOOKS).trim_start_matches('.');
+                    let id = format!("{day}/{device}");
+                    d.insert("_id", &id);
+                    self.collection::<Document>(DAY_BOOKS)
+                        .replace_one(doc! {"_id": &id}, d)
+                        .upsert(true)
+                        .await?;
+                    books += 1;
+                } else {
+                    let id = d.get_str("_id").unwrap_or_default().to_string();
+                    self.collection::<Document>(DEVICE_DAYS)
+                        .replace_one(doc! {"_id": &id}, d)
+                        .upsert(true)
+                        .await?;
+                    days += 1;
+                }
+            }
+            from.drop().await?;
+        }
+        Ok((books, days))
+    }
+
+    /// The stored books of `date`, for the audit: `None` when the books are not complete for that
+    /// day.
     pub(crate) async fn books_to_audit(
         &self,
         date: NaiveDate,
-        devices: impl IntoIterator<Item = String>,
     ) -> Result<Option<Vec<DayBook>>, StoreError> {
-        if self
-            .books_complete_from()
-            .await?
-            .is_none_or(|from| date < from)
-        {
-            return Ok(None);
-        }
-        let all: BTreeSet<String> = self.fleet_ids().await?.into_iter().chain(devices).collect();
-        Ok(Some(self.stored_books(date, all).await?))
+        self.complete_books(date).await
     }
+}
 
-    /// The documents of `ids` that exist, looked up by `_id`, `at_once` at a time (on FerretDB an
-    /// `_id` lookup is the one query that does not decode every document of the collection).
-    pub(crate) async fn look_up(
-        &self,
-        collection: &str,
-        ids: Vec<String>,
-        at_once: usize,
-    ) -> Result<Vec<bson::RawDocumentBuf>, StoreError> {
-        let coll = self.collection::<bson::RawDocumentBuf>(collection);
-        let lookups: Vec<_> = ids
-            .into_iter()
-            .map(|id| {
-                let coll = coll.clone();
-                async move { coll.find_one(doc! {"_id": id}).await }
-            })
-            .collect();
-        let found: Vec<Option<bson::RawDocumentBuf>> = futures::stream::iter(lookups)
-            .buffered(at_once)
-            .try_collect()
-            .await?;
-        Ok(found.into_iter().flatten().collect())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_named_by_their_day_and_month() {
+        let d = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
+        assert_eq!(books_of(d), "dailydevicebooks.2026-03-09");
+        assert_eq!(device_days_of(d), "dailydevicetotals.2026-03");
+        assert!(is_partition(&books_of(d)));
+        assert!(is_partition(&device_days_of(d)));
+        for other in [
+            DAY_BOOKS,
+            DEVICE_DAYS,
+            "dailydevicebooks.",
+            "dailydevicebooksx.2026-03-09",
+            "dailyaggregates",
+        ] {
+            assert!(!is_partition(other), "{other}");
+        }
     }
 }

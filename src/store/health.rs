@@ -252,7 +252,7 @@ impl Store {
         let status = self.migration_status().await?;
         let mut collections_health = Vec::new();
         let mut slowest: Option<(std::time::Duration, String, u64)> = None;
-        for name in self.collection_names().await? {
+        for name in self.current_collection_names().await? {
             let t = std::time::Instant::now();
             let h = self.collection_health(&name).await?;
             let took = t.elapsed();
@@ -492,7 +492,7 @@ impl Store {
     /// The `n` largest collections of the database (see [`largest`]).
     pub async fn largest_collections(&self, n: usize) -> Result<Vec<CollectionHealth>, StoreError> {
         let mut all = Vec::new();
-        for name in self.collection_names().await? {
+        for name in self.current_collection_names().await? {
             all.push(self.collection_health(&name).await?);
         }
         Ok(largest(&all, n))

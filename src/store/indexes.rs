@@ -207,6 +207,29 @@ impl Store {
         names.sort();
         Ok(names)
     }
+
+    /// The collections a health check looks at: every one but the older partitions (the books of
+    /// days before the newest, the device totals of months before the newest), so that its cost
+    /// grows with the schema, not with the days of history.
+    pub async fn current_collection_names(&self) -> Result<Vec<String>, StoreError> {
+        let names = self.collection_names().await?;
+        let newest = |prefix: &str| {
+            names
+                .iter()
+                .filter(|n| super::day_books::is_partition(n) && n.starts_with(prefix))
+                .max()
+                .cloned()
+        };
+        let keep = [
+            newest(&format!("{}.", super::day_books::DAY_BOOKS)),
+            newest(&format!("{}.", super::day_books::DEVICE_DAYS)),
+        ];
+        Ok(names
+            .iter()
+            .filter(|n| !super::day_books::is_partition(n) || keep.contains(&Some((*n).clone())))
+            .cloned()
+            .collect())
+    }
 }
 
 /// MongoDB's "namespace not found" code.

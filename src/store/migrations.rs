@@ -28,6 +28,10 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (3, "change journal for servers without change streams"),
     (4, "campus day totals from the daily rollups"),
     (5, "day books and device day totals from the ledger"),
+    (
+        6,
+        "day books and device day totals partitioned by day and by month",
+    ),
 ];
 
 /// The recent days migration 5 builds day books for: every day the dashboard's month-to-date and
@@ -287,6 +291,8 @@ impl Store {
                 (4, Direction::Down) => self.m4_down(dry_run).await?,
                 (5, Direction::Up) => self.m5_up(dry_run).await?,
                 (5, Direction::Down) => self.m5_down(dry_run).await?,
+                (6, Direction::Up) => self.m6_up(dry_run).await?,
+                (6, Direction::Down) => self.m6_down(dry_run).await?,
                 _ => {
                     return Err(StoreError::Conflict(format!(
                         "migration {version} is not known to this build"
@@ -568,6 +574,35 @@ impl Store {
         self.drop_day_books().await?;
         Ok("dropped the day books and device day totals (the ledger stays)".into())
     }
+
+    async fn m6_up(&self, dry_run: bool) -> Result<String, StoreError> {
+        if dry_run {
+            return Ok(
+                "would move the day books into one collection per day and the device day \
+                       totals into one per month"
+                    .into(),
+            );
+        }
+        let (books, days) = self.partition_day_books().await?;
+        Ok(format!(
+            "moved {books} day books into one collection per day and {days} days of device \
+             totals into one per month"
+        ))
+    }
+
+    async fn m6_down(&self, dry_run: bool) -> Result<String, StoreError> {
+        if dry_run {
+            return Ok(
+                "would move the day books and device day totals back into one collection \
+                       each"
+                    .into(),
+            );
+        }
+        let (books, days) = self.unpartition_day_books().await?;
+        Ok(format!(
+            "moved {books} day books and {days} days of device totals back into one collection each"
+        ))
+    }
 }
 
 fn lease_lost() -> StoreError {
@@ -591,7 +626,7 @@ mod tests {
         for (i, (v, _)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*v, i as i32 + 1);
         }
-        assert_eq!(latest_version(), 5);
+        assert_eq!(latest_version(), 6);
     }
 
     #[test]
