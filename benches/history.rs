@@ -7,7 +7,9 @@
 //! books (generation, roll-up and migration times are printed); then
 //! 1. time from start to the first screen, to Today kWh/₹, to the month to date and projection,
 //!    and to a frame that says "loading" nowhere;
-//! 2. FerretDB's CPU while no dashboard (the baseline), 1 and then 5 read-only dashboards sit idle;
+//! 2. FerretDB's CPU while no dashboard (the baseline), 1 and then 5 read-only dashboards sit idle
+//!    (after the first 15 s past their figures, which are measured apart: a dashboard's first
+//!    health read takes every collection's statistics);
 //! 3. each dashboard's Today ₹ against the books and against today's rows summed straight from the
 //!    ledger (that read's time is the baseline of the day books);
 //! 4. publish → frame p50/p99 at 200 messages/s with the 5 dashboards open, next to the broker
@@ -49,6 +51,9 @@ use common::{broker_round_trip, env_num, percentile};
 const IST: chrono_tz::Tz = chrono_tz::Asia::Kolkata;
 const CLASSROOMS: usize = 50;
 const BOARDS: usize = 4;
+/// A dashboard's start (its first health figures: collection statistics, dead letters) is not idle:
+/// measured apart, for this long after its figures are on screen.
+const SETTLE_SECS: u64 = 15;
 /// The month-end case: 1,000 boards.
 const FLEET_CLASSROOMS: usize = 250;
 
@@ -438,6 +443,8 @@ fn run_size(case: &Case, mqtt_port: u16) -> Figures {
     let first_screen = ms(s.first_screen);
     let (today_ms, month_ms, everything_ms) = (ms(s.today_shown), ms(s.month_shown), ms(s.totals));
     println!("from start: first screen {first_screen:.0} ms, Today kWh/₹ {today_ms:.0} ms, Month to date and projection {month_ms:.0} ms, nothing \"loading\" anywhere {everything_ms:.0} ms   (target every figure ≤ 2000 ms)");
+    let (settle, sent) = cpu_over(pid, SETTLE_SECS, &commands);
+    println!("FerretDB, 1 dashboard's first {SETTLE_SECS} s after its figures {settle:.2} % of a core; {sent}");
     let (cpu_1, sent) = cpu_over(pid, secs, &commands);
     println!("FerretDB, 1 read-only dashboard idle     {cpu_1:.2} % of a core; {sent}");
 
@@ -456,6 +463,8 @@ fn run_size(case: &Case, mqtt_port: u16) -> Figures {
             seen.lock().unwrap().totals.is_some()
         });
     }
+    let (settle, _) = cpu_over(pid, SETTLE_SECS, &commands);
+    println!("FerretDB, 4 more dashboards' first {SETTLE_SECS} s after their figures {settle:.2} % of a core");
     let (cpu_5, sent) = cpu_over(pid, secs, &commands);
     println!(
         "FerretDB, 5 read-only dashboards idle    {cpu_5:.2} % of a core   (target ≤ 5 %); {sent}"

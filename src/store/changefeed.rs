@@ -144,6 +144,11 @@ impl Default for FeedOptions {
 /// one already seen (clocks of different writers, same millisecond) is not missed. Events
 /// already sent are recognised and not repeated.
 const OVERLAP: chrono::Duration = chrono::Duration::seconds(2);
+/// A collection (or the journal's head) in which nothing changed for this many rounds in a row is
+/// read again only every this many rounds, so that an idle dashboard's round is a lookup or two
+/// (a change is then seen within this many rounds; the collection is read every round again after
+/// it changed).
+const QUIET_ROUNDS: u32 = 4;
 /// Documents read per collection per poll.
 const POLL_BATCH: i64 = 1000;
 /// Collections that reach a polling feed through the journal, never by reading them.
@@ -270,6 +275,8 @@ struct Follower {
     start: Instant,
     /// `(_id, updatedAt ms)` of changes already reported within the overlap window.
     seen: HashSet<(String, i64)>,
+    /// Rounds in a row that found nothing (read or passed over).
+    quiet: u32,
 }
 
 impl Follower {
@@ -353,6 +360,8 @@ struct JournalFollower {
     names: HashSet<String>,
     /// The next chunk number to read; `None` before the first round.
     next: Option<i64>,
+    /// Rounds in a row that found nothing new.
+    quiet: u32,
     /// The latest entry keys reported, oldest first.
     seen: HashSet<String>,
     order: std::collections::VecDeque<String>,
@@ -363,13 +372,14 @@ impl JournalFollower {
         JournalFollower {
             names: names.into_iter().collect(),
             next: None,
+            quiet: 0,
             seen: HashSet::new(),
             order: std::collections::VecDeque::new(),
         }
     }
 
     /// The entries appended since the last read; and whether some may have been missed. While
-    /// nothing is new: a lookup of the next chunk and one of the head.
+    /// nothing is new: a lookup of the next chunk, and every few rounds one of the head.
     async fn poll(&mut self, store: &Store) -> Result<(Vec<Change>, bool), StoreError> {
         let Some(mut next) = self.next else {
             // What is appended from now on: past the head, and past any chunk the head lags.
@@ -382,9 +392,12 @@ impl JournalFollower {
         };
         let mut changes = Vec::new();
         let mut read_any = false;
+        // The next chunk alone first (while nothing is new, that one lookup is the round), then
+        // the following ones a few at once.
+        let mut at_once = 1;
         loop {
             let chunks = futures::future::try_join_all(
-                (next..next + CHUNKS_AT_ONCE).map(|seq| store.journal_chunk(seq)),
+                (next..next + at_once).map(|seq| store.journal_chunk(seq)),
             )
             .await?;
             let present = chunks.iter().take_while(|c| c.is_some()).count() as i64;
@@ -405,15 +418,22 @@ impl JournalFollower {
                 }
             }
             next += present;
-            if present < CHUNKS_AT_ONCE {
+            if present < at_once {
                 break;
             }
+            at_once = CHUNKS_AT_ONCE;
         }
         self.next = Some(next);
         if read_any {
+            self.quiet = 0;
             return Ok((changes, false));
         }
-        // Nothing new at `next`: is the journal still the one read so far?
+        self.quiet += 1;
+        if self.quiet % QUIET_ROUNDS != 1 {
+            return Ok((changes, false));
+        }
+        // Nothing new at `next` (on the first quiet round and every few after): is the journal
+        // still the one read so far?
         let head = store.journal_head().await?;
         if head >= next && store.journal_chunk(next).await?.is_none() {
             // Written (the head says so, and it does not lead), and gone before it was read:
@@ -463,6 +483,7 @@ async fn poll_loop(
             high: start,
             start,
             seen: HashSet::new(),
+            quiet: 0,
         })
         .collect();
     let mut journal = (!journaled.is_empty()).then(|| JournalFollower::new(journaled));
@@ -533,7 +554,13 @@ async fn poll_round(
     tx: &mpsc::Sender<FeedEvent>,
 ) -> Result<bool, StoreError> {
     for f in followers.iter_mut() {
-        for c in f.poll(store).await? {
+        if f.quiet >= QUIET_ROUNDS && f.quiet % QUIET_ROUNDS != 0 {
+            f.quiet += 1;
+            continue;
+        }
+        let changes = f.poll(store).await?;
+        f.quiet = if changes.is_empty() { f.quiet + 1 } else { 0 };
+        for c in changes {
             if tx.send(FeedEvent::Change(c)).await.is_err() {
                 return Ok(false);
             }

@@ -84,7 +84,8 @@ pub mod collections {
     ];
 }
 
-/// Sees the name of every command a connection sends (what a reader sends can be proved with it).
+/// Sees every command a connection sends, as its name and the collection it names where it names
+/// one ("find devices", "ping"): what a reader sends can be proved with it.
 pub type CommandObserver = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How long to wait for a server before saying it does not answer.
@@ -131,7 +132,11 @@ impl Store {
             options.command_event_handler =
                 Some(mongodb::event::EventHandler::callback(move |event| {
                     if let mongodb::event::command::CommandEvent::Started(started) = event {
-                        observer(&started.command_name);
+                        let name = &started.command_name;
+                        match started.command.get(name).and_then(|c| c.as_str()) {
+                            Some(collection) => observer(&format!("{name} {collection}")),
+                            None => observer(name),
+                        }
                     }
                 }));
         }
