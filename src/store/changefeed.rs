@@ -147,7 +147,8 @@ const OVERLAP: chrono::Duration = chrono::Duration::seconds(2);
 /// A collection (or the journal's head) in which nothing changed for this many rounds in a row is
 /// read again only every this many rounds, so that an idle dashboard's round is a lookup or two
 /// (a change is then seen within this many rounds; the collection is read every round again after
-/// it changed).
+/// it changed). A feed in which everything is that quiet waits twice its period between rounds,
+/// until something changes.
 const QUIET_ROUNDS: u32 = 4;
 /// Documents read per collection per poll.
 const POLL_BATCH: i64 = 1000;
@@ -498,7 +499,14 @@ async fn poll_loop(
                     return;
                 }
                 pace.took(began.elapsed());
-                let wait = pace.next_wait(options.period, options.cost_factor);
+                let idle = followers.iter().all(|f| f.quiet >= QUIET_ROUNDS)
+                    && journal.as_ref().is_none_or(|j| j.quiet >= QUIET_ROUNDS);
+                let period = if idle {
+                    options.period * 2
+                } else {
+                    options.period
+                };
+                let wait = pace.next_wait(period, options.cost_factor);
                 period_ms.store(wait.as_millis().max(1) as u64, Ordering::Relaxed);
                 tokio::time::sleep(wait).await;
             }
