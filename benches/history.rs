@@ -2,14 +2,14 @@
 //! to its baseline from the same run, and the large/small ratio of each.
 //!
 //! For each size: a campus of 50 classrooms × 4 boards, then N ledger rows and N activity entries
-//! over the last 30 days, written as earlier versions and other writers left them (straight into
+//! over the last 30 days (today's 400 of them at every size: only the history grows), written as earlier versions and other writers left them (straight into
 //! the ledger, rolled up as the collectors' nightly run leaves them), then migrated to the day
 //! books (generation, roll-up and migration times are printed); then
 //! 1. time from start to the first screen, to Today kWh/₹, to the month to date and projection,
 //!    and to a frame that says "loading" nowhere;
 //! 2. FerretDB's CPU while no dashboard (the baseline), 1 and then 5 read-only dashboards sit idle
-//!    (after the first 15 s past their figures, which are measured apart: a dashboard's first
-//!    health read takes every collection's statistics);
+//!    (after the first 15 s past their figures, which are measured apart: a dashboard's start
+//!    reads the recent activity, today's books and the month);
 //! 3. each dashboard's Today ₹ against the books and against today's rows summed straight from the
 //!    ledger (that read's time is the baseline of the day books);
 //! 4. publish → frame p50/p99 at 200 messages/s with the 5 dashboards open, next to the broker
@@ -20,7 +20,7 @@
 //!
 //! Sizes and durations: AUTOVOLT_BENCH_HISTORY_SMALL (10000), AUTOVOLT_BENCH_HISTORY_LARGE (100000;
 //! 1000000 for the full run), AUTOVOLT_BENCH_HISTORY_FLEET_ROWS (100000; 0 leaves the 1,000-board
-//! case out), AUTOVOLT_BENCH_IDLE_SECS (60), AUTOVOLT_BENCH_LOAD_SECS (20), AUTOVOLT_BENCH_RATE
+//! case out), AUTOVOLT_BENCH_HISTORY_TODAY (400 rows today), AUTOVOLT_BENCH_IDLE_SECS (60), AUTOVOLT_BENCH_LOAD_SECS (20), AUTOVOLT_BENCH_RATE
 //! (200). Run: `cargo bench --bench history`.
 
 use autovolt::config::Config;
@@ -51,8 +51,8 @@ use common::{broker_round_trip, env_num, percentile};
 const IST: chrono_tz::Tz = chrono_tz::Asia::Kolkata;
 const CLASSROOMS: usize = 50;
 const BOARDS: usize = 4;
-/// A dashboard's start (its first health figures: collection statistics, dead letters) is not idle:
-/// measured apart, for this long after its figures are on screen.
+/// A dashboard's start (the recent activity, its first health figures) is not idle: measured
+/// apart, for this long after its figures are on screen.
 const SETTLE_SECS: u64 = 15;
 /// The month-end case: 1,000 boards.
 const FLEET_CLASSROOMS: usize = 250;
@@ -100,9 +100,12 @@ fn cpu_over(pid: u32, secs: u64, commands: &Commands) -> (f64, String) {
     )
 }
 
-/// `n` ledger rows and `n` activity entries over the `days` days before `now`, written as history
-/// (straight into their collections, as years of collectors would have left them).
-async fn generate(store: &Store, n: usize, now: At, days: i64) -> Vec<LedgerRow> {
+/// `n` ledger rows and `n` activity entries: `today` of them since today's midnight, the rest
+/// over the `days` days before it, written as history (straight into their collections, as years of
+/// collectors would have left them). Today's events stay the same whatever the history, so that
+/// the large/small ratios show growth with history alone.
+async fn generate(store: &Store, n: usize, today: usize, now: At, days: i64) -> Vec<LedgerRow> {
+    use autovolt::domain::interval::{local_date, local_midnight};
     let devices = store.devices().await.unwrap();
     let rooms: std::collections::HashMap<_, _> = store
         .classrooms()
@@ -111,19 +114,34 @@ async fn generate(store: &Store, n: usize, now: At, days: i64) -> Vec<LedgerRow>
         .into_iter()
         .filter_map(|c| Some((c.id?, c.name)))
         .collect();
-    // Up to two minutes ago, so that today has its share at any hour; no row ends after a minute ago.
-    let span_ms = days * 86_400_000i64 - 120_000;
-    let start = now - Span::days(days);
+    let midnight = local_midnight(local_date(now, IST), IST);
+    // Today's rows start from midnight up to two minutes ago (none ends after a minute ago).
+    let today_ms = (now - midnight).num_milliseconds() - 120_000;
+    let today = if today_ms > today as i64 {
+        today.min(n)
+    } else {
+        0
+    };
+    let history = n - today;
+    let start = midnight - Span::days(days - 1);
+    let history_ms = (midnight - start).num_milliseconds() - 60_000;
     let mut all = Vec::with_capacity(n);
     let mut rows = Vec::with_capacity(1000);
     let mut acts = Vec::with_capacity(1000);
     for i in 0..n {
         let d = &devices[i % devices.len()];
         let s = &d.switches[(i / devices.len()) % d.switches.len()];
-        // Spread evenly over the 30 days (today's share included); every start is distinct.
-        let at = start + Span::milliseconds((span_ms as f64 * i as f64 / n as f64) as i64);
-        let until_now = (now - at).num_milliseconds() as f64 / 1000.0 - 60.0;
-        let secs = (60.0 + (i % 50) as f64 * 60.0).min(until_now);
+        // Spread evenly (every start distinct) over the earlier days, then over today.
+        let at = if i < history {
+            start + Span::milliseconds((history_ms as f64 * i as f64 / history as f64) as i64)
+        } else {
+            let j = (i - history) as f64;
+            midnight + Span::milliseconds((today_ms as f64 * j / today as f64) as i64)
+        };
+        // A row ends by its day's end (the collector splits at midnight) and a minute before now.
+        let day_end = local_midnight(local_date(at, IST) + Span::days(1), IST).min(now);
+        let until_end = (day_end - at).num_milliseconds() as f64 / 1000.0 - 60.0;
+        let secs = (60.0 + (i % 50) as f64 * 60.0).min(until_end).max(1.0);
         let power = [40.0, 40.0, 75.0, 75.0, 200.0, 1500.0][i % 6];
         let wh = power * secs / 3600.0;
         let room = d
@@ -353,9 +371,11 @@ struct Figures {
     p99: f64,
 }
 
-/// One campus to measure: `rows` ledger rows (and as many activity entries) over `days` days.
+/// One campus to measure: `rows` ledger rows (and as many activity entries) over `days` days,
+/// `today` of them today.
 struct Case {
     rows: usize,
+    today: usize,
     classrooms: usize,
     days: i64,
 }
@@ -375,8 +395,8 @@ fn run_size(case: &Case, mqtt_port: u16) -> Figures {
     let now = chrono::Utc::now();
     let boards = case.classrooms * BOARDS;
     println!(
-        "== {n} ledger rows and {n} activity entries over {} days, {} classrooms × {BOARDS} boards ({boards}), FerretDB 1.24.2 (SQLite)",
-        case.days, case.classrooms
+        "== {n} ledger rows and {n} activity entries over {} days ({} of each today), {} classrooms × {BOARDS} boards ({boards}), FerretDB 1.24.2 (SQLite)",
+        case.days, case.today, case.classrooms
     );
     let store = rt.block_on(async {
         let store = Store::connect(&uri, Duration::from_secs(10)).await.unwrap();
@@ -394,7 +414,7 @@ fn run_size(case: &Case, mqtt_port: u16) -> Figures {
         .await
         .unwrap();
         let t = Instant::now();
-        let history = generate(&store, n, now, case.days).await;
+        let history = generate(&store, n, case.today, now, case.days).await;
         println!("generated in {:.1} s", t.elapsed().as_secs_f64());
         let t = Instant::now();
         let days_rolled = write_rollups(&store, &history).await;
@@ -407,6 +427,14 @@ fn run_size(case: &Case, mqtt_port: u16) -> Figures {
         println!(
             "migrated to the day books (one pass over the ledger) in {:.1} s",
             t.elapsed().as_secs_f64()
+        );
+        let t = Instant::now();
+        let largest = store.largest_collections(6).await.unwrap();
+        println!(
+            "health view's collection sizes (read only while that view is open) in {:.0} ms; largest {} with {} documents",
+            t.elapsed().as_secs_f64() * 1000.0,
+            largest[0].name,
+            largest[0].documents
         );
         store
     });
@@ -626,8 +654,10 @@ fn main() {
     let broker =
         servers::start_mosquitto(&dir, true).expect("Mosquitto (Debian package mosquitto)");
     let port = broker.port();
+    let today = env_num("AUTOVOLT_BENCH_HISTORY_TODAY", 400) as usize;
     let case = |rows, classrooms, days| Case {
         rows,
+        today,
         classrooms,
         days,
     };

@@ -373,6 +373,75 @@ fn the_health_view_shows_the_largest_collections_first() {
     assert!(screen.contains("92.0 MB"), "storage size shown: {screen}");
 }
 
+#[test]
+fn collection_sizes_are_measured_only_while_the_health_view_is_open() {
+    use autovolt::tui::app::Effect;
+    use autovolt::tui::event::CollectionSize;
+    let mut app = sample::default_app(Role::User);
+    app.settings.read_only = true;
+    app.sizes = Default::default();
+    app.db_health.largest = None;
+    let mut now = app.clock.now;
+    let mut tick = |app: &mut App, secs: i64| {
+        now += chrono::Duration::seconds(secs);
+        app.update(Event::Tick(now))
+    };
+    assert!(tick(&mut app, 1).is_empty(), "not measured on other views");
+    let fx = app.update(Event::Key(KeyEvent::new(
+        KeyCode::Char('H'),
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadSizes],
+        "measured when the view opens, even read-only"
+    );
+    let shown = text(&draw(&mut app, 120, 40));
+    assert!(shown.contains("measuring every collection"), "{shown}");
+    assert!(tick(&mut app, 1).is_empty(), "one measurement at a time");
+    app.update(Event::Db(DbChange::Sizes {
+        result: Err("server selection timed out".into()),
+        took: std::time::Duration::from_secs(2),
+    }));
+    let shown = text(&draw(&mut app, 120, 40));
+    assert!(
+        shown.contains("not measured: server selection timed out"),
+        "{shown}"
+    );
+    assert!(tick(&mut app, 60).is_empty(), "not again within 15 minutes");
+    assert_eq!(
+        tick(&mut app, 900),
+        vec![Effect::LoadSizes],
+        "again once old"
+    );
+    app.update(Event::Db(DbChange::Sizes {
+        result: Ok(vec![CollectionSize {
+            name: "deviceconsumptionledgers".into(),
+            documents: 1_000_000,
+            storage_bytes: Some(400 << 20),
+            index_bytes: Some(90 << 20),
+            sizes_unknown_because: None,
+        }]),
+        took: std::time::Duration::from_secs(60),
+    }));
+    let shown = text(&draw(&mut app, 120, 40));
+    assert!(shown.contains("1,000,000"), "{shown}");
+    assert!(shown.contains("measured 0s ago in 60.0 s"), "{shown}");
+    // A measurement that took a minute waits twenty minutes, not fifteen.
+    assert!(tick(&mut app, 1000).is_empty());
+    assert_eq!(tick(&mut app, 200), vec![Effect::LoadSizes]);
+    // Leaving the view stops the measuring.
+    app.update(Event::Db(DbChange::Sizes {
+        result: Err("x".into()),
+        took: std::time::Duration::from_secs(1),
+    }));
+    key(&mut app, KeyCode::Esc);
+    assert!(
+        tick(&mut app, 10_000).is_empty(),
+        "not measured on other views"
+    );
+}
+
 /// Opens the trends and hands them the sample history.
 fn with_trends(app: &mut App) {
     keys(app, "T");

@@ -6,8 +6,9 @@ use super::keymap::{Action, Keymap};
 use super::model::{Campus, Clock, Presence, Ring, ToggleState};
 use super::theme::{Symbols, Theme};
 use super::trends::TrendsState;
-use super::waste::{waste, WasteRow, WasteRule};
+use super::waste::{waste, WasteRow};
 use crate::domain::activity::action;
+use crate::domain::waste::WasteRule;
 use crate::domain::{validation, ActivityLog, Actor, Instant, Permission};
 use crate::mqtt::relay::{action_entry, Command, Target};
 use chrono::{Duration, NaiveDate, TimeZone};
@@ -22,6 +23,38 @@ pub type Ranking = Vec<(String, f64)>;
 const CONFIRMED_FOR_SECS: i64 = 3;
 /// Seconds of one-per-second message counts kept for the rate figure.
 const RATE_WINDOW: usize = 60;
+/// How old the collection sizes may be while the health view is open.
+const SIZES_EVERY_SECS: i64 = 900;
+/// A measurement of the sizes takes at most 1/`SIZES_DUTY` of the time the health view is open.
+const SIZES_DUTY: i64 = 20;
+
+/// The collection sizes of the health view: measured when it opens, and again while it stays
+/// open once they are `SIZES_EVERY_SECS` old (or 20 times the last measurement's time, if longer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SizesState {
+    /// Since when a measurement runs.
+    pub loading: Option<Instant>,
+    /// When the last measurement ended, and how long it took.
+    pub measured: Option<(Instant, std::time::Duration)>,
+    /// Why the last measurement failed.
+    pub error: Option<String>,
+}
+
+impl SizesState {
+    /// Whether a new measurement is due at `now`.
+    fn due(&self, now: Instant) -> bool {
+        if self.loading.is_some() {
+            return false;
+        }
+        match self.measured {
+            None => true,
+            Some((at, took)) => {
+                let took = Duration::from_std(took).unwrap_or(Duration::zero());
+                now - at >= Duration::seconds(SIZES_EVERY_SECS).max(took * SIZES_DUTY as i32)
+            }
+        }
+    }
+}
 
 /// Fixed settings of a dashboard session.
 #[derive(Debug, Clone)]
@@ -68,6 +101,9 @@ pub enum Effect {
         now: Instant,
         rule: WasteRule,
     },
+    /// Measure the largest collections for the health view (a read of every collection's
+    /// statistics, which on FerretDB costs with the data: only while the view is open).
+    LoadSizes,
     Quit,
 }
 
@@ -221,6 +257,7 @@ pub struct App {
     pub notice: Option<(NoticeKind, String)>,
     pub operator: Option<Actor>,
     pub trends: TrendsState,
+    pub sizes: SizesState,
     pub loaded: bool,
     pub width: u16,
     pub height: u16,
@@ -275,6 +312,7 @@ impl App {
             notice: None,
             operator: None,
             trends: TrendsState::default(),
+            sizes: SizesState::default(),
             loaded: false,
             width: 120,
             height: 40,
@@ -325,7 +363,10 @@ impl App {
     pub fn update(&mut self, event: Event) -> Vec<Effect> {
         let mut fx = Vec::new();
         match event {
-            Event::Tick(now) => self.tick(now),
+            Event::Tick(now) => {
+                self.tick(now);
+                self.measure_sizes_if_due(&mut fx);
+            }
             Event::Resize(w, h) => {
                 self.width = w;
                 self.height = h;
@@ -531,6 +572,7 @@ impl App {
                         .take()
                         .or(self.db_health.last_aggregation.take());
                     h.newest_telemetry = snap.devices.iter().filter_map(|d| d.last_seen).max();
+                    h.largest = h.largest.take().or(self.db_health.largest.take());
                     self.db_health = h;
                 }
                 self.campus.load(*snap, now);
@@ -597,8 +639,17 @@ impl App {
                 if h.dead_letters.is_none() {
                     h.dead_letters = old.dead_letters;
                 }
-                if h.largest.is_none() {
-                    h.largest = old.largest;
+                h.largest = old.largest;
+            }
+            DbChange::Sizes { result, took } => {
+                self.sizes.loading = None;
+                self.sizes.measured = Some((self.clock.now, took));
+                match result {
+                    Ok(largest) => {
+                        self.db_health.largest = Some(largest);
+                        self.sizes.error = None;
+                    }
+                    Err(e) => self.sizes.error = Some(e),
                 }
             }
             DbChange::Firmware(records) => self.campus.set_firmware(records),
@@ -878,7 +929,10 @@ impl App {
             }
             Action::Waste => self.go(View::Waste),
             Action::Activity => self.go(View::Activity),
-            Action::Health => self.go(View::Health),
+            Action::Health => {
+                self.go(View::Health);
+                self.measure_sizes_if_due(fx);
+            }
             Action::Tariff => self.go(View::Tariff),
             Action::Schedules => self.go(View::Schedules),
             Action::Trends => self.open_trends(fx),
@@ -974,6 +1028,15 @@ impl App {
             }
             View::Classroom(_) | View::Board(_) => self.toggle_selected(fx),
             _ => {}
+        }
+    }
+
+    /// Asks for the collection sizes while the health view is open and they are due.
+    fn measure_sizes_if_due(&mut self, fx: &mut Vec<Effect>) {
+        if self.view == View::Health && self.sizes.due(self.clock.now) {
+            self.sizes.loading = Some(self.clock.now);
+            fx.push(Effect::LoadSizes);
+            self.dirty = true;
         }
     }
 

@@ -99,6 +99,12 @@ pub enum DbChange {
         history: Vec<DayTotal>,
     },
     Health(DbHealth),
+    /// The largest collections as measured for the health view, or why they could not be, and
+    /// how long measuring took.
+    Sizes {
+        result: Result<Vec<CollectionSize>, String>,
+        took: std::time::Duration,
+    },
     /// Whether the `users` collection has users (then acting needs a sign-in).
     UsersExist(bool),
     /// Every schedule, as stored now (read at start and after each schedule change or run).
@@ -127,8 +133,8 @@ pub struct DbHealth {
     /// Messages the collectors kept as dead letters, by `kind/reason` (read at reconciliations:
     /// the collection is bounded, but a count is still a read of all of it).
     pub dead_letters: Option<std::collections::BTreeMap<String, i64>>,
-    /// The largest collections, largest first (read at reconciliations: counting and sizing is a
-    /// read of every collection's statistics).
+    /// The largest collections, largest first (measured while the health view is open: counting
+    /// and sizing is a read of every collection's statistics).
     pub largest: Option<Vec<CollectionSize>>,
 }
 

@@ -452,41 +452,20 @@ impl Books {
 }
 
 /// Facts about the database for the health view: cheap reads only (the dead letters, a bounded
-/// collection, and the collections' statistics, only when asked).
+/// collection, only when asked; the collection sizes are measured apart, see [`collection_sizes`]).
 async fn health(
     store: &Store,
     reconcile: Option<(Duration, Duration)>,
     dead_letters: bool,
 ) -> DbHealth {
     let unreadable = store.unreadable_documents();
-    let (dead_letters, largest) = if dead_letters {
-        let largest = match store
-            .largest_collections(super::event::LARGEST_COLLECTIONS)
-            .await
-        {
-            Ok(l) => Some(
-                l.into_iter()
-                    .map(|c| CollectionSize {
-                        name: c.name,
-                        documents: c.documents,
-                        storage_bytes: c.storage_bytes,
-                        index_bytes: c.index_bytes,
-                        sizes_unknown_because: c.sizes_unknown_because,
-                    })
-                    .collect(),
-            ),
-            Err(e) => {
-                tracing::warn!(error = %e, "collection sizes not read");
-                None
-            }
-        };
-        (store.dead_letter_counts().await.ok(), largest)
+    let dead_letters = if dead_letters {
+        store.dead_letter_counts().await.ok()
     } else {
-        (None, None)
+        None
     };
     DbHealth {
         dead_letters,
-        largest,
         unreadable: unreadable.iter().map(|u| u.documents as u64).sum(),
         unreadable_reason: (!unreadable.is_empty()).then(|| {
             unreadable
@@ -502,5 +481,30 @@ async fn health(
         reconcile_took: reconcile.map(|r| r.0),
         reconcile_every: reconcile.map(|r| r.1),
         ..DbHealth::default()
+    }
+}
+
+/// The largest collections for the health view: every collection's statistics, which FerretDB
+/// computes from its whole database file, so the dashboard reads them only while that view is
+/// open (see `App::sizes`).
+pub async fn collection_sizes(store: &Store) -> Result<Vec<CollectionSize>, String> {
+    match store
+        .largest_collections(super::event::LARGEST_COLLECTIONS)
+        .await
+    {
+        Ok(l) => Ok(l
+            .into_iter()
+            .map(|c| CollectionSize {
+                name: c.name,
+                documents: c.documents,
+                storage_bytes: c.storage_bytes,
+                index_bytes: c.index_bytes,
+                sizes_unknown_because: c.sizes_unknown_because,
+            })
+            .collect()),
+        Err(e) => {
+            tracing::warn!(error = %e, "collection sizes not read");
+            Err(e.to_string())
+        }
     }
 }

@@ -9,10 +9,10 @@ use super::follow;
 use super::keymap::Keymap;
 use super::live::{self, STATE_TOPIC, SWITCHES_TOPIC, TELEMETRY_TOPIC};
 use super::theme::{Symbols, Theme};
-use super::waste::WasteRule;
 use super::{terminal, views};
 use crate::config::Config;
 use crate::domain::tariff::{TariffChange, TariffTarget};
+use crate::domain::waste::WasteRule;
 use crate::domain::Actor;
 use crate::domain::Instant;
 use crate::store::aggregation::{AggregationProgress, AggregationRequest};
@@ -311,6 +311,21 @@ impl Services {
             });
             return;
         }
+        if let Effect::LoadSizes = effect {
+            let (tx, store) = (self.tx.clone(), self.store.clone());
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let result = match Self::connected(&store).await {
+                    Some(s) => follow::collection_sizes(&s).await,
+                    None => Err("the database is unreachable".to_string()),
+                };
+                let took = started.elapsed();
+                let _ = tx
+                    .send(Event::Db(super::event::DbChange::Sizes { result, took }))
+                    .await;
+            });
+            return;
+        }
         if self.read_only {
             // The app never asks in read-only mode; this is the second lock on the door.
             tracing::warn!(?effect, "read-only session: effect dropped");
@@ -422,7 +437,10 @@ impl Services {
                     let _ = tx.send(Event::SignIn(result)).await;
                 });
             }
-            Effect::ChangeTheme(_) | Effect::Quit | Effect::LoadTrends { .. } => {}
+            Effect::ChangeTheme(_)
+            | Effect::Quit
+            | Effect::LoadTrends { .. }
+            | Effect::LoadSizes => {}
         }
     }
 }

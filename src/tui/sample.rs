@@ -5,9 +5,9 @@ use super::app::{App, Settings};
 use super::event::{CollectionSize, DbChange, DbHealth, Event, Link, LinkState, Snapshot};
 use super::keymap::Keymap;
 use super::theme::{Symbols, Theme, UNICODE};
-use super::waste::WasteRule;
 use crate::domain::interval::local_date;
 use crate::domain::totals::{Amount, ClosedSwitch, DayTotal};
+use crate::domain::waste::WasteRule;
 use crate::domain::{
     ActivityLog, Actor, Classroom, CostVersion, CreatedBy, Device, DeviceConfig, DeviceStatus,
     DeviceType, FirmwareUpdate, FirmwareUpdateStatus, Id, Instant, Mac, PowerSettings, Role,
@@ -344,6 +344,11 @@ pub fn app(rooms: usize, boards: usize, switches: usize, role: Role, symbols: Sy
     app.update(Event::Link(Link::Db, LinkState::Up("connected".into())));
     app.update(Event::Link(Link::Feed, LinkState::Up("polling".into())));
     app.operator = Some(Actor::signed_in("Technician", Some(id(4, 1)), role));
+    // The snapshot's collection sizes, as if measured two minutes ago.
+    app.sizes.measured = Some((
+        now() - Duration::minutes(2),
+        std::time::Duration::from_millis(1240),
+    ));
     app
 }
 

@@ -219,27 +219,55 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         ]));
     }
     lines.push(Line::raw(""));
+    let sizes = &app.sizes;
+    let measuring = sizes.loading.map(|since| {
+        format!(
+            "measuring every collection{} {}",
+            s.pending,
+            age(app.clock.now, since)
+        )
+    });
+    let failed = sizes
+        .error
+        .as_ref()
+        .map(|e| format!("not measured: {e}; measured again in a while"));
     match &h.largest {
         None => lines.push(Line::from(vec![
             label("Storage"),
             Span::styled(
-                format!("measured at the next reconciliation{}", s.pending),
+                measuring
+                    .or(failed)
+                    .unwrap_or_else(|| "measured while this view is open".to_string()),
                 t.dim,
             ),
         ])),
         Some(largest) => {
             let sized = largest.iter().any(|c| c.storage_bytes.is_some());
-            lines.push(Line::from(vec![
+            let when = match sizes.measured {
+                Some((at, took)) => format!(
+                    ", measured {} ago in {:.1} s",
+                    age(app.clock.now, at),
+                    took.as_secs_f64()
+                ),
+                None => String::new(),
+            };
+            let mut title = vec![
                 label("Storage"),
                 Span::styled(
                     if sized {
-                        "largest collections".to_string()
+                        format!("largest collections{when}")
                     } else {
-                        "largest collections (counts only: the server gives no sizes)".to_string()
+                        format!(
+                            "largest collections{when} (counts only: the server gives no sizes)"
+                        )
                     },
                     t.text,
                 ),
-            ]));
+            ];
+            if let Some(m) = measuring.or(failed) {
+                title.push(Span::styled(format!(" · {m}"), t.dim));
+            }
+            lines.push(Line::from(title));
             lines.push(Line::from(Span::styled(
                 format!(
                     "{:13}{:<26} {:>12} {:>10} {:>11}",
