@@ -967,7 +967,12 @@ async fn collect_serves_metrics_that_follow_what_it_does() {
             "json",
             "--json",
         ],
-        &campus.env(&url),
+        // The campus is never open: any load on is waste, whatever the time of the run.
+        &[
+            campus.env(&url),
+            vec![("AUTOVOLT_CAMPUS_HOURS", "00:00-00:00")],
+        ]
+        .concat(),
     );
     wait_for("the collector subscribing", &mut [&mut c], || {
         campus.subscribed(&client_id)
@@ -1030,7 +1035,8 @@ async fn collect_serves_metrics_that_follow_what_it_does() {
         || async move {
             let m = http_get(addr, "/metrics").await.1;
             let done = sample(&m, "autovolt_collector_ack_lag_seconds_count") == Some(5.0)
-                && sample(&m, "autovolt_open_intervals") == Some(1.0);
+                && sample(&m, "autovolt_open_intervals") == Some(1.0)
+                && sample(&m, "autovolt_waste_classrooms") == Some(1.0);
             *last.borrow_mut() = m;
             done
         },
@@ -1068,6 +1074,11 @@ async fn collect_serves_metrics_that_follow_what_it_does() {
     );
     assert!(
         sample(&metrics, "autovolt_database_ping_seconds").is_some(),
+        "{metrics}"
+    );
+    // The one load on, in a campus that is never open, priced at the tariff in force.
+    assert!(
+        sample(&metrics, "autovolt_waste_inr_per_hour").is_some(),
         "{metrics}"
     );
     for secret in [SECRET_A, MAC_A, campus.uri.as_str(), url.as_str()] {

@@ -194,11 +194,23 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
                     scrape,
                     shutdown.clone(),
                 )));
+                let waste = crate::domain::waste::WasteRule::new(
+                    ctx.config.waste_no_motion_minutes,
+                    &ctx.config.campus_hours,
+                    &ctx.config.campus_days,
+                    tz,
+                )
+                .map_err(Failure::unusable)?;
                 let recorded = options.metrics.clone();
                 let (store, shutdown) = (store.clone(), shutdown.clone());
                 endpoint.push(tokio::spawn(async move {
                     recorded
-                        .keep_campus_gauges(store, collect::metrics::CAMPUS_GAUGES_EVERY, shutdown)
+                        .keep_campus_gauges(
+                            store,
+                            waste,
+                            collect::metrics::CAMPUS_GAUGES_EVERY,
+                            shutdown,
+                        )
                         .await
                 }));
                 tracing::info!(address = %addr, "serving Prometheus metrics at http://{addr}/metrics");

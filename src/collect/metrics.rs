@@ -4,6 +4,7 @@
 //! a secret or a server address: counts, reason codes and durations only.
 
 use super::stats::Stats;
+use crate::domain::waste::{campus_waste, WasteRule};
 use crate::store::telemetry::CollectorStatus;
 use crate::store::Store;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
@@ -51,6 +52,8 @@ const FAMILIES: &[(&str, &str)] = &[
     (SCHEDULE_RUNS, "Scheduled runs this collector claimed, by outcome: ran, or missed (due while no collector was running; not replayed)."),
     ("autovolt_open_intervals", "Relays the devices record as on: energy intervals not yet closed."),
     ("autovolt_open_power_watts", "The power of the open intervals, by the ledger's ratings."),
+    ("autovolt_waste_inr_per_hour", "Rupees an hour of the loads on in classrooms where nobody has moved for waste_no_motion_minutes, or outside campus_hours (the dashboard's waste rule)."),
+    ("autovolt_waste_classrooms", "Classrooms wasting now, by the same rule."),
     ("autovolt_database_ping_seconds", "Round trip of a ping to the database."),
     ("autovolt_devices", "Boards registered."),
     ("autovolt_devices_offline", "Boards the database records as offline (silent longer than offline_after_secs)."),
@@ -109,6 +112,8 @@ struct StatsCounters {
 struct CampusGauges {
     open_intervals: Gauge,
     open_power_w: Gauge,
+    waste_inr_per_hour: Gauge,
+    waste_classrooms: Gauge,
     ping: Gauge,
     devices: Gauge,
     devices_offline: Gauge,
@@ -120,6 +125,8 @@ struct CampusGauges {
 struct CampusRead {
     open_intervals: usize,
     open_power_w: f64,
+    waste_inr_per_hour: f64,
+    waste_classrooms: usize,
     ping: Duration,
     devices: u64,
     devices_offline: u64,
@@ -300,6 +307,8 @@ impl CollectorMetrics {
         let g = self.campus.get_or_init(|| CampusGauges {
             open_intervals: self.gauge("autovolt_open_intervals"),
             open_power_w: self.gauge("autovolt_open_power_watts"),
+            waste_inr_per_hour: self.gauge("autovolt_waste_inr_per_hour"),
+            waste_classrooms: self.gauge("autovolt_waste_classrooms"),
             ping: self.gauge("autovolt_database_ping_seconds"),
             devices: self.gauge("autovolt_devices"),
             devices_offline: self.gauge("autovolt_devices_offline"),
@@ -307,6 +316,8 @@ impl CollectorMetrics {
         });
         g.open_intervals.set(read.open_intervals as f64);
         g.open_power_w.set(read.open_power_w);
+        g.waste_inr_per_hour.set(read.waste_inr_per_hour);
+        g.waste_classrooms.set(read.waste_classrooms as f64);
         g.ping.set(read.ping.as_secs_f64());
         g.devices.set(read.devices as f64);
         g.devices_offline.set(read.devices_offline as f64);
@@ -318,19 +329,20 @@ impl CollectorMetrics {
         }
     }
 
-    /// Reads the campus gauges (open intervals, their power, the devices offline, the last
-    /// aggregation, the database's ping) at start and then when scraped, at most every
+    /// Reads the campus gauges (open intervals, their power, the waste by `waste`, the devices
+    /// offline, the last aggregation, the database's ping) at start and then when scraped, at most every
     /// `min_gap`: nobody scraping costs the database nothing. Each read is a handful of counts
     /// and lookups, none of which grows with history. A failed read keeps the last values, whose
     /// timestamp then ages.
     pub async fn keep_campus_gauges(
         &self,
         store: Store,
+        waste: WasteRule,
         min_gap: Duration,
         shutdown: CancellationToken,
     ) {
         loop {
-            match read_campus(&store).await {
+            match read_campus(&store, &waste).await {
                 Ok(c) => self.show_campus(&c),
                 Err(e) => tracing::debug!("metrics: cannot read the campus gauges: {e}"),
             }
@@ -346,14 +358,22 @@ impl CollectorMetrics {
     }
 }
 
-async fn read_campus(store: &Store) -> Result<CampusRead, crate::store::StoreError> {
+async fn read_campus(
+    store: &Store,
+    waste: &WasteRule,
+) -> Result<CampusRead, crate::store::StoreError> {
     let ping = store.ping().await?;
-    let open = store.open_switches().await?;
+    let (open, devices) = store.open_switches_and_devices().await?;
+    let now = chrono::Utc::now();
+    let tariff = store.tariff_book(now, now).await?;
+    let (waste_inr_per_hour, waste_classrooms) = campus_waste(waste, now, &open, &devices, &tariff);
     let (devices, devices_offline) = store.device_counts().await?;
     let last_aggregation = store.last_aggregation().await?.map(SystemTime::from);
     Ok(CampusRead {
         open_intervals: open.len(),
         open_power_w: open.iter().map(|o| o.power_w).sum(),
+        waste_inr_per_hour,
+        waste_classrooms,
         ping,
         devices,
         devices_offline,
@@ -437,6 +457,8 @@ mod tests {
         m.show_campus(&CampusRead {
             open_intervals: 2,
             open_power_w: 1500.0,
+            waste_inr_per_hour: 12.0,
+            waste_classrooms: 1,
             ping: Duration::from_millis(2),
             devices: 3,
             devices_offline: 1,
@@ -455,6 +477,8 @@ mod tests {
             Some(1.0)
         );
         assert_eq!(at("autovolt_open_intervals"), Some(2.0));
+        assert_eq!(at("autovolt_waste_inr_per_hour"), Some(12.0));
+        assert_eq!(at("autovolt_waste_classrooms"), Some(1.0));
         assert_eq!(at("autovolt_devices_offline"), Some(1.0));
         assert_eq!(at("autovolt_devices"), Some(3.0));
         assert!(at("autovolt_last_aggregation_timestamp_seconds").is_some_and(|t| t > 0.0));

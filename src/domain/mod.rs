@@ -29,6 +29,7 @@ pub mod totals;
 pub mod trends;
 pub mod user;
 pub mod validation;
+pub mod waste;
 
 /// Identifier of a stored document (a MongoDB ObjectId).
 pub type Id = bson::oid::ObjectId;

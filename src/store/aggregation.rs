@@ -1152,6 +1152,13 @@ impl Store {
 
     /// Every switch the devices record as on, with its power by the ledger's rules.
     pub async fn open_switches(&self) -> Result<Vec<OpenSwitch>, StoreError> {
+        Ok(self.open_switches_and_devices().await?.0)
+    }
+
+    /// The open switches (as [`Store::open_switches`]) and the devices they were read from.
+    pub async fn open_switches_and_devices(
+        &self,
+    ) -> Result<(Vec<OpenSwitch>, Vec<crate::domain::Device>), StoreError> {
         let settings = self.active_power_settings().await?;
         let classrooms: BTreeMap<crate::domain::Id, String> = self
             .classrooms()
@@ -1159,8 +1166,9 @@ impl Store {
             .into_iter()
             .filter_map(|c| c.id.map(|id| (id, c.name)))
             .collect();
+        let devices = self.devices().await?;
         let mut open = Vec::new();
-        for device in self.devices().await? {
+        for device in &devices {
             let Some(device_id) = device.ledger_id() else {
                 continue;
             };
@@ -1175,7 +1183,7 @@ impl Store {
                     .filter_map(|s| OpenSwitch::of(&device_id, &classroom, s, settings.as_ref())),
             );
         }
-        Ok(open)
+        Ok((open, devices))
     }
 
     /// Running totals at `now`, loaded in full: today's closed rows, the history, and every switch

@@ -6,10 +6,10 @@
 //! running totals.
 
 use super::event::{Event, TrendsUpdate};
-use super::waste::WasteRule;
 use crate::domain::interval::{local_date, local_midnight};
 use crate::domain::totals::Amount;
 use crate::domain::trends::{month_start, outside_hours, DailyBook, LoadCurve};
+use crate::domain::waste::WasteRule;
 use crate::domain::Instant;
 use crate::store::Store;
 use chrono::{Days, Months, NaiveDate};
