@@ -496,6 +496,8 @@ async fn main() {
     let campus_store = Store::connect(&campus_uri, Duration::from_secs(10))
         .await
         .unwrap();
+    // As `autovolt migrate up` leaves a database: the collector refuses one without a schema.
+    campus_store.migrate_up(None, false).await.unwrap();
     let fleet = simulate::generated(campus_boards, 7);
     register(&campus_store, &fleet).await;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_autovolt"))
