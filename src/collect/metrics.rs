@@ -330,10 +330,10 @@ impl CollectorMetrics {
     }
 
     /// Reads the campus gauges (open intervals, their power, the waste by `waste`, the devices
-    /// offline, the last aggregation, the database's ping) at start and then when scraped, at most every
-    /// `min_gap`: nobody scraping costs the database nothing. Each read is a handful of counts
-    /// and lookups, none of which grows with history. A failed read keeps the last values, whose
-    /// timestamp then ages.
+    /// offline, the last aggregation, the database's ping) at start and then when scraped, at
+    /// most every `min_gap`: nobody scraping costs the database nothing. Each read is the small
+    /// collections (devices, classrooms, tariffs), counts and lookups: O(fleet), none of it
+    /// grows with history. A failed read keeps the last values, whose timestamp then ages.
     pub async fn keep_campus_gauges(
         &self,
         store: Store,
