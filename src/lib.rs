@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod metrics_http;
 pub mod mqtt;
+pub mod retry;
 pub mod seed;
 pub mod servers;
 pub mod simulate;

@@ -31,6 +31,7 @@ use crate::clock::Clock;
 use crate::domain::interval::local_date;
 use crate::mqtt::connection::{self, BrokerAccess, ConnectionError};
 use crate::mqtt::topics;
+use crate::retry::Backoff;
 use crate::store::telemetry::CollectorStatus;
 use crate::store::{Store, StoreError};
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
@@ -170,7 +171,7 @@ pub async fn run(
             options.client_id.replace(['/', '+', '#'], "_")
         );
         AbortOnDrop(tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
+            let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
             let mut connections = 0u64;
             loop {
                 match eventloop.poll().await {
@@ -179,7 +180,7 @@ pub async fn run(
                         metrics.broker_connected(true);
                     }
                     Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         connections += 1;
                         if connections > 1 {
                             metrics.reconnected();
@@ -225,8 +226,7 @@ pub async fn run(
                         } else {
                             tracing::debug!(broker = %url, "cannot reach the broker: {why}");
                         }
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        tokio::time::sleep(backoff.next_wait()).await;
                     }
                 }
             }
@@ -396,14 +396,8 @@ pub async fn run(
 
 /// Waits between attempts after a transient database error: exponential from 200 ms to 5 s, with
 /// jitter so that collectors of a group do not retry in step.
-fn retry_delays() -> impl Iterator<Item = Duration> {
-    use backon::BackoffBuilder;
-    backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(5))
-        .with_jitter()
-        .without_max_times()
-        .build()
+fn retry_delays() -> Backoff {
+    Backoff::new(Duration::from_millis(200), Duration::from_secs(5)).with_jitter()
 }
 
 /// Processes a batch until it is committed; false if shutdown came first (nothing acknowledged).
@@ -509,8 +503,8 @@ async fn timed<T>(metrics: &CollectorMetrics, attempt: impl std::future::Future<
 }
 
 /// Sleeps the next retry delay; false if shutdown came first.
-async fn pause(delays: &mut impl Iterator<Item = Duration>, shutdown: &CancellationToken) -> bool {
-    let delay = delays.next().unwrap_or(Duration::from_secs(5));
+async fn pause(delays: &mut Backoff, shutdown: &CancellationToken) -> bool {
+    let delay = delays.next_wait();
     tokio::select! {
         _ = shutdown.cancelled() => false,
         _ = tokio::time::sleep(delay) => true,

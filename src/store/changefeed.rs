@@ -15,6 +15,7 @@
 use super::{collections, Store, StoreError};
 use crate::domain::PowerSettings;
 use crate::domain::{dates, ActivityLog, Classroom, CostVersion, Device, Instant, LedgerRow};
+use crate::retry::Backoff;
 use bson::{doc, Bson, Document};
 use futures::{StreamExt, TryStreamExt};
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
@@ -227,39 +228,36 @@ fn id_text(id: &Bson) -> String {
     }
 }
 
-/// Tracks failures: the first error of a run is reported, and so is the recovery.
-struct Backoff {
+/// Tracks failures: each error is reported with the wait before the next attempt (from the
+/// feed's period, doubling to its `max_backoff`), and so is the recovery.
+struct Failures {
     failing: bool,
-    wait: Duration,
-    period: Duration,
-    max: Duration,
+    waits: Backoff,
 }
 
-impl Backoff {
+impl Failures {
     fn new(o: &FeedOptions) -> Self {
-        Backoff {
+        Failures {
             failing: false,
-            wait: o.period,
-            period: o.period,
-            max: o.max_backoff,
+            waits: Backoff::new(o.period, o.max_backoff.max(o.period)),
         }
     }
 
     /// Reports the error and waits; false when the receiver is gone.
     async fn failed(&mut self, tx: &mpsc::Sender<FeedEvent>, e: &StoreError) -> bool {
         self.failing = true;
-        let msg = format!("{e}; retrying in {} s", self.wait.as_secs_f64());
+        let wait = self.waits.next_wait();
+        let msg = format!("{e}; retrying in {} s", wait.as_secs_f64());
         if tx.send(FeedEvent::Error(msg)).await.is_err() {
             return false;
         }
-        tokio::time::sleep(self.wait).await;
-        self.wait = (self.wait * 2).min(self.max);
+        tokio::time::sleep(wait).await;
         true
     }
 
     /// Reports a recovery after errors; false when the receiver is gone.
     async fn succeeded(&mut self, tx: &mpsc::Sender<FeedEvent>) -> bool {
-        self.wait = self.period;
+        self.waits.reset();
         if std::mem::take(&mut self.failing) {
             return tx.send(FeedEvent::Recovered).await.is_ok();
         }
@@ -488,14 +486,14 @@ async fn poll_loop(
         })
         .collect();
     let mut journal = (!journaled.is_empty()).then(|| JournalFollower::new(journaled));
-    let mut backoff = Backoff::new(&options);
+    let mut failures = Failures::new(&options);
     let mut pace = Pace::default();
     loop {
         let began = std::time::Instant::now();
         let result = poll_round(&store, &mut followers, journal.as_mut(), &tx).await;
         match result {
             Ok(true) => {
-                if !backoff.succeeded(&tx).await {
+                if !failures.succeeded(&tx).await {
                     return;
                 }
                 pace.took(began.elapsed());
@@ -512,7 +510,7 @@ async fn poll_loop(
             }
             Ok(false) => return,
             Err(e) => {
-                if !backoff.failed(&tx, &e).await {
+                if !failures.failed(&tx, &e).await {
                     return;
                 }
             }
@@ -623,7 +621,7 @@ async fn stream_loop(
     options: FeedOptions,
     tx: mpsc::Sender<FeedEvent>,
 ) {
-    let mut backoff = Backoff::new(&options);
+    let mut failures = Failures::new(&options);
     let mut resume: Option<ResumeToken> = None;
     let pipeline = [doc! {"$match": {"ns.coll": {"$in": names.clone()}}}];
     loop {
@@ -638,13 +636,13 @@ async fn stream_loop(
         let mut stream = match watch.await {
             Ok(s) => s,
             Err(e) => {
-                if !backoff.failed(&tx, &e.into()).await {
+                if !failures.failed(&tx, &e.into()).await {
                     return;
                 }
                 continue;
             }
         };
-        if !backoff.succeeded(&tx).await {
+        if !failures.succeeded(&tx).await {
             return;
         }
         while let Some(item) = stream.next().await {
@@ -659,7 +657,7 @@ async fn stream_loop(
                 }
                 Err(e) => {
                     resume = stream.resume_token().or(resume);
-                    if !backoff.failed(&tx, &e.into()).await {
+                    if !failures.failed(&tx, &e.into()).await {
                         return;
                     }
                     break;

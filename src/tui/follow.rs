@@ -99,7 +99,7 @@ pub async fn follow_database(
     options: FollowOptions,
 ) {
     let _ = tx.send(Event::Link(Link::Db, LinkState::Connecting)).await;
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = crate::retry::Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
     let store = loop {
         match Store::connect_observed(&uri, DEFAULT_SELECTION_TIMEOUT, options.observer.clone())
             .await
@@ -109,9 +109,8 @@ pub async fn follow_database(
                 down(&tx, e.to_string(), "no database").await;
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.next_wait()) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     };

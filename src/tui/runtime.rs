@@ -513,7 +513,8 @@ pub fn spawn_mqtt(
             .send(Event::Link(Link::Mqtt, LinkState::Connecting))
             .await;
         let mut dropped: u64 = 0;
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff =
+            crate::retry::Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
         loop {
             let polled = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -521,7 +522,7 @@ pub fn spawn_mqtt(
             };
             match polled {
                 Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) => {
-                    backoff = Duration::from_millis(500);
+                    backoff.reset();
                     // A clean session forgets subscriptions: ask again on every connection.
                     for topic in [STATE_TOPIC, TELEMETRY_TOPIC] {
                         if let Err(e) = sub.try_subscribe(topic, QoS::AtLeastOnce) {
@@ -555,9 +556,8 @@ pub fn spawn_mqtt(
                         .await;
                     tokio::select! {
                         _ = cancel.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(backoff.next_wait()) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
