@@ -6,6 +6,7 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod domain;
+pub mod format;
 pub mod metrics_http;
 pub mod mqtt;
 pub mod retry;

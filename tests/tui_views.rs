@@ -370,7 +370,7 @@ fn the_health_view_shows_the_largest_collections_first() {
     let (_, top) = find(&buf, "telemetryevents");
     let (_, next) = find(&buf, "deviceconsumptionledgers");
     assert!(top < next, "{screen}");
-    assert!(screen.contains("92.0 MB"), "storage size shown: {screen}");
+    assert!(screen.contains("92.0 MiB"), "storage size shown: {screen}");
 }
 
 #[test]

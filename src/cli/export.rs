@@ -605,7 +605,7 @@ fn text_bar(v: f64, max: f64, width: usize) -> String {
 }
 
 fn money(v: f64) -> String {
-    crate::tui::widgets::format::money(v)
+    crate::format::money(v)
 }
 
 pub fn markdown(r: &MonthReport) -> String {

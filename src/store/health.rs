@@ -356,7 +356,7 @@ impl Store {
         if let Some(lag) = collector_lag_secs.filter(|&l| l > offline_after.as_secs_f64()) {
             warnings.push(format!(
                 "collector lag {} is above the offline threshold {} s: is the collector running?",
-                human_age(lag),
+                crate::format::seconds_ago(lag),
                 offline_after.as_secs()
             ));
         }
@@ -365,7 +365,7 @@ impl Store {
                 warnings.push(format!(
                     "collector {} cannot write to the database since {} ago: messages wait at the broker",
                     c.client_id,
-                    human_age((now - since).num_seconds().max(0) as f64)
+                    crate::format::seconds_ago((now - since).num_seconds().max(0) as f64)
                 ));
             }
             if !c.broker_connected {
@@ -383,7 +383,7 @@ impl Store {
                 format!(
                     "{:.1} s of it counting {name} ({} documents){}",
                     t.as_secs_f64(),
-                    grouped(n),
+                    crate::format::grouped(n),
                     if self.server().kind == super::ServerKind::FerretDb {
                         ": FerretDB reads a whole collection to count or size it"
                     } else {
@@ -609,42 +609,6 @@ fn number(d: &Document, k: &str) -> Option<u64> {
     }
 }
 
-/// "0.4 s", "4m", "2h", "3d".
-pub fn human_age(secs: f64) -> String {
-    if secs < 60.0 {
-        format!("{secs:.1} s")
-    } else if secs < 3600.0 {
-        format!("{}m", (secs / 60.0) as i64)
-    } else if secs < 86_400.0 {
-        format!("{}h", (secs / 3600.0) as i64)
-    } else {
-        format!("{}d", (secs / 86_400.0) as i64)
-    }
-}
-
-/// "1.2 MB", "unknown".
-pub fn human_size(bytes: Option<u64>) -> String {
-    match bytes {
-        None => "unknown".into(),
-        Some(b) if b < 1024 => format!("{b} B"),
-        Some(b) if b < 1024 * 1024 => format!("{:.1} kB", b as f64 / 1024.0),
-        Some(b) => format!("{:.1} MB", b as f64 / 1024.0 / 1024.0),
-    }
-}
-
-/// Thousands separated by commas.
-pub fn grouped(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 impl HealthReport {
     /// The broker as the running collectors see it.
     fn render_mqtt(&self) -> String {
@@ -720,7 +684,7 @@ impl HealthReport {
         let lag = self
             .collector_lag_secs
             .map_or("no board heard yet".to_string(), |l| {
-                format!("lag {}", human_age(l))
+                format!("lag {}", crate::format::seconds_ago(l))
             });
         let agg = self.last_aggregation.map_or("never".to_string(), |t| {
             t.with_timezone(&tz)
@@ -741,7 +705,7 @@ impl HealthReport {
                 Some(t) => format!(
                     "{} {}",
                     b.name,
-                    human_age((self.checked_at - t).num_seconds().max(0) as f64)
+                    crate::format::seconds_ago((self.checked_at - t).num_seconds().max(0) as f64)
                 ),
                 None => format!("{} never seen", b.name),
             })
@@ -802,11 +766,11 @@ impl HealthReport {
             out.push_str(&format!(
                 " {:<26} {:>12} {:>10} {:>10} {:>8} {:>11}\n",
                 c.name,
-                grouped(c.documents),
-                human_size(c.size_bytes),
-                human_size(c.storage_bytes),
+                crate::format::grouped(c.documents),
+                crate::format::size(c.size_bytes),
+                crate::format::size(c.storage_bytes),
                 c.indexes,
-                human_size(c.index_bytes)
+                crate::format::size(c.index_bytes)
             ));
         }
         let mut sources: Vec<&str> = self
@@ -926,17 +890,5 @@ mod tests {
         let mut data_only = coll("d", 1, None, None);
         data_only.size_bytes = Some(7);
         assert_eq!(data_only.footprint(), Some(7));
-    }
-
-    #[test]
-    fn ages_and_sizes_read_well() {
-        assert_eq!(human_age(0.4), "0.4 s");
-        assert_eq!(human_age(240.0), "4m");
-        assert_eq!(human_age(7200.0), "2h");
-        assert_eq!(human_size(None), "unknown");
-        assert_eq!(human_size(Some(2048)), "2.0 kB");
-        assert_eq!(grouped(1_204), "1,204");
-        assert_eq!(grouped(1_000_000), "1,000,000");
-        assert_eq!(grouped(12), "12");
     }
 }

@@ -1,9 +1,9 @@
 //! The live activity log: who did what, where and when, newest first.
 
 use super::super::app::App;
-use super::super::widgets::format::{date_time, fit};
 use super::board::who;
 use super::{bordered, list_rows, scroll_offset};
+use crate::format::{date_time, fit};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Row, Table};

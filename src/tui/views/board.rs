@@ -1,9 +1,9 @@
 //! One board: identity, presence, its switches and its recent activity.
 
 use super::super::app::App;
-use super::super::widgets::format::{age, date_time, fit, hhmm};
 use super::classroom::{grid_header, switch_line};
 use super::{bordered, scroll_offset};
+use crate::format::{age, date_time, fit, hhmm};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;

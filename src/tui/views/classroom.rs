@@ -2,8 +2,8 @@
 
 use super::super::app::App;
 use super::super::model::{Presence, ToggleState};
-use super::super::widgets::format::{age, fit, hhmm, watts};
 use super::{bordered, scroll_offset, today_kwh, today_money};
+use crate::format::{age, fit, hhmm, watts};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -113,7 +113,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, room: usize) {
                 "{} next scheduled: {} {} ({}) ",
                 s.rule,
                 sc.action,
-                super::super::widgets::format::clock(at, app.settings.tz),
+                crate::format::clock(at, app.settings.tz),
                 fit(&sc.name, 24)
             ),
             t.dim,

@@ -1,9 +1,9 @@
 //! Home: every classroom with its boards, switches on, power and today's energy and cost.
 
 use super::super::app::App;
-use super::super::widgets::format::{fit, watts};
 use super::super::widgets::spark::sparkline;
 use super::{bordered, list_rows, scroll_offset, today_kwh, today_money};
+use crate::format::{fit, watts};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};

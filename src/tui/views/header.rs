@@ -2,7 +2,7 @@
 
 use super::super::app::App;
 use super::super::event::LinkState;
-use super::super::widgets::format::{clock, kwh, money, money_whole, watts};
+use crate::format::{clock, kwh, money, money_whole, watts};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -35,10 +35,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         ),
         Span::styled(
             if narrow {
-                format!(
-                    "  {}",
-                    super::super::widgets::format::hhmm(app.clock.now, app.settings.tz)
-                )
+                format!("  {}", crate::format::hhmm(app.clock.now, app.settings.tz))
             } else {
                 format!("   {}", clock(app.clock.now, app.settings.tz))
             },

@@ -4,8 +4,8 @@ use super::super::app::App;
 use super::super::event::LinkState;
 use super::super::event::LARGEST_COLLECTIONS;
 use super::super::model::Presence;
-use super::super::widgets::format::{age, fit};
 use super::bordered;
+use crate::format::{age, fit};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -102,7 +102,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         match (h.reconcile_took, h.reconcile_every) {
             (Some(took), Some(every)) => format!(
                 "today's totals live, reconciled with the ledger every {} (last took {:.1} s)",
-                super::super::widgets::format::duration(every),
+                crate::format::duration(every),
                 took.as_secs_f64()
             ),
             _ => "today's totals live".to_string(),
@@ -275,7 +275,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 ),
                 t.dim,
             )));
-            use crate::store::health::{grouped, human_size as size};
+            use crate::format::{grouped, size};
             for c in largest.iter().take(LARGEST_COLLECTIONS) {
                 lines.push(Line::from(Span::styled(
                     format!(

@@ -331,7 +331,7 @@ fn footer(frame: &mut Frame, app: &App, area: Rect) {
 /// Today's kWh of a scope, or `…` while today's closed rows are still loading.
 pub fn today_kwh(app: &App, kwh: f64) -> String {
     if app.campus.totals.is_today_loaded() {
-        super::widgets::format::kwh(kwh * 1000.0)
+        crate::format::kwh(kwh * 1000.0)
     } else {
         app.symbols.pending.to_string()
     }
@@ -340,7 +340,7 @@ pub fn today_kwh(app: &App, kwh: f64) -> String {
 /// Today's ₹ of a scope (two decimals), or `…` while today's closed rows are still loading.
 pub fn today_money(app: &App, cost: f64) -> String {
     if app.campus.totals.is_today_loaded() {
-        super::widgets::format::money(cost)
+        crate::format::money(cost)
     } else {
         app.symbols.pending.to_string()
     }

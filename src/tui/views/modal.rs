@@ -3,7 +3,7 @@
 
 use super::super::app::{App, Modal, TariffForm};
 use super::super::keymap::Action;
-use super::super::widgets::format::date_time;
+use crate::format::date_time;
 use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
@@ -75,17 +75,11 @@ pub fn render(frame: &mut Frame, app: &App, modal: &Modal, area: Rect) {
                 let keys = app.keymap.labels(action).join(" ");
                 vec![
                     Span::styled(
-                        format!(
-                            " {:<key_w$}",
-                            super::super::widgets::format::fit(&keys, key_w - 1)
-                        ),
+                        format!(" {:<key_w$}", crate::format::fit(&keys, key_w - 1)),
                         t.accent,
                     ),
                     Span::styled(
-                        format!(
-                            "{:<what_w$}",
-                            super::super::widgets::format::fit(what, what_w - 1)
-                        ),
+                        format!("{:<what_w$}", crate::format::fit(what, what_w - 1)),
                         t.text,
                     ),
                 ]

@@ -1,9 +1,9 @@
 //! Schedules: what switches when, and each one's next run (campus time).
 
 use super::super::app::App;
-use super::super::widgets::format::{clock, fit};
 use super::{bordered, list_rows, scroll_offset};
 use crate::domain::Schedule;
+use crate::format::{clock, fit};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Row, Table};

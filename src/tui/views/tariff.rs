@@ -2,9 +2,9 @@
 
 use super::super::app::App;
 use super::super::keymap::Action;
-use super::super::widgets::format::{date_time, fit};
 use super::{bordered, list_rows, scroll_offset};
 use crate::domain::TariffScope;
+use crate::format::{date_time, fit};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Row, Table};

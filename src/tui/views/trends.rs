@@ -3,10 +3,10 @@
 //! month. A narrow screen shows fewer bars and wider slots, with the same meaning.
 
 use super::super::app::App;
-use super::super::widgets::format::{fit, kwh, money_whole};
 use super::{bordered, scroll_offset};
 use crate::domain::interval::local_date;
 use crate::domain::trends::{change_percent, days_in, month_against_last, project, LoadCurve};
+use crate::format::{fit, kwh, money_whole};
 use chrono::{Datelike, Days, NaiveDate, Timelike};
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::Style;

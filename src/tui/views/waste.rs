@@ -1,8 +1,8 @@
 //! Waste: classrooms with loads on and nobody there, or on outside campus hours, costliest first.
 
 use super::super::app::App;
-use super::super::widgets::format::{fit, hhmm, money};
 use super::{bordered, list_rows, scroll_offset};
+use crate::format::{fit, hhmm, money};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Row, Table};

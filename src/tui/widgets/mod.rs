@@ -1,4 +1,3 @@
-//! Small building blocks shared by the views: number and time formatting, sparklines, gauges.
+//! Small building blocks shared by the views: sparklines, gauges.
 
-pub mod format;
 pub mod spark;

@@ -1,4 +1,5 @@
-//! Display formatting: rounded only here (kWh to 3 decimals where exact, ₹ to 2), never in the books.
+//! Figures for people, the same on the command line and in the dashboard: rounded only here (kWh
+//! to 3 decimals where exact, ₹ to 2), never in the books.
 
 use crate::domain::Instant;
 use chrono::TimeZone;
@@ -22,15 +23,28 @@ pub fn money(v: f64) -> String {
     let neg = v < 0.0;
     let cents = (v.abs() * 100.0).round() as u128;
     let (whole, frac) = (cents / 100, cents % 100);
-    let digits = whole.to_string();
+    format!("{}{}.{frac:02}", if neg { "-" } else { "" }, grouped(whole))
+}
+
+/// `1,204`: a whole number with thousands separated by commas.
+pub fn grouped(n: impl Into<u128>) -> String {
+    let digits = n.into().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
     }
-    format!("{}{out}.{frac:02}", if neg { "-" } else { "" })
+    out
+}
+
+/// `512 B`, `36.0 KiB`, `1.5 GiB`, or `unknown`.
+pub fn size(bytes: Option<u64>) -> String {
+    bytes.map_or_else(
+        || "unknown".into(),
+        |b| bytesize::ByteSize::b(b).to_string(),
+    )
 }
 
 /// Money without decimals for headline figures (`14,880`).
@@ -51,14 +65,24 @@ pub fn duration(d: std::time::Duration) -> String {
     }
 }
 
-/// `3s`, `4m`, `2h`, `3d`: the age of `t` at `now`.
+/// `3s`, `4m`, `2h`, `3d`: the age of `t` at `now` in whole seconds, by [`seconds_ago`].
 pub fn age(now: Instant, t: Instant) -> String {
-    let s = (now - t).num_seconds().max(0);
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m", s / 60),
-        3600..=86_399 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86_400),
+    seconds_ago((now - t).num_seconds() as f64)
+}
+
+/// `0.4s`, `3s`, `4m`, `2h`, `3d`: an age or a lag of `secs` seconds, in its largest whole unit
+/// (tenths below a second, where a lag lives); nothing negative.
+pub fn seconds_ago(secs: f64) -> String {
+    let s = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
+    if s > 0.0 && s < 1.0 {
+        return format!("{s:.1}s");
+    }
+    let whole = s as u64;
+    match whole {
+        0..=59 => format!("{whole}s"),
+        60..=3599 => format!("{}m", whole / 60),
+        3600..=86_399 => format!("{}h", whole / 3600),
+        _ => format!("{}d", whole / 86_400),
     }
 }
 
@@ -112,6 +136,13 @@ mod tests {
         assert_eq!(money(-3.5), "-3.50");
         assert_eq!(money_whole(14_880.4), "14,880");
         assert_eq!(money_whole(999.6), "1,000");
+        assert_eq!(grouped(12u64), "12");
+        assert_eq!(grouped(1_204u64), "1,204");
+        assert_eq!(grouped(1_000_000u64), "1,000,000");
+        assert_eq!(size(None), "unknown");
+        assert_eq!(size(Some(512)), "512 B");
+        assert_eq!(size(Some(2048)), "2.0 KiB");
+        assert_eq!(size(Some(3 << 30)), "3.0 GiB");
     }
 
     #[test]
@@ -121,6 +152,15 @@ mod tests {
         assert_eq!(age(t + chrono::Duration::seconds(250), t), "4m");
         assert_eq!(age(t + chrono::Duration::hours(2), t), "2h");
         assert_eq!(age(t, t + chrono::Duration::seconds(5)), "0s");
+        assert_eq!(age(t + chrono::Duration::milliseconds(400), t), "0s");
+        assert_eq!(seconds_ago(0.4), "0.4s");
+        assert_eq!(seconds_ago(0.0), "0s");
+        assert_eq!(seconds_ago(-3.0), "0s");
+        assert_eq!(seconds_ago(f64::NAN), "0s");
+        assert_eq!(seconds_ago(59.9), "59s");
+        assert_eq!(seconds_ago(240.0), "4m");
+        assert_eq!(seconds_ago(7200.0), "2h");
+        assert_eq!(seconds_ago(3.0 * 86_400.0), "3d");
         assert_eq!(fit("Front lights", 6), "Front~");
         assert_eq!(fit("AC", 6), "AC");
     }
