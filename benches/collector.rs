@@ -8,11 +8,16 @@
 //! BENCH_CAMPUS_BOARDS (2000) boards for BENCH_CAMPUS_SECS (60) s, sampled every
 //! BENCH_SAMPLE_SECS (10) s. Set BENCH_CAMPUS_SECS=600 for the ten-minute run.
 //!
+//! The two Prometheus crates side by side: `metrics-exporter-prometheus`, the collector's, and
+//! `prometheus-client` behind the same `metrics` facade: BENCH_RECORD_BATCHES (20000) batches
+//! recorded alone, then the collector recording into each in BENCH_CRATE_TURNS (4) turns of
+//! BENCH_MESSAGES messages and twice the latency run.
+//!
 //! Servers: a private FerretDB (SQLite) and Mosquitto, started here. FerretDB figures are ratios,
 //! not MongoDB absolutes.
 
 use autovolt::clock::SystemClock;
-use autovolt::collect::{self, CollectorOptions, Committed};
+use autovolt::collect::{self, CollectorMetrics, CollectorOptions, Committed, Stats};
 use autovolt::domain::telemetry::{event_hash, without_secret};
 use autovolt::domain::{
     dates, Classroom, Device, DeviceConfig, DeviceStatus, DeviceType, Switch, SwitchType,
@@ -34,6 +39,9 @@ use tokio_util::sync::CancellationToken;
 
 mod common;
 use common::{env_num, percentile};
+#[path = "common/client_recorder.rs"]
+mod client_recorder;
+use client_recorder::ClientRecorder;
 
 async fn register(store: &Store, boards: &[BoardSpec]) {
     store.ensure_indexes().await.expect("indexes");
@@ -273,9 +281,15 @@ struct CollectorRun {
     commits: mpsc::UnboundedReceiver<Committed>,
 }
 
-async fn start_collector(store: &Store, url: &str, id: &str) -> CollectorRun {
+async fn start_collector(
+    store: &Store,
+    url: &str,
+    id: &str,
+    metrics: Arc<CollectorMetrics>,
+) -> CollectorRun {
     let mut o = CollectorOptions::new(id, chrono_tz::Asia::Kolkata);
     o.batch_max = env_num("BENCH_BATCH", o.batch_max as u64) as usize;
+    o.metrics = metrics;
     let subscribed = o.subscribed.clone();
     let shutdown = CancellationToken::new();
     let (tx, commits) = mpsc::unbounded_channel();
@@ -311,6 +325,209 @@ async fn wait_commits(run: &mut CollectorRun, n: usize) -> HashMap<Vec<u8>, Inst
         }
     }
     at
+}
+
+/// Publishes messages from `from` at `rate` a second for `secs`; returns each one's publish →
+/// commit time in ms, sorted.
+async fn latency(
+    run: &mut CollectorRun,
+    url: &str,
+    boards: &[BoardSpec],
+    from: usize,
+    rate: u64,
+    secs: u64,
+) -> Vec<f64> {
+    let total = (rate * secs) as usize;
+    let (client, mut el) = mqtt_client(url, "bench-latency-publisher", true);
+    let pump = tokio::spawn(async move {
+        loop {
+            if el.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let mut sent_at = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    for i in from..from + total {
+        tick.tick().await;
+        let (topic, payload) = message(boards, i);
+        sent_at.insert(payload.clone(), Instant::now());
+        client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+    let done = wait_commits(run, total).await;
+    pump.abort();
+    let mut lat: Vec<f64> = done
+        .iter()
+        .filter_map(|(p, at)| sent_at.get(p).map(|s| (*at - *s).as_secs_f64() * 1000.0))
+        .collect();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    lat
+}
+
+/// A collector recording into one crate's metrics, scraped every second while it runs.
+struct Variant {
+    name: &'static str,
+    metrics: Arc<CollectorMetrics>,
+}
+
+fn variants() -> [Variant; 2] {
+    let client = ClientRecorder::default();
+    [
+        Variant {
+            name: "metrics-exporter-prometheus 0.17",
+            metrics: Arc::default(),
+        },
+        Variant {
+            name: "prometheus-client 0.24",
+            metrics: Arc::new(CollectorMetrics::with_recorder(client.clone(), client)),
+        },
+    ]
+}
+
+/// Starts a collector recording into `v`, and a scraper that renders its metrics every second;
+/// returns once its start-up work (reading the fleet, its first status and presence writes) is
+/// done, so that each turn measures the steady state.
+async fn start_variant(store: &Store, url: &str, v: &Variant) -> (CollectorRun, CancellationToken) {
+    let run = start_collector(store, url, "bench-crates", v.metrics.clone()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stop = CancellationToken::new();
+    let (m, s) = (v.metrics.clone(), stop.clone());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        while s.run_until_cancelled(every.tick()).await.is_some() {
+            std::hint::black_box(m.render());
+        }
+    });
+    (run, stop)
+}
+
+async fn stop_variant((run, scraper): (CollectorRun, CancellationToken)) {
+    scraper.cancel();
+    run.shutdown.cancel();
+    let _ = run.task.await;
+}
+
+/// Ns per message of recording `batches` batches of `batch` as the collector does after each
+/// commit (an acknowledgement lag per message, the batch's write time, the counts), and the p99
+/// of one batch's recording in µs.
+fn record_cost(metrics: &CollectorMetrics, batches: u64, batch: usize) -> (f64, f64) {
+    let mut stats = Stats::default();
+    let arrived = vec![Instant::now(); batch];
+    let mut per_batch = Vec::with_capacity(batches as usize);
+    let start = Instant::now();
+    for i in 0..batches {
+        stats.received += batch as i64;
+        stats.committed += batch as i64 - 1;
+        stats.transitions += 3;
+        stats.ledger_rows += 3;
+        if i % 10 == 0 {
+            stats.reject("not_json");
+        }
+        let t = Instant::now();
+        metrics.acknowledged(&arrived);
+        metrics.batch_written(Duration::from_millis(3));
+        metrics.counted(&stats);
+        per_batch.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let total = start.elapsed();
+    metrics.upkeep();
+    per_batch.sort_by(f64::total_cmp);
+    (
+        total.as_secs_f64() * 1e9 / (batches as f64 * batch as f64),
+        percentile(&per_batch, 0.99),
+    )
+}
+
+/// Mean µs of a scrape's render, and the text's size.
+fn render_cost(metrics: &CollectorMetrics, renders: u64) -> (f64, usize) {
+    let size = metrics.render().len();
+    let start = Instant::now();
+    for _ in 0..renders {
+        std::hint::black_box(metrics.render());
+    }
+    (start.elapsed().as_secs_f64() * 1e6 / renders as f64, size)
+}
+
+/// The two Prometheus crates on the collector's hot path, in this run: the metrics alone (what
+/// recording a batch and rendering a scrape cost), then the whole collector recording into each,
+/// in turns (ABBA) of `n` messages as fast as they come and then `rate` a second for `secs`.
+async fn compare_metrics_crates(
+    store: &Store,
+    url: &str,
+    boards: &[BoardSpec],
+    mut from: usize,
+    n: usize,
+    rate: u64,
+    secs: u64,
+) {
+    let turns = env_num("BENCH_CRATE_TURNS", 4).max(1) as usize;
+    let batches = env_num("BENCH_RECORD_BATCHES", 20_000);
+    let batch = CollectorOptions::new("defaults", chrono_tz::Asia::Kolkata).batch_max;
+    println!("metrics crates, each recording every family the collector shows through the same calls (the `metrics` facade):");
+    println!(
+        "  {:<34} {:>10} {:>14} {:>12} {:>10} {:>7}",
+        "alone", "ns/msg", "batch p99 µs", "render µs", "bytes", ""
+    );
+    for v in variants() {
+        let (ns, p99) = record_cost(&v.metrics, batches, batch);
+        let (render, size) = render_cost(&v.metrics, 2_000);
+        println!(
+            "  {:<34} {ns:>10.1} {p99:>14.1} {render:>12.1} {size:>10}",
+            v.name
+        );
+    }
+    let crates = variants();
+    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut secs_spent = [0.0f64; 2];
+    for t in 0..turns {
+        let order = if t % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let mut run = start_variant(store, url, &crates[k]).await;
+            let start = Instant::now();
+            publish_all(url, boards, from..from + n).await;
+            from += n;
+            let done = wait_commits(&mut run.0, n).await;
+            let last = done.values().max().copied().unwrap_or(start);
+            let took = (last - start).as_secs_f64();
+            rates[k].push(n as f64 / took);
+            secs_spent[k] += took;
+            stop_variant(run).await;
+        }
+    }
+    let mut lat: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for k in [0, 1, 1, 0] {
+        let mut run = start_variant(store, url, &crates[k]).await;
+        let l = latency(&mut run.0, url, boards, from, rate, secs).await;
+        from += (rate * secs) as usize;
+        lat[k].extend(l);
+        stop_variant(run).await;
+    }
+    println!(
+        "  {:<34} {:>10} {:>14} {:>12} {:>10} {:>10}",
+        format!("in the collector, {turns} turns each"),
+        "msg/s",
+        "turn median",
+        "lowest",
+        "p50 ms",
+        "p99 ms"
+    );
+    for k in 0..2 {
+        rates[k].sort_by(f64::total_cmp);
+        lat[k].sort_by(f64::total_cmp);
+        println!(
+            "  {:<34} {:>10.0} {:>14.0} {:>12.0} {:>10.1} {:>10.1}",
+            crates[k].name,
+            (turns * n) as f64 / secs_spent[k],
+            percentile(&rates[k], 0.5),
+            rates[k][0],
+            percentile(&lat[k], 0.5),
+            percentile(&lat[k], 0.99),
+        );
+    }
+    println!("  (latency: {rate} msg/s for {secs} s twice each; the metrics scraped every second)");
 }
 
 fn proc_stat(pid: u32) -> Option<(f64, u64)> {
@@ -381,7 +598,7 @@ async fn main() {
     .await;
     let ceiling_first = ceiling.insert(n).await;
     let bare = subscriber_ceiling(&url, &boards, n).await;
-    let mut run = start_collector(&store, &url, "bench-collector").await;
+    let mut run = start_collector(&store, &url, "bench-collector", Arc::default()).await;
     let start = Instant::now();
     publish_all(&url, &boards, n..2 * n).await;
     let committed = wait_commits(&mut run, n).await;
@@ -453,35 +670,16 @@ async fn main() {
     );
 
     // Latency at a steady rate below saturation.
-    let total = (latency_rate * latency_secs) as usize;
     let lat_from = (2 + rounds) * n;
-    let lat_msgs: Vec<_> = (lat_from..lat_from + total).collect();
-    let (client, mut el) = mqtt_client(&url, "bench-latency-publisher", true);
-    let pump = tokio::spawn(async move {
-        loop {
-            if el.poll().await.is_err() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    });
-    let mut sent_at = HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / latency_rate as f64));
-    for i in lat_msgs {
-        tick.tick().await;
-        let (topic, payload) = message(&boards, i);
-        sent_at.insert(payload.clone(), Instant::now());
-        client
-            .publish(topic, QoS::AtLeastOnce, false, payload)
-            .await
-            .unwrap();
-    }
-    let done = wait_commits(&mut run, total).await;
-    pump.abort();
-    let mut lat: Vec<f64> = done
-        .iter()
-        .filter_map(|(p, at)| sent_at.get(p).map(|s| (*at - *s).as_secs_f64() * 1000.0))
-        .collect();
-    lat.sort_by(|a, b| a.total_cmp(b));
+    let lat = latency(
+        &mut run,
+        &url,
+        &boards,
+        lat_from,
+        latency_rate,
+        latency_secs,
+    )
+    .await;
     println!(
         "publish → commit latency at {latency_rate} msg/s for {latency_secs} s: p50 {:.1} ms, p99 {:.1} ms ({} samples)",
         percentile(&lat, 0.5),
@@ -490,6 +688,18 @@ async fn main() {
     );
     run.shutdown.cancel();
     let _ = run.task.await;
+
+    let crates_from = lat_from + (latency_rate * latency_secs) as usize;
+    compare_metrics_crates(
+        &store,
+        &url,
+        &boards,
+        crates_from,
+        n,
+        latency_rate,
+        latency_secs,
+    )
+    .await;
 
     // A realistic campus: the collector as its own process, the boards simulated here.
     let campus_uri = format!("{base}bench_campus");

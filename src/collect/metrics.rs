@@ -8,7 +8,7 @@ use crate::domain::waste::{campus_waste, WasteRule};
 use crate::store::telemetry::CollectorStatus;
 use crate::store::Store;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -64,12 +64,30 @@ const FAMILIES: &[(&str, &str)] = &[
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
+/// What turns a recorder's values into the text a scrape gets.
+pub trait Exposition: Send + Sync {
+    /// The text a scrape gets.
+    fn render(&self) -> String;
+    /// Work between scrapes (folding waiting observations), if the recorder needs any.
+    fn upkeep(&self) {}
+}
+
+impl Exposition for PrometheusHandle {
+    fn render(&self) -> String {
+        PrometheusHandle::render(self)
+    }
+
+    fn upkeep(&self) {
+        self.run_upkeep();
+    }
+}
+
 /// A collector's metrics, shared between the collector, which records, and the endpoint, which
 /// renders. Kept in a recorder of its own (not the process-wide one), so that two collectors in
 /// one process, as in tests, count apart.
 pub struct CollectorMetrics {
-    recorder: PrometheusRecorder,
-    handle: PrometheusHandle,
+    recorder: Box<dyn Recorder + Send + Sync>,
+    exposition: Box<dyn Exposition>,
     counts: StatsCounters,
     ack_lag: Histogram,
     batch_writes: Histogram,
@@ -140,6 +158,7 @@ fn unix_seconds(t: SystemTime) -> f64 {
 }
 
 impl Default for CollectorMetrics {
+    /// Recorded by `metrics-exporter-prometheus`, in Prometheus' text format.
     fn default() -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
@@ -148,6 +167,18 @@ impl Default for CollectorMetrics {
             )
             .expect("the latency buckets are not empty")
             .build_recorder();
+        let handle = recorder.handle();
+        CollectorMetrics::with_recorder(recorder, handle)
+    }
+}
+
+impl CollectorMetrics {
+    /// Records into any recorder of the `metrics` facade (the collector bench compares another
+    /// crate's this way), rendered by `exposition`. Histograms take [`LATENCY_BUCKETS`].
+    pub fn with_recorder(
+        recorder: impl Recorder + Send + Sync + 'static,
+        exposition: impl Exposition + 'static,
+    ) -> Self {
         for (name, help) in FAMILIES {
             let (name, help) = (KeyName::from_const_str(name), SharedString::const_str(help));
             // One description serves every kind; the kind comes from how a family is registered.
@@ -194,7 +225,6 @@ impl Default for CollectorMetrics {
         let broker_connected = gauge("autovolt_collector_broker_connected");
         broker_connected.set(0.0);
         CollectorMetrics {
-            handle: recorder.handle(),
             counts,
             ack_lag: histogram(ACK_LAG),
             batch_writes: histogram(BATCH_WRITE),
@@ -208,12 +238,11 @@ impl Default for CollectorMetrics {
             last_aggregation: OnceLock::new(),
             rejected: Mutex::new(BTreeMap::new()),
             scraped: Notify::new(),
-            recorder,
+            recorder: Box::new(recorder),
+            exposition: Box::new(exposition),
         }
     }
-}
 
-impl CollectorMetrics {
     fn gauge(&self, name: &'static str) -> Gauge {
         self.recorder
             .register_gauge(&Key::from_static_name(name), &METADATA)
@@ -294,13 +323,13 @@ impl CollectorMetrics {
     /// next one.
     pub fn render(&self) -> String {
         self.scraped.notify_one();
-        self.handle.render()
+        self.exposition.render()
     }
 
     /// Folds the histograms' waiting observations into their buckets (a scrape does too): called
     /// by the collector every few seconds, so that one nobody scrapes keeps no observations.
     pub fn upkeep(&self) {
-        self.handle.run_upkeep();
+        self.exposition.upkeep();
     }
 
     fn show_campus(&self, read: &CampusRead) {
