@@ -257,8 +257,9 @@ impl Failures {
 
     /// Reports a recovery after errors; false when the receiver is gone.
     async fn succeeded(&mut self, tx: &mpsc::Sender<FeedEvent>) -> bool {
-        self.waits.reset();
         if std::mem::take(&mut self.failing) {
+            // Waits lengthen only while failing: nothing to start over on an ordinary round.
+            self.waits.reset();
             return tx.send(FeedEvent::Recovered).await.is_ok();
         }
         true
