@@ -297,10 +297,7 @@ mod tests {
             PresenceUpdate {
                 last_seen: Some(t(1)),
                 last_motion_at: None,
-                boot_clock: Some(BootClock {
-                    boot_at: t(-100),
-                    last_millis: 101_000,
-                }),
+                boot_clock: Some(BootClock::new(t(-100), 101_000)),
             },
         );
         let w = p.take_due(Some(t(1)), |_, _| true);

@@ -37,14 +37,46 @@ crate::string_enum! {
     }
 }
 
-/// The board-clock anchor (PROTOCOL.md, "event time"): the estimated wall instant the board booted,
-/// and the last `millis()` value seen in this boot.
+/// The board-clock anchor (PROTOCOL.md, "event time"; `docs/board-clock.md`): the estimated wall
+/// instant the board booted, the last `millis()` value seen in this boot, and the same of the boot
+/// before (to time its messages that arrive after the new boot's).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BootClock {
     #[serde(rename = "bootAt", with = "dates::required")]
     pub boot_at: Instant,
     #[serde(rename = "lastMillis", deserialize_with = "super::lenient::int64")]
     pub last_millis: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<EarlierBoot>,
+}
+
+/// The anchor of the boot before the current one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EarlierBoot {
+    #[serde(rename = "bootAt", with = "dates::required")]
+    pub boot_at: Instant,
+    #[serde(rename = "lastMillis", deserialize_with = "super::lenient::int64")]
+    pub last_millis: i64,
+    /// It was left on a jump of the clock that a reboot or a slow delivery could explain: a later
+    /// message of this boot takes it back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsure: bool,
+}
+
+impl BootClock {
+    /// A new anchor with no earlier boot known.
+    pub fn new(boot_at: Instant, last_millis: i64) -> BootClock {
+        BootClock {
+            boot_at,
+            last_millis,
+            previous: None,
+        }
+    }
+
+    /// The board's last event of this boot known to the anchor: `bootAt + lastMillis`.
+    pub fn last_event(&self) -> Instant {
+        self.boot_at + chrono::Duration::milliseconds(self.last_millis)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,10 +283,7 @@ mod tests {
             last_seen: Some(now),
             device_secret: Secret::new("abc"),
             last_motion_at: None,
-            boot_clock: Some(BootClock {
-                boot_at: now,
-                last_millis: 5,
-            }),
+            boot_clock: Some(BootClock::new(now, 5)),
             config: DeviceConfig::default(),
             switches: vec![Switch {
                 last_state_change: Some(now),

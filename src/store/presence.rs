@@ -28,6 +28,19 @@ fn date(t: Instant) -> bson::DateTime {
     bson::DateTime::from_chrono(t)
 }
 
+/// `bootClock` as stored on the device (the shape [`BootClock`] reads back).
+fn clock_document(c: &BootClock) -> Document {
+    let mut d = doc! {"bootAt": date(c.boot_at), "lastMillis": c.last_millis};
+    if let Some(p) = c.previous {
+        let mut previous = doc! {"bootAt": date(p.boot_at), "lastMillis": p.last_millis};
+        if p.unsure {
+            previous.insert("unsure", true);
+        }
+        d.insert("previous", previous);
+    }
+    d
+}
+
 impl Store {
     /// Writes one board's coalesced presence. Times only move forwards (`$max`).
     pub async fn write_presence(&self, device: Id, p: &PresenceUpdate) -> Result<(), StoreError> {
@@ -40,10 +53,7 @@ impl Store {
         }
         let mut set = doc! {"updatedAt": date(dates::now_millis())};
         if let Some(c) = p.boot_clock {
-            set.insert(
-                "bootClock",
-                doc! {"bootAt": date(c.boot_at), "lastMillis": c.last_millis},
-            );
+            set.insert("bootClock", clock_document(&c));
         }
         let mut update = doc! {"$set": set};
         if !max.is_empty() {
@@ -103,10 +113,7 @@ impl Store {
         }
         let mut set = doc! {"status": "online", "updatedAt": date(dates::now_millis())};
         if let Some(c) = boot_clock {
-            set.insert(
-                "bootClock",
-                doc! {"bootAt": date(c.boot_at), "lastMillis": c.last_millis},
-            );
+            set.insert("bootClock", clock_document(&c));
         }
         let r = self
             .collection::<Device>(collections::DEVICES)
@@ -165,10 +172,7 @@ mod tests {
         let mut a = PresenceUpdate {
             last_seen: Some(later),
             last_motion_at: None,
-            boot_clock: Some(BootClock {
-                boot_at: t,
-                last_millis: 1,
-            }),
+            boot_clock: Some(BootClock::new(t, 1)),
         };
         a.merge(PresenceUpdate {
             last_seen: Some(t),
