@@ -190,7 +190,6 @@ fn idle(mqtt: &str) {
     let fleet_stop = CancellationToken::new();
     let mut o = SimulateOptions::new(fleet_specs(), chrono_tz::Asia::Kolkata);
     o.rate = 0.0;
-    o.reboots = false;
     let (url, fs) = (mqtt.to_string(), fleet_stop.clone());
     fleet_rt.spawn(async move { simulate::run(url, o, fs).await });
     std::thread::sleep(Duration::from_secs(3));

@@ -37,7 +37,6 @@ async fn toggles_are_confirmed_refused_or_timed_out_as_the_board_answers() {
         .collect();
     let mut o = SimulateOptions::new(boards, chrono_tz::Asia::Kolkata);
     o.rate = 1e-9;
-    o.reboots = false;
     let counters = o.counters.clone();
     let stop_fleet = CancellationToken::new();
     let fleet = tokio::spawn(simulate::run(url.clone(), o, stop_fleet.clone()));

@@ -94,6 +94,30 @@ pub fn report_secs(raw: &str) -> Result<u64, String> {
     count(raw, 1, 3600).map(|n| n as u64)
 }
 
+/// A duration as `N` followed by `s`, `m`, `h` or `d` (`90s`, `10m`, `2h`, `1d`), from 1 s to
+/// 365 days.
+pub fn duration(raw: &str) -> Result<std::time::Duration, String> {
+    let raw = raw.trim();
+    let err = || {
+        format!("{raw:?} is not a duration: write N followed by s, m, h or d (90s, 10m, 2h), from 1 s to 365 d")
+    };
+    let unit = raw.chars().last().ok_or_else(err)?;
+    let per = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return Err(err()),
+    };
+    let n: u64 = raw[..raw.len() - 1].parse().map_err(|_| err())?;
+    match n.checked_mul(per) {
+        Some(secs) if (1..=365 * 86_400).contains(&secs) => {
+            Ok(std::time::Duration::from_secs(secs))
+        }
+        _ => Err(err()),
+    }
+}
+
 pub fn retention_days(raw: &str) -> Result<u32, String> {
     count(raw, 1, MAX_RETENTION_DAYS as usize).map(|n| n as u32)
 }
@@ -237,6 +261,30 @@ pub fn span(from: NaiveDate, to: NaiveDate) -> Result<i64, ValidationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_a_unit_and_stay_within_a_year() {
+        assert_eq!(duration("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(duration("10m"), Ok(std::time::Duration::from_secs(600)));
+        assert_eq!(duration(" 2h "), Ok(std::time::Duration::from_secs(7_200)));
+        assert_eq!(
+            duration("365d"),
+            Ok(std::time::Duration::from_secs(365 * 86_400))
+        );
+        for bad in [
+            "",
+            "10",
+            "0s",
+            "366d",
+            "1.5h",
+            "-3m",
+            "5w",
+            "m",
+            "99999999999999999999d",
+        ] {
+            assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -48,6 +48,10 @@ pub enum LiveCommand {
         /// Random seed for generated boards and their behaviour.
         #[arg(long)]
         seed: Option<u64>,
+        /// Each board reboots at random, on average this often (`90s`, `10m`, `2h`): its connection
+        /// drops without a goodbye, its loads go off for 2 s, and it boots with its clock from zero.
+        #[arg(long, value_parser = input::duration)]
+        reboot_every: Option<Duration>,
     },
     /// Messages the collector could not take (dead letters): list them, or replay one after
     /// fixing what refused it.
@@ -251,6 +255,7 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
             rate,
             report_secs,
             seed,
+            reboot_every,
         } => {
             let seed = seed.unwrap_or_else(rand::random);
             let boards = match devices {
@@ -268,6 +273,7 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
             options.report_every = Duration::from_secs(report_secs);
             options.access = ctx.broker_access();
             options.seed = seed;
+            options.reboot_every = reboot_every;
             eprintln!(
                 "simulating {n} boards against {} (Ctrl-C to stop)",
                 crate::mqtt::connection::redact(&ctx.config.mqtt_url)

@@ -11,7 +11,7 @@
 use super::presence::{Presence, PresenceWrites, LAST_SEEN_EVERY};
 use super::stats::Stats;
 use crate::domain::activity::action;
-use crate::domain::board_clock;
+use crate::domain::board_clock::{self, ClockStep};
 use crate::domain::interval::{ledger_rows, local_date, BillingContext};
 use crate::domain::telemetry::{event_hash, without_secret};
 use crate::domain::{
@@ -102,7 +102,7 @@ pub struct Cause {
 impl Cause {
     /// The activity a change to `state` records.
     pub fn action(&self, state: bool) -> String {
-        if self.commanded {
+        if self.commanded || boot_end_note(self.reported_by).is_some() {
             return String::new();
         }
         match (self.manual, state) {
@@ -129,6 +129,29 @@ impl Cause {
         }
     }
 }
+
+/// What reports a board's intervals closed because its clock showed a new boot.
+const REBOOT: &str = "reboot";
+/// What reports them closed because its clock jumped as after a reboot or a slow delivery.
+const REBOOT_UNSURE: &str = "reboot_unsure";
+
+/// The ledger note of an interval closed at the end of a boot (`quality.notes`), by what reported
+/// the close.
+fn boot_end_note(reported_by: &str) -> Option<&'static str> {
+    match reported_by {
+        REBOOT => Some(
+            "closed at the board's last certain time before it rebooted: its load may have run until the reboot",
+        ),
+        REBOOT_UNSURE => Some(
+            "closed at the board's last certain time: its clock jumped as after a reboot or a delivery held back, which it cannot tell apart",
+        ),
+        _ => None,
+    }
+}
+
+/// The ledger note of an interval timed by a board clock anchored on such a jump.
+const UNSURE_ANCHOR_NOTE: &str =
+    "timed by a board clock anchored after a jump that a reboot or a delivery held back could explain";
 
 /// Whose claim held for a transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,14 +433,38 @@ impl Processor {
                 last_seen: Some(recv),
                 ..Default::default()
             };
-            let event_time = match readings.get(&index) {
+            let reading = readings.get(&index);
+            if let Some(r) = reading.filter(|r| r.step.ends_a_boot()) {
+                local.reboots += 1;
+                if r.step == ClockStep::Unsure {
+                    local.unsure_boots += 1;
+                }
+                tracing::info!(board = %mac, step = ?r.step, last_certain = ?r.last_certain, "a board's clock shows a new boot: its open intervals are closed at its last certain time");
+            }
+            let event_time = match reading {
                 Some(reading) => {
                     device.boot_clock = Some(reading.clock);
                     update.boot_clock = Some(reading.clock);
+                    local.ledger_rows += self.end_earlier_boot(device, &classroom).await? as i64;
                     reading.event_time
                 }
                 None => snapshots.get(&index).copied().unwrap_or(recv),
             };
+            if reading.is_some_and(|r| r.step == ClockStep::Untimed) {
+                // Sent in a boot no longer known: kept, but its time is unknown, so nothing is
+                // done on its word.
+                local.count_transition(Transition::Stale, 0);
+                presence
+                    .entry(device_id)
+                    .or_default()
+                    .merge(PresenceUpdate {
+                        last_seen: Some(recv),
+                        ..Default::default()
+                    });
+                telemetry.push(telemetry_event(msg, &parsed, device_id, &classroom, mac));
+                local.committed += 1;
+                continue;
+            }
             match &parsed.event {
                 Event::Motion { detected: true, .. } => update.last_motion_at = Some(event_time),
                 Event::SwitchEvent {
@@ -654,8 +701,12 @@ impl Processor {
     /// [`PresenceWrites::write`] and then settled with [`Processor::settle_presence`].
     pub fn take_presence(&mut self, now: Option<Instant>) -> PresenceWrites {
         let written = &self.clocks_written;
-        self.presence
-            .take_due(now, |id, clock| moved(written.get(&id), clock))
+        // At the last flush every anchor that changed at all is stored: the collector that starts
+        // next tells a reboot from a delivery held back by up to the stored `lastMillis`.
+        let last = now.is_none();
+        self.presence.take_due(now, |id, clock| {
+            moved(written.get(&id), clock) || (last && written.get(&id) != Some(clock))
+        })
     }
 
     /// Records how presence writes taken with [`Processor::take_presence`] ended.
@@ -770,6 +821,49 @@ impl Processor {
         Ok((Transition::Contended, rows))
     }
 
+    /// Closes, at the last certain time of the boot before the board's current one, every interval
+    /// of `device` still open from then (the rows say so in `quality.notes`); intervals opened since
+    /// (by the new boot's snapshot) stay open. Read from the anchor itself, so that a batch done
+    /// again after a failure, or by another collector, closes the same intervals at the same time.
+    /// Returns the ledger rows written.
+    async fn end_earlier_boot(
+        &self,
+        device: &mut Device,
+        classroom: &str,
+    ) -> Result<u64, StoreError> {
+        let Some(clock) = device.boot_clock else {
+            return Ok(0);
+        };
+        let Some(before) = clock.previous.filter(|p| !p.wrapped) else {
+            return Ok(0);
+        };
+        let at = (before.boot_at + chrono::Duration::milliseconds(before.last_millis))
+            .min(clock.boot_at);
+        let pins: Vec<i32> = device
+            .switches
+            .iter()
+            .filter(|sw| sw.state && sw.last_state_change.is_none_or(|t| t <= at))
+            .filter_map(|sw| sw.relay_pin())
+            .collect();
+        if pins.is_empty() {
+            return Ok(0);
+        }
+        let cause = Cause {
+            triggered_by: TriggeredBy::Monitoring,
+            manual: false,
+            reported_by: if before.unsure { REBOOT_UNSURE } else { REBOOT },
+            commanded: false,
+        };
+        let mut rows = 0;
+        for pin in pins {
+            rows += self
+                .transition(device, classroom, pin, false, at, &cause)
+                .await?
+                .1;
+        }
+        Ok(rows)
+    }
+
     /// Replaces `device` with the database's copy, keeping the clock anchor and status this batch
     /// has seen; false if it is gone.
     async fn reread(&self, device: &mut Device) -> Result<bool, StoreError> {
@@ -850,7 +944,14 @@ impl Processor {
         if let (true, Some(start)) = (guard.state, guard.last_state_change) {
             if claim.at > start {
                 self.before(Step::Ledger, Some(device.mac_address))?;
-                rows = self.bill(device, sw, classroom, start, claim.at).await?;
+                let unsure_anchor = device
+                    .boot_clock
+                    .is_some_and(|c| c.previous.is_some_and(|p| p.unsure) && claim.at >= c.boot_at);
+                let note = boot_end_note(&claim.reported_by)
+                    .or(unsure_anchor.then_some(UNSURE_ANCHOR_NOTE));
+                rows = self
+                    .bill(device, sw, classroom, start, claim.at, note)
+                    .await?;
             }
         }
         if !claim.action.is_empty() {
@@ -874,7 +975,8 @@ impl Processor {
         Ok(rows)
     }
 
-    /// Closes `[start, end)` of a switch into ledger rows. Returns how many were new.
+    /// Closes `[start, end)` of a switch into ledger rows; `note` (why its end is not the board's
+    /// own word) goes into the last row's `quality.notes`. Returns how many were new.
     pub async fn bill(
         &self,
         device: &Device,
@@ -882,6 +984,7 @@ impl Processor {
         classroom: &str,
         start: Instant,
         end: Instant,
+        note: Option<&str>,
     ) -> Result<u64, StoreError> {
         if end <= start {
             return Ok(0);
@@ -896,7 +999,10 @@ impl Processor {
             tariffs: &tariffs,
             tz: self.tz,
         };
-        let rows = ledger_rows(&ctx, start, end, DataSource::Telemetry);
+        let mut rows = ledger_rows(&ctx, start, end, DataSource::Telemetry);
+        if let (Some(note), Some(last)) = (note, rows.last_mut()) {
+            last.add_note(note);
+        }
         // Rows of a day that has ended: its rollups (if made) must be made again. Noted before
         // the insert, so that a retry after a failure in between still finds it noted.
         let today = local_date(crate::domain::dates::now_millis(), self.tz);
@@ -942,13 +1048,26 @@ impl Processor {
     }
 }
 
-/// Whether a board's clock anchor moved enough from the stored one to be stored again.
+/// How far a board's `millis()` must go past the stored `lastMillis` (and at least double it)
+/// before it is stored again.
+const LAST_MILLIS_STEP: i64 = 60_000;
+
+/// Whether a board's clock anchor moved enough from the stored one to be stored again: a new boot,
+/// a tighter bound, or its `lastMillis` doubled (a collector that starts again tells a reboot from
+/// a delivery held back by up to the stored `lastMillis`: a write per doubling keeps that within
+/// half the board's uptime, a few writes per boot).
 fn moved(stored: Option<&BootClock>, clock: &BootClock) -> bool {
     match stored {
         None => true,
         Some(old) => {
             clock.last_millis < old.last_millis
                 || (clock.boot_at - old.boot_at).num_milliseconds().abs() > ANCHOR_SLACK_MS
+                || clock.previous != old.previous
+                || clock.last_millis
+                    >= old
+                        .last_millis
+                        .saturating_mul(2)
+                        .max(old.last_millis.saturating_add(LAST_MILLIS_STEP))
         }
     }
 }

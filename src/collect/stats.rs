@@ -15,6 +15,10 @@ pub struct Stats {
     pub ledger_rows: i64,
     pub telemetry_inserted: u64,
     pub went_offline: i64,
+    /// Boards whose clock showed a new boot (their open intervals closed at the last certain time).
+    pub reboots: i64,
+    /// Of those, jumps the clock could not tell from a slow delivery.
+    pub unsure_boots: i64,
     /// Messages kept as dead letters (malformed, or refused by the database for good).
     pub dead_letters: i64,
     /// Rejected messages by reason code (`wrong_secret`, `unregistered`, `not_json`, …).
@@ -50,6 +54,8 @@ impl Stats {
         self.ledger_rows += o.ledger_rows;
         self.telemetry_inserted += o.telemetry_inserted;
         self.went_offline += o.went_offline;
+        self.reboots += o.reboots;
+        self.unsure_boots += o.unsure_boots;
         self.dead_letters += o.dead_letters;
         for (k, v) in &o.rejected {
             *self.rejected.entry(k.clone()).or_default() += v;

@@ -75,7 +75,10 @@ impl ClockStep {
 
     /// Whether the message leaves the anchor as it was.
     pub fn is_past(self) -> bool {
-        matches!(self, ClockStep::Late | ClockStep::Earlier | ClockStep::Untimed)
+        matches!(
+            self,
+            ClockStep::Late | ClockStep::Earlier | ClockStep::Untimed
+        )
     }
 }
 
@@ -119,7 +122,12 @@ fn observe_as(
     let candidate = received - ms(millis);
     let slack = ms(REBOOT_SLACK_MS);
     let Some(cur) = prev else {
-        return anchor(BootClock::new(candidate, millis), received, ClockStep::First, None);
+        return anchor(
+            BootClock::new(candidate, millis),
+            received,
+            ClockStep::First,
+            None,
+        );
     };
     let new_boot = |step| {
         let clock = BootClock {
@@ -129,6 +137,7 @@ fn observe_as(
                 boot_at: cur.boot_at,
                 last_millis: cur.last_millis,
                 unsure: step == ClockStep::Unsure,
+                wrapped: false,
             }),
         };
         // The boot before ended before this one began (at or before `candidate`).
@@ -182,6 +191,7 @@ fn observe_as(
                 boot_at: cur.boot_at,
                 last_millis: cur.last_millis,
                 unsure: false,
+                wrapped: true,
             }),
         };
         let event_time = (clock.boot_at + ms(millis))
@@ -215,12 +225,9 @@ fn anchor(
 }
 
 fn forward(cur: &BootClock, millis: i64, received: Instant, candidate: Instant) -> Reading {
-    let aged = cur.boot_at
-        + ms((millis - cur.last_millis).saturating_mul(DRIFT_PPM) / 1_000_000);
+    let aged = cur.boot_at + ms((millis - cur.last_millis).saturating_mul(DRIFT_PPM) / 1_000_000);
     let boot_at = candidate.min(aged);
-    let event_time = (boot_at + ms(millis))
-        .max(cur.last_event())
-        .min(received);
+    let event_time = (boot_at + ms(millis)).max(cur.last_event()).min(received);
     Reading {
         clock: BootClock {
             boot_at,
@@ -545,10 +552,12 @@ mod tests {
         assert!(!r.step.ends_a_boot());
         assert_eq!(r.event_time, t0() + ms(1_500));
         assert_eq!(r.clock.boot_at, t0() + ms(1_000));
+        assert!(r.clock.previous.is_some_and(|p| p.wrapped));
         // A message from before the wrap, late, is timed by the turn before.
         let late = observe(Some(&r.clock), MAX_MILLIS - 500, t0() + ms(2_000));
         assert_eq!(late.step, ClockStep::Earlier);
         assert_eq!(late.event_time, t0() + ms(500));
+        assert_eq!(late.clock, r.clock);
         // A reboot just before the wrap is a new boot, not the next turn.
         let reboot = observe(Some(&a.clock), 500, t0() + ms(60_000));
         assert_eq!(reboot.step, ClockStep::NewBoot);

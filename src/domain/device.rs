@@ -61,6 +61,9 @@ pub struct EarlierBoot {
     /// message of this boot takes it back.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unsure: bool,
+    /// It is the same boot: the current anchor is the next turn of its 32-bit clock.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wrapped: bool,
 }
 
 impl BootClock {

@@ -135,6 +135,14 @@ impl LedgerRow {
         self.cost_calculation.as_ref().map_or(0.0, |c| c.cost_inr)
     }
 
+    /// Adds `note` to `quality.notes` (after what is there).
+    pub fn add_note(&mut self, note: &str) {
+        self.quality.notes = Some(match self.quality.notes.take() {
+            Some(n) if !n.is_empty() => format!("{n}; {note}"),
+            _ => note.to_string(),
+        });
+    }
+
     /// The row with a switch type the ledger's enum does not know (a relay that another writer
     /// typed, say `heater`) recorded as `outlet`, the generic load, and the type kept in
     /// `quality.notes`: the Node back end refuses unknown enum values, and the energy is still billed.
@@ -144,10 +152,7 @@ impl LedgerRow {
                 "switch type {:?} recorded as outlet",
                 self.switch_type.as_str()
             );
-            self.quality.notes = Some(match self.quality.notes.take() {
-                Some(n) if !n.is_empty() => format!("{n}; {note}"),
-                _ => note,
-            });
+            self.add_note(&note);
             self.switch_type = SwitchType::Outlet;
         }
         self

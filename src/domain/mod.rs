@@ -41,7 +41,9 @@ pub use activity::{ActivityLog, TriggeredBy};
 pub use actor::{Actor, Authority, Permission};
 pub use aggregate::{DailyAggregate, MonthlyAggregate, SwitchBreakdown};
 pub use classroom::Classroom;
-pub use device::{BootClock, Device, EarlierBoot, DeviceConfig, DeviceStatus, DeviceType, Switch, SwitchType};
+pub use device::{
+    BootClock, Device, DeviceConfig, DeviceStatus, DeviceType, EarlierBoot, Switch, SwitchType,
+};
 pub use energy::{Confidence, CostCalculation, DataSource, LedgerRow, Quality};
 pub use firmware::{FirmwareUpdate, FirmwareUpdateStatus};
 pub use mac::Mac;

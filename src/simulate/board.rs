@@ -39,6 +39,8 @@ pub struct Board {
     pub relays: Vec<bool>,
     pub manual_override: Vec<bool>,
     booted: Instant,
+    /// `millis()` at `booted` (0 after a reboot; more to start a board near the 49.7-day wrap).
+    millis_at_boot: u64,
     queue: VecDeque<(usize, bool)>,
     last_change: Vec<Option<Instant>>,
     last_apply: Option<Instant>,
@@ -53,20 +55,31 @@ impl Board {
             relays: vec![false; n],
             manual_override: vec![false; n],
             booted: now,
+            millis_at_boot: 0,
             queue: VecDeque::new(),
             last_change: vec![None; n],
             last_apply: None,
         }
     }
 
-    /// `millis()`: milliseconds since boot, a 32-bit counter.
-    pub fn millis(&self, now: Instant) -> u32 {
-        (now.saturating_duration_since(self.booted).as_millis() % (1u128 << 32)) as u32
+    /// A board that has been up `uptime` already at `now` (its counter that far on).
+    pub fn up_for(mut self, uptime: Duration, now: Instant) -> Board {
+        self.booted = now;
+        self.millis_at_boot = uptime.as_millis() as u64;
+        self
     }
 
-    /// A reboot: the counter restarts; relays keep their state (restored at boot) and the queue is lost.
+    /// `millis()`: milliseconds since boot, a 32-bit counter.
+    pub fn millis(&self, now: Instant) -> u32 {
+        let elapsed = now.saturating_duration_since(self.booted).as_millis() as u64;
+        (self.millis_at_boot.wrapping_add(elapsed) % (1u64 << 32)) as u32
+    }
+
+    /// A reboot: the counter restarts from zero; relays keep their state (restored at boot) and the
+    /// queue is lost.
     pub fn reboot(&mut self, now: Instant) {
         self.booted = now;
+        self.millis_at_boot = 0;
         self.queue.clear();
     }
 
@@ -288,5 +301,13 @@ mod tests {
         assert_eq!(b.millis(t + Duration::from_millis(5_000)), 5_000);
         b.reboot(t + Duration::from_millis(6_000));
         assert_eq!(b.millis(t + Duration::from_millis(6_250)), 250);
+    }
+
+    #[test]
+    fn the_counter_wraps_after_49_7_days() {
+        let t = Instant::now();
+        let b = Board::new(spec(), t).up_for(Duration::from_millis(u32::MAX as u64 - 999), t);
+        assert_eq!(b.millis(t), u32::MAX - 999);
+        assert_eq!(b.millis(t + Duration::from_millis(1_500)), 500);
     }
 }

@@ -1,7 +1,9 @@
 //! Virtual boards (`autovolt simulate`): each one its own MQTT client `ESP32_<MAC>` with a last
 //! will on `esp32/status`, a heartbeat and a snapshot every 30 s, daytime switching by wall switch
-//! and motion, occasional reboots, and relay commands handled exactly as the field firmware does
-//! (see [`board`]). Messages are shaped byte for byte like the firmware's.
+//! and motion, reboots at random (`--reboot-every`) or on demand ([`Fleet::reboot`]), and relay
+//! commands handled exactly as the field firmware does (see [`board`]). Messages are shaped byte
+//! for byte like the firmware's. A [`Timeline`] records what the relays really did, for tests to
+//! hold the books against.
 
 pub mod board;
 
@@ -30,8 +32,17 @@ pub struct SimulateOptions {
     pub rate: f64,
     /// The heartbeat and forced-snapshot period (30 s in the firmware).
     pub report_every: Duration,
-    /// Whether boards reboot now and then (about once per 500 switching events).
-    pub reboots: bool,
+    /// Each board reboots at random, on average this often (never when `None`).
+    pub reboot_every: Option<Duration>,
+    /// How long a reboot keeps a board down (relays off, no connection).
+    pub reboot_down: Duration,
+    /// The boards' uptime when the fleet starts (their clocks this far on: near 49.7 days to see
+    /// the 32-bit counter wrap).
+    pub uptime_at_start: Duration,
+    /// Reboots on demand while the fleet runs.
+    pub fleet: Fleet,
+    /// Where the relays' real changes, the reboots and the timed messages are recorded, if anywhere.
+    pub timeline: Option<Arc<Timeline>>,
     pub access: BrokerAccess,
     pub tz: chrono_tz::Tz,
     pub seed: u64,
@@ -45,12 +56,69 @@ impl SimulateOptions {
             boards,
             rate: 1.0,
             report_every: Duration::from_secs(30),
-            reboots: true,
+            reboot_every: None,
+            reboot_down: Duration::from_secs(2),
+            uptime_at_start: Duration::ZERO,
+            fleet: Fleet::default(),
+            timeline: None,
             access: BrokerAccess::default(),
             tz,
             seed: rand::random(),
             counters: Arc::default(),
         }
+    }
+}
+
+/// Reboots boards of a running fleet on demand.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    reboots: tokio::sync::broadcast::Sender<Option<Mac>>,
+}
+
+impl Default for Fleet {
+    fn default() -> Fleet {
+        Fleet {
+            reboots: tokio::sync::broadcast::channel(64).0,
+        }
+    }
+}
+
+impl Fleet {
+    /// Reboots one board (`Some`) or every board at once (`None`, a campus power cut).
+    pub fn reboot(&self, board: Option<Mac>) {
+        let _ = self.reboots.send(board);
+    }
+}
+
+/// What a simulated board really did, with the wall time it did it at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Happened {
+    /// A relay changed (`gpio`, `state`): the load on or off.
+    Relay { gpio: i32, state: bool },
+    /// The board went down: every relay off, no connection.
+    Down,
+    /// The board booted again: its clock from zero, its relays as they were (restored at boot).
+    Booted,
+    /// It sent a message stamped `millis`.
+    Sent { millis: u32 },
+}
+
+/// The fleet's record of what happened, in order.
+#[derive(Debug, Default)]
+pub struct Timeline {
+    records: std::sync::Mutex<Vec<(Mac, chrono::DateTime<chrono::Utc>, Happened)>>,
+}
+
+impl Timeline {
+    fn record(&self, mac: Mac, what: Happened) {
+        if let Ok(mut r) = self.records.lock() {
+            r.push((mac, chrono::Utc::now(), what));
+        }
+    }
+
+    /// Everything recorded so far.
+    pub fn records(&self) -> Vec<(Mac, chrono::DateTime<chrono::Utc>, Happened)> {
+        self.records.lock().map(|r| r.clone()).unwrap_or_default()
     }
 }
 
@@ -191,6 +259,17 @@ fn next_activity(rng: &mut impl Rng, rate: f64) -> Duration {
     Duration::from_secs_f64(secs.min(86_400.0))
 }
 
+fn random_wait(rng: &mut impl Rng, mean: Duration) -> Duration {
+    let u: f64 = rng.random_range(f64::EPSILON..1.0);
+    Duration::from_secs_f64((-u.ln() * mean.as_secs_f64()).min(86_400.0 * 365.0))
+}
+
+/// Why a board's connection ended.
+enum Ended {
+    Shutdown,
+    Reboot,
+}
+
 async fn board_task(
     spec: BoardSpec,
     url: &str,
@@ -200,7 +279,68 @@ async fn board_task(
     shutdown: CancellationToken,
 ) -> Result<(), ConnectionError> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut mqtt = connection::options(url, &spec.mac.client_id(), &o.access)?;
+    let mut board = Board::new(spec, std::time::Instant::now())
+        .up_for(o.uptime_at_start, std::time::Instant::now());
+    let mut reboots = o.fleet.reboots.subscribe();
+    let mut next_reboot = o
+        .reboot_every
+        .map(|every| Instant::now() + random_wait(&mut rng, every));
+    let heap: u32 = rng.random_range(150_000..200_000);
+    let mut activity_at = Instant::now() + next_activity(&mut rng, o.rate);
+    loop {
+        let ended = connected(
+            &mut board,
+            url,
+            o,
+            &mut rng,
+            counters,
+            &shutdown,
+            &mut reboots,
+            next_reboot,
+            heap,
+            &mut activity_at,
+        )
+        .await?;
+        match ended {
+            Ended::Shutdown => return Ok(()),
+            Ended::Reboot => {
+                // Power gone: the loads are off until the board is back and restores them.
+                counters.reboots.fetch_add(1, Ordering::Relaxed);
+                if let Some(t) = &o.timeline {
+                    t.record(board.spec.mac, Happened::Down);
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(o.reboot_down) => {}
+                }
+                board.reboot(std::time::Instant::now());
+                if let Some(t) = &o.timeline {
+                    t.record(board.spec.mac, Happened::Booted);
+                }
+                next_reboot = o
+                    .reboot_every
+                    .map(|every| Instant::now() + random_wait(&mut rng, every));
+            }
+        }
+    }
+}
+
+/// One boot's connection of a board: until shutdown, or a reboot (at random or on demand), when
+/// the connection is dropped without a goodbye (the broker publishes the last will).
+#[allow(clippy::too_many_arguments)]
+async fn connected(
+    board: &mut Board,
+    url: &str,
+    o: &SimulateOptions,
+    rng: &mut rand::rngs::StdRng,
+    counters: &Counters,
+    shutdown: &CancellationToken,
+    reboots: &mut tokio::sync::broadcast::Receiver<Option<Mac>>,
+    reboot_at: Option<Instant>,
+    heap: u32,
+    activity_at: &mut Instant,
+) -> Result<Ended, ConnectionError> {
+    let mut mqtt = connection::options(url, &board.spec.mac.client_id(), &o.access)?;
     mqtt.set_last_will(LastWill::new(
         topics::STATUS,
         "offline",
@@ -209,7 +349,8 @@ async fn board_task(
     ));
     mqtt.set_clean_session(true);
     let (client, mut eventloop) = AsyncClient::new(mqtt, 64);
-    let mut board = Board::new(spec, std::time::Instant::now());
+    let timeline = o.timeline.clone();
+    let mac = board.spec.mac;
     let publish = |topic: &str, payload: Vec<u8>, retain: bool, counter: &AtomicU64| {
         if client
             .try_publish(topic, QoS::AtLeastOnce, retain, payload)
@@ -220,12 +361,27 @@ async fn board_task(
             counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
     };
+    let sent = |millis: u32| {
+        if let Some(t) = &timeline {
+            t.record(mac, Happened::Sent { millis });
+        }
+    };
+    let relay = |gpio: i32, state: bool| {
+        if let Some(t) = &timeline {
+            t.record(mac, Happened::Relay { gpio, state });
+        }
+    };
     let snapshot = |b: &Board| message::to_bytes(&b.snapshot());
     let phase = o.report_every.mul_f64(rng.random_range(0.0..1.0));
     let mut report = tokio::time::interval_at(Instant::now() + phase, o.report_every);
-    let mut activity_at = Instant::now() + next_activity(&mut rng, o.rate);
     let mut step_at: Option<Instant> = None;
-    let heap: u32 = rng.random_range(150_000..200_000);
+    let reboot_sleep = async {
+        match reboot_at {
+            Some(t) => tokio::time::sleep_until(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(reboot_sleep);
     loop {
         let step_sleep = async {
             match step_at {
@@ -235,12 +391,18 @@ async fn board_task(
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = &mut reboot_sleep => return Ok(Ended::Reboot),
+            asked = reboots.recv() => match asked {
+                Ok(None) => return Ok(Ended::Reboot),
+                Ok(Some(m)) if m == mac => return Ok(Ended::Reboot),
+                _ => {}
+            },
             ev = eventloop.poll() => match ev {
                 Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) => {
                     counters.connections.fetch_add(1, Ordering::Relaxed);
                     let _ = client.try_subscribe(topics::SWITCHES, QoS::AtLeastOnce);
                     let _ = client.try_publish(topics::STATUS, QoS::AtLeastOnce, true, "online");
-                    publish(topics::STATE, snapshot(&board), false, &counters.snapshots);
+                    publish(topics::STATE, snapshot(board), false, &counters.snapshots);
                 }
                 Ok(rumqttc::Event::Incoming(Packet::Publish(p))) if p.topic == topics::SWITCHES => {
                     if let Ok(parsed) = message::parse(&p.topic, &p.payload) {
@@ -257,9 +419,12 @@ async fn board_task(
                 match board.step(now) {
                     Some(Applied::Changed { gpio, state }) => {
                         counters.commands_applied.fetch_add(1, Ordering::Relaxed);
-                        let ev = shape::SwitchEvent { mac: board.mac_text(), secret: board.spec.secret.expose(), kind: "switch_event", gpio, state, source: "backend", timestamp: board.millis(now) };
+                        relay(gpio, state);
+                        let timestamp = board.millis(now);
+                        let ev = shape::SwitchEvent { mac: board.mac_text(), secret: board.spec.secret.expose(), kind: "switch_event", gpio, state, source: "backend", timestamp };
                         publish(topics::TELEMETRY, message::to_bytes(&ev), false, &counters.switch_events);
-                        publish(topics::STATE, snapshot(&board), false, &counters.snapshots);
+                        sent(timestamp);
+                        publish(topics::STATE, snapshot(board), false, &counters.snapshots);
                     }
                     Some(Applied::Unchanged) => {
                         counters.commands_unchanged.fetch_add(1, Ordering::Relaxed);
@@ -270,20 +435,15 @@ async fn board_task(
             }
             _ = report.tick() => {
                 let now = std::time::Instant::now();
-                let hb = shape::Heartbeat { mac: board.mac_text(), status: "heartbeat", heap, uptime: board.millis(now), detection_allowed: true, schedule_enabled: false };
+                let uptime = board.millis(now);
+                let hb = shape::Heartbeat { mac: board.mac_text(), status: "heartbeat", heap, uptime, detection_allowed: true, schedule_enabled: false };
                 publish(topics::TELEMETRY, message::to_bytes(&hb), false, &counters.heartbeats);
-                publish(topics::STATE, snapshot(&board), false, &counters.snapshots);
+                sent(uptime);
+                publish(topics::STATE, snapshot(board), false, &counters.snapshots);
             }
-            _ = tokio::time::sleep_until(activity_at) => {
-                activity_at = Instant::now() + next_activity(&mut rng, o.rate);
+            _ = tokio::time::sleep_until(*activity_at) => {
+                *activity_at = Instant::now() + next_activity(rng, o.rate);
                 let now = std::time::Instant::now();
-                if o.reboots && rng.random_ratio(1, 500) {
-                    board.reboot(now);
-                    counters.reboots.fetch_add(1, Ordering::Relaxed);
-                    let _ = client.try_publish(topics::STATUS, QoS::AtLeastOnce, true, "online");
-                    publish(topics::STATE, snapshot(&board), false, &counters.snapshots);
-                    continue;
-                }
                 let hour = chrono::Utc::now().with_timezone(&o.tz).format("%H").to_string().parse::<u32>().unwrap_or(12);
                 let daytime = (8..18).contains(&hour);
                 if board.relays.is_empty() || (!daytime && rng.random_ratio(9, 10)) {
@@ -297,6 +457,7 @@ async fn board_task(
                 }
                 board.set(i, want_on, now);
                 let gpio = board.spec.pins[i];
+                relay(gpio, want_on);
                 let ts = board.millis(now);
                 if rng.random_ratio(7, 10) {
                     board.manual_override[i] = want_on;
@@ -308,7 +469,8 @@ async fn board_task(
                     let ev = shape::SwitchEvent { mac: board.mac_text(), secret: board.spec.secret.expose(), kind: "switch_event", gpio, state: want_on, source: "motion", timestamp: ts };
                     publish(topics::TELEMETRY, message::to_bytes(&ev), false, &counters.switch_events);
                 }
-                publish(topics::STATE, snapshot(&board), false, &counters.snapshots);
+                sent(ts);
+                publish(topics::STATE, snapshot(board), false, &counters.snapshots);
             }
         }
     }
@@ -322,7 +484,7 @@ async fn board_task(
         }
     })
     .await;
-    Ok(())
+    Ok(Ended::Shutdown)
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ fn clock_document(c: &BootClock) -> Document {
         if p.unsure {
             previous.insert("unsure", true);
         }
+        if p.wrapped {
+            previous.insert("wrapped", true);
+        }
         d.insert("previous", previous);
     }
     d

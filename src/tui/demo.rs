@@ -174,7 +174,6 @@ pub async fn run(
     // A classroom's day, sped up so that something happens while you watch.
     sim.rate = 20.0;
     sim.report_every = Duration::from_secs(10);
-    sim.reboots = false;
     let (url, shutdown) = (config.mqtt_url.clone(), stop.clone());
     let simulator = tokio::spawn(async move { simulate::run(url, sim, shutdown).await });
     let collector = tokio::spawn(collect::run(
