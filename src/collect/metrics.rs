@@ -43,6 +43,8 @@ const FAMILIES: &[(&str, &str)] = &[
     ("autovolt_collector_ledger_rows_total", "Energy ledger rows written."),
     ("autovolt_collector_telemetry_inserted_total", "Raw telemetry documents inserted."),
     ("autovolt_collector_devices_offline_total", "Boards this collector took offline after silence."),
+    ("autovolt_collector_board_reboots_total", "New boots the boards' clocks showed (open intervals closed at the last certain time)."),
+    ("autovolt_collector_board_reboots_unsure_total", "Of those, clock jumps that a reboot or a delivery held back could explain (rows marked)."),
     (ACK_LAG, "From a message's arrival to its acknowledgement, after its batch is committed."),
     (BATCH_WRITE, "Database time of one attempt at a batch's writes."),
     ("autovolt_collector_database_down", "1 while the database fails and messages wait at the broker."),
@@ -124,6 +126,8 @@ struct StatsCounters {
     ledger_rows: Counter,
     telemetry_inserted: Counter,
     went_offline: Counter,
+    reboots: Counter,
+    unsure_boots: Counter,
 }
 
 /// What is read from the database rather than counted.
@@ -216,6 +220,8 @@ impl CollectorMetrics {
             ledger_rows: counter("autovolt_collector_ledger_rows_total"),
             telemetry_inserted: counter("autovolt_collector_telemetry_inserted_total"),
             went_offline: counter("autovolt_collector_devices_offline_total"),
+            reboots: counter("autovolt_collector_board_reboots_total"),
+            unsure_boots: counter("autovolt_collector_board_reboots_unsure_total"),
         };
         let histogram = |name: &'static str| {
             recorder.register_histogram(&Key::from_static_name(name), &METADATA)
@@ -261,6 +267,8 @@ impl CollectorMetrics {
         c.ledger_rows.absolute(n(stats.ledger_rows));
         c.telemetry_inserted.absolute(stats.telemetry_inserted);
         c.went_offline.absolute(n(stats.went_offline));
+        c.reboots.absolute(n(stats.reboots));
+        c.unsure_boots.absolute(n(stats.unsure_boots));
         if stats.rejected.is_empty() {
             return;
         }

@@ -70,12 +70,14 @@ impl Stats {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         format!(
-            "{} messages received, {} committed, {} relay transitions, {} ledger rows, {} devices went offline, {} rejected{}, {} dead letters",
+            "{} messages received, {} committed, {} relay transitions, {} ledger rows, {} devices went offline, {} reboots ({} unsure), {} rejected{}, {} dead letters",
             self.received,
             self.committed,
             self.transitions,
             self.ledger_rows,
             self.went_offline,
+            self.reboots,
+            self.unsure_boots,
             self.rejected_total(),
             if rejected.is_empty() { String::new() } else { format!(" ({})", rejected.join(", ")) },
             self.dead_letters
