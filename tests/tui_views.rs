@@ -246,6 +246,26 @@ fn broker_gone_banner() {
 }
 
 #[test]
+fn the_cursor_stays_on_its_classroom_when_the_list_resorts() {
+    // The cursor on the second classroom; two hours on, with every board heard again, the rooms
+    // with more power on have overtaken it: it is the third row now, and still the one marked.
+    snap("classrooms_resorted", |app| {
+        keys(app, "j");
+        app.update(Event::Tick(sample::now() + chrono::Duration::hours(2)));
+        let macs: Vec<_> = app.campus.boards.iter().map(|b| b.mac).collect();
+        for mac in macs {
+            let heartbeat = format!(r#"{{"mac":"{mac}","status":"heartbeat","uptime":1000}}"#);
+            let live = autovolt::tui::live::parse(
+                autovolt::tui::live::TELEMETRY_TOPIC,
+                heartbeat.as_bytes(),
+            )
+            .expect("a heartbeat");
+            app.update(Event::Live(live));
+        }
+    });
+}
+
+#[test]
 fn too_small_terminal_says_so() {
     let mut app = sample::default_app(Role::User);
     let buf = draw(&mut app, 60, 20);

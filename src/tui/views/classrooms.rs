@@ -14,7 +14,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let rooms = app.visible_rooms();
     let rows_fit = list_rows(area);
-    let offset = scroll_offset(app.rooms_sel, rows_fit);
+    let sel = app.rooms_sel();
+    let offset = scroll_offset(sel, rows_fit);
     let wide = area.width >= 110;
     let spark_w = if wide {
         (area.width as usize).saturating_sub(96).clamp(8, 40)
@@ -63,7 +64,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .map(|(i, &ri)| {
             let r = &app.campus.rooms[ri];
             let st = app.campus.room_stats(ri, &app.clock);
-            let selected = i == app.rooms_sel;
+            let selected = i == sel;
             let offline = st.boards_total - st.boards_online;
             let mut alerts = Vec::new();
             if offline > 0 {

@@ -114,16 +114,16 @@ pub fn row_at(app: &App, y: u16) -> Option<usize> {
     let area = Rect::new(0, 0, app.width, app.height);
     let body = areas(app, area).body;
     match app.view {
-        View::Classrooms => list_index(y, body.y + 2, list_rows(body), app.rooms_sel),
+        View::Classrooms => list_index(y, body.y + 2, list_rows(body), app.rooms_sel()),
         View::Classroom(room) => classroom::switch_at(app, body, room, y),
         View::Board(_) => list_index(
             y,
             body.y + board::INFO_HEIGHT + 2,
             board::switch_rows(body),
-            app.list_sel,
+            app.list_sel(),
         ),
         View::Activity | View::Waste | View::Tariff | View::Schedules => {
-            list_index(y, body.y + 2, list_rows(body), app.list_sel)
+            list_index(y, body.y + 2, list_rows(body), app.list_sel())
         }
         View::Health | View::Trends => None,
     }
