@@ -1,20 +1,21 @@
 //! Home: every classroom with its boards, switches on, power and today's energy and cost.
 
 use super::super::app::App;
+use super::super::event::LinkState;
 use super::super::widgets::spark::sparkline;
 use super::{bordered, list_rows, scroll_offset, today_kwh, today_money};
 use crate::format::{fit, watts};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table};
+use ratatui::widgets::{Cell, Padding, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let sel = app.rooms_sel();
     let s = &app.symbols;
     let t = &app.theme;
     let rooms = app.visible_rooms();
     let rows_fit = list_rows(area);
-    let sel = app.rooms_sel();
     let offset = scroll_offset(sel, rows_fit);
     let wide = area.width >= 110;
     let spark_w = if wide {
@@ -42,11 +43,28 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             t.warn,
         ));
     }
-    if !app.loaded {
+    if !app.loaded && !matches!(app.links.db, LinkState::Unusable(_)) {
         title.push(Span::styled(
             format!("{} loading{} ", s.rule, s.pending),
             t.pending,
         ));
+    }
+    // A database without a schema has no campus to show: what to do instead, at any width.
+    if let (LinkState::Unusable(why), true) = (&app.links.db, app.campus.rooms.is_empty()) {
+        let text = vec![
+            Line::from(""),
+            Line::from(Span::styled(format!("{} {why}.", s.failed), t.error)),
+            Line::from(""),
+            Line::from(Span::styled(
+                "The campus shows here once the database has a schema.",
+                t.dim,
+            )),
+        ];
+        let note = Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .block(bordered(app, Line::from(title)).padding(Padding::horizontal(1)));
+        frame.render_widget(note, area);
+        return;
     }
     let mut header = vec!["Room", "Boards", "On", "Power", "Today kWh", "Today ₹"];
     if s.rupee != "₹" {
