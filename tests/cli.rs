@@ -580,3 +580,133 @@ async fn schedules_are_added_listed_disabled_and_removed_and_each_change_is_logg
     changes.sort();
     assert_eq!(changes, ["added", "disabled", "enabled", "removed"]);
 }
+
+/// Every collection of the database with its number of documents.
+async fn contents(store: &Store) -> Vec<(String, u64)> {
+    let db = store.database();
+    let mut names = db.list_collection_names().await.unwrap();
+    names.sort();
+    let mut out = Vec::new();
+    for n in names {
+        let count = db
+            .collection::<bson::Document>(&n)
+            .count_documents(bson::doc! {})
+            .await
+            .unwrap();
+        out.push((n, count));
+    }
+    out
+}
+
+/// Runs `autovolt ARGS` on a pseudo-terminal (util-linux `script`), typing `input`; what the
+/// terminal showed comes back as stdout.
+fn on_a_terminal(uri: &str, args: &str, input: &str, state_home: &str) -> Run {
+    use std::io::Write;
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{} {args}", env!("CARGO_BIN_EXE_autovolt")))
+        .arg("/dev/null")
+        .env("AUTOVOLT_MONGODB_URI", uri)
+        .env("AUTOVOLT_MQTT_URL", support::mqtt_url())
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("autovolt-cli-no-config"),
+        )
+        .env("XDG_STATE_HOME", state_home)
+        .env("TERM", "xterm")
+        .env_remove("AUTOVOLT_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    // Typed ahead: the terminal keeps it until the prompt reads it.
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes());
+    let out = child.wait_with_output().expect("script ends");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+/// One line on stderr, without a panic or a backtrace.
+fn one_line(r: &Run) -> &str {
+    assert!(
+        !r.stderr.contains("panicked") && !r.stderr.contains("backtrace"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
+    r.stderr.trim_end()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_writes_into_a_database_it_did_not_create_only_when_told() {
+    let (uri, store) = campus("cli_demo_existing").await;
+    let before = contents(&store).await;
+    let state = tempfile::tempdir().unwrap();
+    let state_home = state.path().to_str().unwrap();
+    // Off a terminal nobody can answer (and no dashboard can run): refused before anything
+    // starts, naming the database it would have asked about.
+    let r = cli_env(&uri, &["demo"], &[("XDG_STATE_HOME", state_home)]);
+    r.expect(2, &["demo", "AUTOVOLT_MONGODB_URI set, without --yes"]);
+    let line = one_line(&r);
+    assert!(
+        line.contains("needs a terminal")
+            && line.contains("AUTOVOLT_MONGODB_URI")
+            && line.contains(store.database().name())
+            && line.contains("--yes"),
+        "{line}"
+    );
+    let r = cli_env(&uri, &["demo", "--yes"], &[("XDG_STATE_HOME", state_home)]);
+    r.expect(2, &["demo", "--yes", "off a terminal"]);
+    assert!(one_line(&r).contains("needs a terminal"), "{}", r.stderr);
+    // On a terminal it asks; "n" is a refusal (exit 1).
+    let r = on_a_terminal(&uri, "demo", "n\n", state_home);
+    r.expect(1, &["demo", "answered n on a terminal"]);
+    assert!(
+        r.stdout.contains(store.database().name()) && r.stdout.contains("[y/N]"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("nothing was done"), "{}", r.stdout);
+    assert_eq!(contents(&store).await, before, "nothing was written");
+    assert_eq!(
+        std::fs::read_dir(state.path()).unwrap().count(),
+        0,
+        "nothing was started (no log, no private FerretDB)"
+    );
+}
+
+#[test]
+fn the_dashboard_without_a_terminal_says_so_in_one_line() {
+    // `Command::output` gives the child no stdin and pipes for stdout and stderr, as
+    // `ssh host autovolt` (no -t) or `autovolt </dev/null | cat` does.
+    let uri = support::fresh_database_uri("cli_no_terminal");
+    let state = tempfile::tempdir().unwrap();
+    let state_home = state.path().to_str().unwrap();
+    for args in [&[][..], &["tui"], &["tui", "--read-only"], &["demo"]] {
+        let mut env = vec![("XDG_STATE_HOME", state_home)];
+        if args == ["demo"] {
+            // The demo's own database: nothing to ask, only the terminal is missing.
+            env.push(("AUTOVOLT_MONGODB_URI", ""));
+        }
+        let r = cli_env(&uri, args, &env);
+        r.expect(2, args);
+        let line = one_line(&r);
+        assert!(
+            line.contains("needs a terminal") && line.contains("ssh -t"),
+            "{args:?}: {line}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(state.path()).unwrap().count(),
+        0,
+        "nothing was started"
+    );
+}
