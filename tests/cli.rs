@@ -710,3 +710,72 @@ fn the_dashboard_without_a_terminal_says_so_in_one_line() {
         "nothing was started"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggle_stops_at_once_when_the_broker_refuses_or_cannot_be_reached() {
+    let (uri, store) = campus("cli_toggle_refused").await;
+    let board = &store.devices().await.unwrap()[0];
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    let status = Command::new("mosquitto_passwd")
+        .args(["-c", "-b"])
+        .arg(&passwd)
+        .args(["tech", "correct-horse-7"])
+        .status()
+        .expect("mosquitto_passwd (Debian package mosquitto)");
+    assert!(status.success());
+    let guarded = autovolt::servers::start_mosquitto_with(
+        &dir.path().join("broker"),
+        true,
+        &format!(
+            "allow_anonymous false\npassword_file {}\n",
+            passwd.display()
+        ),
+    )
+    .unwrap();
+    let guarded_url = format!("mqtt://127.0.0.1:{}", guarded.port());
+    let args = [
+        "toggle",
+        "--device",
+        &board.name,
+        "--switch",
+        "1",
+        "--on",
+        "--as",
+        "ops",
+    ];
+    for (case, env, says) in [
+        (
+            "a closed port",
+            vec![("AUTOVOLT_MQTT_URL", format!("mqtt://127.0.0.1:{closed}"))],
+            "cannot be reached",
+        ),
+        (
+            "a wrong password",
+            vec![
+                ("AUTOVOLT_MQTT_URL", guarded_url.clone()),
+                ("AUTOVOLT_MQTT_USERNAME", "tech".to_string()),
+                ("AUTOVOLT_MQTT_PASSWORD", "battery-staple-9".to_string()),
+            ],
+            "refused the user \"tech\"",
+        ),
+    ] {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let started = std::time::Instant::now();
+        let r = cli_env(&uri, &args, &env);
+        let took = started.elapsed();
+        r.expect(2, &["toggle", case]);
+        let line = one_line(&r);
+        assert!(line.contains(says), "{case}: {line}");
+        assert!(!line.contains("battery-staple-9"), "{line}");
+        // The command waits up to 10 s for a board's answer, never for a broker that said no.
+        assert!(
+            took < Duration::from_secs(3),
+            "{case}: answered after {took:?}"
+        );
+    }
+}
