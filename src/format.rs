@@ -6,6 +6,8 @@ use chrono::TimeZone;
 
 /// `0 W`, `75 W`, `3.21 kW`.
 pub fn watts(w: f64) -> String {
+    // An empty sum is -0.0: no power is "0 W", not "-0 W".
+    let w = if w == 0.0 { 0.0 } else { w };
     if w.abs() >= 1000.0 {
         format!("{:.2} kW", w / 1000.0)
     } else {
@@ -129,6 +131,11 @@ mod tests {
         assert_eq!(watts(40.0), "40 W");
         assert_eq!(watts(3210.0), "3.21 kW");
         assert_eq!(watts(0.0), "0 W");
+        assert_eq!(
+            watts(std::iter::empty::<f64>().sum()),
+            "0 W",
+            "an empty campus"
+        );
         assert_eq!(kwh(14_820.0), "14.82");
         assert_eq!(money(1_234_567.891), "1,234,567.89");
         assert_eq!(money(45.75), "45.75");

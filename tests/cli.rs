@@ -580,3 +580,202 @@ async fn schedules_are_added_listed_disabled_and_removed_and_each_change_is_logg
     changes.sort();
     assert_eq!(changes, ["added", "disabled", "enabled", "removed"]);
 }
+
+/// Every collection of the database with its number of documents.
+async fn contents(store: &Store) -> Vec<(String, u64)> {
+    let db = store.database();
+    let mut names = db.list_collection_names().await.unwrap();
+    names.sort();
+    let mut out = Vec::new();
+    for n in names {
+        let count = db
+            .collection::<bson::Document>(&n)
+            .count_documents(bson::doc! {})
+            .await
+            .unwrap();
+        out.push((n, count));
+    }
+    out
+}
+
+/// Runs `autovolt ARGS` on a pseudo-terminal (util-linux `script`), typing `input`; what the
+/// terminal showed comes back as stdout.
+fn on_a_terminal(uri: &str, args: &str, input: &str, state_home: &str) -> Run {
+    use std::io::Write;
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{} {args}", env!("CARGO_BIN_EXE_autovolt")))
+        .arg("/dev/null")
+        .env("AUTOVOLT_MONGODB_URI", uri)
+        .env("AUTOVOLT_MQTT_URL", support::mqtt_url())
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("autovolt-cli-no-config"),
+        )
+        .env("XDG_STATE_HOME", state_home)
+        .env("TERM", "xterm")
+        .env_remove("AUTOVOLT_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    // Typed ahead: the terminal keeps it until the prompt reads it.
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes());
+    let out = child.wait_with_output().expect("script ends");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+/// One line on stderr, without a panic or a backtrace.
+fn one_line(r: &Run) -> &str {
+    assert!(
+        !r.stderr.contains("panicked") && !r.stderr.contains("backtrace"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
+    r.stderr.trim_end()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_writes_into_a_database_it_did_not_create_only_when_told() {
+    let (uri, store) = campus("cli_demo_existing").await;
+    let before = contents(&store).await;
+    let state = tempfile::tempdir().unwrap();
+    let state_home = state.path().to_str().unwrap();
+    // Off a terminal nobody can answer (and no dashboard can run): refused before anything
+    // starts, naming the database it would have asked about.
+    let r = cli_env(&uri, &["demo"], &[("XDG_STATE_HOME", state_home)]);
+    r.expect(2, &["demo", "AUTOVOLT_MONGODB_URI set, without --yes"]);
+    let line = one_line(&r);
+    assert!(
+        line.contains("needs a terminal")
+            && line.contains("AUTOVOLT_MONGODB_URI")
+            && line.contains(store.database().name())
+            && line.contains("--yes"),
+        "{line}"
+    );
+    let r = cli_env(&uri, &["demo", "--yes"], &[("XDG_STATE_HOME", state_home)]);
+    r.expect(2, &["demo", "--yes", "off a terminal"]);
+    assert!(one_line(&r).contains("needs a terminal"), "{}", r.stderr);
+    // On a terminal it asks; "n" is a refusal (exit 1).
+    let r = on_a_terminal(&uri, "demo", "n\n", state_home);
+    r.expect(1, &["demo", "answered n on a terminal"]);
+    assert!(
+        r.stdout.contains(store.database().name()) && r.stdout.contains("[y/N]"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("nothing was done"), "{}", r.stdout);
+    assert_eq!(contents(&store).await, before, "nothing was written");
+    assert_eq!(
+        std::fs::read_dir(state.path()).unwrap().count(),
+        0,
+        "nothing was started (no log, no private FerretDB)"
+    );
+}
+
+#[test]
+fn the_dashboard_without_a_terminal_says_so_in_one_line() {
+    // `Command::output` gives the child no stdin and pipes for stdout and stderr, as
+    // `ssh host autovolt` (no -t) or `autovolt </dev/null | cat` does.
+    let uri = support::fresh_database_uri("cli_no_terminal");
+    let state = tempfile::tempdir().unwrap();
+    let state_home = state.path().to_str().unwrap();
+    for args in [&[][..], &["tui"], &["tui", "--read-only"], &["demo"]] {
+        let mut env = vec![("XDG_STATE_HOME", state_home)];
+        if args == ["demo"] {
+            // The demo's own database: nothing to ask, only the terminal is missing.
+            env.push(("AUTOVOLT_MONGODB_URI", ""));
+        }
+        let r = cli_env(&uri, args, &env);
+        r.expect(2, args);
+        let line = one_line(&r);
+        assert!(
+            line.contains("needs a terminal") && line.contains("ssh -t"),
+            "{args:?}: {line}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(state.path()).unwrap().count(),
+        0,
+        "nothing was started"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggle_stops_at_once_when_the_broker_refuses_or_cannot_be_reached() {
+    let (uri, store) = campus("cli_toggle_refused").await;
+    let board = &store.devices().await.unwrap()[0];
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    let status = Command::new("mosquitto_passwd")
+        .args(["-c", "-b"])
+        .arg(&passwd)
+        .args(["tech", "correct-horse-7"])
+        .status()
+        .expect("mosquitto_passwd (Debian package mosquitto)");
+    assert!(status.success());
+    let guarded = autovolt::servers::start_mosquitto_with(
+        &dir.path().join("broker"),
+        true,
+        &format!(
+            "allow_anonymous false\npassword_file {}\n",
+            passwd.display()
+        ),
+    )
+    .unwrap();
+    let guarded_url = format!("mqtt://127.0.0.1:{}", guarded.port());
+    let args = [
+        "toggle",
+        "--device",
+        &board.name,
+        "--switch",
+        "1",
+        "--on",
+        "--as",
+        "ops",
+    ];
+    for (case, env, says) in [
+        (
+            "a closed port",
+            vec![("AUTOVOLT_MQTT_URL", format!("mqtt://127.0.0.1:{closed}"))],
+            "cannot be reached",
+        ),
+        (
+            "a wrong password",
+            vec![
+                ("AUTOVOLT_MQTT_URL", guarded_url.clone()),
+                ("AUTOVOLT_MQTT_USERNAME", "tech".to_string()),
+                ("AUTOVOLT_MQTT_PASSWORD", "battery-staple-9".to_string()),
+            ],
+            "refused the user \"tech\"",
+        ),
+    ] {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let started = std::time::Instant::now();
+        let r = cli_env(&uri, &args, &env);
+        let took = started.elapsed();
+        r.expect(2, &["toggle", case]);
+        let line = one_line(&r);
+        assert!(line.contains(says), "{case}: {line}");
+        assert!(!line.contains("battery-staple-9"), "{line}");
+        // The command waits up to 10 s for a board's answer, never for a broker that said no.
+        assert!(
+            took < Duration::from_secs(3),
+            "{case}: answered after {took:?}"
+        );
+    }
+}

@@ -335,3 +335,64 @@ async fn esc_stops_an_aggregation_and_quitting_during_one_exits_promptly() {
     let alternate = Tmux::run(&["display-message", "-p", "-t", &session, "#{alternate_on}"]);
     assert_eq!(alternate.trim(), "0", "the alternate screen was left");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_without_a_schema_is_named_until_it_has_one() {
+    // A typo in the database's name: a database nobody migrated. The dashboard says so instead
+    // of showing an empty campus as connected, and shows the campus once it has a schema.
+    let uri = support::fresh_database_uri("tui_e2e_no_schema");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "campus = \"E2E Campus\"\n").unwrap();
+    let exit_file = dir.path().join("exit");
+    let session = format!("autovolt-e2e-schema-{}", std::process::id());
+    let cmd = format!(
+        "env LANG=C.UTF-8 AUTOVOLT_CONFIG={} AUTOVOLT_MONGODB_URI='{}' AUTOVOLT_MQTT_URL='{}' AUTOVOLT_LOG_FILE={} {} tui --read-only; echo $? > {}",
+        config.display(),
+        uri,
+        support::mqtt_url(),
+        dir.path().join("dashboard.log").display(),
+        env!("CARGO_BIN_EXE_autovolt"),
+        exit_file.display()
+    );
+    let t = Tmux::start(&session, &cmd);
+    let screen = t
+        .wait(
+            "the database named as unusable",
+            Duration::from_secs(30),
+            |s| s.contains("has no schema (version 0)"),
+        )
+        .await;
+    let database = uri
+        .split('?')
+        .next()
+        .and_then(|u| u.rsplit('/').next())
+        .unwrap();
+    assert!(screen.contains(database), "{screen}");
+    assert!(screen.contains("DB ✕ unusable"), "{screen}");
+    assert!(!screen.contains("DB ●"), "{screen}");
+
+    let store = Store::connect(&uri, Duration::from_secs(10)).await.unwrap();
+    store.migrate_up(None, false).await.unwrap();
+    seed::seed(
+        &store,
+        &SeedOptions {
+            classrooms: 2,
+            devices_per_classroom: 1,
+            seed: Some(8),
+        },
+    )
+    .await
+    .unwrap();
+    let screen = t
+        .wait("the campus once migrated", Duration::from_secs(30), |s| {
+            s.contains("Classrooms (2)") && s.contains("DB ●")
+        })
+        .await;
+    assert!(!screen.contains("no schema"), "{screen}");
+    t.keys(&["q"]);
+    let code = t
+        .exit_status(&exit_file, "the dashboard did not quit")
+        .await;
+    assert_eq!(code, "0", "exit status");
+}

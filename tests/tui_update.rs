@@ -4,7 +4,7 @@
 use autovolt::domain::{Actor, CostVersion, Mac, Role, TariffScope};
 use autovolt::mqtt::relay::Command;
 use autovolt::tui::app::{AggregationState, App, Effect, Modal, NoticeKind, View};
-use autovolt::tui::event::{AggregationUpdate, Event, Link, LinkState, Live};
+use autovolt::tui::event::{AggregationUpdate, DbChange, Event, Link, LinkState, Live};
 use autovolt::tui::live;
 use autovolt::tui::model::ToggleState;
 use autovolt::tui::sample;
@@ -573,11 +573,11 @@ fn navigation_views_and_quit() {
     type_text(&mut app, "c");
     assert_eq!(app.view, View::Classrooms);
     type_text(&mut app, "G");
-    assert_eq!(app.rooms_sel, 5);
+    assert_eq!(app.rooms_sel(), 5);
     type_text(&mut app, "jjj");
-    assert_eq!(app.rooms_sel, 5);
+    assert_eq!(app.rooms_sel(), 5);
     type_text(&mut app, "g");
-    assert_eq!(app.rooms_sel, 0);
+    assert_eq!(app.rooms_sel(), 0);
     let fx = type_text(&mut app, "t");
     assert_eq!(fx, vec![Effect::ChangeTheme("light".into())]);
     let fx = type_text(&mut app, "q");
@@ -597,14 +597,14 @@ fn mouse_click_selects_the_row_under_it() {
         row: 6,
         modifiers: KeyModifiers::NONE,
     }));
-    assert_eq!(app.rooms_sel, 2);
+    assert_eq!(app.rooms_sel(), 2);
     app.update(Event::Mouse(MouseEvent {
         kind: MouseEventKind::ScrollDown,
         column: 5,
         row: 6,
         modifiers: KeyModifiers::NONE,
     }));
-    assert_eq!(app.rooms_sel, 5);
+    assert_eq!(app.rooms_sel(), 5);
 }
 
 #[test]
@@ -652,4 +652,115 @@ fn boards_heard_before_the_database_snapshot_are_not_strangers() {
         Box::new(sample::snapshot(6, 2, 6)),
     )));
     assert_eq!(app.campus.unregistered.len(), 1);
+}
+
+fn room_names(app: &App, rooms: &[usize]) -> Vec<String> {
+    rooms
+        .iter()
+        .map(|&r| app.campus.rooms[r].name.clone())
+        .collect()
+}
+
+/// Two hours on, with every board heard again: the classrooms with more power on have cost more
+/// and moved up the ₹ order.
+fn two_hours_later(app: &mut App) {
+    app.update(Event::Tick(sample::now() + Duration::hours(2)));
+    let macs: Vec<Mac> = app.campus.boards.iter().map(|b| b.mac).collect();
+    for mac in macs {
+        app.update(heartbeat(mac));
+    }
+}
+
+/// The boards' ids of the relay commands among `fx`.
+fn commanded_boards(fx: &[Effect]) -> Vec<String> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Publish { device_id, .. } => Some(device_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn boards_of(app: &App, room: usize) -> Vec<String> {
+    app.campus.rooms[room]
+        .boards
+        .iter()
+        .map(|&b| app.campus.boards[b].id.clone())
+        .collect()
+}
+
+#[test]
+fn after_the_classrooms_resort_the_cursor_and_all_off_stay_on_the_chosen_room() {
+    let mut app = sample::default_app(Role::User);
+    press(&mut app, KeyCode::Char('j'));
+    let chosen = app.visible_rooms()[1];
+    two_hours_later(&mut app);
+    let order = app.visible_rooms();
+    assert_ne!(
+        order[1],
+        chosen,
+        "the list re-sorted: {:?}",
+        room_names(&app, &order)
+    );
+    assert_eq!(
+        order[app.rooms_sel()],
+        chosen,
+        "the cursor follows {:?}: {:?}",
+        app.campus.rooms[chosen].name,
+        room_names(&app, &order)
+    );
+    press(&mut app, KeyCode::Char('o'));
+    assert!(matches!(app.modal, Some(Modal::ConfirmAllOff(r)) if r == chosen));
+    let sent = commanded_boards(&press(&mut app, KeyCode::Char('y')));
+    assert!(!sent.is_empty());
+    let own = boards_of(&app, chosen);
+    assert!(
+        sent.iter().all(|b| own.contains(b)),
+        "only the chosen room's boards are switched off: {sent:?} vs {own:?}"
+    );
+}
+
+#[test]
+fn a_rebuilt_campus_keeps_the_open_room_its_switch_cursor_and_a_pending_all_off() {
+    let mut app = sample::default_app(Role::User);
+    let (b, s) = open_first(&mut app);
+    type_text(&mut app, "jjj");
+    let (board, switch) = app.selected_switch().unwrap();
+    let chosen = (
+        app.campus.boards[board].id.clone(),
+        app.campus.boards[board].switches[switch].id.clone(),
+    );
+    assert_ne!((b, s), (board, switch));
+    let View::Classroom(room) = app.view else {
+        unreachable!()
+    };
+    let name = app.campus.rooms[room].name.clone();
+    press(&mut app, KeyCode::Char('o'));
+    // After an outage the dashboard reads the campus again, and the database lists it in
+    // another order: every classroom and board has another number.
+    let mut snap = sample::snapshot(6, 2, 6);
+    snap.classrooms.reverse();
+    snap.devices.reverse();
+    app.update(Event::Db(DbChange::Snapshot(Box::new(snap))));
+    let View::Classroom(now_room) = app.view else {
+        panic!("the classroom stays open: {:?}", app.view)
+    };
+    assert_ne!(now_room, room, "the rooms were numbered otherwise");
+    assert_eq!(app.campus.rooms[now_room].name, name);
+    assert!(matches!(app.modal, Some(Modal::ConfirmAllOff(r)) if r == now_room));
+    let sent = commanded_boards(&press(&mut app, KeyCode::Char('y')));
+    let own = boards_of(&app, now_room);
+    assert!(!sent.is_empty() && sent.iter().all(|b| own.contains(b)));
+    let (board, switch) = app.selected_switch().unwrap();
+    assert_eq!(
+        (
+            app.campus.boards[board].id.clone(),
+            app.campus.boards[board].switches[switch].id.clone()
+        ),
+        chosen,
+        "the switch cursor follows its switch"
+    );
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.view, View::Classrooms);
+    assert_eq!(app.visible_rooms()[app.rooms_sel()], now_room);
 }

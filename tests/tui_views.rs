@@ -246,6 +246,68 @@ fn broker_gone_banner() {
 }
 
 #[test]
+fn the_cursor_stays_on_its_classroom_when_the_list_resorts() {
+    // The cursor on the second classroom; two hours on, with every board heard again, the rooms
+    // with more power on have overtaken it: it is the third row now, and still the one marked.
+    snap("classrooms_resorted", |app| {
+        keys(app, "j");
+        app.update(Event::Tick(sample::now() + chrono::Duration::hours(2)));
+        let macs: Vec<_> = app.campus.boards.iter().map(|b| b.mac).collect();
+        for mac in macs {
+            let heartbeat = format!(r#"{{"mac":"{mac}","status":"heartbeat","uptime":1000}}"#);
+            let live = autovolt::tui::live::parse(
+                autovolt::tui::live::TELEMETRY_TOPIC,
+                heartbeat.as_bytes(),
+            )
+            .expect("a heartbeat");
+            app.update(Event::Live(live));
+        }
+    });
+}
+
+#[test]
+fn a_database_without_a_schema_is_named_on_the_first_screen() {
+    let name = "autovolt_tpyo";
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut app = App::new(
+            sample::settings(),
+            Theme::load("dark", false).unwrap(),
+            autovolt::tui::theme::UNICODE,
+            autovolt::tui::keymap::Keymap::default(),
+            sample::now(),
+        );
+        // What the dashboard's database side says of such a database (`follow`).
+        app.update(Event::Link(
+            Link::Feed,
+            LinkState::Down("waiting for the database".into()),
+        ));
+        app.update(Event::Link(
+            Link::Db,
+            LinkState::Unusable(
+                autovolt::store::StoreError::NoSchema {
+                    database: name.into(),
+                }
+                .to_string(),
+            ),
+        ));
+        let buf = draw(&mut app, w, h);
+        let screen = text(&buf);
+        assert!(screen.contains("DB ✕ unusable"), "{screen}");
+        assert!(screen.contains(name), "{screen}");
+        assert!(
+            screen.contains("migrate up`, or check the database name"),
+            "{screen}"
+        );
+        let title = screen.lines().find(|l| l.contains("Classrooms (0)"));
+        assert!(
+            title.is_some_and(|t| !t.contains("loading")),
+            "nothing is said to be loading: {screen}"
+        );
+        insta::assert_snapshot!(format!("no_schema_{w}x{h}"), screen);
+    }
+}
+
+#[test]
 fn too_small_terminal_says_so() {
     let mut app = sample::default_app(Role::User);
     let buf = draw(&mut app, 60, 20);

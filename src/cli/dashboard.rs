@@ -1,8 +1,9 @@
 //! The dashboard commands: `autovolt` / `autovolt tui` and `autovolt demo`.
 
 use super::exit::{Failure, OK};
-use super::Ctx;
+use super::{confirm, Ctx};
 use crate::config::Source;
+use crate::store::error::redacted_uri;
 use crate::tui::runtime::{self, Options};
 use clap::{Args, Subcommand};
 
@@ -39,20 +40,31 @@ impl DashboardArgs {
     }
 }
 
+#[derive(Args, Debug, Clone, Default)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+    /// Do not ask before writing the simulated campus into the database AUTOVOLT_MONGODB_URI
+    /// names (for scripts); the demo's own FerretDB needs no asking.
+    #[arg(long)]
+    pub yes: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum DashboardCommand {
     /// The live dashboard (also what `autovolt` alone opens).
     Tui(DashboardArgs),
     /// Everything on one machine: embedded broker, a private FerretDB (unless AUTOVOLT_MONGODB_URI
-    /// is set), a seeded campus, the simulated fleet, the collector and the dashboard.
-    Demo(DashboardArgs),
+    /// is set: then it asks first), a seeded campus, the simulated fleet, the collector and the
+    /// dashboard.
+    Demo(DemoArgs),
 }
 
 impl DashboardCommand {
     /// The options of this command that are configuration keys (`--theme`).
     pub fn config_flags(&self) -> Option<(&'static str, String)> {
         match self {
-            DashboardCommand::Tui(a) | DashboardCommand::Demo(a) => {
+            DashboardCommand::Tui(a) | DashboardCommand::Demo(DemoArgs { dashboard: a, .. }) => {
                 a.theme.clone().map(|t| ("theme", t))
             }
         }
@@ -64,10 +76,36 @@ pub async fn run(command: DashboardCommand, ctx: &Ctx) -> Result<i32, Failure> {
     match command {
         DashboardCommand::Tui(args) => dashboard(args, ctx).await,
         DashboardCommand::Demo(args) => {
-            // Only a URI the user gave replaces the demo's own FerretDB.
+            // Only a URI the user gave replaces the demo's own FerretDB; the demo did not create
+            // that database, so it writes its simulated campus there only when told to.
             let uri = (config.source("mongodb_uri") != Source::Default)
                 .then(|| config.mongodb_connection_uri());
-            crate::tui::demo::run(config, args.options(), uri)
+            let foreign = uri.as_deref().map(|u| {
+                format!(
+                    "{}, given by {}",
+                    redacted_uri(u),
+                    config.source("mongodb_uri")
+                )
+            });
+            // Nothing runs without a terminal: say so first, with the question it would ask.
+            if let Err(why) = crate::tui::terminal::available("the demo") {
+                let asks = match &foreign {
+                    Some(db) => {
+                        format!("; on one it asks before writing into {db} (--yes: without asking)")
+                    }
+                    None => String::new(),
+                };
+                return Err(Failure::unusable(format!("{why}{asks}")));
+            }
+            if let Some(db) = &foreign {
+                confirm(
+                    &format!(
+                        "write the demo's simulated campus (boards, telemetry, a demo collector) into {db}, instead of the demo's own FerretDB"
+                    ),
+                    args.yes,
+                )?;
+            }
+            crate::tui::demo::run(config, args.dashboard.options(), uri)
                 .await
                 .map(|()| OK)
                 .map_err(|e| Failure::unusable(format!("demo: {e:#}")))
@@ -77,6 +115,8 @@ pub async fn run(command: DashboardCommand, ctx: &Ctx) -> Result<i32, Failure> {
 
 /// Opens the dashboard; errors after the terminal is restored go to stderr.
 pub async fn dashboard(args: DashboardArgs, ctx: &Ctx) -> Result<i32, Failure> {
+    // Without a terminal it stops before it starts anything (exit 2, one line).
+    crate::tui::terminal::available("the dashboard").map_err(Failure::unusable)?;
     runtime::run(&ctx.config, args.options())
         .await
         .map(|()| OK)

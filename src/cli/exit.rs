@@ -56,6 +56,7 @@ pub fn code_of(e: &StoreError) -> i32 {
         StoreError::BadUri(_)
         | StoreError::Unreachable { .. }
         | StoreError::AuthFailed { .. }
+        | StoreError::NoSchema { .. }
         | StoreError::NotFound(_)
         | StoreError::Invalid(_)
         | StoreError::Driver(_)

@@ -338,7 +338,7 @@ async fn toggle(
     name: String,
 ) -> Result<i32, Failure> {
     let device = store.device_named(device).await?;
-    let relay = Relay::connect(
+    let relay = Relay::connect_once(
         &ctx.config.mqtt_url,
         &format!("autovolt-toggle-{}-{}", hostname(), std::process::id()),
         &ctx.broker_access(),

@@ -18,7 +18,7 @@ pub mod users;
 
 use crate::config::Config;
 use crate::domain::Actor;
-use crate::store::{Store, DEFAULT_SELECTION_TIMEOUT};
+use crate::store::{Store, StoreError, DEFAULT_SELECTION_TIMEOUT};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use exit::Failure;
 use std::ffi::OsString;
@@ -242,19 +242,20 @@ impl Ctx {
     /// typo in its name) is named as such, before anything reads or writes it.
     pub async fn open(&self) -> Result<Store, Failure> {
         let store = self.connect().await?;
-        match store.schema_version().await {
-            Ok(0) => {
-                let name = store.database().name().to_string();
-                store.close().await;
-                Err(Failure::unusable(format!(
-                    "the database {name:?} has no schema (version 0): run `autovolt migrate up`, or check the database name in the URI (it comes from {})",
-                    self.config.source("mongodb_uri")
-                )))
-            }
+        match store.require_schema().await {
             Ok(_) => Ok(store),
             Err(e) => {
                 store.close().await;
-                Err(e.into())
+                let no_schema = matches!(e, StoreError::NoSchema { .. });
+                let mut f = Failure::from(e);
+                if no_schema {
+                    f.message = format!(
+                        "{} (the URI comes from {})",
+                        f.message,
+                        self.config.source("mongodb_uri")
+                    );
+                }
+                Err(f)
             }
         }
     }

@@ -259,11 +259,32 @@ impl Drop for AbortOnDrop {
 }
 
 impl Relay {
-    /// Connects and subscribes to the boards' reports; returns once subscribed.
+    /// Connects and subscribes to the boards' reports; returns once subscribed, trying again
+    /// for up to 10 s while the broker refuses or cannot be reached (it may be restarting).
     pub async fn connect(
         url: &str,
         client_id: &str,
         access: &BrokerAccess,
+    ) -> Result<Relay, ToggleError> {
+        Self::connect_with(url, client_id, access, true).await
+    }
+
+    /// [`Relay::connect`] without trying again: a broker that refuses the connection (a closed
+    /// port, a wrong password) or cannot be reached is the answer at once, for a person waiting
+    /// at the command line.
+    pub async fn connect_once(
+        url: &str,
+        client_id: &str,
+        access: &BrokerAccess,
+    ) -> Result<Relay, ToggleError> {
+        Self::connect_with(url, client_id, access, false).await
+    }
+
+    async fn connect_with(
+        url: &str,
+        client_id: &str,
+        access: &BrokerAccess,
+        retry: bool,
     ) -> Result<Relay, ToggleError> {
         let mut o = connection::options(url, client_id, access)?;
         o.set_clean_session(true);
@@ -297,6 +318,9 @@ impl Relay {
                     Ok(_) => {}
                     Err(e) => {
                         let _ = ready_tx.send(Some(Err(connection::explain(&e, &broker, &access))));
+                        if !retry {
+                            return;
+                        }
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }
@@ -306,7 +330,7 @@ impl Relay {
         let outcome = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 if let Some(r) = ready.borrow_and_update().clone() {
-                    if r.is_ok() {
+                    if r.is_ok() || !retry {
                         return r;
                     }
                 }

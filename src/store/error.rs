@@ -14,6 +14,9 @@ pub enum StoreError {
     },
     #[error("the database refused the credentials for {address}; check the user and password in the URI")]
     AuthFailed { address: String },
+    /// No migration was ever applied (schema version 0): a new database, or a typo in its name.
+    #[error("the database {database:?} has no schema (version 0): run `autovolt migrate up`, or check the database name in the URI")]
+    NoSchema { database: String },
     #[error("{0}")]
     Duplicate(String),
     #[error("not found: {0}")]
@@ -148,6 +151,7 @@ impl StoreError {
             StoreError::BadUri(_)
             | StoreError::Unreachable { .. }
             | StoreError::AuthFailed { .. }
+            | StoreError::NoSchema { .. }
             | StoreError::Duplicate(_)
             | StoreError::NotFound(_)
             | StoreError::Conflict(_) => Fault::Transient,

@@ -168,6 +168,17 @@ impl Store {
         Ok(self.migration_status().await?.version())
     }
 
+    /// The schema version, or [`StoreError::NoSchema`] at version 0: a database nothing was ever
+    /// migrated into (a new one, or a typo in its name) is named as such before anything reads it.
+    pub async fn require_schema(&self) -> Result<i32, StoreError> {
+        match self.schema_version().await? {
+            0 => Err(StoreError::NoSchema {
+                database: self.database().name().to_string(),
+            }),
+            v => Ok(v),
+        }
+    }
+
     /// Takes the lock (taking over one whose lease expired), or says who holds it.
     async fn lock_migrations(&self, owner: &str) -> Result<(), StoreError> {
         match self

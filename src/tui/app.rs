@@ -1,9 +1,10 @@
 //! The dashboard's state and `update`, the only way it changes. Effects (publish, write, run) are
 //! returned to the runtime, which runs them and feeds their results back as events.
 
+use super::cursor::{Cursor, Row};
 use super::event::{AggregationUpdate, DbChange, DbHealth, Event, Link, LinkState, Live};
 use super::keymap::{Action, Keymap};
-use super::model::{Campus, Clock, Presence, Ring, ToggleState};
+use super::model::{Campus, Clock, Presence, Ring, RoomKey, ToggleState};
 use super::theme::{Symbols, Theme};
 use super::trends::TrendsState;
 use super::waste::{waste, WasteRow};
@@ -234,9 +235,12 @@ pub struct App {
     pub clock: Clock,
     pub view: View,
     history: Vec<View>,
-    pub rooms_sel: usize,
-    pub switch_sel: usize,
-    pub list_sel: usize,
+    /// The classrooms list's cursor.
+    rooms_cursor: Cursor,
+    /// The open classroom's switches' cursor.
+    switch_cursor: Cursor,
+    /// The cursor of the other views' lists.
+    list_cursor: Cursor,
     pub sort: SortKey,
     pub filter: String,
     pub modal: Option<Modal>,
@@ -287,9 +291,9 @@ impl App {
             clock,
             view: View::Classrooms,
             history: Vec::new(),
-            rooms_sel: 0,
-            switch_sel: 0,
-            list_sel: 0,
+            rooms_cursor: Cursor::default(),
+            switch_cursor: Cursor::default(),
+            list_cursor: Cursor::default(),
             sort: SortKey::Cost,
             filter: String::new(),
             modal: None,
@@ -372,8 +376,16 @@ impl App {
                 self.height = h;
                 self.dirty = true;
             }
-            Event::Key(k) => self.key(k, &mut fx),
-            Event::Mouse(m) => self.mouse(m),
+            // A key acts on the row the operator sees: the cursor is on what that row shows from
+            // now on, wherever a re-sort takes it.
+            Event::Key(k) => {
+                self.move_by(0);
+                self.key(k, &mut fx)
+            }
+            Event::Mouse(m) => {
+                self.move_by(0);
+                self.mouse(m)
+            }
             Event::Live(live) => self.live(live, &mut fx),
             Event::Db(change) => self.db(change),
             Event::Link(link, state) => {
@@ -575,7 +587,11 @@ impl App {
                     h.largest = h.largest.take().or(self.db_health.largest.take());
                     self.db_health = h;
                 }
+                // The campus is rebuilt and may number its classrooms and boards otherwise: the
+                // views open, and a confirmation asked, stay on what they show.
+                let places = self.places();
                 self.campus.load(*snap, now);
+                self.find_places(places);
                 self.loaded = true;
                 // New rooms start their power history at the next tick, not a minute later.
                 self.last_sample_minute = i64::MIN;
@@ -702,16 +718,16 @@ impl App {
             Modal::Filter(mut input) => match k.code {
                 KeyCode::Esc => {
                     self.filter.clear();
-                    self.list_sel = 0;
-                    self.rooms_sel = 0;
+                    self.list_cursor = Cursor::default();
+                    self.rooms_cursor = Cursor::default();
                     None
                 }
                 KeyCode::Enter => None,
                 _ => {
                     input.handle_event(&ev);
                     self.filter = input.value().to_string();
-                    self.rooms_sel = 0;
-                    self.list_sel = 0;
+                    self.rooms_cursor = Cursor::default();
+                    self.list_cursor = Cursor::default();
                     Some(Modal::Filter(input))
                 }
             },
@@ -886,7 +902,7 @@ impl App {
             }
             Action::NextBoard if self.view == View::Trends => {
                 // The charts show the campus, or the classroom selected in the lists.
-                let selected = self.trends_rows().into_iter().nth(self.list_sel);
+                let selected = self.trends_rows().into_iter().nth(self.list_sel());
                 self.trends.scope = match (&self.trends.scope, selected) {
                     (None, Some(name)) => Some(name),
                     _ => None,
@@ -894,19 +910,20 @@ impl App {
             }
             Action::NextBoard => {
                 if let View::Classroom(room) = self.view {
-                    let boards = &self.campus.rooms[room].boards;
+                    let at = self.switch_sel();
+                    let mut next = 0;
                     let mut acc = 0;
-                    for &bi in boards {
-                        let n = self.campus.boards[bi].switches.len();
-                        if self.switch_sel < acc + n {
-                            self.switch_sel = acc + n;
+                    for &bi in &self.campus.rooms[room].boards {
+                        acc += self.campus.boards[bi].switches.len();
+                        if at < acc {
+                            next = acc;
                             break;
                         }
-                        acc += n;
                     }
-                    if self.switch_sel >= self.flat_switches(room).len() {
-                        self.switch_sel = 0;
+                    if next >= self.flat_switches(room).len() {
+                        next = 0;
                     }
+                    self.select(next);
                 }
             }
             Action::BoardInfo => {
@@ -921,7 +938,7 @@ impl App {
             }
             Action::Sort => {
                 self.sort = self.sort.next();
-                self.rooms_sel = 0;
+                self.rooms_cursor = Cursor::default();
             }
             Action::Classrooms => {
                 self.history.clear();
@@ -992,7 +1009,7 @@ impl App {
         if self.view != view {
             self.history.push(self.view);
             self.view = view;
-            self.list_sel = 0;
+            self.list_cursor = Cursor::default();
         }
     }
 
@@ -1008,22 +1025,22 @@ impl App {
     fn open(&mut self, fx: &mut Vec<Effect>) {
         match self.view {
             View::Classrooms => {
-                if let Some(&room) = self.visible_rooms().get(self.rooms_sel) {
+                if let Some(&room) = self.visible_rooms().get(self.rooms_sel()) {
                     self.go(View::Classroom(room));
-                    self.switch_sel = 0;
+                    self.switch_cursor = Cursor::default();
                 }
             }
             View::Waste => {
-                if let Some(row) = self.waste_rows().get(self.list_sel) {
+                if let Some(row) = self.waste_rows().get(self.list_sel()) {
                     let room = row.room;
                     self.go(View::Classroom(room));
-                    self.switch_sel = 0;
+                    self.switch_cursor = Cursor::default();
                 }
             }
             View::Trends => {
-                if let Some(room) = self.trends_room(self.list_sel) {
+                if let Some(room) = self.trends_room(self.list_sel()) {
                     self.go(View::Classroom(room));
-                    self.switch_sel = 0;
+                    self.switch_cursor = Cursor::default();
                 }
             }
             View::Classroom(_) | View::Board(_) => self.toggle_selected(fx),
@@ -1200,10 +1217,10 @@ impl App {
 
     fn current_room(&self) -> Option<usize> {
         match self.view {
-            View::Classrooms => self.visible_rooms().get(self.rooms_sel).copied(),
+            View::Classrooms => self.visible_rooms().get(self.rooms_sel()).copied(),
             View::Classroom(r) => Some(r),
             View::Board(b) => Some(self.campus.boards[b].room),
-            View::Waste => self.waste_rows().get(self.list_sel).map(|w| w.room),
+            View::Waste => self.waste_rows().get(self.list_sel()).map(|w| w.room),
             _ => None,
         }
     }
@@ -1219,9 +1236,11 @@ impl App {
 
     pub fn selected_switch(&self) -> Option<(usize, usize)> {
         match self.view {
-            View::Classroom(room) => self.flat_switches(room).get(self.switch_sel).copied(),
-            View::Board(bi) => (self.list_sel < self.campus.boards[bi].switches.len())
-                .then_some((bi, self.list_sel)),
+            View::Classroom(room) => self.flat_switches(room).get(self.switch_sel()).copied(),
+            View::Board(bi) => {
+                let si = self.list_sel();
+                (si < self.campus.boards[bi].switches.len()).then_some((bi, si))
+            }
             _ => None,
         }
     }
@@ -1286,8 +1305,9 @@ impl App {
             .collect()
     }
 
-    fn list_len(&self) -> usize {
-        match self.view {
+    /// Rows in `view`'s list.
+    fn list_len(&self, view: View) -> usize {
+        match view {
             View::Classrooms => self.visible_rooms().len(),
             View::Classroom(r) => self.flat_switches(r).len(),
             View::Board(b) => self.campus.boards[b].switches.len(),
@@ -1300,26 +1320,119 @@ impl App {
         }
     }
 
+    /// What the rows of `view`'s list show, in display order: classrooms and switches, which the
+    /// cursor follows; `None` for the lists it follows by position (the activity, newest first,
+    /// the tariff's and the schedules').
+    fn rows(&self, view: View) -> Option<Vec<Row>> {
+        let room = |r: usize| Row::Room(self.campus.room_key(r));
+        let switch = |b: usize, s: usize| Row::Switch {
+            board: self.campus.boards[b].id.clone(),
+            switch: self.campus.boards[b].switches[s].id.clone(),
+        };
+        match view {
+            View::Classrooms => Some(self.visible_rooms().into_iter().map(room).collect()),
+            View::Classroom(r) => Some(
+                self.flat_switches(r)
+                    .into_iter()
+                    .map(|(b, s)| switch(b, s))
+                    .collect(),
+            ),
+            View::Board(b) => Some(
+                (0..self.campus.boards[b].switches.len())
+                    .map(|s| switch(b, s))
+                    .collect(),
+            ),
+            View::Waste => Some(self.waste_rows().iter().map(|w| room(w.room)).collect()),
+            View::Trends => {
+                let (cost, waste) = self.trends_tops();
+                let ranked = |waste: bool| {
+                    move |(classroom, _): (String, f64)| Row::Ranked { waste, classroom }
+                };
+                Some(
+                    cost.into_iter()
+                        .map(ranked(false))
+                        .chain(waste.into_iter().map(ranked(true)))
+                        .collect(),
+                )
+            }
+            View::Activity | View::Tariff | View::Schedules | View::Health => None,
+        }
+    }
+
+    fn cursor(&self, view: View) -> &Cursor {
+        match view {
+            View::Classrooms => &self.rooms_cursor,
+            View::Classroom(_) => &self.switch_cursor,
+            _ => &self.list_cursor,
+        }
+    }
+
+    fn cursor_mut(&mut self, view: View) -> &mut Cursor {
+        match view {
+            View::Classrooms => &mut self.rooms_cursor,
+            View::Classroom(_) => &mut self.switch_cursor,
+            _ => &mut self.list_cursor,
+        }
+    }
+
+    /// The row of `view`'s list its cursor is on.
+    fn selected_row(&self, view: View) -> usize {
+        let rows = self.rows(view);
+        let len = rows.as_ref().map_or_else(|| self.list_len(view), Vec::len);
+        self.cursor(view).row(len, rows.as_deref())
+    }
+
+    /// The row of the classrooms list the cursor is on (it follows its classroom as the list
+    /// re-sorts).
+    pub fn rooms_sel(&self) -> usize {
+        self.selected_row(View::Classrooms)
+    }
+
+    /// The row of the open classroom's switches the cursor is on.
+    pub fn switch_sel(&self) -> usize {
+        match self.view {
+            View::Classroom(_) => self.selected_row(self.view),
+            _ => 0,
+        }
+    }
+
+    /// The row of the current view's list (a board's switches, waste, activity, …) the cursor
+    /// is on.
+    pub fn list_sel(&self) -> usize {
+        match self.view {
+            View::Classrooms | View::Classroom(_) => 0,
+            v => self.selected_row(v),
+        }
+    }
+
+    /// Puts the current view's cursor on row `i`, and on what that row shows.
+    fn select(&mut self, i: usize) {
+        let view = self.view;
+        let rows = self.rows(view);
+        self.cursor_mut(view).set(i, rows.as_deref());
+    }
+
     /// Rows a page move jumps.
     fn page(&self) -> usize {
         self.height.saturating_sub(8).max(1) as usize
     }
 
-    fn selection_mut(&mut self) -> &mut usize {
-        match self.view {
-            View::Classrooms => &mut self.rooms_sel,
-            View::Classroom(_) => &mut self.switch_sel,
-            _ => &mut self.list_sel,
-        }
-    }
-
+    /// Moves the current view's cursor by `delta` rows within its list; `move_by(0)` puts it on
+    /// what its row shows now (the row the operator sees is the one a key acts on).
     fn move_by(&mut self, delta: i64) {
-        let len = self.list_len();
-        let sel = self.selection_mut();
-        let max = len.saturating_sub(1) as i64;
-        *sel = (*sel as i64).saturating_add(delta).clamp(0, max) as usize;
+        let view = self.view;
+        let rows = self.rows(view);
+        let len = rows.as_ref().map_or_else(|| self.list_len(view), Vec::len);
+        let cursor = self.cursor_mut(view);
+        let at = cursor.row(len, rows.as_deref()) as i64;
+        let to = at
+            .saturating_add(delta)
+            .clamp(0, len.saturating_sub(1) as i64) as usize;
+        cursor.set(to, rows.as_deref());
     }
 
+    /// Leaves a classroom or board that is gone. The cursors need nothing: each finds its row
+    /// when read.
     fn clamp_selection(&mut self) {
         if let View::Classroom(r) | View::Board(r) = self.view {
             let limit = match self.view {
@@ -1331,7 +1444,6 @@ impl App {
                 self.history.clear();
             }
         }
-        self.move_by(0);
     }
 
     fn mouse(&mut self, m: MouseEvent) {
@@ -1340,13 +1452,77 @@ impl App {
             MouseEventKind::ScrollUp => self.move_by(-3),
             MouseEventKind::Down(MouseButton::Left) => {
                 if let Some(i) = super::views::row_at(self, m.row) {
-                    *self.selection_mut() = i;
+                    self.select(i);
                     self.move_by(0);
                 }
             }
             _ => return,
         }
         self.dirty = true;
+    }
+}
+
+/// A view by what it shows, to find it again in a rebuilt campus.
+#[derive(Debug, Clone, PartialEq)]
+enum Place {
+    Room(RoomKey),
+    Board(String),
+    Other(View),
+}
+
+/// The views open (the current one last) and the room of an all-off confirmation, by what they
+/// show.
+struct Places {
+    views: Vec<Place>,
+    all_off: Option<RoomKey>,
+}
+
+impl App {
+    fn place(&self, view: View) -> Place {
+        match view {
+            View::Classroom(r) => Place::Room(self.campus.room_key(r)),
+            View::Board(b) => Place::Board(self.campus.boards[b].id.clone()),
+            v => Place::Other(v),
+        }
+    }
+
+    fn places(&self) -> Places {
+        Places {
+            views: self
+                .history
+                .iter()
+                .chain([&self.view])
+                .map(|&v| self.place(v))
+                .collect(),
+            all_off: match self.modal {
+                Some(Modal::ConfirmAllOff(r)) => Some(self.campus.room_key(r)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Puts the views and the confirmation back on what they showed; a classroom or board that
+    /// is gone closes its view (and the confirmation, its question).
+    fn find_places(&mut self, places: Places) {
+        let find = |p: &Place| match p {
+            Place::Room(k) => self.campus.room_by_key(k).map(View::Classroom),
+            Place::Board(id) => self.campus.board_by_id(id).map(View::Board),
+            Place::Other(v) => Some(*v),
+        };
+        let mut views: Vec<Option<View>> = places.views.iter().map(find).collect();
+        match views.pop().flatten() {
+            Some(v) => {
+                self.view = v;
+                self.history = views.into_iter().flatten().collect();
+            }
+            None => {
+                self.view = View::Classrooms;
+                self.history.clear();
+            }
+        }
+        if let Some(key) = places.all_off {
+            self.modal = self.campus.room_by_key(&key).map(Modal::ConfirmAllOff);
+        }
     }
 }
 

@@ -166,6 +166,8 @@ pub enum LinkState {
     Connecting,
     Up(String),
     Down(String),
+    /// Reached, but not usable as it is (a database without a schema): why, and what to do.
+    Unusable(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -20,7 +20,7 @@ use crate::domain::interval::{local_date, local_midnight};
 use crate::domain::totals::RowNotice;
 use crate::domain::Instant;
 use crate::store::changefeed::{ChangeFeed, FeedEvent, FeedMode, FeedOptions, Record};
-use crate::store::{collections, CommandObserver, Store, DEFAULT_SELECTION_TIMEOUT};
+use crate::store::{collections, CommandObserver, Store, StoreError, DEFAULT_SELECTION_TIMEOUT};
 use chrono::Days;
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,7 +139,19 @@ pub async fn follow_database(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "database snapshot");
-                down(&tx, e.to_string(), "waiting for the database").await;
+                // A database nothing was migrated into (a typo in its name, often) is named as
+                // such, not shown as an empty campus.
+                let state = match e.downcast_ref::<StoreError>() {
+                    Some(no @ StoreError::NoSchema { .. }) => LinkState::Unusable(no.to_string()),
+                    _ => LinkState::Down(e.to_string()),
+                };
+                let _ = tx.send(Event::Link(Link::Db, state)).await;
+                let _ = tx
+                    .send(Event::Link(
+                        Link::Feed,
+                        LinkState::Down("waiting for the database".into()),
+                    ))
+                    .await;
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
@@ -173,8 +185,9 @@ fn mode_text(feed: &ChangeFeed) -> String {
     }
 }
 
-/// The campus as it is now, from the small collections only.
+/// The campus as it is now, from the small collections only, once the database has a schema.
 async fn first_screen(store: &Store) -> anyhow::Result<Snapshot> {
+    store.require_schema().await?;
     let classrooms = store.classrooms().await?;
     let devices = store.devices().await?;
     let settings = store.active_power_settings().await?;

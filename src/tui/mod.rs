@@ -2,6 +2,7 @@
 //! themes and key bindings.
 
 pub mod app;
+pub mod cursor;
 pub mod demo;
 pub mod event;
 pub mod follow;

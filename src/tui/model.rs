@@ -115,6 +115,14 @@ pub struct Board {
     pub switches: Vec<SwitchView>,
 }
 
+/// A classroom by identity, whatever its place in the campus's list: its `_id`, else (the room of
+/// boards assigned to no classroom) its name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RoomKey {
+    Id(String),
+    Name(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct Room {
     pub id: Option<String>,
@@ -534,6 +542,21 @@ impl Campus {
         for bi in 0..self.boards.len() {
             self.sync_board_totals(bi);
         }
+    }
+
+    pub fn room_key(&self, room: usize) -> RoomKey {
+        let r = &self.rooms[room];
+        match &r.id {
+            Some(id) => RoomKey::Id(id.clone()),
+            None => RoomKey::Name(r.name.clone()),
+        }
+    }
+
+    pub fn room_by_key(&self, key: &RoomKey) -> Option<usize> {
+        self.rooms.iter().position(|r| match key {
+            RoomKey::Id(id) => r.id.as_ref() == Some(id),
+            RoomKey::Name(name) => r.id.is_none() && r.name == *name,
+        })
     }
 
     pub fn board_by_id(&self, id: &str) -> Option<usize> {

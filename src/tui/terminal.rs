@@ -8,7 +8,7 @@ use crossterm::terminal::{
 };
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
-use std::io::{stdout, Stdout};
+use std::io::{stdin, stdout, IsTerminal, Stdout};
 
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
 
@@ -23,9 +23,25 @@ pub fn restore() {
     );
 }
 
+/// Whether the dashboard can run here: it reads keys from stdin and draws on stdout, so both must
+/// be a terminal (`ssh host autovolt` without `-t`, a pipe or `</dev/null` give none). `Err` says
+/// so in one sentence about `what` ("the dashboard").
+pub fn available(what: &str) -> Result<(), String> {
+    let missing = match (stdin().is_terminal(), stdout().is_terminal()) {
+        (true, true) => return Ok(()),
+        (false, true) => "its input is not",
+        (true, false) => "its output is not",
+        (false, false) => "neither its input nor its output is",
+    };
+    Err(format!(
+        "{what} needs a terminal and {missing} one: run it in a terminal (over ssh: ssh -t)"
+    ))
+}
+
 /// Enters the dashboard's terminal mode and installs a panic hook that leaves it first, so that the
-/// panic message is readable.
+/// panic message is readable. Refuses, before changing anything, where there is no terminal.
 pub fn enter() -> std::io::Result<Term> {
+    available("the dashboard").map_err(std::io::Error::other)?;
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();

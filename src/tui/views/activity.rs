@@ -10,18 +10,19 @@ use ratatui::widgets::{Row, Table};
 use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let sel = app.list_sel();
     let s = &app.symbols;
     let t = &app.theme;
     let items = app.visible_activity();
     let rows_fit = list_rows(area);
-    let off = scroll_offset(app.list_sel, rows_fit);
+    let off = scroll_offset(sel, rows_fit);
     let rows: Vec<Row> = items
         .iter()
         .enumerate()
         .skip(off)
         .take(rows_fit)
         .map(|(i, a)| {
-            let marker = if i == app.list_sel { s.selected } else { " " };
+            let marker = if i == sel { s.selected } else { " " };
             let row = Row::new(vec![
                 format!("{marker}{}", date_time(a.timestamp, app.settings.tz)),
                 fit(&a.action, 16),
@@ -30,7 +31,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 who(a),
             ])
             .style(t.text);
-            if i == app.list_sel {
+            if i == sel {
                 row.style(t.selected)
             } else {
                 row

@@ -23,6 +23,7 @@ fn switches_height(body: Rect) -> u16 {
 }
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect, bi: usize) {
+    let sel = app.list_sel();
     let s = &app.symbols;
     let t = &app.theme;
     let b = &app.campus.boards[bi];
@@ -81,14 +82,14 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, bi: usize) {
         ..area
     };
     let rows = switch_rows(area);
-    let off = scroll_offset(app.list_sel, rows);
+    let off = scroll_offset(sel, rows);
     let wide = area.width >= 100;
     let mut lines = vec![grid_header(app, wide)];
     lines.extend(
         (0..b.switches.len())
             .skip(off)
             .take(rows)
-            .map(|si| switch_line(app, bi, si, si == app.list_sel, wide)),
+            .map(|si| switch_line(app, bi, si, si == sel, wide)),
     );
     frame.render_widget(
         Paragraph::new(lines).block(bordered(

@@ -38,7 +38,7 @@ fn grid_rows(area: Rect) -> usize {
 fn offset(app: &App, all: &[GridLine], rows: usize) -> usize {
     let sel_line = all
         .iter()
-        .position(|l| *l == GridLine::Switch(app.switch_sel))
+        .position(|l| *l == GridLine::Switch(app.switch_sel()))
         .unwrap_or(0);
     scroll_offset(sel_line, rows)
 }
@@ -57,6 +57,7 @@ pub fn switch_at(app: &App, area: Rect, room: usize, y: u16) -> Option<usize> {
 }
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect, room: usize) {
+    let sel = app.switch_sel();
     let s = &app.symbols;
     let t = &app.theme;
     let r = &app.campus.rooms[room];
@@ -100,7 +101,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, room: usize) {
             GridLine::Board(bi) => board_line(app, bi),
             GridLine::Switch(i) => {
                 let (bi, si) = app.flat_switches(room)[i];
-                switch_line(app, bi, si, i == app.switch_sel, wide)
+                switch_line(app, bi, si, i == sel, wide)
             }
         })
         .collect();

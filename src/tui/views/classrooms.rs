@@ -1,20 +1,22 @@
 //! Home: every classroom with its boards, switches on, power and today's energy and cost.
 
 use super::super::app::App;
+use super::super::event::LinkState;
 use super::super::widgets::spark::sparkline;
 use super::{bordered, list_rows, scroll_offset, today_kwh, today_money};
 use crate::format::{fit, watts};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table};
+use ratatui::widgets::{Cell, Padding, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let sel = app.rooms_sel();
     let s = &app.symbols;
     let t = &app.theme;
     let rooms = app.visible_rooms();
     let rows_fit = list_rows(area);
-    let offset = scroll_offset(app.rooms_sel, rows_fit);
+    let offset = scroll_offset(sel, rows_fit);
     let wide = area.width >= 110;
     let spark_w = if wide {
         (area.width as usize).saturating_sub(96).clamp(8, 40)
@@ -41,11 +43,28 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             t.warn,
         ));
     }
-    if !app.loaded {
+    if !app.loaded && !matches!(app.links.db, LinkState::Unusable(_)) {
         title.push(Span::styled(
             format!("{} loading{} ", s.rule, s.pending),
             t.pending,
         ));
+    }
+    // A database without a schema has no campus to show: what to do instead, at any width.
+    if let (LinkState::Unusable(why), true) = (&app.links.db, app.campus.rooms.is_empty()) {
+        let text = vec![
+            Line::from(""),
+            Line::from(Span::styled(format!("{} {why}.", s.failed), t.error)),
+            Line::from(""),
+            Line::from(Span::styled(
+                "The campus shows here once the database has a schema.",
+                t.dim,
+            )),
+        ];
+        let note = Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .block(bordered(app, Line::from(title)).padding(Padding::horizontal(1)));
+        frame.render_widget(note, area);
+        return;
     }
     let mut header = vec!["Room", "Boards", "On", "Power", "Today kWh", "Today ₹"];
     if s.rupee != "₹" {
@@ -63,7 +82,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .map(|(i, &ri)| {
             let r = &app.campus.rooms[ri];
             let st = app.campus.room_stats(ri, &app.clock);
-            let selected = i == app.rooms_sel;
+            let selected = i == sel;
             let offline = st.boards_total - st.boards_online;
             let mut alerts = Vec::new();
             if offline > 0 {

@@ -18,6 +18,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             LinkState::Up(detail) => (s.online, detail.clone(), t.ok),
             LinkState::Connecting => (s.pending, "connecting".to_string(), t.pending),
             LinkState::Down(_) => (s.failed, "down".to_string(), t.error),
+            LinkState::Unusable(_) => (s.failed, "unusable".to_string(), t.error),
         };
         vec![
             Span::styled(format!("{gap}{name} "), t.header),

@@ -18,7 +18,9 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let dot = |state: &LinkState| match state {
         LinkState::Up(_) => Span::styled(format!("{} ", s.online), t.ok),
         LinkState::Connecting => Span::styled(format!("{} ", s.pending), t.pending),
-        LinkState::Down(_) => Span::styled(format!("{} ", s.failed), t.error),
+        LinkState::Down(_) | LinkState::Unusable(_) => {
+            Span::styled(format!("{} ", s.failed), t.error)
+        }
     };
     let label = |k: &str| Span::styled(format!(" {k:<10}"), t.accent);
     let mut lines = Vec::new();
@@ -30,7 +32,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let feed = match &app.links.feed {
         LinkState::Up(mode) => format!("change feed: {mode}"),
         LinkState::Connecting => "change feed: starting".into(),
-        LinkState::Down(e) => format!("change feed: down ({e})"),
+        LinkState::Down(e) | LinkState::Unusable(e) => format!("change feed: down ({e})"),
     };
     let schema = h
         .schema_version
@@ -49,7 +51,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             t.text,
         ),
     ];
-    if let LinkState::Down(e) = &app.links.db {
+    if let LinkState::Down(e) | LinkState::Unusable(e) = &app.links.db {
         db.push(Span::styled(format!("   {e}"), t.error));
     }
     lines.push(Line::from(db));
@@ -63,7 +65,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let mqtt_state = match &app.links.mqtt {
         LinkState::Up(_) => format!("connected {}", app.settings.mqtt_url),
         LinkState::Connecting => format!("connecting to {}", app.settings.mqtt_url),
-        LinkState::Down(e) => format!("down: {e}"),
+        LinkState::Down(e) | LinkState::Unusable(e) => format!("down: {e}"),
     };
     lines.push(Line::from(vec![
         label("MQTT"),

@@ -114,16 +114,16 @@ pub fn row_at(app: &App, y: u16) -> Option<usize> {
     let area = Rect::new(0, 0, app.width, app.height);
     let body = areas(app, area).body;
     match app.view {
-        View::Classrooms => list_index(y, body.y + 2, list_rows(body), app.rooms_sel),
+        View::Classrooms => list_index(y, body.y + 2, list_rows(body), app.rooms_sel()),
         View::Classroom(room) => classroom::switch_at(app, body, room, y),
         View::Board(_) => list_index(
             y,
             body.y + board::INFO_HEIGHT + 2,
             board::switch_rows(body),
-            app.list_sel,
+            app.list_sel(),
         ),
         View::Activity | View::Waste | View::Tariff | View::Schedules => {
-            list_index(y, body.y + 2, list_rows(body), app.list_sel)
+            list_index(y, body.y + 2, list_rows(body), app.list_sel())
         }
         View::Health | View::Trends => None,
     }
@@ -161,6 +161,14 @@ fn bordered<'a>(app: &App, title: Line<'a>) -> Block<'a> {
 /// The banner for a lost connection; the view below keeps the last known state.
 fn banner(app: &App) -> Option<(String, Style)> {
     let w = app.symbols.warn;
+    let style = app
+        .theme
+        .error
+        .add_modifier(ratatui::style::Modifier::REVERSED);
+    // A database without a schema is reached: what to do about it comes first.
+    if let LinkState::Unusable(reason) = &app.links.db {
+        return Some((format!(" {w} {reason}"), style));
+    }
     let down = |what: &str, s: &LinkState| match s {
         LinkState::Down(reason) => Some(format!("{what} unreachable ({reason})")),
         _ => None,
@@ -180,9 +188,7 @@ fn banner(app: &App) -> Option<(String, Style)> {
             " {w} {}: showing the last known state, marked stale; reconnecting in the background",
             parts.join(", ")
         ),
-        app.theme
-            .error
-            .add_modifier(ratatui::style::Modifier::REVERSED),
+        style,
     ))
 }
 

@@ -38,11 +38,12 @@ pub fn next_text(app: &App, s: &Schedule) -> String {
 }
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let sel = app.list_sel();
     let s = &app.symbols;
     let t = &app.theme;
     let tz = app.settings.tz;
     let rows_fit = list_rows(area);
-    let off = scroll_offset(app.list_sel, rows_fit);
+    let off = scroll_offset(sel, rows_fit);
     let rows: Vec<Row> = app
         .schedules
         .iter()
@@ -50,7 +51,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .skip(off)
         .take(rows_fit)
         .map(|(i, sc)| {
-            let marker = if i == app.list_sel { s.selected } else { " " };
+            let marker = if i == sel { s.selected } else { " " };
             let state = if sc.enabled {
                 format!("{} on", s.online)
             } else {
@@ -66,7 +67,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 next_text(app, sc),
             ])
             .style(if sc.enabled { t.text } else { t.dim });
-            if i == app.list_sel {
+            if i == sel {
                 row.style(t.selected)
             } else {
                 row

@@ -11,6 +11,7 @@ use ratatui::widgets::{Row, Table};
 use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let sel = app.list_sel();
     let s = &app.symbols;
     let t = &app.theme;
     let now = app.clock.now;
@@ -18,7 +19,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let mut versions: Vec<_> = app.campus.tariff.versions.iter().collect();
     versions.sort_by_key(|v| std::cmp::Reverse(v.effective_from));
     let rows_fit = list_rows(area);
-    let off = scroll_offset(app.list_sel, rows_fit);
+    let off = scroll_offset(sel, rows_fit);
     let rows: Vec<Row> = versions
         .iter()
         .enumerate()
@@ -31,7 +32,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 (other, _, _) => other.as_str().to_string(),
             };
             let in_force = v.in_force_at(now);
-            let marker = if i == app.list_sel { s.selected } else { " " };
+            let marker = if i == sel { s.selected } else { " " };
             let row = Row::new(vec![
                 format!(
                     "{marker}{}",
@@ -54,7 +55,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 v.notes.clone().unwrap_or_default(),
             ])
             .style(if in_force { t.on } else { t.text });
-            if i == app.list_sel {
+            if i == sel {
                 row.style(t.selected)
             } else {
                 row

@@ -447,6 +447,7 @@ fn load_curve(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn tops(frame: &mut Frame, app: &App, area: Rect) {
+    let sel = app.list_sel();
     let s = &app.symbols;
     let t = &app.theme;
     let halves = Layout::default()
@@ -464,17 +465,14 @@ fn tops(frame: &mut Frame, app: &App, area: Rect) {
     };
     let table =
         |items: &[(String, f64)], offset: usize, selected_style: Style| -> Vec<Row<'static>> {
-            let first = scroll_offset(
-                app.list_sel.saturating_sub(offset).min(items.len()),
-                rows_fit,
-            );
+            let first = scroll_offset(sel.saturating_sub(offset).min(items.len()), rows_fit);
             items
                 .iter()
                 .enumerate()
-                .skip(if app.list_sel >= offset { first } else { 0 })
+                .skip(if sel >= offset { first } else { 0 })
                 .take(rows_fit)
                 .map(|(i, (n, v))| {
-                    let here = app.list_sel == offset + i;
+                    let here = sel == offset + i;
                     let marker = if here { s.selected } else { " " };
                     let row = Row::new(vec![
                         format!("{marker}{:>2} {}", i + 1, fit(&name(n), 14)),

@@ -9,12 +9,13 @@ use ratatui::widgets::{Row, Table};
 use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let sel = app.list_sel();
     let s = &app.symbols;
     let t = &app.theme;
     let rows_all = app.waste_rows();
     let total: f64 = rows_all.iter().map(|w| w.inr_per_hour).sum();
     let rows_fit = list_rows(area);
-    let off = scroll_offset(app.list_sel, rows_fit);
+    let off = scroll_offset(sel, rows_fit);
     let action = format!(
         "{}: all off",
         app.keymap.label(super::super::keymap::Action::AllOff)
@@ -25,7 +26,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .skip(off)
         .take(rows_fit)
         .map(|(i, w)| {
-            let marker = if i == app.list_sel { s.selected } else { " " };
+            let marker = if i == sel { s.selected } else { " " };
             let row = Row::new(vec![
                 format!("{marker}{}", fit(&app.campus.rooms[w.room].name, 12)),
                 fit(&w.loads, 18),
@@ -37,7 +38,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 action.clone(),
             ])
             .style(t.warn);
-            if i == app.list_sel {
+            if i == sel {
                 row.style(t.selected)
             } else {
                 row
