@@ -116,7 +116,6 @@ async fn start_navigate_toggle_confirmed_and_quit_cleanly() {
         chrono_tz::Asia::Kolkata,
     );
     sim.rate = 0.0;
-    sim.reboots = false;
     sim.report_every = Duration::from_secs(1);
     let (url, shutdown) = (mqtt.clone(), stop.clone());
     let fleet = tokio::spawn(async move { simulate::run(url, sim, shutdown).await });
