@@ -101,7 +101,6 @@ async fn simulate_a(
         .collect();
     let mut o = SimulateOptions::new(boards, chrono_tz::Asia::Kolkata);
     o.rate = 1e-9;
-    o.reboots = false;
     let counters = o.counters.clone();
     let stop = CancellationToken::new();
     let fleet = tokio::spawn(simulate::run(url.to_string(), o, stop.clone()));
