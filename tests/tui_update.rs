@@ -764,3 +764,43 @@ fn a_rebuilt_campus_keeps_the_open_room_its_switch_cursor_and_a_pending_all_off(
     assert_eq!(app.view, View::Classrooms);
     assert_eq!(app.visible_rooms()[app.rooms_sel()], now_room);
 }
+
+#[test]
+fn a_burst_of_board_messages_applied_as_one_batch_shows_what_they_would_one_by_one() {
+    let mut one_by_one = sample::app(6, 2, 6, Role::User, autovolt::tui::theme::UNICODE);
+    let mut batched = sample::app(6, 2, 6, Role::User, autovolt::tui::theme::UNICODE);
+    let mut burst = vec![];
+    for b in 0..one_by_one.campus.boards.len() {
+        let mac = one_by_one.campus.boards[b].mac;
+        let secret = secret_of(&one_by_one, b);
+        for (k, pin) in [16, 17, 18].into_iter().enumerate() {
+            burst.push(switch_event(mac, &secret, pin, k % 2 == 0, "manual"));
+        }
+        burst.push(heartbeat(mac));
+        burst.push(snapshot(mac, &secret, &[(16, false), (19, true)]));
+    }
+    let live: Vec<Live> = burst
+        .iter()
+        .map(|e| match e {
+            Event::Live(l) => l.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    for e in burst {
+        one_by_one.update(e);
+    }
+    batched.update(Event::LiveBatch(live));
+    assert_eq!(batched.live_messages, one_by_one.live_messages);
+    for (a, b) in batched.campus.boards.iter().zip(&one_by_one.campus.boards) {
+        let on =
+            |x: &autovolt::tui::model::Board| x.switches.iter().map(|s| s.on).collect::<Vec<_>>();
+        assert_eq!(on(a), on(b));
+    }
+    let (ta, tb) = (
+        batched.campus.totals.campus(),
+        one_by_one.campus.totals.campus(),
+    );
+    assert_eq!(ta.power_w, tb.power_w);
+    assert!(ta.power_w > 0.0);
+    assert_eq!(ta.today, tb.today);
+}

@@ -386,7 +386,20 @@ impl App {
                 self.move_by(0);
                 self.mouse(m)
             }
-            Event::Live(live) => self.live(live, &mut fx),
+            Event::Live(live) => {
+                if self.live(live, &mut fx) {
+                    self.campus.totals.tick(self.clock.now);
+                }
+            }
+            Event::LiveBatch(batch) => {
+                let mut totals_changed = false;
+                for live in batch {
+                    totals_changed |= self.live(live, &mut fx);
+                }
+                if totals_changed {
+                    self.campus.totals.tick(self.clock.now);
+                }
+            }
             Event::Db(change) => self.db(change),
             Event::Link(link, state) => {
                 let slot = match link {
@@ -537,12 +550,13 @@ impl App {
         self.dirty = true;
     }
 
-    fn live(&mut self, live: Live, fx: &mut Vec<Effect>) {
+    /// Applies one board message; true when the running totals must be brought up to date.
+    fn live(&mut self, live: Live, fx: &mut Vec<Effect>) -> bool {
         self.live_messages += 1;
         self.msgs_this_second = self.msgs_this_second.saturating_add(1);
         if live == Live::Rejected {
             self.rejected += 1;
-            return;
+            return false;
         }
         let out = self.campus.apply_live(&live, self.clock.now);
         if out.untrusted.is_some() {
@@ -566,12 +580,10 @@ impl App {
                 self.clock.now,
             ))));
         }
-        if out.totals_changed {
-            self.campus.totals.tick(self.clock.now);
-        }
         if out.changed {
             self.dirty = true;
         }
+        out.totals_changed
     }
 
     fn db(&mut self, change: DbChange) {

@@ -17,6 +17,9 @@ pub enum Event {
     Tick(Instant),
     /// A board's message, straight from the broker (no database round trip).
     Live(Live),
+    /// Board messages that were waiting together, applied in order with one update of the running
+    /// totals (a burst of thousands a second costs one recomputation, not one per message).
+    LiveBatch(Vec<Live>),
     /// A change read from the database (change stream or polling: the same events).
     Db(DbChange),
     /// A connection went up or down.

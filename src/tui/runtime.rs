@@ -32,6 +32,9 @@ pub const FRAME: Duration = Duration::from_millis(20);
 /// Events queued before live messages are dropped (counted) rather than blocking the broker.
 const QUEUE: usize = 16_384;
 
+/// The most events handled between two chances to draw: a steady flood still gets its frames.
+const DRAIN_AT_MOST: usize = 4_096;
+
 /// Command-line choices of a dashboard session.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -155,9 +158,28 @@ where
             }
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
-                handle(&mut app, ev, services);
-                while let Ok(ev) = rx.try_recv() {
-                    handle(&mut app, ev, services);
+                // Everything waiting is handled before the next frame; board messages in a row
+                // go as one batch.
+                let mut batch = Vec::new();
+                let mut next = Some(ev);
+                let mut taken = 0;
+                while let Some(ev) = next
+                    .take()
+                    .or_else(|| (taken < DRAIN_AT_MOST).then(|| rx.try_recv().ok()).flatten())
+                {
+                    taken += 1;
+                    match ev {
+                        Event::Live(live) => batch.push(live),
+                        other => {
+                            if !batch.is_empty() {
+                                handle(&mut app, Event::LiveBatch(std::mem::take(&mut batch)), services);
+                            }
+                            handle(&mut app, other, services);
+                        }
+                    }
+                }
+                if !batch.is_empty() {
+                    handle(&mut app, Event::LiveBatch(batch), services);
                 }
             }
         }
