@@ -441,3 +441,53 @@ async fn health_gives_each_indexs_size_where_the_server_reports_it() {
     assert_eq!(sized["index_sizes"]["n_1"], sizes["n_1"], "{sized}");
     assert!(sized["sizes_unknown_because"].is_null(), "{sized}");
 }
+
+#[tokio::test]
+async fn a_running_collector_cut_off_from_the_broker_leaves_the_boards_unknown_then_critical() {
+    let s = support::store("health_cut_off").await;
+    s.migrate_up(None, false).await.unwrap();
+    let now = autovolt::domain::dates::now_millis();
+    let lost = now - Duration::seconds(30);
+    let mut status = s.collector_statuses().await.unwrap();
+    assert!(status.is_empty());
+    support::collector_heard_at(&s, "cut", now).await;
+    status = s.collector_statuses().await.unwrap();
+    let mut record = status.remove(0);
+    record.broker_connected = false;
+    record.broker_lost_at = Some(lost);
+    s.write_collector_status(&record).await.unwrap();
+    let limit = std::time::Duration::from_secs(120);
+
+    let soon = s.health(now, limit).await.unwrap();
+    assert_eq!(soon.status, HealthLevel::Warning);
+    let since = autovolt::store::health::since_text(lost, now, s.timezone());
+    assert_eq!(
+        soon.warnings,
+        [format!(
+            "collector cut is not connected to the broker since {since}"
+        )]
+    );
+    assert_eq!(soon.boards.online, None);
+    assert_eq!(soon.boards.unknown_since, Some(lost));
+
+    // Still renewing its record, still cut off, past the offline threshold.
+    record.updated_at = lost + Duration::seconds(125);
+    s.write_collector_status(&record).await.unwrap();
+    let later = s
+        .health(lost + Duration::seconds(125), limit)
+        .await
+        .unwrap();
+    assert_eq!(later.status, HealthLevel::Critical);
+    assert_eq!(
+        later.criticals,
+        [format!(
+            "no collector has heard the boards since {}: longer than the offline threshold 120 s",
+            autovolt::store::health::since_text(lost, lost + Duration::seconds(125), s.timezone())
+        )]
+    );
+    assert_eq!(later.warnings.len(), 1, "{:?}", later.warnings);
+    assert!(later
+        .render()
+        .trim_end()
+        .ends_with("✕ CRITICAL (1 critical, 1 warning)"));
+}
