@@ -23,8 +23,38 @@ async fn connects_and_probes_the_server() {
 }
 
 #[tokio::test]
-async fn an_absent_server_is_reported_within_the_timeout() {
+async fn a_refused_connection_is_reported_at_once() {
     let port = autovolt::servers::free_port().unwrap();
+    let started = std::time::Instant::now();
+    // A long timeout: a refusal must not wait for it.
+    let err = match Store::connect(
+        &format!("mongodb://127.0.0.1:{port}/x"),
+        Duration::from_secs(30),
+    )
+    .await
+    {
+        Err(e) => e,
+        Ok(_) => panic!("connected to nothing"),
+    };
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        matches!(err, StoreError::ConnectionRefused { .. }),
+        "{err:?}"
+    );
+    assert!(err.is_unreachable());
+    assert_eq!(autovolt::cli::exit::code_of(&err), 2);
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("nothing listens at mongodb://127.0.0.1:{port}/x")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_is_reported_within_the_timeout() {
+    // Accepts connections (the kernel does, for a listening socket) but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
     let started = std::time::Instant::now();
     let err = match Store::connect(
         &format!("mongodb://127.0.0.1:{port}/x"),

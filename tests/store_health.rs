@@ -100,6 +100,22 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
             .await
             .unwrap();
     }
+    // Without a collector the boards' recorded state is only what was last heard.
+    let unheard = s
+        .health(now, std::time::Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(unheard.status, HealthLevel::Warning);
+    assert_eq!(unheard.boards.online, None);
+    assert_eq!(
+        unheard.warnings,
+        ["no collector running: none has run on this database; start `autovolt collect`"]
+    );
+    assert!(unheard
+        .render()
+        .contains("unknown (no collector has heard them)"));
+
+    support::collector_heard_at(&s, "c1", now).await;
     let ok = s
         .health(now, std::time::Duration::from_secs(120))
         .await
@@ -107,7 +123,8 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
     assert_eq!(ok.status, HealthLevel::Ok, "{:?}", ok.warnings);
     assert_eq!(ok.schema_version, latest_version());
     assert_eq!(ok.boards.total, 4);
-    assert_eq!(ok.boards.online, 4);
+    assert_eq!(ok.boards.online, Some(4));
+    assert_eq!(ok.boards.unknown_since, None);
     assert_eq!(
         ok.unregistered_macs,
         ["DE:AD:BE:EF:00:01", "DE:AD:BE:EF:00:02"]
@@ -131,6 +148,8 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
     .await
     .unwrap();
     let later = now + Duration::minutes(10);
+    // The collector still runs, but no board has reported for ten minutes.
+    support::collector_heard_at(&s, "c1", later).await;
     let warn = s
         .health(later, std::time::Duration::from_secs(120))
         .await
@@ -148,23 +167,57 @@ async fn health_reports_schema_boards_unregistered_macs_and_lag() {
 }
 
 #[test]
-fn health_exits_2_when_the_database_does_not_answer() {
+fn health_answers_a_refused_database_at_once_with_exit_2() {
+    // A port nothing listens on: the connection is refused, which is an answer in itself.
     let port = autovolt::servers::free_port().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_autovolt"))
-        .args(["health", "--json"])
-        .env(
-            "AUTOVOLT_MONGODB_URI",
-            format!("mongodb://127.0.0.1:{port}/x"),
-        )
-        .output()
-        .unwrap();
+    let run = |json: bool| {
+        let started = std::time::Instant::now();
+        let mut args = vec!["health"];
+        if json {
+            args.push("--json");
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_autovolt"))
+            .args(&args)
+            .env(
+                "AUTOVOLT_MONGODB_URI",
+                format!("mongodb://op:hunter2secret@127.0.0.1:{port}/x"),
+            )
+            .env("AUTOVOLT_MQTT_URL", support::mqtt_url())
+            .output()
+            .unwrap();
+        (out, started.elapsed())
+    };
+    let (out, took) = run(true);
+    assert_eq!(out.status.code(), Some(2));
+    // Not the 5 s server selection timeout: well under it (a behaviour, not a benchmark).
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(report["status"], "critical", "{report}");
+    let critical = report["criticals"][0].as_str().unwrap_or_default();
+    assert!(critical.starts_with("nothing listens at "), "{critical}");
+    assert!(
+        critical.contains(&format!("127.0.0.1:{port}")),
+        "{critical}"
+    );
+    assert!(!critical.contains('\n'), "one sentence: {critical}");
+    assert_eq!(report["warnings"].as_array().map(Vec::len), Some(0));
+    assert_eq!(report["broker"]["reachable"], true, "{report}");
+
+    let (out, _) = run(false);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("\"critical\""), "{text}");
+    assert!(!text.contains("hunter2secret"), "{text}");
+    assert_eq!(
+        text.trim_end().lines().last(),
+        Some(" ✕ CRITICAL (1 critical)"),
+        "{text}"
+    );
 }
 
-#[test]
-fn health_exits_1_on_a_database_with_pending_migrations_then_0() {
+#[tokio::test]
+async fn health_exits_1_on_a_database_with_pending_migrations_then_0() {
     let uri = support::fresh_database_uri("health_cli");
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_autovolt"))
@@ -183,6 +236,10 @@ fn health_exits_1_on_a_database_with_pending_migrations_then_0() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("pending migration"));
     assert_eq!(run(&["migrate", "up"]).status.code(), Some(0));
+    let store = autovolt::store::Store::connect(&uri, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    support::collector_heard_at(&store, "c1", autovolt::domain::dates::now_millis()).await;
     let out = run(&["health"]);
     assert_eq!(
         out.status.code(),
@@ -266,7 +323,10 @@ async fn health_reports_each_collectors_broker_and_database_state() {
             group: None,
             started_at: now - Duration::hours(1),
             updated_at: updated,
+            renew_every_ms: 5_000,
+            stopped_at: None,
             broker_connected: broker,
+            broker_lost_at: None,
             database_down_since: db_down.then(|| now - Duration::seconds(30)),
             last_database_error: None,
             database_outages: 0,
@@ -294,7 +354,8 @@ async fn health_reports_each_collectors_broker_and_database_state() {
     s.write_collector_status(&status("stuck", now, false, true))
         .await
         .unwrap();
-    // A record a day old is a collector that is not running: it raises nothing.
+    // A record a day old is a collector that died: it raises nothing of its own, and drops out
+    // of the count.
     s.write_collector_status(&status("gone", now - Duration::days(1), false, true))
         .await
         .unwrap();
@@ -379,4 +440,54 @@ async fn health_gives_each_indexs_size_where_the_server_reports_it() {
         .unwrap_or_else(|| panic!("{report}"));
     assert_eq!(sized["index_sizes"]["n_1"], sizes["n_1"], "{sized}");
     assert!(sized["sizes_unknown_because"].is_null(), "{sized}");
+}
+
+#[tokio::test]
+async fn a_running_collector_cut_off_from_the_broker_leaves_the_boards_unknown_then_critical() {
+    let s = support::store("health_cut_off").await;
+    s.migrate_up(None, false).await.unwrap();
+    let now = autovolt::domain::dates::now_millis();
+    let lost = now - Duration::seconds(30);
+    let mut status = s.collector_statuses().await.unwrap();
+    assert!(status.is_empty());
+    support::collector_heard_at(&s, "cut", now).await;
+    status = s.collector_statuses().await.unwrap();
+    let mut record = status.remove(0);
+    record.broker_connected = false;
+    record.broker_lost_at = Some(lost);
+    s.write_collector_status(&record).await.unwrap();
+    let limit = std::time::Duration::from_secs(120);
+
+    let soon = s.health(now, limit).await.unwrap();
+    assert_eq!(soon.status, HealthLevel::Warning);
+    let since = autovolt::store::health::since_text(lost, now, s.timezone());
+    assert_eq!(
+        soon.warnings,
+        [format!(
+            "collector cut is not connected to the broker since {since}"
+        )]
+    );
+    assert_eq!(soon.boards.online, None);
+    assert_eq!(soon.boards.unknown_since, Some(lost));
+
+    // Still renewing its record, still cut off, past the offline threshold.
+    record.updated_at = lost + Duration::seconds(125);
+    s.write_collector_status(&record).await.unwrap();
+    let later = s
+        .health(lost + Duration::seconds(125), limit)
+        .await
+        .unwrap();
+    assert_eq!(later.status, HealthLevel::Critical);
+    assert_eq!(
+        later.criticals,
+        [format!(
+            "no collector has heard the boards since {}: longer than the offline threshold 120 s",
+            autovolt::store::health::since_text(lost, lost + Duration::seconds(125), s.timezone())
+        )]
+    );
+    assert_eq!(later.warnings.len(), 1, "{:?}", later.warnings);
+    assert!(later
+        .render()
+        .trim_end()
+        .ends_with("✕ CRITICAL (1 critical, 1 warning)"));
 }

@@ -2,9 +2,10 @@
 
 use super::exit::{Failure, FOUND, OK};
 use super::{confirm, input, Ctx};
+use crate::domain::health::Problems;
 use crate::domain::{dates, Device};
 use crate::store::backup::BackupOptions;
-use crate::store::health::HealthLevel;
+use crate::store::health::{BrokerHealth, HealthLevel};
 use crate::store::migrations::{Direction, Step};
 use crate::store::Store;
 use clap::Subcommand;
@@ -191,56 +192,81 @@ pub async fn run(command: DataCommand, ctx: &Ctx) -> Result<i32, Failure> {
 }
 
 async fn health(ctx: &Ctx) -> Result<i32, Failure> {
-    let broker = crate::mqtt::connection::reachable(
-        &ctx.config.mqtt_url,
-        &ctx.broker_access(),
-        Duration::from_secs(3),
-    )
-    .await;
-    let broker_json = match &broker {
-        Ok(ms) => {
-            json!({"url": crate::mqtt::connection::redact(&ctx.config.mqtt_url), "reachable": true, "latency_ms": ms})
-        }
-        Err(e) => {
-            json!({"url": crate::mqtt::connection::redact(&ctx.config.mqtt_url), "reachable": false, "error": e})
-        }
-    };
-    let broker_line = match &broker {
-        Ok(ms) => format!(
-            " Broker    {} {} answers in {ms:.1} ms",
-            HealthLevel::Ok.mark(),
-            crate::mqtt::connection::redact(&ctx.config.mqtt_url)
-        ),
-        Err(e) => format!(" Broker    {} {e}", HealthLevel::Warning.mark()),
-    };
-    let store = match ctx.connect().await {
-        Ok(s) => s,
-        Err(f) => {
-            ctx.show(
-                json!({"status": HealthLevel::Critical, "error": f.message, "broker": broker_json}),
-                || {
-                    format!(
-                        " MongoDB   {} {}\n{broker_line}",
-                        HealthLevel::Critical.mark(),
-                        f.message
-                    )
-                },
-            );
-            return Ok(HealthLevel::Critical.exit_code());
-        }
+    let url = crate::mqtt::connection::redact(&ctx.config.mqtt_url);
+    let access = ctx.broker_access();
+    // Both at once: an on-call check waits for the slower of the two, not their sum.
+    let (reached, connected) = tokio::join!(
+        crate::mqtt::connection::reachable(&ctx.config.mqtt_url, &access, Duration::from_secs(3)),
+        ctx.connect()
+    );
+    let broker = match reached {
+        Ok(ms) => BrokerHealth {
+            url,
+            reachable: true,
+            latency_ms: Some(ms),
+            error: None,
+        },
+        Err(e) => BrokerHealth {
+            url,
+            reachable: false,
+            latency_ms: None,
+            error: Some(e),
+        },
     };
     let offline_after = Duration::from_secs(ctx.config.offline_after_secs);
-    let result = store.health(dates::now_millis(), offline_after).await;
-    store.close().await;
-    let mut report = result?;
-    if broker.is_err() {
-        report.status = report.status.max(HealthLevel::Warning);
-    }
-    let mut value = serde_json::to_value(&report).unwrap_or_default();
-    value["broker"] = broker_json;
+    let report = match connected {
+        Ok(store) => {
+            let result = store.health(dates::now_millis(), offline_after).await;
+            store.close().await;
+            result.map_err(Failure::from)
+        }
+        Err(f) => Err(f),
+    };
+    let report = match report {
+        Ok(r) => r.with_broker(broker),
+        Err(f) => return Ok(database_unusable(ctx, &f, &broker)),
+    };
+    let value = serde_json::to_value(&report).unwrap_or_default();
     let tz = ctx.tz()?;
-    ctx.show(value, || format!("{}{broker_line}", report.render_in(tz)));
+    ctx.show(value, || report.render_in(tz).trim_end().to_string());
     Ok(report.status.exit_code())
+}
+
+/// Health when the database cannot be used: nothing more can be known. Its failure is critical,
+/// the broker's is listed beside it, and the verdict is made by the same rule as a full report's.
+fn database_unusable(ctx: &Ctx, f: &Failure, broker: &BrokerHealth) -> i32 {
+    let mut problems = Problems::default();
+    problems.raise(HealthLevel::Critical, f.message.clone());
+    if let Some(e) = &broker.error {
+        problems.raise(HealthLevel::Warning, e.clone());
+    }
+    let level = problems.level();
+    ctx.show(
+        json!({
+            "status": level,
+            "error": f.message,
+            "criticals": problems.criticals,
+            "warnings": problems.warnings,
+            "broker": broker,
+        }),
+        || {
+            let broker_line = match &broker.error {
+                Some(_) => format!(" Broker    {} cannot be used", HealthLevel::Warning.mark()),
+                None => format!(
+                    " Broker    {} {} answers in {:.1} ms",
+                    HealthLevel::Ok.mark(),
+                    broker.url,
+                    broker.latency_ms.unwrap_or_default()
+                ),
+            };
+            format!(
+                " MongoDB   {} cannot be used\n{broker_line}\n\n{}",
+                HealthLevel::Critical.mark(),
+                problems.render().trim_end()
+            )
+        },
+    );
+    level.exit_code()
 }
 
 fn steps_json(steps: &[Step], dry_run: bool) -> serde_json::Value {

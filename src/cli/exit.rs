@@ -55,6 +55,7 @@ pub fn code_of(e: &StoreError) -> i32 {
         | StoreError::Forbidden(_) => FOUND,
         StoreError::BadUri(_)
         | StoreError::Unreachable { .. }
+        | StoreError::ConnectionRefused { .. }
         | StoreError::AuthFailed { .. }
         | StoreError::NoSchema { .. }
         | StoreError::NotFound(_)

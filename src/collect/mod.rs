@@ -268,7 +268,10 @@ pub async fn run(
         group: options.group.clone(),
         started_at: started,
         updated_at: started,
+        renew_every_ms: i64::try_from(options.status_every.as_millis()).unwrap_or(i64::MAX),
+        stopped_at: None,
         broker_connected: false,
+        broker_lost_at: None,
         database_down_since: None,
         last_database_error: None,
         database_outages: 0,
@@ -294,6 +297,21 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
+            // Before the messages: the status record is the collector's lease (`autovolt health`
+            // takes a collector that misses a few renewals for dead), and a backlog must not
+            // starve it.
+            _ = status_tick.tick() => {
+                let now_connected = connected.load(Ordering::SeqCst);
+                if status.broker_connected && !now_connected {
+                    status.broker_lost_at = Some(clock.now());
+                } else if now_connected {
+                    status.broker_lost_at = None;
+                }
+                status.broker_connected = now_connected;
+                write_status(&processor, &mut status, &clock).await;
+                metrics.counted(processor.stats());
+                metrics.upkeep();
+            }
             first = rx.recv() => {
                 let Some(first) = first else { break };
                 batch.clear();
@@ -358,12 +376,6 @@ pub async fn run(
                     }
                 }
             }
-            _ = status_tick.tick() => {
-                status.broker_connected = connected.load(Ordering::SeqCst);
-                write_status(&processor, &mut status, &clock).await;
-                metrics.counted(processor.stats());
-                metrics.upkeep();
-            }
         }
     }
     // Presence and status are soft state: a database too slow to take them must not keep the
@@ -381,6 +393,9 @@ pub async fn run(
             EXIT_WRITES.as_secs()
         ),
     }
+    // Stopped, said at once: `autovolt health` must not wait for the lease to run out, nor take the
+    // disconnection that follows for a broker problem.
+    status.stopped_at = Some(clock.now());
     status.broker_connected = false;
     let _ = tokio::time::timeout(EXIT_WRITES, write_status(&processor, &mut status, &clock)).await;
     stop_scheduler.cancel();

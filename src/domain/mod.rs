@@ -14,6 +14,7 @@ pub mod day_books;
 pub mod device;
 pub mod energy;
 pub mod firmware;
+pub mod health;
 pub mod interval;
 pub mod lenient;
 pub mod mac;

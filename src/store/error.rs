@@ -12,6 +12,8 @@ pub enum StoreError {
         timeout: Duration,
         reason: String,
     },
+    #[error("nothing listens at {address}: the connection was refused; check that the database is running there, and the host and port in the URI")]
+    ConnectionRefused { address: String },
     #[error("the database refused the credentials for {address}; check the user and password in the URI")]
     AuthFailed { address: String },
     /// No migration was ever applied (schema version 0): a new database, or a typo in its name.
@@ -150,6 +152,7 @@ impl StoreError {
             // work's fault; it waits for the database or a person.
             StoreError::BadUri(_)
             | StoreError::Unreachable { .. }
+            | StoreError::ConnectionRefused { .. }
             | StoreError::AuthFailed { .. }
             | StoreError::NoSchema { .. }
             | StoreError::Duplicate(_)
@@ -180,7 +183,7 @@ impl StoreError {
     /// Whether this error means the server is not reachable (as opposed to a refused operation).
     pub fn is_unreachable(&self) -> bool {
         match self {
-            StoreError::Unreachable { .. } => true,
+            StoreError::Unreachable { .. } | StoreError::ConnectionRefused { .. } => true,
             StoreError::Driver(e) => is_network(e),
             _ => false,
         }
@@ -212,6 +215,11 @@ pub fn brief(e: &mongodb::error::Error) -> String {
         other => other.to_string(),
     };
     first_line(&text)
+}
+
+/// Whether a driver error is a connection the host refused (nothing listens on that port).
+pub fn is_refusal(e: &mongodb::error::Error) -> bool {
+    matches!(&*e.kind, mongodb::error::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 /// Whether a driver error is a network or selection failure (the server went away).

@@ -1,8 +1,10 @@
 //! What the on-call person needs at 2 a.m.: is the database there, how fast, what it can do, how
 //! big, at which schema version, and are the boards and the collector alive.
 
+use super::telemetry::CollectorStatus;
 use super::UnreadableDocuments;
 use super::{collections, migrations, Store, StoreError};
+use crate::domain::health::{self, Hearing, Problems, Registration};
 use crate::domain::{
     ActivityLog, DailyAggregate, Device, DeviceStatus, Instant, LedgerRow, MonthlyAggregate,
     PowerSettings, TelemetryEvent, User,
@@ -12,33 +14,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Overall verdict, and the process exit code it maps to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthLevel {
-    Ok,
-    Warning,
-    Critical,
-}
-
-impl HealthLevel {
-    pub fn exit_code(self) -> i32 {
-        match self {
-            HealthLevel::Ok => 0,
-            HealthLevel::Warning => 1,
-            HealthLevel::Critical => 2,
-        }
-    }
-
-    /// A single-width mark readable without colour.
-    pub fn mark(self) -> &'static str {
-        match self {
-            HealthLevel::Ok => "●",
-            HealthLevel::Warning => "▲",
-            HealthLevel::Critical => "✕",
-        }
-    }
-}
+pub use crate::domain::health::HealthLevel;
 
 /// Where a collection's figures come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -158,7 +134,13 @@ pub struct OfflineBoard {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BoardsHealth {
     pub total: usize,
-    pub online: usize,
+    /// Boards online; `None` while nothing hears them (no collector running, or none connected
+    /// to the broker): their recorded state is then only what was last heard.
+    pub online: Option<usize>,
+    /// Since when nothing hears the boards, while nothing does (`None` also when no collector
+    /// ever heard them: then `online` is `None` too).
+    pub unknown_since: Option<Instant>,
+    /// Boards recorded offline (while nothing hears them: offline when they were last heard).
     pub offline: Vec<OfflineBoard>,
     /// Boards an administrator put in maintenance: not counted as offline (their data is still
     /// recorded when they report).
@@ -177,10 +159,19 @@ pub struct CapabilityFlags {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CollectorHealth {
     pub client_id: String,
-    /// Whether its record was refreshed within the last minute.
+    /// Whether it runs: it renews its record in time and has not said it stopped.
     pub running: bool,
+    /// `running`, `stopped` (it said so when it stopped) or `silent` (it stopped renewing its
+    /// record: it died, or cannot reach the database).
+    pub state: &'static str,
+    /// When it stopped or fell silent; `None` while it runs.
+    pub ended_at: Option<Instant>,
     pub updated_at: Instant,
+    /// How often it renews its record; it is taken for dead a few renewals late.
+    pub renew_every_secs: f64,
     pub broker_connected: bool,
+    /// Since when it has been cut off from the broker, while it is.
+    pub broker_lost_at: Option<Instant>,
     /// Since when its database writes have been failing (messages wait at the broker).
     pub database_down_since: Option<Instant>,
     pub received: i64,
@@ -189,14 +180,28 @@ pub struct CollectorHealth {
     pub rejected_by_reason: std::collections::BTreeMap<String, i64>,
 }
 
-/// A collector whose record is older than this is taken as not running (it writes every 5 s).
-const COLLECTOR_FRESH_SECS: i64 = 60;
+/// What `autovolt health` found of the broker from where it runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BrokerHealth {
+    /// The broker's URL, without secrets.
+    pub url: String,
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Why it could not be used, in one sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthReport {
+    /// The verdict: critical if any of `criticals`, else a warning if any of `warnings`, else OK.
+    /// Change it only through [`HealthReport::raise`].
     pub status: HealthLevel,
     /// Why the status is not OK, one line each.
     pub warnings: Vec<String>,
+    /// Why the status is critical, one line each.
+    pub criticals: Vec<String>,
     pub checked_at: Instant,
     pub database: String,
     pub ping_ms: f64,
@@ -231,6 +236,9 @@ pub struct HealthReport {
     /// Messages kept as dead letters, by `kind/reason` (`failed/invalid_document` → 2). Failed
     /// ones are missing from the books until replayed (a warning); malformed ones are only noted.
     pub dead_letters: std::collections::BTreeMap<String, i64>,
+    /// The broker as `autovolt health` reached it, when it was tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<BrokerHealth>,
 }
 
 /// How many of the newest documents of each growing collection `health` checks for readability.
@@ -240,8 +248,9 @@ pub const NEWEST_CHECKED: i64 = 1000;
 const SLOW_CHECK_SECS: f64 = 2.0;
 
 impl Store {
-    /// Gathers the health report at `now`. Boards offline, pending migrations, a held lock or a
-    /// collector lag above `offline_after` make it a warning.
+    /// Gathers the health report at `now`. No collector running, boards offline, pending
+    /// migrations, a held lock or a collector lag above `offline_after` make it a warning; boards
+    /// that nothing has heard for longer than `offline_after` make it critical.
     pub async fn health(
         &self,
         now: Instant,
@@ -277,9 +286,18 @@ impl Store {
             .filter(|d| d.status == DeviceStatus::Maintenance)
             .map(board)
             .collect();
+        let statuses = self.collector_statuses().await?;
+        let registrations: Vec<Registration> =
+            statuses.iter().map(CollectorStatus::registration).collect();
+        let hearing = health::hearing(&registrations, now);
         let boards = BoardsHealth {
             total: devices.len(),
-            online: devices.len() - offline.len() - maintenance.len(),
+            online: (hearing == Hearing::Now)
+                .then(|| devices.len() - offline.len() - maintenance.len()),
+            unknown_since: match hearing {
+                Hearing::Since(t) => Some(t),
+                Hearing::Now | Hearing::Never => None,
+            },
             offline,
             maintenance,
         };
@@ -293,19 +311,25 @@ impl Store {
             .collect();
         unregistered_macs.sort();
         unregistered_macs.dedup();
-        let collectors: Vec<CollectorHealth> = self
-            .collector_statuses()
-            .await?
+        let collectors: Vec<CollectorHealth> = statuses
             .into_iter()
-            .map(|c| CollectorHealth {
-                running: (now - c.updated_at).num_seconds() <= COLLECTOR_FRESH_SECS,
-                client_id: c.client_id,
-                updated_at: c.updated_at,
-                broker_connected: c.broker_connected,
-                database_down_since: c.database_down_since,
-                received: c.received,
-                rejected: c.rejected.values().sum(),
-                rejected_by_reason: c.rejected,
+            .zip(&registrations)
+            .map(|(c, r)| {
+                let state = r.state(now);
+                CollectorHealth {
+                    running: state.is_running(),
+                    state: state.name(),
+                    ended_at: state.ended_at(),
+                    client_id: c.client_id,
+                    updated_at: c.updated_at,
+                    renew_every_secs: c.renew_every_ms as f64 / 1000.0,
+                    broker_connected: c.broker_connected,
+                    broker_lost_at: c.broker_lost_at,
+                    database_down_since: c.database_down_since,
+                    received: c.received,
+                    rejected: c.rejected.values().sum(),
+                    rejected_by_reason: c.rejected,
+                }
             })
             .collect();
         // The collector stamps `lastSeen` on the boards it hears: the newest one says how far
@@ -318,61 +342,72 @@ impl Store {
         let unreadable = self.unreadable_documents();
 
         let dead_letters = self.dead_letter_counts().await?;
-        let mut warnings = Vec::new();
+        let mut problems = Problems::default();
         let failed: i64 = dead_letters
             .iter()
             .filter(|(k, _)| k.starts_with("failed/"))
             .map(|(_, n)| n)
             .sum();
         if failed > 0 {
-            warnings.push(format!(
-                "{failed} message(s) refused by the database for good and kept as dead letters: \
-                 see `autovolt rejected list`, fix the cause, then `autovolt rejected replay ID`"
-            ));
+            problems.raise(
+                HealthLevel::Warning,
+                format!(
+                    "{failed} message(s) refused by the database for good and kept as dead letters: \
+                     see `autovolt rejected list`, fix the cause, then `autovolt rejected replay ID`"
+                ),
+            );
         }
         if !status.pending.is_empty() {
-            warnings.push(format!(
-                "{} pending migration(s): run `autovolt migrate up`",
-                status.pending.len()
-            ));
+            problems.raise(
+                HealthLevel::Warning,
+                format!(
+                    "{} pending migration(s): run `autovolt migrate up`",
+                    status.pending.len()
+                ),
+            );
         }
         if let Some(l) = &status.lock {
-            warnings.push(format!("migrations are locked: {}", l.describe(now)));
+            problems.raise(
+                HealthLevel::Warning,
+                format!("migrations are locked: {}", l.describe(now)),
+            );
         }
         for u in &unreadable {
-            warnings.push(format!(
-                "{} (skipped; e.g. _id {})",
-                u.describe(),
-                u.examples.join(", ")
-            ));
+            problems.raise(
+                HealthLevel::Warning,
+                format!(
+                    "{} (skipped; e.g. _id {})",
+                    u.describe(),
+                    u.examples.join(", ")
+                ),
+            );
         }
-        if !boards.offline.is_empty() {
-            warnings.push(format!(
-                "{} of {} boards offline",
-                boards.offline.len(),
-                boards.total
-            ));
-        }
-        if let Some(lag) = collector_lag_secs.filter(|&l| l > offline_after.as_secs_f64()) {
-            warnings.push(format!(
-                "collector lag {} is above the offline threshold {} s: is the collector running?",
-                crate::format::seconds_ago(lag),
-                offline_after.as_secs()
-            ));
-        }
-        for c in collectors.iter().filter(|c| c.running) {
-            if let Some(since) = c.database_down_since {
-                warnings.push(format!(
-                    "collector {} cannot write to the database since {} ago: messages wait at the broker",
-                    c.client_id,
-                    crate::format::seconds_ago((now - since).num_seconds().max(0) as f64)
-                ));
+        let limit = chrono::Duration::from_std(offline_after)
+            .unwrap_or_else(|_| chrono::Duration::seconds(120));
+        self.collector_problems(&collectors, hearing, now, limit, &mut problems);
+        // While something hears the boards, their state and the newest one heard are facts; while
+        // nothing does, the one cause is said above and these would only repeat it.
+        if hearing == Hearing::Now {
+            if !boards.offline.is_empty() {
+                problems.raise(
+                    HealthLevel::Warning,
+                    format!(
+                        "{} of {} boards offline",
+                        boards.offline.len(),
+                        boards.total
+                    ),
+                );
             }
-            if !c.broker_connected {
-                warnings.push(format!(
-                    "collector {} is not connected to the broker",
-                    c.client_id
-                ));
+            if let Some(lag) = collector_lag_secs.filter(|&l| l > offline_after.as_secs_f64()) {
+                problems.raise(
+                    HealthLevel::Warning,
+                    format!(
+                        "collector lag {} is above the offline threshold {} s: the collector hears \
+                         the broker, but no board has reported since",
+                        crate::format::seconds_ago(lag),
+                        offline_after.as_secs()
+                    ),
+                );
             }
         }
         let caps = *self.capabilities();
@@ -392,12 +427,9 @@ impl Store {
                 )
             });
         Ok(HealthReport {
-            status: if warnings.is_empty() {
-                HealthLevel::Ok
-            } else {
-                HealthLevel::Warning
-            },
-            warnings,
+            status: problems.level(),
+            warnings: problems.warnings,
+            criticals: problems.criticals,
             checked_at: now,
             database: self.database().name().to_string(),
             ping_ms: ping.as_secs_f64() * 1000.0,
@@ -431,7 +463,93 @@ impl Store {
             slow_because,
             unreadable,
             dead_letters,
+            broker: None,
         })
+    }
+
+    /// What the collectors' records say is wrong: none running (a warning at once, critical past
+    /// `limit`), none hearing the boards past `limit`, a running one cut off from the broker or the
+    /// database. Collectors that stopped or fell silent raise nothing of their own.
+    fn collector_problems(
+        &self,
+        collectors: &[CollectorHealth],
+        hearing: Hearing,
+        now: Instant,
+        limit: chrono::Duration,
+        problems: &mut Problems,
+    ) {
+        let tz = self.timezone();
+        let running: Vec<&CollectorHealth> = collectors.iter().filter(|c| c.running).collect();
+        if running.is_empty() {
+            let last = collectors
+                .iter()
+                .filter_map(|c| Some((c.ended_at?, c)))
+                .max_by_key(|(t, _)| *t);
+            let (since, text) = match last {
+                None => (
+                    None,
+                    "no collector running: none has run on this database; start `autovolt collect`"
+                        .to_string(),
+                ),
+                Some((t, c)) => (
+                    Some(t),
+                    format!(
+                        "no collector running since {}: {} {}; start `autovolt collect`",
+                        since_text(t, now, tz),
+                        c.client_id,
+                        if c.state == "stopped" {
+                            "stopped"
+                        } else {
+                            "stopped renewing its status (it died, or cannot reach the database)"
+                        }
+                    ),
+                ),
+            };
+            // How long the boards have gone unheard decides the level: since the last collector
+            // ended, or since it lost the broker if that came first.
+            let since = match hearing {
+                Hearing::Since(t) => Some(t),
+                Hearing::Now | Hearing::Never => since,
+            };
+            problems.raise(health::unheard_level(since, now, limit), text);
+            return;
+        }
+        for c in &running {
+            if let Some(since) = c.database_down_since {
+                problems.raise(
+                    HealthLevel::Warning,
+                    format!(
+                        "collector {} cannot write to the database since {} ago: messages wait at the broker",
+                        c.client_id,
+                        crate::format::age(now, since)
+                    ),
+                );
+            }
+            if !c.broker_connected {
+                problems.raise(
+                    HealthLevel::Warning,
+                    format!(
+                        "collector {} is not connected to the broker{}",
+                        c.client_id,
+                        c.broker_lost_at
+                            .map(|t| format!(" since {}", since_text(t, now, tz)))
+                            .unwrap_or_default()
+                    ),
+                );
+            }
+        }
+        if let Hearing::Since(t) = hearing {
+            if health::unheard_level(Some(t), now, limit) == HealthLevel::Critical {
+                problems.raise(
+                    HealthLevel::Critical,
+                    format!(
+                        "no collector has heard the boards since {}: longer than the offline threshold {} s",
+                        since_text(t, now, tz),
+                        limit.num_seconds()
+                    ),
+                );
+            }
+        }
     }
 
     /// Reads what `health` vouches for through the same readers as every command, so that the
@@ -599,6 +717,16 @@ impl Store {
     }
 }
 
+/// `21:48 IST` in the campus time zone, with the date when it is not the day of `now` there.
+pub fn since_text(t: Instant, now: Instant, tz: chrono_tz::Tz) -> String {
+    let local = t.with_timezone(&tz);
+    if local.date_naive() == now.with_timezone(&tz).date_naive() {
+        local.format("%H:%M %Z").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M %Z").to_string()
+    }
+}
+
 /// A whole, non-negative number as any numeric type.
 fn number(d: &Document, k: &str) -> Option<u64> {
     match d.get(k)? {
@@ -610,14 +738,79 @@ fn number(d: &Document, k: &str) -> Option<u64> {
 }
 
 impl HealthReport {
+    /// The problems found, as the verdict's rule reads them.
+    fn problems(&self) -> Problems {
+        Problems {
+            warnings: self.warnings.clone(),
+            criticals: self.criticals.clone(),
+        }
+    }
+
+    /// Adds a problem found outside the database (the broker, from where the check runs), and
+    /// derives the verdict again.
+    pub fn raise(&mut self, level: HealthLevel, problem: impl Into<String>) {
+        let mut problems = self.problems();
+        problems.raise(level, problem);
+        self.status = problems.level();
+        self.warnings = problems.warnings;
+        self.criticals = problems.criticals;
+    }
+
+    /// This report with the broker as `autovolt health` found it; a broker it cannot use is a
+    /// warning (critical once no collector has heard the boards past the offline threshold, which
+    /// the collectors' records say).
+    pub fn with_broker(mut self, broker: BrokerHealth) -> HealthReport {
+        if let Some(e) = &broker.error {
+            self.raise(HealthLevel::Warning, e.clone());
+        }
+        self.broker = Some(broker);
+        self
+    }
+
+    /// The broker as `autovolt health` reached it.
+    fn render_broker(&self) -> String {
+        match &self.broker {
+            None => String::new(),
+            Some(b) => match (&b.error, b.latency_ms) {
+                (Some(e), _) => format!(" Broker    {} {e}\n", HealthLevel::Warning.mark()),
+                (None, ms) => format!(
+                    " Broker    {} {} answers in {:.1} ms\n",
+                    HealthLevel::Ok.mark(),
+                    b.url,
+                    ms.unwrap_or_default()
+                ),
+            },
+        }
+    }
+
     /// The broker as the running collectors see it.
-    fn render_mqtt(&self) -> String {
+    fn render_mqtt(&self, tz: chrono_tz::Tz) -> String {
         let running: Vec<&CollectorHealth> = self.collectors.iter().filter(|c| c.running).collect();
         if running.is_empty() {
-            return format!(
-                " MQTT      {} no collector running\n",
-                HealthLevel::Warning.mark()
-            );
+            let last = self
+                .collectors
+                .iter()
+                .filter_map(|c| Some((c.ended_at?, c)))
+                .max_by_key(|(t, _)| *t);
+            let level = if self
+                .criticals
+                .iter()
+                .any(|c| c.starts_with("no collector running"))
+            {
+                HealthLevel::Critical
+            } else {
+                HealthLevel::Warning
+            };
+            return match last {
+                Some((t, c)) => format!(
+                    " MQTT      {} no collector running since {} ({} {})\n",
+                    level.mark(),
+                    since_text(t, self.checked_at, tz),
+                    c.client_id,
+                    c.state
+                ),
+                None => format!(" MQTT      {} no collector running\n", level.mark()),
+            };
         }
         let connected = running.iter().filter(|c| c.broker_connected).count();
         let level = if connected == running.len() {
@@ -676,22 +869,25 @@ impl HealthReport {
             yn(caps.ttl_indexes),
             yn(caps.partial_indexes)
         ));
-        let lag_level = if self.warnings.iter().any(|w| w.starts_with("collector lag")) {
+        out.push_str(&self.render_broker());
+        // While nothing hears the boards, the newest one heard is no lag of a running collector.
+        let heard = self.boards.online.is_some();
+        let lag_level = if !heard || self.warnings.iter().any(|w| w.starts_with("collector lag")) {
             HealthLevel::Warning
         } else {
             HealthLevel::Ok
         };
-        let lag = self
-            .collector_lag_secs
-            .map_or("no board heard yet".to_string(), |l| {
-                format!("lag {}", crate::format::seconds_ago(l))
-            });
+        let lag = match self.collector_lag_secs {
+            None => "no board heard yet".to_string(),
+            Some(l) if heard => format!("lag {}", crate::format::seconds_ago(l)),
+            Some(l) => format!("last board heard {} ago", crate::format::seconds_ago(l)),
+        };
         let agg = self.last_aggregation.map_or("never".to_string(), |t| {
             t.with_timezone(&tz)
                 .format("%Y-%m-%d at %H:%M %Z")
                 .to_string()
         });
-        out.push_str(&self.render_mqtt());
+        out.push_str(&self.render_mqtt(tz));
         out.push_str(&format!(
             " Collector {} {lag} · last aggregation {agg}\n",
             lag_level.mark()
@@ -711,17 +907,28 @@ impl HealthReport {
             })
             .collect();
         let more = self.boards.offline.len().saturating_sub(offline.len());
-        let mut boards = format!(
-            " Boards    {}/{} online",
-            self.boards.online, self.boards.total
-        );
+        let mut boards = match (self.boards.online, self.boards.unknown_since) {
+            (Some(online), _) => format!(" Boards    {online}/{} online", self.boards.total),
+            // Nothing hears them: what is recorded is only what was last heard.
+            (None, Some(t)) => format!(
+                " Boards    {} unknown since {} (nothing hears them) · {} registered",
+                HealthLevel::Warning.mark(),
+                since_text(t, self.checked_at, tz),
+                self.boards.total
+            ),
+            (None, None) => format!(
+                " Boards    {} unknown (no collector has heard them) · {} registered",
+                HealthLevel::Warning.mark(),
+                self.boards.total
+            ),
+        };
         if !self.boards.maintenance.is_empty() {
             boards.push_str(&format!(
                 " · {} in maintenance",
                 self.boards.maintenance.len()
             ));
         }
-        if !offline.is_empty() {
+        if !offline.is_empty() && self.boards.online.is_some() {
             boards.push_str(&format!(
                 " · {} offline ({}{})",
                 self.boards.offline.len(),
@@ -797,13 +1004,7 @@ impl HealthReport {
             Some(why) => out.push_str(&format!(" checked in {:.1} s: {why}\n", self.took_secs)),
             None => out.push_str(&format!(" checked in {:.1} s\n", self.took_secs)),
         }
-        if self.warnings.is_empty() {
-            out.push_str(&format!(" {} OK\n", HealthLevel::Ok.mark()));
-        } else {
-            for w in &self.warnings {
-                out.push_str(&format!(" {} {w}\n", HealthLevel::Warning.mark()));
-            }
-        }
+        out.push_str(&self.problems().render());
         out
     }
 }

@@ -140,6 +140,7 @@ impl Store {
                     }
                 }));
         }
+        let mut refused = refusals(&mut options);
         options.server_selection_timeout = Some(timeout);
         options.connect_timeout = Some(timeout);
         options.app_name = Some("autovolt".into());
@@ -152,9 +153,19 @@ impl Store {
             .map_err(|e| StoreError::BadUri(error::redact(&e.to_string(), uri)))?;
         let db = client.database(&db_name);
         let address = error::redacted_uri(uri);
-        db.run_command(bson::doc! {"ping": 1})
-            .await
-            .map_err(|e| StoreError::from_connect(e, &address, timeout))?;
+        tokio::select! {
+            answer = db.run_command(bson::doc! {"ping": 1}) => {
+                answer.map_err(|e| StoreError::from_connect(e, &address, timeout))?;
+            }
+            _ = async {
+                if refused.wait_for(|every_host| *every_host).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                client.shutdown().immediate(true).await;
+                return Err(StoreError::ConnectionRefused { address });
+            }
+        }
         let server = capabilities::server_info(&db).await?;
         let capabilities = capabilities::probe(&db, &server).await;
         tracing::info!(server = %server, capabilities = %capabilities, database = %db_name, "connected to the database");
@@ -229,6 +240,30 @@ impl Store {
         self.db.run_command(bson::doc! {"ping": 1}).await?;
         Ok(start.elapsed())
     }
+}
+
+/// Watches the driver's first contacts with the servers of `options`: the receiver turns true once
+/// every host the URI names has refused the connection. Nothing listens there, so waiting for the
+/// server selection timeout would only delay the answer; a host that is silent or slow (starting,
+/// far away) is still waited for.
+fn refusals(options: &mut ClientOptions) -> tokio::sync::watch::Receiver<bool> {
+    let seeds: Vec<String> = options.hosts.iter().map(|h| h.to_string()).collect();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let refused = Mutex::new(std::collections::HashSet::<String>::new());
+    options.sdam_event_handler = Some(mongodb::event::EventHandler::callback(move |event| {
+        let mongodb::event::sdam::SdamEvent::ServerHeartbeatFailed(failed) = event else {
+            return;
+        };
+        if !error::is_refusal(&failed.failure) || tx.is_closed() {
+            return;
+        }
+        let mut hosts = refused.lock().unwrap_or_else(|p| p.into_inner());
+        hosts.insert(failed.server_address.to_string());
+        if !seeds.is_empty() && seeds.iter().all(|s| hosts.contains(s)) {
+            let _ = tx.send(true);
+        }
+    }));
+    rx
 }
 
 /// Sets `createdAt` (unless already given) and `updatedAt` on a new document.

@@ -36,11 +36,23 @@ pub struct CollectorStatus {
     pub group: Option<String>,
     #[serde(rename = "startedAt", with = "dates::required")]
     pub started_at: Instant,
-    /// When this record was written: a collector whose record is older than a minute is not running.
+    /// When this record was last written (its lease renewed): a collector that misses a few
+    /// renewals is taken for dead (`domain::health::lease`).
     #[serde(rename = "updatedAt", with = "dates::required")]
     pub updated_at: Instant,
+    /// How often the collector renews this record, in milliseconds; records written before it was
+    /// kept were renewed every 5 s.
+    #[serde(rename = "renewEveryMs", default = "default_renew_every_ms")]
+    pub renew_every_ms: i64,
+    /// When the collector stopped cleanly: from then on it is not running, whatever `updatedAt`.
+    #[serde(rename = "stoppedAt", with = "dates::optional", default)]
+    pub stopped_at: Option<Instant>,
     #[serde(rename = "brokerConnected")]
     pub broker_connected: bool,
+    /// Since when the collector has been cut off from the broker, while it is (after having been
+    /// connected).
+    #[serde(rename = "brokerLostAt", with = "dates::optional", default)]
+    pub broker_lost_at: Option<Instant>,
     /// Since when the database has been failing, while it is (messages wait at the broker, unacknowledged).
     #[serde(rename = "databaseDownSince", with = "dates::optional", default)]
     pub database_down_since: Option<Instant>,
@@ -59,6 +71,23 @@ pub struct CollectorStatus {
     /// Messages kept as dead letters.
     #[serde(rename = "deadLetters", default)]
     pub dead_letters: i64,
+}
+
+fn default_renew_every_ms() -> i64 {
+    5_000
+}
+
+impl CollectorStatus {
+    /// The record as the health rules read it.
+    pub fn registration(&self) -> crate::domain::health::Registration {
+        crate::domain::health::Registration {
+            renewed_at: self.updated_at,
+            renew_every: chrono::Duration::milliseconds(self.renew_every_ms),
+            stopped_at: self.stopped_at,
+            broker_connected: self.broker_connected,
+            broker_lost_at: self.broker_lost_at,
+        }
+    }
 }
 
 impl Store {

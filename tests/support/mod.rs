@@ -197,3 +197,31 @@ pub fn autovolt_metric_names(text: &str) -> std::collections::BTreeSet<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Writes the status record of a collector `client_id` that renewed it at `at`, running and
+/// connected to the broker: what `autovolt health` reads to know that something hears the boards.
+pub async fn collector_heard_at(store: &Store, client_id: &str, at: autovolt::domain::Instant) {
+    use autovolt::store::telemetry::CollectorStatus;
+    store
+        .write_collector_status(&CollectorStatus {
+            client_id: client_id.into(),
+            group: None,
+            started_at: at - chrono::Duration::hours(1),
+            updated_at: at,
+            renew_every_ms: 5_000,
+            stopped_at: None,
+            broker_connected: true,
+            broker_lost_at: None,
+            database_down_since: None,
+            last_database_error: None,
+            database_outages: 0,
+            received: 0,
+            committed: 0,
+            transitions: 0,
+            ledger_rows: 0,
+            rejected: Default::default(),
+            dead_letters: 0,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("cannot write a collector's status: {e}"));
+}
