@@ -70,10 +70,12 @@ async fn a_manual_switch_and_its_snapshot_count_once() {
     let manual = |state: bool, ts: u32| {
         serde_json::to_vec(&serde_json::json!({"mac": MAC_A, "secret": SECRET_A, "type": "manual_switch", "gpio": 17, "state": state, "physicalPin": 26, "timestamp": ts})).unwrap()
     };
-    p.publish("esp32/telemetry", &manual(true, 10_000)).await;
+    p.publish("esp32/telemetry", &manual(true, up(10_000)))
+        .await;
     p.publish("esp32/state", &snapshot(MAC_A, SECRET_A, &[17]))
         .await;
-    p.publish("esp32/telemetry", &manual(false, 70_000)).await;
+    p.publish("esp32/telemetry", &manual(false, up(70_000)))
+        .await;
     p.publish("esp32/state", &snapshot(MAC_A, SECRET_A, &[]))
         .await;
     c.wait_committed(6).await;

@@ -90,19 +90,19 @@ async fn each_kind_of_permanent_error_leaves_the_good_messages_billed_and_the_ba
         (MAC_D, SECRET_D),
     ];
     for (mac, _) in boards {
-        p.publish("esp32/telemetry", &heartbeat(mac, 0)).await;
+        p.publish("esp32/telemetry", &heartbeat(mac, UP)).await;
     }
     collector.wait_committed(4).await;
     clock.set(boot() + Duration::minutes(10));
     for (mac, secret) in boards {
         p.publish(
             "esp32/telemetry",
-            &switch_event(mac, secret, 16, true, "manual", 60_000),
+            &switch_event(mac, secret, 16, true, "manual", up(60_000)),
         )
         .await;
         p.publish(
             "esp32/telemetry",
-            &switch_event(mac, secret, 16, false, "manual", 120_000),
+            &switch_event(mac, secret, 16, false, "manual", up(120_000)),
         )
         .await;
     }
@@ -158,7 +158,7 @@ async fn each_kind_of_permanent_error_leaves_the_good_messages_billed_and_the_ba
         .unwrap();
     assert_eq!(
         b_letter.payload.bytes,
-        switch_event(MAC_B, SECRET_B, 16, false, "manual", 120_000)
+        switch_event(MAC_B, SECRET_B, 16, false, "manual", up(120_000))
     );
     assert!(!b_letter.payload_preview(10_000).contains(SECRET_B));
 
@@ -267,13 +267,13 @@ async fn no_message_stops_the_collector() {
     clock.set(boot() + Duration::minutes(10));
     let odd_keys = |key: &str| {
         serde_json::to_vec(&serde_json::json!({
-            "mac": MAC_A, "status": "heartbeat", "heap": 1, "uptime": 590_000, key: {"x": 1},
+            "mac": MAC_A, "status": "heartbeat", "heap": 1, "uptime": up(590_000), key: {"x": 1},
         }))
         .unwrap()
     };
     p.publish(
         "esp32/telemetry",
-        &switch_event(MAC_A, SECRET_A, 16, true, "manual", 540_000),
+        &switch_event(MAC_A, SECRET_A, 16, true, "manual", up(540_000)),
     )
     .await;
     big.publish("esp32/telemetry", QoS::AtLeastOnce, false, huge.clone())
@@ -287,7 +287,7 @@ async fn no_message_stops_the_collector() {
         .unwrap();
     p.publish(
         "esp32/telemetry",
-        &switch_event(MAC_A, SECRET_A, 16, false, "manual", 600_000),
+        &switch_event(MAC_A, SECRET_A, 16, false, "manual", up(600_000)),
     )
     .await;
     collector.wait_committed(3 + 7).await;

@@ -902,7 +902,7 @@ async fn bad_broker_urls_are_refused_without_showing_their_password() {
         .await;
     toggle
         .assert_code(2)
-        .assert_stderr_has("mqtt://127.0.0.1:1 did not accept the connection")
+        .assert_stderr_has("the broker at mqtt://127.0.0.1:1 cannot be reached")
         .assert_never_shows(PASSWORD);
 }
 

@@ -176,17 +176,17 @@ async fn a_board_in_maintenance_that_reports_stays_in_maintenance_and_is_billed(
     let clock = ManualClock::new(boot());
     let mut c = start(&store, &url, options("maint"), Arc::new(clock.clone())).await;
     let p = Publisher::connect(&url, "maint-pub").await;
-    p.publish("esp32/telemetry", &heartbeat(MAC_A, 0)).await;
+    p.publish("esp32/telemetry", &heartbeat(MAC_A, UP)).await;
     c.wait_committed(1).await;
     clock.set(boot() + Duration::hours(1));
     p.publish(
         "esp32/telemetry",
-        &switch_event(MAC_A, SECRET_A, 16, true, "manual", 10_000),
+        &switch_event(MAC_A, SECRET_A, 16, true, "manual", up(10_000)),
     )
     .await;
     p.publish(
         "esp32/telemetry",
-        &switch_event(MAC_A, SECRET_A, 16, false, "manual", 70_000),
+        &switch_event(MAC_A, SECRET_A, 16, false, "manual", up(70_000)),
     )
     .await;
     c.wait_committed(3).await;

@@ -309,7 +309,7 @@ pub fn cycles(mac: &str, secret: &str, n: usize) -> Vec<Vec<(&'static str, Vec<u
     let mut steps = vec![];
     for k in 0..n {
         let pin = PINS[k % PINS.len()];
-        let on_at = 1_000 + 10_000 * k as u32;
+        let on_at = up(1_000 + 10_000 * k as u32);
         for (state, ts) in [(true, on_at), (false, on_at + 5_000)] {
             let ev = switch_event(mac, secret, pin, state, "manual", ts);
             let on: &[i32] = if state { &[pin] } else { &[] };
@@ -352,10 +352,21 @@ pub async fn assert_cycles_counted_once(store: &Store, n: usize, tolerance_secs:
     }
 }
 
-/// Anchors both boards' clocks: a heartbeat with uptime 0 from each, at the clock's current time.
+/// The fixture boards' uptime when a script anchors them: up a day, so that the hour a script's
+/// clock moves on between the anchor and the rest is within their uptime and cannot pass for a
+/// reboot (docs/board-clock.md).
+pub const UP: u32 = 86_400_000;
+
+/// A fixture board's `millis()` `ms` after it was anchored.
+pub fn up(ms: u32) -> u32 {
+    UP + ms
+}
+
+/// Anchors both boards' clocks: a heartbeat with uptime [`UP`] from each, at the clock's current
+/// time.
 pub async fn anchor_boards(p: &Publisher) {
-    p.publish("esp32/telemetry", &heartbeat(MAC_A, 0)).await;
-    p.publish("esp32/telemetry", &heartbeat(MAC_B, 0)).await;
+    p.publish("esp32/telemetry", &heartbeat(MAC_A, UP)).await;
+    p.publish("esp32/telemetry", &heartbeat(MAC_B, UP)).await;
 }
 
 /// Polls until `check` holds or `secs` pass.
