@@ -1,12 +1,21 @@
-//! Collector throughput and latency, next to two ceilings measured in the same run, and a
-//! realistic campus (simulated boards) for the collector's CPU and memory.
+//! Collector throughput and latency, next to two ceilings measured in the same run, and campuses
+//! of simulated boards for what a fleet costs the database.
 //!
 //! Sizes (environment): BENCH_MESSAGES (default 10000) messages from BENCH_BOARDS (200) boards for
 //! throughput from a cold start (every board's first contact), then BENCH_ROUNDS (6) rounds of as
 //! many sustained, each after a ceiling round, with BENCH_BATCH overriding the collector's batch
-//! size; BENCH_LATENCY_RATE (500 msg/s) for BENCH_LATENCY_SECS (5) for latency; a campus of
-//! BENCH_CAMPUS_BOARDS (2000) boards for BENCH_CAMPUS_SECS (60) s, sampled every
-//! BENCH_SAMPLE_SECS (10) s. Set BENCH_CAMPUS_SECS=600 for the ten-minute run.
+//! size; BENCH_LATENCY_RATE (500 msg/s) for BENCH_LATENCY_SECS (5) for latency.
+//!
+//! Campuses of BENCH_CAMPUS_SIZES (200,600,2000) boards with the firmware's 30 s reports, the
+//! collector as its own process, each in a database of its own: FerretDB's CPU with the collector
+//! idle for BENCH_IDLE_SECS (10) s (the baseline), the time until every board is known online
+//! after all power up at once (counted once a second, at most BENCH_POWERUP_SECS (90) s), FerretDB's
+//! and the collector's CPU at steady state (from BENCH_STEADY_AFTER (40) s after power-up, for
+//! BENCH_STEADY_SECS (30) s, sampled every BENCH_SAMPLE_SECS (10) s), then messages sent, received
+//! and committed once the boards stop (the collector given BENCH_DRAIN_SECS (60) s to catch up).
+//! BENCH_ONLY=campus runs the campuses alone; BENCH_AUTOVOLT_BIN names another build's binary to
+//! run as the collector; BENCH_FERRETDB_LOG=debug keeps FerretDB's log of every command and its
+//! SQL (the way to see what a message costs it).
 //!
 //! The two Prometheus crates side by side: `metrics-exporter-prometheus`, the collector's, and
 //! `prometheus-client` behind the same `metrics` facade: BENCH_RECORD_BATCHES (20000) batches
@@ -549,22 +558,48 @@ fn proc_stat(pid: u32) -> Option<(f64, u64)> {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let n = env_num("BENCH_MESSAGES", 10_000) as usize;
-    let n_boards = env_num("BENCH_BOARDS", 200) as usize;
-    let rounds = env_num("BENCH_ROUNDS", 6).max(1) as usize;
-    let latency_rate = env_num("BENCH_LATENCY_RATE", 500);
-    let latency_secs = env_num("BENCH_LATENCY_SECS", 5);
-    let campus_boards = env_num("BENCH_CAMPUS_BOARDS", 2000) as usize;
-    let campus_secs = env_num("BENCH_CAMPUS_SECS", 60);
-    let sample_secs = env_num("BENCH_SAMPLE_SECS", 10).max(1);
+    let sizes: Vec<usize> = std::env::var("BENCH_CAMPUS_SIZES")
+        .unwrap_or_else(|_| "200,600,2000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let campus_only = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "campus");
 
     let ferret_dir = servers::temp_dir("autovolt-bench-ferretdb").unwrap();
-    let ferret = servers::start_ferretdb(&ferret_dir, true).expect("FerretDB");
+    // BENCH_FERRETDB_LOG=debug keeps FerretDB's log (every command) in its directory, printed here.
+    let ferret = match std::env::var("BENCH_FERRETDB_LOG") {
+        Ok(level) => {
+            println!("FerretDB's log: {}/server.log", ferret_dir.display());
+            servers::start_ferretdb_with(&ferret_dir, false, &[format!("--log-level={level}")])
+        }
+        Err(_) => servers::start_ferretdb(&ferret_dir, true),
+    }
+    .expect("FerretDB");
     let mosq_dir = servers::temp_dir("autovolt-bench-mosquitto").unwrap();
     let mosquitto = servers::start_mosquitto(&mosq_dir, true).expect("Mosquitto");
     let base = format!("mongodb://127.0.0.1:{}/", ferret.port());
     let url = format!("mqtt://127.0.0.1:{}", mosquitto.port());
     println!("servers: FerretDB 1.24.2 (SQLite) and Mosquitto on loopback; 2-core machine shared with other builds");
+
+    if !campus_only {
+        throughput_and_latency(&base, &url).await;
+    }
+    for boards in sizes {
+        campus(&base, &url, ferret.pid(), boards).await;
+    }
+    drop(mosquitto);
+    drop(ferret);
+}
+
+/// Throughput from a cold start and sustained (next to the two ceilings), latency, and the two
+/// metrics crates.
+async fn throughput_and_latency(base: &str, url: &str) {
+    let n = env_num("BENCH_MESSAGES", 10_000) as usize;
+    let n_boards = env_num("BENCH_BOARDS", 200) as usize;
+    let rounds = env_num("BENCH_ROUNDS", 6).max(1) as usize;
+    let latency_rate = env_num("BENCH_LATENCY_RATE", 500);
+    let latency_secs = env_num("BENCH_LATENCY_SECS", 5);
+    let url = url.to_string();
 
     // Throughput, zero loss.
     let store = Store::connect(&format!("{base}bench_throughput"), Duration::from_secs(10))
@@ -700,80 +735,219 @@ async fn main() {
         latency_secs,
     )
     .await;
+}
 
-    // A realistic campus: the collector as its own process, the boards simulated here.
-    let campus_uri = format!("{base}bench_campus");
-    let campus_store = Store::connect(&campus_uri, Duration::from_secs(10))
+/// CPU seconds a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    proc_stat(pid).map(|s| s.0).unwrap_or(f64::NAN)
+}
+
+/// The collector's status record (what it received and committed, written every 5 s and at exit).
+async fn collector_status(
+    store: &Store,
+    id: &str,
+) -> Option<autovolt::store::telemetry::CollectorStatus> {
+    store
+        .collector_statuses()
         .await
-        .unwrap();
+        .ok()?
+        .into_iter()
+        .find(|s| s.client_id == id)
+}
+
+/// A campus of `boards` boards with the firmware's 30 s reports against the collector as its own
+/// process: FerretDB's CPU with no traffic, the time until every board is known online after all
+/// power up at once, FerretDB's CPU at steady state, and messages sent / received / committed.
+async fn campus(base: &str, url: &str, ferret_pid: u32, boards: usize) {
+    let idle_secs = env_num("BENCH_IDLE_SECS", 10);
+    let powerup_max = env_num("BENCH_POWERUP_SECS", 90);
+    let steady_after = env_num("BENCH_STEADY_AFTER", 40);
+    let steady_secs = env_num("BENCH_STEADY_SECS", 30);
+    let sample_secs = env_num("BENCH_SAMPLE_SECS", 10).max(1);
+    let drain_max = env_num("BENCH_DRAIN_SECS", 60);
+    let uri = format!("{base}bench_campus_{boards}");
+    let store = Store::connect(&uri, Duration::from_secs(10)).await.unwrap();
     // As `autovolt migrate up` leaves a database: the collector refuses one without a schema.
-    campus_store.migrate_up(None, false).await.unwrap();
-    let fleet = simulate::generated(campus_boards, 7);
-    register(&campus_store, &fleet).await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_autovolt"))
-        .args(["collect", "--client-id", "bench-campus"])
-        .env("AUTOVOLT_MONGODB_URI", &campus_uri)
-        .env("AUTOVOLT_MQTT_URL", &url)
+    store.migrate_up(None, false).await.unwrap();
+    let fleet = simulate::generated(boards, 7);
+    register(&store, &fleet).await;
+    // The last size's boards left `esp32/status` retained: cleared, so that the collector receives
+    // exactly what this fleet sends.
+    {
+        let (c, mut el) = mqtt_client(url, "bench-campus-clear", true);
+        c.publish("esp32/status", QoS::AtLeastOnce, true, Vec::new())
+            .await
+            .unwrap();
+        while let Ok(ev) = el.poll().await {
+            if let Event::Incoming(Packet::PubAck(_)) = ev {
+                break;
+            }
+        }
+        let _ = c.disconnect().await;
+    }
+    let id = format!("bench-campus-{boards}");
+    // BENCH_AUTOVOLT_BIN runs another build's collector (an earlier commit's, for a comparison).
+    let bin = std::env::var("BENCH_AUTOVOLT_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_autovolt").to_string());
+    let mut child = std::process::Command::new(&bin)
+        .args(["collect", "--client-id", &id])
+        .env("AUTOVOLT_MONGODB_URI", &uri)
+        .env("AUTOVOLT_MQTT_URL", url)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("autovolt collect");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = child.id();
+    let ready = Instant::now();
+    while !collector_status(&store, &id)
+        .await
+        .is_some_and(|s| s.broker_connected)
+    {
+        assert!(
+            ready.elapsed() < Duration::from_secs(30),
+            "the collector did not connect"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!("campus of {boards} boards (heartbeat + snapshot every 30 s each, switching at the simulator's rate for the hour, no reboots), collector as its own process:");
+
+    let (t0, f0, c0) = (Instant::now(), cpu_secs(ferret_pid), cpu_secs(pid));
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let dt = t0.elapsed().as_secs_f64();
+    let idle_ferret = 100.0 * (cpu_secs(ferret_pid) - f0) / dt;
+    let idle_collector = 100.0 * (cpu_secs(pid) - c0) / dt;
+    println!(
+        "  idle baseline (collector running, no boards, {idle_secs} s): FerretDB {idle_ferret:.1} % of a core, collector {idle_collector:.1} %"
+    );
+
     let mut o = SimulateOptions::new(fleet, chrono_tz::Asia::Kolkata);
     o.seed = 7;
+    o.reboots = false;
     let counters = o.counters.clone();
     let stop = CancellationToken::new();
-    let sim = tokio::spawn(simulate::run(url.clone(), o, stop.clone()));
-    println!("campus: {campus_boards} simulated boards (heartbeat + snapshot every 30 s), collector as a separate process, {campus_secs} s:");
-    println!(
-        "  {:>6}  {:>9}  {:>9}  {:>22}  {:>9}  {:>13}",
-        "t (s)", "msg/s", "CPU %", "CPU % per 1000 msg/s", "RSS MiB", "open files"
-    );
-    let pid = child.id();
-    let mut prev = (
-        Instant::now(),
-        proc_stat(pid).map(|s| s.0).unwrap_or(0.0),
-        counters.sent(),
-    );
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(campus_secs) {
-        tokio::time::sleep(Duration::from_secs(sample_secs)).await;
-        let Some((cpu, rss_kb)) = proc_stat(pid) else {
-            println!("  the collector process exited");
+    let (f_up, up) = (cpu_secs(ferret_pid), Instant::now());
+    let sim = tokio::spawn(simulate::run(url.to_string(), o, stop.clone()));
+    let devices = store.collection::<bson::Document>("devices");
+    let mut online = 0;
+    let mut all_online = None;
+    while up.elapsed() < Duration::from_secs(powerup_max) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        online = devices
+            .count_documents(bson::doc! {"status": "online"})
+            .await
+            .unwrap_or(0) as usize;
+        if online >= boards {
+            all_online = Some(up.elapsed());
             break;
-        };
-        let now = Instant::now();
-        let sent = counters.sent();
-        let dt = (now - prev.0).as_secs_f64();
-        let rate = (sent - prev.2) as f64 / dt;
-        let cpu_pct = 100.0 * (cpu - prev.1) / dt;
-        println!(
-            "  {:>6.0}  {:>9.0}  {:>9.1}  {:>22.1}  {:>9.1}  {:>13}",
-            started.elapsed().as_secs_f64(),
-            rate,
-            cpu_pct,
-            if rate > 0.0 {
-                cpu_pct * 1000.0 / rate
-            } else {
-                f64::NAN
-            },
-            rss_kb as f64 / 1024.0,
-            // Sockets included: the database connections the collector holds.
-            std::fs::read_dir(format!("/proc/{pid}/fd"))
-                .map(|d| d.count())
-                .unwrap_or(0)
+        }
+    }
+    let up_secs = up.elapsed().as_secs_f64();
+    let up_ferret = 100.0 * (cpu_secs(ferret_pid) - f_up) / up_secs;
+    match all_online {
+        Some(t) => println!(
+            "  power-up, every board at once: all {boards} known online after {:.1} s (FerretDB {up_ferret:.0} % of a core meanwhile, counting included: one count a second)",
+            t.as_secs_f64()
+        ),
+        None => println!(
+            "  power-up, every board at once: {online} of {boards} known online after {powerup_max} s (FerretDB {up_ferret:.0} % of a core meanwhile, counting included)"
+        ),
+    }
+
+    // Steady state: once every board has sent its first periodic reports.
+    tokio::time::sleep_until((up + Duration::from_secs(steady_after)).into()).await;
+    println!(
+        "  steady state from {} s after power-up, {steady_secs} s in samples of {sample_secs} s:",
+        up.elapsed().as_secs()
+    );
+    println!(
+        "    {:>6}  {:>7}  {:>13}  {:>13}  {:>22}",
+        "t (s)", "msg/s", "FerretDB %", "collector %", "behind (status record)"
+    );
+    let steady = Instant::now();
+    let (f_s, c_s, sent_s) = (cpu_secs(ferret_pid), cpu_secs(pid), counters.sent());
+    let mut prev = (steady, f_s, c_s, sent_s);
+    while steady.elapsed() < Duration::from_secs(steady_secs) {
+        tokio::time::sleep(Duration::from_secs(sample_secs)).await;
+        let (now, f, c, sent) = (
+            Instant::now(),
+            cpu_secs(ferret_pid),
+            cpu_secs(pid),
+            counters.sent(),
         );
-        prev = (now, cpu, sent);
+        let dt = (now - prev.0).as_secs_f64();
+        let offered = sent + counters.connections.load(Ordering::Relaxed);
+        let received = collector_status(&store, &id)
+            .await
+            .map(|s| s.received)
+            .unwrap_or(0);
+        println!(
+            "    {:>6.0}  {:>7.1}  {:>13.1}  {:>13.1}  {:>22}",
+            up.elapsed().as_secs_f64(),
+            (sent - prev.3) as f64 / dt,
+            100.0 * (f - prev.1) / dt,
+            100.0 * (c - prev.2) / dt,
+            offered as i64 - received
+        );
+        prev = (now, f, c, sent);
     }
+    let dt = steady.elapsed().as_secs_f64();
+    let rate = (counters.sent() - sent_s) as f64 / dt;
+    let steady_ferret = 100.0 * (cpu_secs(ferret_pid) - f_s) / dt;
+    let steady_collector = 100.0 * (cpu_secs(pid) - c_s) / dt;
+    println!(
+        "    whole window: {rate:.1} msg/s; FerretDB {steady_ferret:.1} % of a core (idle {idle_ferret:.1} %), {:.2} ms of FerretDB CPU per message above idle; collector {steady_collector:.1} % (idle {idle_collector:.1} %)",
+        10.0 * (steady_ferret - idle_ferret) / rate
+    );
+
+    // Stop the boards; the collector then takes what it has not taken yet.
     stop.cancel();
-    if let Ok(Ok(c)) = sim.await {
-        println!("  {}", c.summary(campus_boards));
+    let counters = match sim.await {
+        Ok(Ok(c)) => c,
+        _ => counters,
+    };
+    let offered = counters.sent() as i64 + counters.connections.load(Ordering::Relaxed) as i64;
+    let stopped = Instant::now();
+    let mut received = 0;
+    while stopped.elapsed() < Duration::from_secs(drain_max) {
+        received = collector_status(&store, &id)
+            .await
+            .map(|s| s.received)
+            .unwrap_or(0);
+        if received >= offered {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // SIGINT, so the collector prints its summary and exits cleanly.
+    if received >= offered {
+        println!(
+            "  boards stopped: the collector's record showed every message received {:.1} s later (it is written every 5 s)",
+            stopped.elapsed().as_secs_f64()
+        );
+    } else {
+        println!(
+            "  boards stopped: {} messages still not received {drain_max} s later",
+            offered - received
+        );
+    }
+    // SIGINT, so the collector writes its last record and exits cleanly.
     unsafe {
         libc::kill(pid as i32, libc::SIGINT);
     }
     let _ = child.wait();
-    drop(mosquitto);
-    drop(ferret);
+    let last = collector_status(&store, &id).await;
+    let stored = store
+        .collection::<bson::Document>("telemetryevents")
+        .count_documents(bson::doc! {})
+        .await
+        .unwrap_or(0);
+    println!(
+        "  sent {} device messages + {} esp32/status; collector received {}, committed {} (not received: {}); {stored} telemetry documents",
+        counters.sent(),
+        counters.connections.load(Ordering::Relaxed),
+        last.as_ref().map_or(0, |s| s.received),
+        last.as_ref().map_or(0, |s| s.committed),
+        offered - last.as_ref().map_or(0, |s| s.received),
+    );
+    println!("  {}", counters.summary(boards));
 }

@@ -139,10 +139,7 @@ async fn a_board_in_maintenance_is_not_marked_online_and_health_counts_it_apart(
         .update_one(doc! {"_id": a_id}, doc! {"$set": {"status": "maintenance"}})
         .await
         .unwrap();
-    assert!(!store
-        .mark_online_from(a_id, &DeviceStatus::Maintenance, boot(), None)
-        .await
-        .unwrap());
+    assert_eq!(store.mark_online_many(&[a_id], boot()).await.unwrap(), 0);
     assert!(!store.mark_online(a_id, boot()).await.unwrap());
     assert!(store.mark_online(b_id, boot()).await.unwrap());
     let a_now = store.device_by_id(a_id).await.unwrap().unwrap();

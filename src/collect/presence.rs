@@ -3,22 +3,18 @@
 //! acknowledged before its presence is written; what is lost in a crash the next message restores).
 //!
 //! A talking board's `lastSeen` is written at most every [`LAST_SEEN_EVERY`]: every device write
-//! costs the database a document rewrite (on FerretDB's SQLite backend, a scan of the whole devices
-//! collection), and a board heard every second needs no write every second. Until it is written,
-//! the offline sweep asks here ([`Presence::unwritten_last_seen`]).
+//! costs the database a document rewrite, and a board heard every second needs no write every
+//! second. Until it is written, the offline sweep asks here ([`Presence::unwritten_last_seen`]).
+//! A round's writes go in one command, a statement per board by `_id` (on FerretDB's SQLite
+//! backend any other selection of devices scans the whole collection).
 
 use crate::domain::{BootClock, Id, Instant};
 use crate::store::presence::PresenceUpdate;
 use crate::store::{Store, StoreError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// How often a talking board's `lastSeen` is written by default.
 pub const LAST_SEEN_EVERY: chrono::Duration = chrono::Duration::seconds(30);
-
-/// The most boards whose `lastSeen` one update moves. An update of many documents may hold the
-/// database's writer for all of them (FerretDB's SQLite backend: one transaction, a scan of the
-/// devices per document); batches of messages wait for it, so it is kept short.
-const TOUCH_AT_ONCE: usize = 20;
 
 /// Presence heard and not yet written, and what was written.
 pub struct Presence {
@@ -34,10 +30,8 @@ pub struct Presence {
 /// One round of presence writes.
 #[derive(Debug, Default)]
 pub struct PresenceWrites {
-    /// Boards written one by one: a moved clock anchor or a motion report.
+    /// What is written per board: its clock anchor only when it moved or with a motion report.
     each: Vec<(Id, PresenceUpdate)>,
-    /// Boards whose only news is `lastSeen`, by the whole second they are written at.
-    by_second: BTreeMap<i64, Vec<Id>>,
     /// Everything taken, to confirm or give back.
     taken: Vec<(Id, PresenceUpdate)>,
 }
@@ -47,19 +41,12 @@ impl PresenceWrites {
         self.taken.is_empty()
     }
 
-    /// Writes them: one update per board with news beyond `lastSeen`, one per second of time for
-    /// the others (to the whole second; times only move forwards).
+    /// Writes them, every board's in one command (times only move forwards).
     pub async fn write(&self, store: &Store) -> Result<(), StoreError> {
-        for (id, p) in &self.each {
-            store.write_presence(*id, p).await?;
+        if self.each.is_empty() {
+            return Ok(());
         }
-        for (second, ids) in &self.by_second {
-            let at = chrono::DateTime::from_timestamp(*second, 0).unwrap_or_default();
-            for some in ids.chunks(TOUCH_AT_ONCE) {
-                store.touch_many(some, at).await?;
-            }
-        }
-        Ok(())
+        store.write_presences(&self.each).await
     }
 
     /// The clock anchors these writes store.
@@ -128,14 +115,14 @@ impl Presence {
                     t - *written >= self.last_seen_every || now - t >= self.last_seen_every
                 }
             };
-            let clock_moved = p.boot_clock.is_some_and(|c| anchor_moved(id, &c));
-            if p.last_motion_at.is_some() || (due && clock_moved) {
-                writes.each.push((id, p));
-            } else if !due {
+            if p.last_motion_at.is_none() && !due {
                 continue;
-            } else if let Some(t) = p.last_seen {
-                writes.by_second.entry(t.timestamp()).or_default().push(id);
             }
+            let mut written = p;
+            if p.last_motion_at.is_none() && !p.boot_clock.is_some_and(|c| anchor_moved(id, &c)) {
+                written.boot_clock = None;
+            }
+            writes.each.push((id, written));
             self.pending.remove(&id);
             self.in_flight.entry(id).or_default().merge(p);
             writes.taken.push((id, p));
@@ -209,7 +196,7 @@ mod tests {
         p.heard(id, seen(0));
         let w = p.take_due(Some(t(1)), never_moved);
         assert_eq!(taken_ids(&w), [id]);
-        assert_eq!(w.by_second.get(&t(0).timestamp()), Some(&vec![id]));
+        assert_eq!(w.each, [(id, seen(0))]);
     }
 
     #[test]

@@ -48,8 +48,10 @@ pub struct Refusal {
 /// rather than with the coalesced presence.
 const ANCHOR_SLACK_MS: i64 = 20;
 
-/// How long a device read from the database is used without reading it again.
-pub const DEVICE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often the devices the collector holds are read again, all in one query: what others change
+/// (another collector's sweep, an operator) is seen within this, and a board's messages in between
+/// cost no device read (on FerretDB every read but one by `_id` scans the whole collection).
+pub const DEVICE_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How many times a transition re-reads the device after losing a compare-and-set.
 const CAS_ATTEMPTS: usize = 5;
@@ -186,10 +188,14 @@ pub struct Processor {
     presence: Presence,
     /// The clock anchor last stored per board.
     clocks_written: HashMap<Id, BootClock>,
-    /// Devices as last read or written, for [`DEVICE_CACHE_TTL`]. Safe to be stale: every
-    /// transition is claimed against the state it leaves, and a stale departure only completes
-    /// the claim already there and re-reads the device.
-    cache: HashMap<Mac, (Device, std::time::Instant)>,
+    /// Devices as last read or written, read again every [`DEVICE_REFRESH`]. Safe to be stale:
+    /// every transition is claimed against the state it leaves, and a stale departure only
+    /// completes the claim already there and re-reads the device.
+    cache: HashMap<Mac, Device>,
+    /// Boards looked up since the last refresh and not registered.
+    absent: HashSet<Mac>,
+    /// When the cached devices were last read; `None`: read them before they are used again.
+    refreshed: Option<std::time::Instant>,
     classrooms: HashMap<Id, String>,
     /// The clock anchors the last failed attempt read, per board: its retry times the messages as
     /// it did, whatever it stored before failing.
@@ -206,6 +212,8 @@ impl Processor {
             presence: Presence::new(LAST_SEEN_EVERY),
             clocks_written: HashMap::new(),
             cache: HashMap::new(),
+            absent: HashSet::new(),
+            refreshed: None,
             classrooms: HashMap::new(),
             retry_anchors: HashMap::new(),
             faults: None,
@@ -253,7 +261,7 @@ impl Processor {
         if result.is_err() {
             // What was written before the failure is unknown: read everything again, but time the
             // messages as this attempt did.
-            self.cache.clear();
+            self.refreshed = None;
             self.retry_anchors.extend(anchors);
         }
         result
@@ -294,37 +302,60 @@ impl Processor {
     }
 
     pub(crate) fn forget_all(&mut self) {
-        self.cache.clear();
+        self.refreshed = None;
     }
 
-    /// The batch's devices: from the cache while fresh, else read (one query for all of them).
+    /// The batch's devices: from the cache, read again together every [`DEVICE_REFRESH`]; a board
+    /// not yet cached is read at its first message (one query for all of a batch's).
     async fn batch_devices(&mut self, macs: &[Mac]) -> Result<HashMap<Mac, Device>, StoreError> {
         let now = std::time::Instant::now();
+        if self
+            .refreshed
+            .is_none_or(|at| now.duration_since(at) > DEVICE_REFRESH)
+        {
+            if !self.cache.is_empty() {
+                let fleet = self.store.fleet().await?;
+                let held = std::mem::take(&mut self.cache);
+                for d in fleet {
+                    if held.contains_key(&d.mac_address) {
+                        self.cache_device(d);
+                    }
+                }
+            }
+            self.absent.clear();
+            self.refreshed = Some(now);
+        }
         let missing: Vec<Mac> = macs
             .iter()
-            .filter(|m| {
-                self.cache
-                    .get(m)
-                    .is_none_or(|(_, at)| now.duration_since(*at) > DEVICE_CACHE_TTL)
-            })
+            .filter(|m| !self.cache.contains_key(m) && !self.absent.contains(m))
             .copied()
             .collect();
         if !missing.is_empty() {
-            for mut d in self.store.devices_by_macs(&missing).await? {
-                let Some(id) = d.id else { continue };
-                if let Some(c) = d.boot_clock {
-                    self.clocks_written.insert(id, c);
+            for d in self.store.devices_by_macs(&missing).await? {
+                self.cache_device(d);
+            }
+            for m in missing {
+                if !self.cache.contains_key(&m) {
+                    self.absent.insert(m);
                 }
-                if let Some(c) = self.presence.unwritten_clock(id) {
-                    d.boot_clock = Some(c);
-                }
-                self.cache.insert(d.mac_address, (d, now));
             }
         }
         Ok(macs
             .iter()
-            .filter_map(|m| self.cache.get(m).map(|(d, _)| (*m, d.clone())))
+            .filter_map(|m| self.cache.get(m).map(|d| (*m, d.clone())))
             .collect())
+    }
+
+    /// Keeps a device as read, with the clock anchor heard for it and not yet written.
+    fn cache_device(&mut self, mut d: Device) {
+        let Some(id) = d.id else { return };
+        if let Some(c) = d.boot_clock {
+            self.clocks_written.insert(id, c);
+        }
+        if let Some(c) = self.presence.unwritten_clock(id) {
+            d.boot_clock = Some(c);
+        }
+        self.cache.insert(d.mac_address, d);
     }
 
     async fn process_once(
@@ -357,8 +388,7 @@ impl Processor {
         let mut presence: HashMap<Id, PresenceUpdate> = HashMap::new();
         let (readings, finals) = board_readings(batch, &parsed, &devices);
         let snapshots = snapshot_times(batch, &parsed, &readings);
-        self.mark_online(batch, &parsed, &mut devices, &finals)
-            .await?;
+        self.mark_online(batch, &parsed, &mut devices).await?;
         self.store_moved_anchors(&parsed, &devices, &finals).await?;
         for (index, (msg, parsed)) in batch.iter().zip(parsed).enumerate() {
             local.received += 1;
@@ -546,7 +576,7 @@ impl Processor {
         }
         for (mac, d) in devices {
             if let Some(entry) = self.cache.get_mut(&mac) {
-                entry.0 = d;
+                *entry = d;
             }
         }
         self.stats.add(&local);
@@ -554,15 +584,15 @@ impl Processor {
     }
 
     /// Marks online, before the batch's messages are processed, every board of the batch not online
-    /// as read, at its first message that may act for it, and logs that it came online when this
-    /// call changed it. Boards are independent: their marks run concurrently and their activities
-    /// go in one insert (first contact would otherwise cost the batch several round trips per board).
+    /// as read, and logs that it came online at its first message that may act for it. The entries
+    /// go in one insert and the marks in one update: first contact would otherwise cost a write per
+    /// board, and on FerretDB a scan of the devices per board (a campus powering up at once).
+    /// Their clock anchors and exact `lastSeen` go with their coalesced presence.
     async fn mark_online(
         &mut self,
         batch: &[Incoming],
         parsed: &[Result<message::Parsed, message::Rejection>],
         devices: &mut HashMap<Mac, Device>,
-        finals: &HashMap<Mac, BootClock>,
     ) -> Result<(), StoreError> {
         let mut first: BTreeMap<Mac, Instant> = BTreeMap::new();
         for (msg, p) in batch.iter().zip(parsed) {
@@ -582,7 +612,7 @@ impl Processor {
             }
             first.entry(mac).or_insert(msg.received);
         }
-        let mut pending = Vec::with_capacity(first.len());
+        let mut ids = Vec::with_capacity(first.len());
         let mut entries = Vec::with_capacity(first.len());
         for (mac, recv) in &first {
             let Some(device) = devices.get(mac) else {
@@ -590,10 +620,6 @@ impl Processor {
             };
             let Some(device_id) = device.id else { continue };
             let classroom = self.classroom_of(device).await?;
-            let anchor = finals
-                .get(mac)
-                .filter(|c| moved(self.clocks_written.get(&device_id), c))
-                .copied();
             // The entry is written before the mark, so that a retry (which finds the board online)
             // has it; its id names the state left, so that collectors coming upon the same board
             // at once write one entry.
@@ -608,42 +634,19 @@ impl Processor {
                     .map_or("-".to_string(), |t| t.timestamp_millis().to_string())
             );
             entries.push((entry, key));
-            pending.push((*mac, device_id, device.status.clone(), anchor, *recv));
+            ids.push(device_id);
         }
         if !entries.is_empty() {
             self.before(Step::OnlineActivity, None)?;
         }
         self.store.log_activities_once(&entries).await?;
-        let this = &*self;
-        let flipped = futures::future::try_join_all(pending.into_iter().map(
-            |(mac, device_id, status, anchor, recv)| async move {
-                this.before(Step::OnlineMark, Some(mac))?;
-                if this
-                    .store
-                    .mark_online_from(device_id, &status, recv, anchor)
-                    .await?
-                {
-                    return Ok::<_, StoreError>((
-                        anchor.map(|c| (device_id, c)),
-                        Some(device_id),
-                        recv,
-                    ));
-                }
-                if !this.store.mark_online(device_id, recv).await? {
-                    return Ok((None, None, recv));
-                }
-                Ok((None, Some(device_id), recv))
-            },
-        ))
-        .await?;
-        for (anchor, online, recv) in flipped {
-            if let Some((id, clock)) = anchor {
-                // Stored with the mark: the anchor pass below finds it written.
-                self.clocks_written.insert(id, clock);
-            }
-            if let Some(device_id) = online {
-                self.presence.written(device_id, recv);
-            }
+        for mac in first.keys() {
+            self.before(Step::OnlineMark, Some(*mac))?;
+        }
+        // Their first messages came a batch's linger apart: the earliest keeps the sweep off them
+        // until their presence is written.
+        if let Some(seen) = first.values().min() {
+            self.store.mark_online_many(&ids, *seen).await?;
         }
         for mac in first.keys() {
             if let Some(device) = devices.get_mut(mac) {

@@ -44,52 +44,84 @@ fn clock_document(c: &BootClock) -> Document {
     d
 }
 
+/// How many boards' presence is written at once. Each is its own command: FerretDB 1.24 keeps
+/// every statement of one `update` command holding a connection of its pool (100 per database)
+/// until the command ends, and one carrying more statements than that never ends.
+const PRESENCE_AT_ONCE: usize = 4;
+
+/// The update that writes a board's coalesced presence. Times only move forwards (`$max`).
+fn presence_update(p: &PresenceUpdate, now: Instant) -> Document {
+    let mut max = Document::new();
+    if let Some(t) = p.last_seen {
+        max.insert("lastSeen", date(t));
+    }
+    if let Some(t) = p.last_motion_at {
+        max.insert("lastMotionAt", date(t));
+    }
+    let mut set = doc! {"updatedAt": date(now)};
+    if let Some(c) = p.boot_clock {
+        set.insert("bootClock", clock_document(&c));
+    }
+    let mut update = doc! {"$set": set};
+    if !max.is_empty() {
+        update.insert("$max", max);
+    }
+    update
+}
+
 impl Store {
-    /// Writes one board's coalesced presence. Times only move forwards (`$max`).
+    /// Writes one board's coalesced presence.
     pub async fn write_presence(&self, device: Id, p: &PresenceUpdate) -> Result<(), StoreError> {
-        let mut max = Document::new();
-        if let Some(t) = p.last_seen {
-            max.insert("lastSeen", date(t));
-        }
-        if let Some(t) = p.last_motion_at {
-            max.insert("lastMotionAt", date(t));
-        }
-        let mut set = doc! {"updatedAt": date(dates::now_millis())};
-        if let Some(c) = p.boot_clock {
-            set.insert("bootClock", clock_document(&c));
-        }
-        let mut update = doc! {"$set": set};
-        if !max.is_empty() {
-            update.insert("$max", max);
-        }
         self.collection::<Device>(collections::DEVICES)
-            .update_one(doc! {"_id": device}, update)
+            .update_one(
+                doc! {"_id": device},
+                presence_update(p, dates::now_millis()),
+            )
             .await?;
         Ok(())
     }
 
-    /// Moves `lastSeen` of many devices forwards to `seen` in one update (coalesced presence).
-    pub async fn touch_many(&self, devices: &[Id], seen: Instant) -> Result<(), StoreError> {
-        if devices.is_empty() {
-            return Ok(());
+    /// Writes many boards' coalesced presence, each selecting its board by `_id` alone: the one
+    /// lookup FerretDB does not answer by scanning the collection (an `$in` over many boards is
+    /// a scan there, per update).
+    pub async fn write_presences(
+        &self,
+        updates: &[(Id, PresenceUpdate)],
+    ) -> Result<(), StoreError> {
+        use futures::StreamExt;
+        let now = dates::now_millis();
+        let writes: Vec<_> = updates
+            .iter()
+            .map(|(id, p)| {
+                let devices = self.collection::<Device>(collections::DEVICES);
+                let (filter, update) = (doc! {"_id": *id}, presence_update(p, now));
+                async move { devices.update_one(filter, update).await }
+            })
+            .collect();
+        let mut pending = futures::stream::iter(writes).buffer_unordered(PRESENCE_AT_ONCE);
+        while let Some(written) = pending.next().await {
+            written?;
         }
-        self.collection::<Device>(collections::DEVICES)
-            .update_many(
-                doc! {"_id": {"$in": devices}},
-                doc! {"$max": {"lastSeen": date(seen)},
-                "$set": {"updatedAt": date(dates::now_millis())}},
-            )
-            .await?;
         Ok(())
     }
 
     /// Marks a device online unless it already is, or is in maintenance (an administrator's status
     /// that reporting does not end); returns whether this call changed it.
     pub async fn mark_online(&self, device: Id, seen: Instant) -> Result<bool, StoreError> {
+        Ok(self.mark_online_many(&[device], seen).await? == 1)
+    }
+
+    /// Marks devices online unless they already are, or are in maintenance, with `lastSeen` at
+    /// least `seen`: one update for a batch's boards (on FerretDB one scan of the devices for all
+    /// of them, where a condition beside `_id` scans per board). Returns how many it changed.
+    pub async fn mark_online_many(&self, devices: &[Id], seen: Instant) -> Result<u64, StoreError> {
+        if devices.is_empty() {
+            return Ok(0);
+        }
         let r = self
             .collection::<Device>(collections::DEVICES)
-            .update_one(
-                doc! {"_id": device, "status": {"$nin": [
+            .update_many(
+                doc! {"_id": {"$in": devices}, "status": {"$nin": [
                     DeviceStatus::Online.as_str(),
                     DeviceStatus::Maintenance.as_str(),
                 ]}},
@@ -97,35 +129,7 @@ impl Store {
                 "$max": {"lastSeen": date(seen)}},
             )
             .await?;
-        Ok(r.modified_count == 1)
-    }
-
-    /// Marks a device online if its status is still `from` (as read); returns whether this call
-    /// changed it, and then also stores `boot_clock` (one write for a board's first contact). An
-    /// exact match on the status keeps the update on the `_id` index where a negated one
-    /// (FerretDB) scans the collection. A board in maintenance stays there: nothing is written.
-    pub async fn mark_online_from(
-        &self,
-        device: Id,
-        from: &DeviceStatus,
-        seen: Instant,
-        boot_clock: Option<BootClock>,
-    ) -> Result<bool, StoreError> {
-        if *from == DeviceStatus::Maintenance {
-            return Ok(false);
-        }
-        let mut set = doc! {"status": "online", "updatedAt": date(dates::now_millis())};
-        if let Some(c) = boot_clock {
-            set.insert("bootClock", clock_document(&c));
-        }
-        let r = self
-            .collection::<Device>(collections::DEVICES)
-            .update_one(
-                doc! {"_id": device, "status": from.as_str()},
-                doc! {"$set": set, "$max": {"lastSeen": date(seen)}},
-            )
-            .await?;
-        Ok(r.modified_count == 1)
+        Ok(r.modified_count)
     }
 
     /// Marks a device offline if it is still online and has not been heard of since `last_seen`;

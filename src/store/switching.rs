@@ -105,6 +105,13 @@ impl Store {
         }
     }
 
+    /// Every device that reads, in one query (the collector reading again the boards it holds);
+    /// one that does not read is left out here, and named by [`Store::devices_by_macs`] when its
+    /// board speaks.
+    pub async fn fleet(&self) -> Result<Vec<Device>, StoreError> {
+        Ok(self.find_devices_reporting(doc! {}).await?.0)
+    }
+
     /// Sets a switch's `state` and `lastStateChange` if it still is as `guard` says. Returns whether
     /// this call made the change (false: someone else changed the switch first).
     pub async fn set_switch_if(
