@@ -1105,10 +1105,11 @@ fn board_readings(
         let prev = devices.get(&mac).and_then(|d| d.boot_clock);
         let msgs: Vec<(i64, Instant, bool)> =
             run.iter().map(|&(_, ms, t, dup)| (ms, t, dup)).collect();
-        for ((i, _, _, _), r) in run
+        for ((i, ms, received, _), r) in run
             .iter()
             .zip(board_clock::observe_run(prev.as_ref(), &msgs))
         {
+            tracing::debug!(board = %mac, millis = ms, %received, step = ?r.step, event_time = %r.event_time, boot_at = %r.clock.boot_at, last_millis = r.clock.last_millis, "board clock");
             finals.insert(mac, r.clock);
             out.insert(*i, r);
         }

@@ -318,6 +318,13 @@ pub fn observe_run(prev: Option<&BootClock>, msgs: &[(i64, Instant, bool)]) -> V
         let seg = segments.len() - 1;
         if !r.step.is_past() {
             let s = &mut segments[seg];
+            if r.step == ClockStep::Forward
+                && r.clock.previous.is_none()
+                && s.previous.is_some_and(|p| p.unsure)
+            {
+                // Taken back to the boot before (see `observe_as`): no boot before it is known.
+                s.previous = None;
+            }
             s.best = s.best.min(r.clock.boot_at);
             s.last_millis = s.last_millis.max(r.clock.last_millis);
         }
@@ -383,9 +390,7 @@ pub fn observe_run(prev: Option<&BootClock>, msgs: &[(i64, Instant, bool)]) -> V
                 clock: BootClock {
                     boot_at: s.best,
                     last_millis: millis_so_far[seg],
-                    previous: s
-                        .previous
-                        .filter(|p| p.boot_at < s.best - ms(REBOOT_SLACK_MS)),
+                    previous: s.previous,
                 },
                 event_time,
                 step,
@@ -512,6 +517,24 @@ mod tests {
         let n = observe(Some(&r.clock), 60_000, boot2 + ms(60_000));
         assert_eq!(n.step, ClockStep::Forward);
         assert_eq!(n.event_time, boot2 + ms(60_000));
+    }
+
+    #[test]
+    fn a_run_keeps_the_boot_before_even_when_the_boots_are_only_seconds_apart() {
+        // Up 3.3 s, down 1.5 s, booted 5 s after the boot before: the new anchor keeps it.
+        let a = observe(None, 3_293, t0() + ms(3_293));
+        let run = observe_run(
+            Some(&a.clock),
+            &[
+                (423, t0() + ms(5_423), false),
+                (1_122, t0() + ms(6_122), false),
+            ],
+        );
+        assert_eq!(run[0].step, ClockStep::NewBoot);
+        for r in &run {
+            assert_eq!(r.clock.previous.map(|p| p.boot_at), Some(t0()), "{r:?}");
+        }
+        assert_eq!(run[0].last_certain, Some(t0() + ms(3_293)));
     }
 
     #[test]
