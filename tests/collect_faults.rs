@@ -69,44 +69,44 @@ fn batches() -> Vec<Vec<Incoming>> {
     let later = t + Duration::seconds(60);
     vec![
         vec![
-            msg("esp32/telemetry", heartbeat(MAC_A, 0), t),
-            msg("esp32/telemetry", heartbeat(MAC_B, 0), t),
+            msg("esp32/telemetry", heartbeat(MAC_A, UP), t),
+            msg("esp32/telemetry", heartbeat(MAC_B, UP), t),
         ],
         vec![
             msg(
                 "esp32/telemetry",
-                switch_event(MAC_A, SECRET_A, 16, true, "manual", 10_000),
+                switch_event(MAC_A, SECRET_A, 16, true, "manual", up(10_000)),
                 later,
             ),
             msg(
                 "esp32/telemetry",
-                manual(MAC_A, SECRET_A, 16, false, 10_000),
+                manual(MAC_A, SECRET_A, 16, false, up(10_000)),
                 later,
             ),
             msg(
                 "esp32/telemetry",
-                manual(MAC_A, SECRET_A, 16, true, 10_000),
+                manual(MAC_A, SECRET_A, 16, true, up(10_000)),
                 later,
             ),
             msg(
                 "esp32/telemetry",
-                switch_event(MAC_A, SECRET_A, 17, true, "motion", 20_000),
+                switch_event(MAC_A, SECRET_A, 17, true, "motion", up(20_000)),
                 later,
             ),
             msg(
                 "esp32/telemetry",
-                switch_event(MAC_B, SECRET_B, 16, true, "manual", 15_000),
+                switch_event(MAC_B, SECRET_B, 16, true, "manual", up(15_000)),
                 later,
             ),
             msg(
                 "esp32/telemetry",
-                switch_event(MAC_B, SECRET_B, 16, false, "manual", 45_000),
+                switch_event(MAC_B, SECRET_B, 16, false, "manual", up(45_000)),
                 later,
             ),
             msg("esp32/state", snapshot(MAC_A, SECRET_A, &[16, 17]), later),
             msg(
                 "esp32/telemetry",
-                switch_event(MAC_A, SECRET_A, 17, false, "motion", 50_000),
+                switch_event(MAC_A, SECRET_A, 17, false, "motion", up(50_000)),
                 later,
             ),
             msg(
@@ -414,19 +414,19 @@ proptest! {
             let store = support::store("burst").await;
             campus(&store).await;
             let mut p = Processor::new(store.clone(), IST);
-            p.process(&[msg("esp32/telemetry", heartbeat(MAC_A, 0), boot())])
+            p.process(&[msg("esp32/telemetry", heartbeat(MAC_A, UP), boot())])
                 .await
                 .unwrap();
-            // The burst arrives at once, a minute after the board booted.
+            // The burst arrives at once, a minute after the board (up a day) was heard.
             let at = boot() + Duration::seconds(60);
             let mut msgs = Vec::new();
             let mut again = Vec::new();
             for e in &events {
                 let pin = PINS[e.pin];
                 let payload = if e.manual {
-                    manual(MAC_A, SECRET_A, pin, e.state, e.ts * 1000)
+                    manual(MAC_A, SECRET_A, pin, e.state, up(e.ts * 1000))
                 } else {
-                    switch_event(MAC_A, SECRET_A, pin, e.state, "manual", e.ts * 1000)
+                    switch_event(MAC_A, SECRET_A, pin, e.state, "manual", up(e.ts * 1000))
                 };
                 if e.again {
                     again.push(payload.clone());
