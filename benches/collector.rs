@@ -823,7 +823,6 @@ async fn campus(base: &str, url: &str, ferret_pid: u32, boards: usize) {
 
     let mut o = SimulateOptions::new(fleet, chrono_tz::Asia::Kolkata);
     o.seed = 7;
-    o.reboots = false;
     let counters = o.counters.clone();
     let stop = CancellationToken::new();
     let (f_up, up) = (cpu_secs(ferret_pid), Instant::now());

@@ -789,7 +789,7 @@ mod tests {
                     last_sent = Some(sent);
                 }
                 prop_assert!(last_sent.is_some());
-                boot = boot + ms(*uptime + down);
+                boot += ms(*uptime + down);
             }
         }
 
