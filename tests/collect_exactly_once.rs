@@ -5,7 +5,7 @@ mod live;
 mod support;
 
 use autovolt::clock::ManualClock;
-use autovolt::domain::Instant;
+use autovolt::domain::{Instant, Mac};
 use chrono::{Duration, TimeZone};
 use live::*;
 use std::sync::Arc;
@@ -129,6 +129,18 @@ async fn two_collectors_in_one_shared_subscription_count_each_transition_once() 
         }
     };
     wait_all(&mut c1, &mut c2, sent);
+    // A board's clock anchor goes to the database with the coalesced presence of the collector
+    // that heard it; the other collector times the board by it from then on (in the field a
+    // board's next change comes seconds later, not milliseconds).
+    eventually(10, "both anchors stored", || async {
+        let mut stored = 0;
+        for mac in [MAC_A, MAC_B] {
+            let d = store.device_by_mac(Mac::parse(mac).unwrap()).await.unwrap();
+            stored += d.and_then(|d| d.boot_clock).is_some() as usize;
+        }
+        stored == 2
+    })
+    .await;
     // Each step's related messages (the event, its redelivery, the snapshot) race between the two
     // collectors, delivered 50 ms after the board sent them; a board's next step waits until its
     // previous one is committed, as Mosquitto's round-robin keeps no per-board order across
