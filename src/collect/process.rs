@@ -703,10 +703,26 @@ impl Processor {
     /// Takes the presence writes due at `now` (all of them when `None`), to be written with
     /// [`PresenceWrites::write`] and then settled with [`Processor::settle_presence`].
     pub fn take_presence(&mut self, now: Option<Instant>) -> PresenceWrites {
-        let written = &self.clocks_written;
-        // At the last flush every anchor that changed at all is stored: the collector that starts
-        // next tells a reboot from a delivery held back by up to the stored `lastMillis`.
+        // At the last flush every anchor that changed at all is stored, also one whose presence
+        // went out earlier without it: the collector that starts next tells a reboot from a
+        // delivery held back by up to the stored `lastMillis`.
         let last = now.is_none();
+        if last {
+            let unstored: Vec<(Id, BootClock)> = self
+                .cache
+                .values()
+                .filter_map(|d| Some((d.id?, d.boot_clock?)))
+                .filter(|(id, c)| self.clocks_written.get(id) != Some(c))
+                .collect();
+            for (id, clock) in unstored {
+                let update = PresenceUpdate {
+                    boot_clock: Some(clock),
+                    ..Default::default()
+                };
+                self.presence.heard(id, update);
+            }
+        }
+        let written = &self.clocks_written;
         self.presence.take_due(now, |id, clock| {
             moved(written.get(&id), clock) || (last && written.get(&id) != Some(clock))
         })
