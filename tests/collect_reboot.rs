@@ -124,63 +124,93 @@ async fn a_reboot_while_the_collector_runs_closes_at_the_last_certain_time_and_t
     assert_eq!(anchor.previous.map(|p| p.boot_at), Some(boot1));
 }
 
+/// The old boot of a collector-down script: heard at `t` (up since `boot1`), relay 16 on at
+/// `t + on`, a last heartbeat at `t + last`; then the collector stops. Returns the publisher.
+async fn old_boot_then_collector_stops(
+    store: &autovolt::store::Store,
+    url: &str,
+    label: &str,
+    clock: &ManualClock,
+    boot1: Instant,
+    on: i64,
+    last: i64,
+) -> Publisher {
+    let t = clock.now();
+    let mut c = start(store, url, options(label), Arc::new(clock.clone())).await;
+    let p = Publisher::connect(url, &format!("{label}-pub")).await;
+    for (k, (after, msg)) in [
+        (0, heartbeat(MAC_A, millis(boot1, t))),
+        (
+            on,
+            switch_event(
+                MAC_A,
+                SECRET_A,
+                16,
+                true,
+                "manual",
+                millis(boot1, t + secs(on)),
+            ),
+        ),
+        (last, heartbeat(MAC_A, millis(boot1, t + secs(last)))),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        clock.set(t + secs(after));
+        p.publish("esp32/telemetry", &msg).await;
+        c.wait_committed(k + 1).await;
+    }
+    c.stop().await;
+    p
+}
+
+/// The collector back at `at`, taking what waited at the broker in one burst.
+async fn collector_back(
+    store: &autovolt::store::Store,
+    url: &str,
+    label: &str,
+    clock: &ManualClock,
+    at: Instant,
+) -> Running {
+    // Let the broker queue the last messages before the collector returns.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    clock.set(at);
+    let mut o = options(label);
+    o.batch_linger = std::time::Duration::from_millis(500);
+    start(store, url, o, Arc::new(clock.clone())).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reboot_while_the_collector_is_down_for_less_than_the_uptime_before_is_certain() {
     let store = support::store("reboot-down").await;
     campus(&store).await;
     let (_broker, url) = support::own_mosquitto();
     let t = ist(15, 0, 0);
-    let boot1 = t - Duration::hours(1);
     let clock = ManualClock::new(t);
-    let mut c = start(
+    let p = old_boot_then_collector_stops(
         &store,
         &url,
-        options("reboot-down"),
-        Arc::new(clock.clone()),
+        "reboot-down",
+        &clock,
+        t - Duration::hours(1),
+        10,
+        20,
     )
     .await;
-    let p = Publisher::connect(&url, "reboot-down-pub").await;
-    p.publish("esp32/telemetry", &heartbeat(MAC_A, millis(boot1, t)))
-        .await;
-    clock.set(t + secs(10));
-    p.publish(
-        "esp32/telemetry",
-        &switch_event(
-            MAC_A,
-            SECRET_A,
-            16,
-            true,
-            "manual",
-            millis(boot1, t + secs(10)),
-        ),
-    )
-    .await;
-    clock.set(t + secs(20));
-    p.publish(
-        "esp32/telemetry",
-        &heartbeat(MAC_A, millis(boot1, t + secs(20))),
-    )
-    .await;
-    c.wait_committed(3).await;
-    c.stop().await;
     // Down at +25 s, booted at +30 s; its messages wait in the broker for the collector.
     let boot2 = t + secs(30);
     p.publish("esp32/state", &snapshot(MAC_A, SECRET_A, &[16]))
         .await;
-    for (pin, state, at) in [(18, true, 10), (18, false, 20)] {
+    for (state, at) in [(true, 10), (false, 20)] {
         p.publish(
             "esp32/telemetry",
-            &switch_event(MAC_A, SECRET_A, pin, state, "manual", at * 1_000),
+            &switch_event(MAC_A, SECRET_A, 18, state, "manual", at * 1_000),
         )
         .await;
     }
     p.publish("esp32/telemetry", &heartbeat(MAC_A, 30_000))
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    clock.set(boot2 + secs(40));
-    let mut o = options("reboot-down");
-    o.batch_linger = std::time::Duration::from_millis(500);
-    let mut c = start(&store, &url, o, Arc::new(clock.clone())).await;
+    let mut c = collector_back(&store, &url, "reboot-down", &clock, boot2 + secs(40)).await;
     c.wait_committed(4).await;
     // Live again: a prompt heartbeat pins the new boot exactly.
     clock.set(boot2 + secs(60));
@@ -212,39 +242,9 @@ async fn a_reboot_while_the_collector_is_down_for_longer_than_the_uptime_before_
     campus(&store).await;
     let (_broker, url) = support::own_mosquitto();
     let t = ist(16, 0, 0);
-    let boot1 = t - secs(20);
     let clock = ManualClock::new(t);
-    let mut c = start(
-        &store,
-        &url,
-        options("reboot-long"),
-        Arc::new(clock.clone()),
-    )
-    .await;
-    let p = Publisher::connect(&url, "reboot-long-pub").await;
-    p.publish("esp32/telemetry", &heartbeat(MAC_A, millis(boot1, t)))
+    let p = old_boot_then_collector_stops(&store, &url, "reboot-long", &clock, t - secs(20), 2, 4)
         .await;
-    clock.set(t + secs(2));
-    p.publish(
-        "esp32/telemetry",
-        &switch_event(
-            MAC_A,
-            SECRET_A,
-            16,
-            true,
-            "manual",
-            millis(boot1, t + secs(2)),
-        ),
-    )
-    .await;
-    clock.set(t + secs(4));
-    p.publish(
-        "esp32/telemetry",
-        &heartbeat(MAC_A, millis(boot1, t + secs(4))),
-    )
-    .await;
-    c.wait_committed(3).await;
-    c.stop().await;
     // Up 24 s when last heard; rebooted at +5 s, back at +8 s; the collector returns a minute
     // later. Its first timed message (30 s into the new boot) could as well be the old boot's,
     // held back 58 s: nothing tells them apart.
@@ -258,11 +258,7 @@ async fn a_reboot_while_the_collector_is_down_for_longer_than_the_uptime_before_
         )
         .await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    clock.set(boot2 + secs(60));
-    let mut o = options("reboot-long");
-    o.batch_linger = std::time::Duration::from_millis(500);
-    let mut c = start(&store, &url, o, Arc::new(clock.clone())).await;
+    let mut c = collector_back(&store, &url, "reboot-long", &clock, boot2 + secs(60)).await;
     c.wait_committed(3).await;
     let stats = c.stop().await;
     assert_eq!((stats.reboots, stats.unsure_boots), (1, 1));
