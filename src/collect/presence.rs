@@ -2,11 +2,10 @@
 //! clock anchor is kept here and written coalesced, apart from the batches (a message is
 //! acknowledged before its presence is written; what is lost in a crash the next message restores).
 //!
-//! A talking board's `lastSeen` is written at most every [`LAST_SEEN_EVERY`]: every device write
-//! costs the database a document rewrite, and a board heard every second needs no write every
-//! second. Until it is written, the offline sweep asks here ([`Presence::unwritten_last_seen`]).
-//! A round's writes go in one command, a statement per board by `_id` (on FerretDB's SQLite
-//! backend any other selection of devices scans the whole collection).
+//! A talking board's `lastSeen` is written at most every [`LAST_SEEN_EVERY`]: a board heard every
+//! second needs no write every second. Until it is written, the offline sweep asks here
+//! ([`Presence::unwritten_last_seen`]). A round's writes go to the presence groups, one update per
+//! group touched (`store::presence`), so that a round costs the same for 20 boards or 2,000.
 
 use crate::domain::{BootClock, Id, Instant};
 use crate::store::presence::PresenceUpdate;
@@ -41,7 +40,7 @@ impl PresenceWrites {
         self.taken.is_empty()
     }
 
-    /// Writes them, every board's in one command (times only move forwards).
+    /// Writes them, one update per presence group (times only move forwards).
     pub async fn write(&self, store: &Store) -> Result<(), StoreError> {
         if self.each.is_empty() {
             return Ok(());

@@ -685,17 +685,21 @@ impl Processor {
                 moved(self.clocks_written.get(&id), clock).then_some((id, *clock))
             })
             .collect();
-        // Boards are independent: their anchors are written concurrently.
-        let this = &*self;
-        futures::future::try_join_all(moved.iter().map(|(id, clock)| async move {
-            this.before(Step::Anchor, None)?;
-            let update = PresenceUpdate {
-                boot_clock: Some(*clock),
-                ..Default::default()
-            };
-            this.store.write_presence(*id, &update).await
-        }))
-        .await?;
+        // One write per presence group, however many boards.
+        let updates: Vec<(Id, PresenceUpdate)> = moved
+            .iter()
+            .map(|(id, clock)| {
+                let update = PresenceUpdate {
+                    boot_clock: Some(*clock),
+                    ..Default::default()
+                };
+                (*id, update)
+            })
+            .collect();
+        for _ in &updates {
+            self.before(Step::Anchor, None)?;
+        }
+        self.store.write_presences(&updates).await?;
         self.clocks_written.extend(moved);
         Ok(())
     }

@@ -110,10 +110,8 @@ impl Store {
         self.find_devices(doc! {}, Some(doc! {"name": 1})).await
     }
 
-    /// The readable devices that `filter` selects; see [`Store::read_all`] for the others. A
-    /// `classroom` stored as the classroom's name (another writer's shape) is read as its `_id`.
-    /// The devices matching `filter`, and the `_id` and reason of each that does not read (those
-    /// are recorded as every reader's are).
+    /// The devices matching `filter`, as [`Store::find_devices`] reads them, and the `_id` and
+    /// reason of each that does not read (those are recorded as every reader's are).
     pub(crate) async fn find_devices_reporting(
         &self,
         filter: Document,
@@ -133,9 +131,13 @@ impl Store {
                 Err(u) => unreadable.push((u.id.clone(), u.reason())),
             }
         }
+        self.with_presence(&mut devices).await?;
         Ok((devices, unreadable))
     }
 
+    /// The readable devices that `filter` selects, with the presence kept of them (`presence.rs`);
+    /// see [`Store::read_all`] for the others. A `classroom` stored as the classroom's name
+    /// (another writer's shape) is read as its `_id`.
     pub(crate) async fn find_devices(
         &self,
         filter: Document,
@@ -148,10 +150,12 @@ impl Store {
         }
         let mut docs: Vec<Document> = find.await?.try_collect().await?;
         self.classroom_names_as_ids(&mut docs).await?;
-        Ok(docs
+        let mut devices: Vec<Device> = docs
             .into_iter()
             .filter_map(|d| self.decode(collections::DEVICES, d))
-            .collect())
+            .collect();
+        self.with_presence(&mut devices).await?;
+        Ok(devices)
     }
 
     /// Replaces each `classroom` that holds a classroom's name by that classroom's `_id` (one query
