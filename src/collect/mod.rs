@@ -283,6 +283,8 @@ pub async fn run(
         dead_letters: 0,
     };
     let mut sweep = tokio::time::interval(options.sweep_every);
+    // The silent boards are a read of the online devices: paced by what it costs.
+    let mut silent_read = process::Paced::default();
     let mut presence = tokio::time::interval(options.presence_every);
     let mut status_tick = tokio::time::interval(options.status_every);
     let mut rolled_over_on = None;
@@ -370,10 +372,12 @@ pub async fn run(
                     }
                 }
                 // Grace period: after a (re)start the broker first hands over what it queued.
-                if now - started >= offline_after {
+                let wall = std::time::Instant::now();
+                if now - started >= offline_after && silent_read.due(wall, Duration::ZERO) {
                     if let Err(e) = processor.close_silent(now, offline_after).await {
                         note_sweep_error(&mut status, &metrics, &clock, &mut sweep_refusal, &e);
                     }
+                    silent_read.done(wall);
                 }
             }
         }

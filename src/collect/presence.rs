@@ -2,15 +2,17 @@
 //! clock anchor is kept here and written coalesced, apart from the batches (a message is
 //! acknowledged before its presence is written; what is lost in a crash the next message restores).
 //!
-//! A talking board's `lastSeen` is written at most every [`LAST_SEEN_EVERY`]: a board heard every
-//! second needs no write every second. Until it is written, the offline sweep asks here
-//! ([`Presence::unwritten_last_seen`]). A round's writes go to the presence groups, one update per
-//! group touched (`store::presence`), so that a round costs the same for 20 boards or 2,000.
+//! Talking boards' `lastSeen` is written together once every [`LAST_SEEN_EVERY`]: a board heard
+//! every second needs no write every second, and the writes go to the presence groups, one
+//! update per group (`store::presence`), so that a round costs the same for 20 boards or 2,000
+//! and the groups are rewritten once per interval, not once per board heard. A board's first
+//! time, a motion report and an anchor that times a relay change go at once. Until it is
+//! written, the offline sweep asks here ([`Presence::unwritten_last_seen`]).
 
 use crate::domain::{BootClock, Id, Instant};
 use crate::store::presence::PresenceUpdate;
 use crate::store::{Store, StoreError};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// How often a talking board's `lastSeen` is written by default.
 pub const LAST_SEEN_EVERY: chrono::Duration = chrono::Duration::seconds(30);
@@ -24,7 +26,16 @@ pub struct Presence {
     /// The `lastSeen` last written per board.
     seen_written: HashMap<Id, Instant>,
     last_seen_every: chrono::Duration,
+    /// When every board's `lastSeen` was last taken for writing.
+    last_round: Option<Instant>,
+    /// Boards to mark online (in `devices`), each with the time it was first heard.
+    marks: VecDeque<(Id, Instant)>,
 }
+
+/// At most this many boards are marked online per round: on FerretDB each costs a scan of the
+/// devices (~70 ms of the server's CPU at 2,000 boards), and a campus powering up at once must
+/// not hold a round's presence for minutes.
+const MARKS_AT_ONCE: usize = 100;
 
 /// One round of presence writes.
 #[derive(Debug, Default)]
@@ -33,19 +44,26 @@ pub struct PresenceWrites {
     each: Vec<(Id, PresenceUpdate)>,
     /// Everything taken, to confirm or give back.
     taken: Vec<(Id, PresenceUpdate)>,
+    /// Boards marked online by these writes.
+    marks: Vec<(Id, Instant)>,
 }
 
 impl PresenceWrites {
     pub fn is_empty(&self) -> bool {
-        self.taken.is_empty()
+        self.taken.is_empty() && self.marks.is_empty()
     }
 
-    /// Writes them, one update per presence group (times only move forwards).
+    /// Writes them, one update per presence group (times only move forwards), then marks the
+    /// boards taken online.
     pub async fn write(&self, store: &Store) -> Result<(), StoreError> {
-        if self.each.is_empty() {
-            return Ok(());
+        if !self.each.is_empty() {
+            store.write_presences(&self.each).await?;
         }
-        store.write_presences(&self.each).await
+        if let Some(seen) = self.marks.iter().map(|m| m.1).min() {
+            let ids: Vec<Id> = self.marks.iter().map(|m| m.0).collect();
+            store.mark_online_many(&ids, seen).await?;
+        }
+        Ok(())
     }
 
     /// The clock anchors these writes store.
@@ -63,12 +81,22 @@ impl Presence {
             in_flight: HashMap::new(),
             seen_written: HashMap::new(),
             last_seen_every,
+            last_round: None,
+            marks: VecDeque::new(),
         }
     }
 
     /// Folds what a committed batch heard of a board.
     pub fn heard(&mut self, device: Id, update: PresenceUpdate) {
         self.pending.entry(device).or_default().merge(update);
+    }
+
+    /// Queues a board to be marked online with the next round (apart from the batches: on
+    /// FerretDB a campus powering up at once would hold them for minutes).
+    pub fn mark_online(&mut self, device: Id, seen: Instant) {
+        if !self.marks.iter().any(|m| m.0 == device) {
+            self.marks.push_back((device, seen));
+        }
     }
 
     /// Records a `lastSeen` written: by a round of these writes, or with another write (the mark
@@ -93,27 +121,36 @@ impl Presence {
         pending.max(in_flight)
     }
 
-    /// Takes the writes due at `now` (all of them when `None`, at exit): a motion report at once;
-    /// `lastSeen` once the last write is [`LAST_SEEN_EVERY`] older than what was heard, or the
-    /// board has been quiet that long, together with the clock anchor if it moved (judged by
-    /// `anchor_moved`; an anchor that times a relay change is stored before the change).
+    /// Takes the writes due at `now` (all of them when `None`, at exit): every board's once
+    /// [`LAST_SEEN_EVERY`] has passed since the last such round, together with its clock anchor
+    /// if it moved (judged by `anchor_moved`; an anchor that times a relay change is stored before
+    /// the change); in between, a board's first time and a motion report.
     pub fn take_due(
         &mut self,
         now: Option<Instant>,
         anchor_moved: impl Fn(Id, &BootClock) -> bool,
     ) -> PresenceWrites {
+        let round = match now {
+            None => true,
+            Some(now) => self
+                .last_round
+                .is_none_or(|r| now - r >= self.last_seen_every),
+        };
+        if round && !self.pending.is_empty() {
+            self.last_round = now.or(self.last_round);
+        }
         let mut writes = PresenceWrites::default();
+        let marks = match now {
+            None => self.marks.len(),
+            Some(_) => self.marks.len().min(MARKS_AT_ONCE),
+        };
+        writes.marks = self.marks.drain(..marks).collect();
         let ids: Vec<Id> = self.pending.keys().copied().collect();
         for id in ids {
             let Some(p) = self.pending.get(&id).copied() else {
                 continue;
             };
-            let due = match (now, p.last_seen, self.seen_written.get(&id)) {
-                (_, None, _) | (None, _, _) | (_, _, None) => true,
-                (Some(now), Some(t), Some(written)) => {
-                    t - *written >= self.last_seen_every || now - t >= self.last_seen_every
-                }
-            };
+            let due = round || p.last_seen.is_none() || !self.seen_written.contains_key(&id);
             if p.last_motion_at.is_none() && !due {
                 continue;
             }
@@ -132,6 +169,11 @@ impl Presence {
     /// Settles writes taken with [`Presence::take_due`]: confirmed, or given back to be written
     /// with the next ones.
     pub fn settle(&mut self, writes: PresenceWrites, written: bool) {
+        if !written {
+            for mark in writes.marks.into_iter().rev() {
+                self.marks.push_front(mark);
+            }
+        }
         for (id, p) in writes.taken {
             self.in_flight.remove(&id);
             if written {
@@ -201,13 +243,68 @@ mod tests {
     #[test]
     fn a_board_marked_online_is_not_written_again_at_once() {
         let mut p = Presence::new(chrono::Duration::seconds(30));
-        let id = Id::new();
+        let (other, id) = (Id::new(), Id::new());
+        p.heard(other, seen(0));
+        let w = p.take_due(Some(t(0)), never_moved);
+        p.settle(w, true);
         p.written(id, t(0));
         p.heard(id, seen(2));
         assert!(p.take_due(Some(t(3)), never_moved).is_empty());
         assert_eq!(p.unwritten_last_seen(id), Some(t(2)));
         let w = p.take_due(Some(t(32)), never_moved);
         assert_eq!(taken_ids(&w), [id]);
+    }
+
+    #[test]
+    fn boards_heard_at_different_times_are_written_together_once_per_interval() {
+        let mut p = Presence::new(chrono::Duration::seconds(30));
+        let ids: Vec<Id> = (0..100).map(|_| Id::new()).collect();
+        for id in &ids {
+            p.heard(*id, seen(0));
+        }
+        let w = p.take_due(Some(t(0)), never_moved);
+        p.settle(w, true);
+        let mut rounds = Vec::new();
+        for s in 1..=95 {
+            // Each board reports every 30 s, at its own second.
+            for (i, id) in ids.iter().enumerate() {
+                if (s + i as i64) % 30 == 0 {
+                    p.heard(*id, seen(s));
+                }
+            }
+            if s % 5 == 0 {
+                let w = p.take_due(Some(t(s)), never_moved);
+                if !w.is_empty() {
+                    rounds.push((s, w.taken.len()));
+                }
+                p.settle(w, true);
+            }
+        }
+        assert_eq!(rounds.iter().map(|r| r.0).collect::<Vec<_>>(), [30, 60, 90]);
+        assert!(rounds.iter().all(|r| r.1 == 100), "{rounds:?}");
+        for id in &ids {
+            assert!(p.unwritten_last_seen(*id).is_none_or(|t_| t_ > t(90)));
+        }
+    }
+
+    #[test]
+    fn online_marks_go_in_rounds_of_a_bounded_size_and_failed_ones_come_back_first() {
+        let mut p = Presence::new(chrono::Duration::seconds(30));
+        let ids: Vec<Id> = (0..250).map(|_| Id::new()).collect();
+        for id in &ids {
+            p.mark_online(*id, t(0));
+        }
+        let w = p.take_due(Some(t(0)), never_moved);
+        assert_eq!(w.marks.len(), MARKS_AT_ONCE);
+        assert_eq!(w.marks[0].0, ids[0]);
+        p.settle(w, false);
+        let w = p.take_due(Some(t(5)), never_moved);
+        assert_eq!(w.marks[0].0, ids[0], "a failed round is tried again first");
+        p.settle(w, true);
+        let w = p.take_due(None, never_moved);
+        assert_eq!(w.marks.len(), 150, "at exit, all of them");
+        p.settle(w, true);
+        assert!(p.take_due(None, never_moved).is_empty());
     }
 
     #[test]

@@ -53,6 +53,37 @@ const ANCHOR_SLACK_MS: i64 = 20;
 /// cost no device read (on FerretDB every read but one by `_id` scans the whole collection).
 pub const DEVICE_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// A read of many devices is done again no sooner than this many times the last one took: on
+/// FerretDB a read of 2,000 devices costs the server about a second of CPU, and a 5 s sweep or
+/// a 30 s refresh would keep it busy with nothing new.
+const READ_DUTY: u32 = 50;
+
+/// When a read of many devices was last done, and how long it took.
+#[derive(Debug, Default)]
+pub struct Paced {
+    last: Option<(std::time::Instant, std::time::Duration)>,
+}
+
+impl Paced {
+    /// Whether the read is due at `now`: `every` after the last, and [`READ_DUTY`] times as long as
+    /// it took.
+    pub fn due(&self, now: std::time::Instant, every: std::time::Duration) -> bool {
+        self.last.is_none_or(|(at, took)| {
+            now.duration_since(at) >= every.max(took.saturating_mul(READ_DUTY))
+        })
+    }
+
+    /// Records a read begun at `started` that has just ended.
+    pub fn done(&mut self, started: std::time::Instant) {
+        self.last = Some((started, started.elapsed()));
+    }
+
+    /// Makes the read due at once.
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+}
+
 /// How many times a transition re-reads the device after losing a compare-and-set.
 const CAS_ATTEMPTS: usize = 5;
 
@@ -194,8 +225,8 @@ pub struct Processor {
     cache: HashMap<Mac, Device>,
     /// Boards looked up since the last refresh and not registered.
     absent: HashSet<Mac>,
-    /// When the cached devices were last read; `None`: read them before they are used again.
-    refreshed: Option<std::time::Instant>,
+    /// When the cached devices were last read (reset: read them before they are used again).
+    refreshed: Paced,
     classrooms: HashMap<Id, String>,
     /// The clock anchors the last failed attempt read, per board: its retry times the messages as
     /// it did, whatever it stored before failing.
@@ -213,7 +244,7 @@ impl Processor {
             clocks_written: HashMap::new(),
             cache: HashMap::new(),
             absent: HashSet::new(),
-            refreshed: None,
+            refreshed: Paced::default(),
             classrooms: HashMap::new(),
             retry_anchors: HashMap::new(),
             faults: None,
@@ -261,7 +292,7 @@ impl Processor {
         if result.is_err() {
             // What was written before the failure is unknown: read everything again, but time the
             // messages as this attempt did.
-            self.refreshed = None;
+            self.refreshed.reset();
             self.retry_anchors.extend(anchors);
         }
         result
@@ -302,17 +333,15 @@ impl Processor {
     }
 
     pub(crate) fn forget_all(&mut self) {
-        self.refreshed = None;
+        self.refreshed.reset();
     }
 
-    /// The batch's devices: from the cache, read again together every [`DEVICE_REFRESH`]; a board
+    /// The batch's devices: from the cache, read again together every [`DEVICE_REFRESH`] (or less
+    /// often, see [`Paced`]); a board
     /// not yet cached is read at its first message (one query for all of a batch's).
     async fn batch_devices(&mut self, macs: &[Mac]) -> Result<HashMap<Mac, Device>, StoreError> {
         let now = std::time::Instant::now();
-        if self
-            .refreshed
-            .is_none_or(|at| now.duration_since(at) > DEVICE_REFRESH)
-        {
+        if self.refreshed.due(now, DEVICE_REFRESH) {
             if !self.cache.is_empty() {
                 let fleet = self.store.fleet().await?;
                 let held = std::mem::take(&mut self.cache);
@@ -323,7 +352,7 @@ impl Processor {
                 }
             }
             self.absent.clear();
-            self.refreshed = Some(now);
+            self.refreshed.done(now);
         }
         let missing: Vec<Mac> = macs
             .iter()
@@ -583,11 +612,12 @@ impl Processor {
         Ok(refused)
     }
 
-    /// Marks online, before the batch's messages are processed, every board of the batch not online
-    /// as read, and logs that it came online at its first message that may act for it. The entries
-    /// go in one insert and the marks in one update: first contact would otherwise cost a write per
-    /// board, and on FerretDB a scan of the devices per board (a campus powering up at once).
-    /// Their clock anchors and exact `lastSeen` go with their coalesced presence.
+    /// Logs, before the batch's messages are processed, that every board of the batch not online
+    /// as read came online at its first message that may act for it, and queues its mark for the
+    /// presence rounds. The entries go in one insert; the marks go apart from the batches, a
+    /// bounded number per round: on FerretDB each is a scan of the devices, and a campus
+    /// powering up at once would hold the batches (and the broker's queue) for minutes. Their
+    /// clock anchors and exact `lastSeen` go with their coalesced presence.
     async fn mark_online(
         &mut self,
         batch: &[Incoming],
@@ -643,10 +673,12 @@ impl Processor {
         for mac in first.keys() {
             self.before(Step::OnlineMark, Some(*mac))?;
         }
-        // Their first messages came a batch's linger apart: the earliest keeps the sweep off them
-        // until their presence is written.
+        // Marked with the next presence round. Their first messages came a batch's linger apart:
+        // the earliest keeps the sweep off them until their presence is written.
         if let Some(seen) = first.values().min() {
-            self.store.mark_online_many(&ids, *seen).await?;
+            for id in ids {
+                self.presence.mark_online(id, *seen);
+            }
         }
         for mac in first.keys() {
             if let Some(device) = devices.get_mut(mac) {
