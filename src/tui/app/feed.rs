@@ -4,6 +4,7 @@
 use super::{day_start, App, Modal, NoticeKind};
 use crate::domain::activity::action;
 use crate::mqtt::relay::{action_entry, Target};
+use crate::tui::components::all_off::AllOffConfirm;
 use crate::tui::effect::Effect;
 use crate::tui::event::{DbChange, Link, LinkState, Live};
 use crate::tui::model::ToggleState;
@@ -132,9 +133,10 @@ impl App {
                 self.campus.load(*snap, now);
                 self.nav.find(&places, &self.campus);
                 if let Some(key) = all_off {
-                    self.modal = self.campus.room_by_key(&key).map(|r| {
-                        Modal::ConfirmAllOff(crate::tui::components::all_off::AllOffConfirm::new(r))
-                    });
+                    self.modal = self
+                        .campus
+                        .room_by_key(&key)
+                        .map(|r| Modal::ConfirmAllOff(AllOffConfirm::new(r)));
                 }
                 self.loaded = true;
                 // New rooms start their power history at the next tick, not a minute later.
