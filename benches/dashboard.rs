@@ -201,7 +201,7 @@ fn idle(mqtt: &str) {
     let handle = start_dashboard(&dash, mqtt, dstop.clone(), move |app| {
         let mut f = f2.lock().unwrap();
         f.0 += 1;
-        f.1 = app.live_messages;
+        f.1 = app.live_messages();
     });
     // Warm-up: every board reports once (its first snapshot replaces the sample's states), then
     // the fleet is quiet: heartbeats and unchanged snapshots.
@@ -266,7 +266,7 @@ fn load(mqtt: &str) {
     let handle = start_dashboard(&dash, mqtt, stop.clone(), move |app| {
         let now = Instant::now();
         let p = p2.lock().unwrap();
-        let seen = (app.live_messages as usize).min(p.len());
+        let seen = (app.live_messages() as usize).min(p.len());
         let mut l = l2.lock().unwrap();
         for t in &p[stamped..seen] {
             l.push((now - *t).as_secs_f64() * 1000.0);
@@ -310,7 +310,7 @@ fn load(mqtt: &str) {
     );
     println!(
         "RSS before {rss_before:.1} MB, halfway {rss_mid:.1} MB, after {rss_after:.1} MB   (target flat, < 64 MB); {} live messages applied",
-        app.live_messages
+        app.live_messages()
     );
     dash.shutdown_timeout(Duration::from_secs(2));
 }

@@ -269,7 +269,8 @@ fn start_dashboard(
         let (tx, rx) = mpsc::channel(16_384);
         let opts = Options {
             read_only: true,
-            ..Options::default()
+            ascii: false,
+            operator: autovolt::domain::Actor::at_database("bench"),
         };
         let observer: autovolt::store::CommandObserver = Arc::new(move |name: &str| {
             *commands
@@ -301,28 +302,28 @@ fn start_dashboard(
             {
                 let mut s = s2.lock().unwrap();
                 let since = started.elapsed();
-                if app.loaded && s.first_screen.is_none() {
+                if app.loaded() && s.first_screen.is_none() {
                     s.first_screen = Some(since);
                 }
-                let t = &app.campus.totals;
+                let t = &app.campus().totals;
                 if t.is_today_loaded() && s.today_shown.is_none() {
                     s.today_shown = Some(since);
                 }
                 if t.is_history_loaded() && s.month_shown.is_none() {
                     s.month_shown = Some(since);
                 }
-                if s.totals.is_none() && app.loaded && nothing_loading(app) {
+                if s.totals.is_none() && app.loaded() && nothing_loading(app) {
                     s.totals = Some(since);
                 }
-                s.now = Some(app.clock.now);
+                s.now = Some(app.clock().now);
                 s.today = t.campus().today.cost;
-                s.live = app.live_messages;
-                if let autovolt::tui::event::LinkState::Up(mode) = &app.links.feed {
+                s.live = app.live_messages();
+                if let autovolt::tui::event::LinkState::Up(mode) = &app.links().feed {
                     s.feed.clone_from(mode);
                 }
             }
             let p = published.lock().unwrap();
-            let upto = (app.live_messages as usize).min(p.len());
+            let upto = (app.live_messages() as usize).min(p.len());
             if upto > stamped {
                 let mut l = latencies.lock().unwrap();
                 for t in &p[stamped..upto] {

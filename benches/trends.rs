@@ -245,7 +245,7 @@ fn main() {
             bare.push(t.elapsed().as_secs_f64() * 1000.0);
             assert_eq!(all.len(), rollups);
             if run == 0 {
-                let Some(data) = app.trends.data.as_ref() else {
+                let Some(data) = app.trends().data.as_ref() else {
                     panic!("no history loaded");
                 };
                 // The history shown is the rollups' own, day by day, for the campus and for

@@ -201,18 +201,22 @@ async fn a_read_only_dashboards_today_equals_the_books_and_it_sends_only_reads()
     let want_mid = 2.0 * 1.5 * 8.0 + 2.0 * 0.5 * 9.0 + 1.5 * (0.5 * 8.0 + 1.5 * 9.0 + 0.5 * 12.0);
     eventually(30, "the dashboard's Today ₹ at 04:30", || {
         pump(&mut app, &mut rx, mid);
-        let today = app.campus.totals.campus().today.cost;
-        std::future::ready(app.campus.totals.is_today_loaded() && (today - want_mid).abs() < 0.01)
+        let today = app.campus().totals.campus().today.cost;
+        std::future::ready(app.campus().totals.is_today_loaded() && (today - want_mid).abs() < 0.01)
     })
     .await;
-    assert_eq!(app.campus.boards.len(), 2, "the readable boards are shown");
+    assert_eq!(
+        app.campus().boards.len(),
+        2,
+        "the readable boards are shown"
+    );
     assert!(
-        app.db_health
+        app.db_health()
             .unreadable_reason
             .as_deref()
             .is_some_and(|r| r.contains("device")),
         "{:?}",
-        app.db_health
+        app.db_health()
     );
 
     send(&p, &mut c, step(at(5, 0), vec![(MAC_B, 16, false)])).await;
@@ -256,7 +260,7 @@ async fn a_read_only_dashboards_today_equals_the_books_and_it_sends_only_reads()
     let mut shown = 0.0;
     eventually(30, "the dashboard's Today ₹ equal to the books", || {
         pump(&mut app, &mut rx, end);
-        shown = app.campus.totals.campus().today.cost;
+        shown = app.campus().totals.campus().today.cost;
         std::future::ready((shown - books).abs() < 0.01)
     })
     .await;

@@ -3,8 +3,9 @@
 
 use autovolt::domain::Role;
 use autovolt::tui::app::App;
+use autovolt::tui::app::Settings;
 use autovolt::tui::event::{DbChange, Event, Link, LinkState};
-use autovolt::tui::sample;
+use autovolt::tui::sample::{self, SampleApp};
 use autovolt::tui::theme::{Theme, ASCII};
 use autovolt::tui::views;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -44,8 +45,13 @@ fn text(buf: &Buffer) -> String {
 
 /// Renders at both sizes and snapshots each.
 fn snap(name: &str, setup: impl Fn(&mut App)) {
+    snap_of(name, || sample::default_app(Role::Admin), setup)
+}
+
+/// [`snap`] of the app `build` makes.
+fn snap_of(name: &str, build: impl Fn() -> App, setup: impl Fn(&mut App)) {
     for (w, h) in [(120, 40), (80, 24)] {
-        let mut app = sample::default_app(Role::Admin);
+        let mut app = build();
         app.update(Event::Resize(w, h));
         setup(&mut app);
         let buf = draw(&mut app, w, h);
@@ -132,7 +138,7 @@ fn with_schedules(app: &mut App) {
             })
             .collect()
     };
-    let all: Vec<&autovolt::tui::model::Board> = app.campus.boards.iter().collect();
+    let all: Vec<&autovolt::tui::model::Board> = app.campus().boards.iter().collect();
     let schedule =
         |name: &str, kind, time: &str, days: Vec<i32>, action: &str, sw, enabled| Schedule {
             id: Some(Id::parse_str(format!("{:0>24}", name.len())).unwrap()),
@@ -211,8 +217,15 @@ fn help_overlay() {
 
 #[test]
 fn sign_in_modal() {
-    snap("sign_in", |app| {
-        app.require_sign_in();
+    let signed_out = || {
+        SampleApp {
+            role: None,
+            ..SampleApp::new(Role::Admin)
+        }
+        .build()
+    };
+    snap_of("sign_in", signed_out, |app| {
+        app.update(Event::Db(DbChange::UsersExist(true)));
         keys(app, "tech@campus.edu");
         key(app, KeyCode::Enter);
         keys(app, "secret12");
@@ -252,7 +265,7 @@ fn the_cursor_stays_on_its_classroom_when_the_list_resorts() {
     snap("classrooms_resorted", |app| {
         keys(app, "j");
         app.update(Event::Tick(sample::now() + chrono::Duration::hours(2)));
-        let macs: Vec<_> = app.campus.boards.iter().map(|b| b.mac).collect();
+        let macs: Vec<_> = app.campus().boards.iter().map(|b| b.mac).collect();
         for mac in macs {
             let heartbeat = format!(r#"{{"mac":"{mac}","status":"heartbeat","uptime":1000}}"#);
             let live = autovolt::tui::live::parse(
@@ -392,7 +405,7 @@ fn on_off_offline_and_stale_are_styled_by_the_theme() {
 #[test]
 fn no_color_keeps_meaning_in_symbols_and_modifiers() {
     let mut app = sample::default_app(Role::User);
-    app.theme = Theme::load("dark", true).unwrap();
+    app.update(Event::Theme(Box::new(Theme::load("dark", true).unwrap())));
     key(&mut app, KeyCode::Enter);
     let buf = draw(&mut app, 120, 40);
     let (x, y) = find(&buf, "■ ON");
@@ -437,13 +450,18 @@ fn the_health_view_shows_the_largest_collections_first() {
 
 #[test]
 fn collection_sizes_are_measured_only_while_the_health_view_is_open() {
-    use autovolt::tui::app::Effect;
+    use autovolt::tui::effect::Effect;
     use autovolt::tui::event::CollectionSize;
-    let mut app = sample::default_app(Role::User);
-    app.settings.read_only = true;
-    app.sizes = Default::default();
-    app.db_health.largest = None;
-    let mut now = app.clock.now;
+    let mut app = SampleApp {
+        settings: Settings {
+            read_only: true,
+            ..sample::settings()
+        },
+        sizes_measured: false,
+        ..SampleApp::new(Role::User)
+    }
+    .build();
+    let mut now = app.clock().now;
     let mut tick = |app: &mut App, secs: i64| {
         now += chrono::Duration::seconds(secs);
         app.update(Event::Tick(now))
@@ -507,7 +525,7 @@ fn collection_sizes_are_measured_only_while_the_health_view_is_open() {
 /// Opens the trends and hands them the sample history.
 fn with_trends(app: &mut App) {
     keys(app, "T");
-    for u in sample::trends(app.campus.rooms.len()) {
+    for u in sample::trends(app.campus().rooms.len()) {
         app.update(Event::Trends(u));
     }
 }
@@ -524,8 +542,14 @@ fn trends_view() {
 
 #[test]
 fn trends_read_history_once_a_day_even_read_only_and_open_a_room() {
-    let mut app = sample::default_app(Role::User);
-    app.settings.read_only = true;
+    let mut app = SampleApp {
+        settings: Settings {
+            read_only: true,
+            ..sample::settings()
+        },
+        ..SampleApp::new(Role::User)
+    }
+    .build();
     let fx = app.update(Event::Key(KeyEvent::new(
         KeyCode::Char('T'),
         KeyModifiers::NONE,
@@ -533,13 +557,13 @@ fn trends_read_history_once_a_day_even_read_only_and_open_a_room() {
     assert!(
         matches!(
             fx.as_slice(),
-            [autovolt::tui::app::Effect::LoadTrends { .. }]
+            [autovolt::tui::effect::Effect::LoadTrends { .. }]
         ),
         "{fx:?}"
     );
     let buf = draw(&mut app, 120, 40);
     assert!(text(&buf).contains("reading the history"), "{}", text(&buf));
-    for u in sample::trends(app.campus.rooms.len()) {
+    for u in sample::trends(app.campus().rooms.len()) {
         app.update(Event::Trends(u));
     }
     key(&mut app, KeyCode::Esc);
@@ -551,8 +575,10 @@ fn trends_read_history_once_a_day_even_read_only_and_open_a_room() {
     // The costliest room of the month is first; Enter opens it.
     let first = app.trends_rows()[0].clone();
     key(&mut app, KeyCode::Enter);
-    match app.view {
-        autovolt::tui::app::View::Classroom(r) => assert_eq!(app.campus.rooms[r].name, first),
+    match app.view() {
+        autovolt::tui::components::navigation::View::Classroom(r) => {
+            assert_eq!(app.campus().rooms[r].name, first)
+        }
         v => panic!("{v:?}"),
     }
 }
@@ -560,7 +586,7 @@ fn trends_read_history_once_a_day_even_read_only_and_open_a_room() {
 #[test]
 fn trends_keep_their_marks_in_ascii_and_without_colour() {
     let mut app = sample::app(6, 2, 6, Role::User, ASCII);
-    app.theme = Theme::load("dark", true).unwrap();
+    app.update(Event::Theme(Box::new(Theme::load("dark", true).unwrap())));
     with_trends(&mut app);
     for (w, h) in [(120, 40), (80, 24)] {
         let t = text(&draw(&mut app, w, h));

@@ -4,10 +4,11 @@ use super::exit::{Failure, FOUND, OK};
 use super::{confirm, input, Ctx};
 use crate::domain::dates::campus_time as local;
 use crate::domain::tariff::{TariffChange, TariffTarget};
+use crate::domain::typed_time::start;
 use crate::domain::{Actor, CostVersion, Instant, TriggeredBy, ValidationError};
 use crate::store::aggregation::{AggregationProgress, AggregationRequest};
 use crate::store::Store;
-use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use clap::Subcommand;
 use serde_json::json;
@@ -73,8 +74,8 @@ pub enum TariffCommand {
         /// `global`, `classroom:NAME` or `device:MAC|NAME|ID`.
         #[arg(long, default_value = "global")]
         scope: String,
-        /// When the price starts: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` (campus time) or RFC 3339;
-        /// default now. Not before the start of the current price of the same scope, and at
+        /// When the price starts: `now` (the default), `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` (campus
+        /// time) or RFC 3339. Not before the start of the current price of the same scope, and at
         /// most a year ahead.
         #[arg(long)]
         from: Option<String>,
@@ -105,8 +106,9 @@ impl BooksCommand {
                 parse_scope(scope)?;
                 if let Some(f) = from {
                     // Campus time is not known yet: UTC is within a day of it.
-                    let at = parse_instant(f, chrono_tz::UTC)?;
-                    check_lead(at, f, chrono::Duration::days(1))?;
+                    if let Some(at) = start(f, chrono_tz::UTC)? {
+                        check_lead(at, f, chrono::Duration::days(1))?;
+                    }
                 }
             }
             BooksCommand::Tariff {
@@ -277,9 +279,11 @@ async fn tariff(ctx: &Ctx, store: &Store, command: TariffCommand, tz: Tz) -> Res
             let (target, _) = store.tariff_target(&parse_scope(&scope)?).await?;
             let from = match from {
                 Some(f) => {
-                    let at = parse_instant(&f, tz)?;
-                    check_lead(at, &f, chrono::Duration::zero())?;
-                    Some(at)
+                    let at = start(&f, tz)?;
+                    if let Some(at) = at {
+                        check_lead(at, &f, chrono::Duration::zero())?;
+                    }
+                    at
                 }
                 None => None,
             };
@@ -587,51 +591,9 @@ pub fn parse_scope(raw: &str) -> Result<TariffTarget, ValidationError> {
     }
 }
 
-/// An instant from the command line: RFC 3339, or a campus-local `YYYY-MM-DD[ HH:MM[:SS]]` (also
-/// with `T`). A local time that does not exist (a DST gap) is refused; an ambiguous one is the first.
-pub fn parse_instant(raw: &str, tz: Tz) -> Result<Instant, ValidationError> {
-    let raw = raw.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    let naive = [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
-    .or_else(|| {
-        NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-    })
-    .ok_or_else(|| {
-        ValidationError::new(
-            "from",
-            raw,
-            "must be YYYY-MM-DD, YYYY-MM-DD HH:MM (campus time) or RFC 3339",
-        )
-    })?;
-    tz.from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok_or_else(|| {
-            ValidationError::new(
-                "from",
-                raw,
-                format!("does not exist in {tz} (a clock change)"),
-            )
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
-
-    const IST: Tz = chrono_tz::Asia::Kolkata;
 
     #[test]
     fn periods() {
@@ -683,21 +645,5 @@ mod tests {
         for bad in ["", "classroom:", "device: ", "room:CS", "everything"] {
             assert_eq!(parse_scope(bad).unwrap_err().field, "scope", "{bad}");
         }
-    }
-
-    #[test]
-    fn instants_are_campus_local_unless_zoned() {
-        let midnight = Utc.with_ymd_and_hms(2026, 11, 24, 18, 30, 0).unwrap();
-        assert_eq!(parse_instant("2026-11-25", IST).unwrap(), midnight);
-        assert_eq!(parse_instant("2026-11-25 00:00", IST).unwrap(), midnight);
-        assert_eq!(parse_instant("2026-11-25T00:00:00", IST).unwrap(), midnight);
-        assert_eq!(
-            parse_instant("2026-11-24T18:30:00Z", IST).unwrap(),
-            midnight
-        );
-        assert!(parse_instant("25/11/2026", IST).is_err());
-        assert!(parse_instant("2026-02-30", IST).is_err());
-        let ny: Tz = chrono_tz::America::New_York;
-        assert!(parse_instant("2026-03-08 02:30", ny).is_err());
     }
 }

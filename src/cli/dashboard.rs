@@ -32,11 +32,14 @@ impl DashboardArgs {
             .unwrap_or_default()
     }
 
-    fn options(&self) -> Options {
-        Options {
+    /// The session's options; its operator is the command line's (`--as`, AUTOVOLT_OPERATOR,
+    /// `$USER`, …), who acts when the database has no users.
+    fn options(&self, ctx: &Ctx) -> Result<Options, Failure> {
+        Ok(Options {
             read_only: self.read_only,
             ascii: self.ascii,
-        }
+            operator: ctx.actor()?,
+        })
     }
 }
 
@@ -105,7 +108,7 @@ pub async fn run(command: DashboardCommand, ctx: &Ctx) -> Result<i32, Failure> {
                     args.yes,
                 )?;
             }
-            crate::tui::demo::run(config, args.dashboard.options(), uri)
+            crate::tui::demo::run(config, args.dashboard.options(ctx)?, uri)
                 .await
                 .map(|()| OK)
                 .map_err(|e| Failure::unusable(format!("demo: {e:#}")))
@@ -117,7 +120,7 @@ pub async fn run(command: DashboardCommand, ctx: &Ctx) -> Result<i32, Failure> {
 pub async fn dashboard(args: DashboardArgs, ctx: &Ctx) -> Result<i32, Failure> {
     // Without a terminal it stops before it starts anything (exit 2, one line).
     crate::tui::terminal::available("the dashboard").map_err(Failure::unusable)?;
-    runtime::run(&ctx.config, args.options())
+    runtime::run(&ctx.config, args.options(ctx)?)
         .await
         .map(|()| OK)
         .map_err(|e| Failure::unusable(format!("{e:#}")))

@@ -4,18 +4,11 @@
 //! The parsers here are clap value parsers (`fn(&str) -> Result<T, String>`): clap reports their
 //! message with the flag and what was typed, and exits 2.
 
+pub use crate::domain::typed_time::day;
+use crate::domain::typed_time::{EARLIEST_DAY, LATEST_DAY};
 use crate::domain::ValidationError;
 use chrono::NaiveDate;
 
-/// The first and last day any command accepts.
-pub const EARLIEST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
-    Some(d) => d,
-    None => panic!("a valid date"),
-};
-pub const LATEST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2100, 12, 31) {
-    Some(d) => d,
-    None => panic!("a valid date"),
-};
 /// The longest range `aggregate` and `audit` take (ten years of days).
 pub const MAX_SPAN_DAYS: i64 = 3660;
 /// Ranges longer than this ask first (`--yes` when not on a terminal).
@@ -36,16 +29,6 @@ pub const MAX_RETENTION_DAYS: u32 = 36_500;
 pub const MAX_LIST: usize = 10_000;
 /// The most backups `backup --keep` keeps.
 pub const MAX_KEEP_BACKUPS: usize = 1_000;
-
-/// A day, `YYYY-MM-DD`, between 2000-01-01 and 2100-12-31.
-pub fn day(raw: &str) -> Result<NaiveDate, String> {
-    let d = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| "must be a day, YYYY-MM-DD".to_string())?;
-    if !(EARLIEST_DAY..=LATEST_DAY).contains(&d) {
-        return Err(format!("must be between {EARLIEST_DAY} and {LATEST_DAY}"));
-    }
-    Ok(d)
-}
 
 /// A month, `YYYY-MM`, within the same years as [`day`].
 pub fn month(raw: &str) -> Result<NaiveDate, String> {
@@ -313,18 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn days_are_bounded() {
-        assert!(day("2026-12-01").is_ok());
-        for bad in [
-            "0001-01-01",
-            "9999-12-31",
-            "2026-02-30",
-            "26-12-01",
-            "yesterday",
-            "",
-        ] {
-            assert!(day(bad).is_err(), "{bad}");
-        }
+    fn months_are_bounded() {
         assert!(month("2026-12").is_ok());
         assert!(month("2026-13").is_err());
         assert!(month("0001-01").is_err());

@@ -28,6 +28,7 @@ pub mod tariff;
 pub mod telemetry;
 pub mod totals;
 pub mod trends;
+pub mod typed_time;
 pub mod user;
 pub mod validation;
 pub mod waste;

@@ -13,6 +13,10 @@ pub enum Event {
     Key(KeyEvent),
     Mouse(MouseEvent),
     Resize(u16, u16),
+    /// A frame showed the state as it is.
+    Drawn,
+    /// The theme an `Effect::ChangeTheme` asked for, loaded.
+    Theme(Box<super::theme::Theme>),
     /// The 1 s clock.
     Tick(Instant),
     /// A board's message, straight from the broker (no database round trip).

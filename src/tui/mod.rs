@@ -1,9 +1,12 @@
-//! The terminal dashboard: state and `update` (app), events, the view model, views and widgets,
-//! themes and key bindings.
+//! The terminal dashboard: shared state and `update` (app), each view's and modal's own state and
+//! keys (components), events and effects, the view model, drawing (views, widgets), themes and key
+//! bindings.
 
 pub mod app;
+pub mod components;
 pub mod cursor;
 pub mod demo;
+pub mod effect;
 pub mod event;
 pub mod follow;
 pub mod keymap;

@@ -3,7 +3,8 @@
 //! runs the effects in tasks whose results come back as events, and draws at most 50 times a second
 //! and only when something changed.
 
-use super::app::{App, Effect, Settings};
+use super::app::{App, Settings};
+use super::effect::Effect;
 use super::event::{AggregationUpdate, Event, Link, LinkState, TrendsUpdate};
 use super::follow;
 use super::keymap::Keymap;
@@ -36,10 +37,12 @@ const QUEUE: usize = 16_384;
 const DRAIN_AT_MOST: usize = 4_096;
 
 /// Command-line choices of a dashboard session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub read_only: bool,
     pub ascii: bool,
+    /// Who acts when the database has no users, as the command line resolves it.
+    pub operator: Actor,
 }
 
 /// Builds the app from the configuration (theme, symbols, keys, waste rule) at `now`.
@@ -68,7 +71,8 @@ pub fn build_app(config: &Config, opts: &Options, now: Instant) -> anyhow::Resul
         offline_after_secs: config.offline_after_secs as i64,
         tz,
         waste,
-        mqtt_url: crate::store::error::redacted_uri(&config.mqtt_url),
+        mqtt_url: crate::mqtt::connection::redact(&config.mqtt_url),
+        local_operator: opts.operator.clone(),
     };
     Ok(App::new(settings, theme, symbols, keymap, now))
 }
@@ -124,8 +128,7 @@ pub async fn run_dashboard(config: &Config, opts: Options) -> anyhow::Result<()>
     let mut term = terminal::enter().context("cannot set up the terminal")?;
     let size = term.size().unwrap_or_default();
     let mut app = app;
-    app.width = size.width;
-    app.height = size.height;
+    app.update(Event::Resize(size.width, size.height));
     let result = event_loop(&mut term, app, rx, &services, |_| {}).await;
     cancel.cancel();
     terminal::restore();
@@ -147,12 +150,13 @@ where
     B::Error: Send + Sync + 'static,
 {
     let mut last_draw = tokio::time::Instant::now() - FRAME;
+    let mut quit = false;
     loop {
         tokio::select! {
             biased;
-            _ = tokio::time::sleep_until(last_draw + FRAME), if app.dirty => {
+            _ = tokio::time::sleep_until(last_draw + FRAME), if app.dirty() => {
                 term.draw(|f| views::render(f, &app))?;
-                app.dirty = false;
+                app.update(Event::Drawn);
                 last_draw = tokio::time::Instant::now();
                 after_draw(&app);
             }
@@ -172,38 +176,42 @@ where
                         Event::Live(live) => batch.push(live),
                         other => {
                             if !batch.is_empty() {
-                                handle(&mut app, Event::LiveBatch(std::mem::take(&mut batch)), services);
+                                quit |= handle(&mut app, Event::LiveBatch(std::mem::take(&mut batch)), services);
                             }
-                            handle(&mut app, other, services);
+                            quit |= handle(&mut app, other, services);
                         }
                     }
                 }
                 if !batch.is_empty() {
-                    handle(&mut app, Event::LiveBatch(batch), services);
+                    quit |= handle(&mut app, Event::LiveBatch(batch), services);
                 }
             }
         }
-        if app.quit {
+        if quit {
             break;
         }
     }
     Ok(app)
 }
 
-fn handle(app: &mut App, ev: Event, services: &Services) {
-    for effect in app.update(ev) {
-        match effect {
-            Effect::ChangeTheme(name) => match Theme::load(&name, app.no_color) {
-                Ok(t) => {
-                    app.theme = t;
-                    app.dirty = true;
-                }
-                Err(e) => tracing::warn!(error = %e, "theme"),
-            },
-            Effect::Quit => app.quit = true,
-            other => services.run(other),
+/// Updates the app with `ev` and runs the effects; true when the operator quits.
+fn handle(app: &mut App, ev: Event, services: &Services) -> bool {
+    let mut quit = false;
+    let mut events = vec![ev];
+    while let Some(ev) = events.pop() {
+        for effect in app.update(ev) {
+            match effect {
+                // A theme is a file read, done here: the next frame shows it.
+                Effect::ChangeTheme(name) => match Theme::load(&name, app.no_color()) {
+                    Ok(t) => events.push(Event::Theme(Box::new(t))),
+                    Err(e) => tracing::warn!(error = %e, "theme"),
+                },
+                Effect::Quit => quit = true,
+                other => services.run(other),
+            }
         }
     }
+    quit
 }
 
 /// The connections effects need, shared with the tasks that run them.
@@ -630,5 +638,24 @@ async fn run_aggregation(
             ),
         },
         Err(e) => AggregationUpdate::Failed(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_shows_the_broker_without_credentials_and_acts_as_the_command_line_says() {
+        let mut config = Config::default();
+        config.mqtt_url = "mqtt://tech:s3cr3t@broker.campus:1883".into();
+        let opts = Options {
+            read_only: false,
+            ascii: true,
+            operator: Actor::at_database("priya"),
+        };
+        let app = build_app(&config, &opts, chrono::Utc::now()).unwrap();
+        assert_eq!(app.settings().mqtt_url, "mqtt://broker.campus:1883");
+        assert_eq!(app.settings().local_operator, Actor::at_database("priya"));
     }
 }

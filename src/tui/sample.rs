@@ -14,6 +14,7 @@ use crate::domain::{
     Secret, Switch, SwitchType, TariffScope, TriggeredBy,
 };
 use chrono::{Duration, TimeZone};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// 2026-11-24 14:32:00 IST, a Tuesday during campus hours.
 pub fn now() -> Instant {
@@ -60,7 +61,7 @@ pub fn books(rooms: usize, boards: usize, switches: usize) -> Vec<DbChange> {
     campus(rooms, boards, switches).1
 }
 
-fn campus(rooms: usize, boards: usize, switches: usize) -> (Snapshot, Vec<DbChange>) {
+pub(crate) fn campus(rooms: usize, boards: usize, switches: usize) -> (Snapshot, Vec<DbChange>) {
     let mut closed = Vec::new();
     let mut activity = Vec::new();
     let now = now();
@@ -326,35 +327,93 @@ pub fn settings() -> Settings {
             tz: chrono_tz::Asia::Kolkata,
         },
         mqtt_url: "mqtt://broker:1883".into(),
+        local_operator: Actor::at_database("operator"),
+    }
+}
+
+/// How a sample app starts.
+#[derive(Debug, Clone)]
+pub struct SampleApp {
+    pub settings: Settings,
+    pub rooms: usize,
+    pub boards: usize,
+    pub switches: usize,
+    pub symbols: Symbols,
+    /// Signed in as "Technician" with this role; else nobody is.
+    pub role: Option<Role>,
+    /// The collection sizes measured two minutes before [`now`]; else never.
+    pub sizes_measured: bool,
+}
+
+impl SampleApp {
+    /// The campus most tests want: 6 classrooms of 2 boards of 6 switches, Unicode symbols,
+    /// signed in as `role`.
+    pub fn new(role: Role) -> SampleApp {
+        SampleApp {
+            settings: settings(),
+            rooms: 6,
+            boards: 2,
+            switches: 6,
+            symbols: UNICODE,
+            role: Some(role),
+            sizes_measured: true,
+        }
+    }
+
+    /// The app showing the sample campus, connected; every state reached through `update`.
+    pub fn build(self) -> App {
+        let theme = Theme::load("dark", false).unwrap_or_else(|e| panic!("built-in theme: {e}"));
+        let mut keymap = Keymap::default();
+        keymap.ascii = self.symbols == super::theme::ASCII;
+        let (mut snap, books) = campus(self.rooms, self.boards, self.switches);
+        let measured = now() - Duration::minutes(2);
+        let start = if self.sizes_measured { measured } else { now() };
+        let mut app = App::new(self.settings, theme, self.symbols, keymap, start);
+        if self.sizes_measured {
+            let largest = snap.health.as_ref().and_then(|h| h.largest.clone());
+            app.update(Event::Db(DbChange::Sizes {
+                result: Ok(largest.unwrap_or_default()),
+                took: std::time::Duration::from_millis(1240),
+            }));
+            app.update(Event::Tick(now()));
+        } else if let Some(h) = &mut snap.health {
+            h.largest = None;
+        }
+        if let Some(role) = self.role {
+            let technician = Actor::signed_in("Technician", Some(id(4, 1)), role);
+            app.update(Event::SignIn(Ok(technician)));
+            // Dismissed: the screens show the campus, not the sign-in's notice.
+            app.update(Event::Key(KeyEvent::new(
+                KeyCode::Char('x'),
+                KeyModifiers::NONE,
+            )));
+        }
+        app.update(Event::Db(DbChange::Snapshot(Box::new(snap))));
+        for change in books {
+            app.update(Event::Db(change));
+        }
+        app.update(Event::Link(Link::Mqtt, LinkState::Up("live".into())));
+        app.update(Event::Link(Link::Db, LinkState::Up("connected".into())));
+        app.update(Event::Link(Link::Feed, LinkState::Up("polling".into())));
+        app
     }
 }
 
 /// An app showing the sample campus, connected, signed in as `role`.
 pub fn app(rooms: usize, boards: usize, switches: usize, role: Role, symbols: Symbols) -> App {
-    let theme = Theme::load("dark", false).unwrap_or_else(|e| panic!("built-in theme: {e}"));
-    let mut keymap = Keymap::default();
-    keymap.ascii = symbols == super::theme::ASCII;
-    let mut app = App::new(settings(), theme, symbols, keymap, now());
-    let (snap, books) = campus(rooms, boards, switches);
-    app.update(Event::Db(DbChange::Snapshot(Box::new(snap))));
-    for change in books {
-        app.update(Event::Db(change));
+    SampleApp {
+        rooms,
+        boards,
+        switches,
+        symbols,
+        ..SampleApp::new(role)
     }
-    app.update(Event::Link(Link::Mqtt, LinkState::Up("live".into())));
-    app.update(Event::Link(Link::Db, LinkState::Up("connected".into())));
-    app.update(Event::Link(Link::Feed, LinkState::Up("polling".into())));
-    app.operator = Some(Actor::signed_in("Technician", Some(id(4, 1)), role));
-    // The snapshot's collection sizes, as if measured two minutes ago.
-    app.sizes.measured = Some((
-        now() - Duration::minutes(2),
-        std::time::Duration::from_millis(1240),
-    ));
-    app
+    .build()
 }
 
 /// The sample app with Unicode symbols, as most tests want it.
 pub fn default_app(role: Role) -> App {
-    app(6, 2, 6, role, UNICODE)
+    SampleApp::new(role).build()
 }
 
 /// What a trends read brings for the sample campus of `rooms` classrooms: rollups of every day

@@ -11,8 +11,8 @@ use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let sel = app.list_sel();
-    let s = &app.symbols;
-    let t = &app.theme;
+    let s = app.symbols();
+    let t = app.theme();
     let items = app.visible_activity();
     let rows_fit = list_rows(area);
     let off = scroll_offset(sel, rows_fit);
@@ -24,7 +24,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .map(|(i, a)| {
             let marker = if i == sel { s.selected } else { " " };
             let row = Row::new(vec![
-                format!("{marker}{}", date_time(a.timestamp, app.settings.tz)),
+                format!("{marker}{}", date_time(a.timestamp, app.settings().tz)),
                 fit(&a.action, 16),
                 fit(a.classroom.as_deref().unwrap_or(s.dash), 14),
                 fit(a.switch_name.as_deref().unwrap_or(s.dash), 18),
@@ -42,9 +42,9 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         format!(" Activity ({}) ", items.len()),
         t.accent,
     )];
-    if !app.filter.is_empty() {
+    if !app.filter().is_empty() {
         title.push(Span::styled(
-            format!("{} filter: {} ", s.rule, app.filter),
+            format!("{} filter: {} ", s.rule, app.filter()),
             t.warn,
         ));
     }

@@ -24,24 +24,24 @@ fn switches_height(body: Rect) -> u16 {
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect, bi: usize) {
     let sel = app.list_sel();
-    let s = &app.symbols;
-    let t = &app.theme;
-    let b = &app.campus.boards[bi];
-    let room = &app.campus.rooms[b.room];
-    let presence = app.clock.presence(b.last_seen);
+    let s = app.symbols();
+    let t = app.theme();
+    let b = &app.campus().boards[bi];
+    let room = &app.campus().rooms[b.room];
+    let presence = app.clock().presence(b.last_seen);
     let seen = b
         .last_seen
         .map(|ts| {
             format!(
                 "{} ({} ago)",
-                date_time(ts, app.settings.tz),
-                age(app.clock.now, ts)
+                date_time(ts, app.settings().tz),
+                age(app.clock().now, ts)
             )
         })
         .unwrap_or_else(|| "never".into());
     let motion = b
         .last_motion
-        .map(|ts| format!("{} ago", age(app.clock.now, ts)))
+        .map(|ts| format!("{} ago", age(app.clock().now, ts)))
         .unwrap_or_else(|| "none reported".into());
     let field = |k: &str, v: String| {
         Line::from(vec![
@@ -103,7 +103,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, bi: usize) {
     // activity keeps two rows.
     let below = area.height.saturating_sub(INFO_HEIGHT + sw_h);
     let history = app
-        .campus
+        .campus()
         .firmware
         .get(&b.id)
         .map(Vec::as_slice)
@@ -140,7 +140,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, bi: usize) {
     };
     let fit_rows = act_area.height.saturating_sub(2) as usize;
     let recent: Vec<Line> = app
-        .campus
+        .campus()
         .activity
         .iter()
         .rev()
@@ -148,7 +148,10 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, bi: usize) {
         .take(fit_rows)
         .map(|a| {
             Line::from(vec![
-                Span::styled(format!(" {}  ", hhmm(a.timestamp, app.settings.tz)), t.dim),
+                Span::styled(
+                    format!(" {}  ", hhmm(a.timestamp, app.settings().tz)),
+                    t.dim,
+                ),
                 Span::styled(format!("{:<14}", fit(&a.action, 14)), t.text),
                 Span::styled(
                     format!("{:<18}", fit(a.switch_name.as_deref().unwrap_or(""), 18)),
@@ -182,11 +185,11 @@ pub fn who(a: &crate::domain::ActivityLog) -> String {
 
 /// One firmware record: when, from → to, how it went, the note.
 fn firmware_line<'a>(app: &App, u: &crate::domain::FirmwareUpdate) -> Line<'a> {
-    let t = &app.theme;
+    let t = app.theme();
     let when = u
         .when()
-        .map(|ts| date_time(ts, app.settings.tz))
-        .unwrap_or_else(|| app.symbols.dash.into());
+        .map(|ts| date_time(ts, app.settings().tz))
+        .unwrap_or_else(|| app.symbols().dash.into());
     // Another writer's text: shown, never acted on by the terminal.
     let clean = |x: &str| -> String {
         x.chars()

@@ -20,9 +20,9 @@ enum GridLine {
 fn lines(app: &App, room: usize) -> Vec<GridLine> {
     let mut out = Vec::new();
     let mut flat = 0;
-    for &bi in &app.campus.rooms[room].boards {
+    for &bi in &app.campus().rooms[room].boards {
         out.push(GridLine::Board(bi));
-        for _ in &app.campus.boards[bi].switches {
+        for _ in &app.campus().boards[bi].switches {
             out.push(GridLine::Switch(flat));
             flat += 1;
         }
@@ -58,10 +58,10 @@ pub fn switch_at(app: &App, area: Rect, room: usize, y: u16) -> Option<usize> {
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect, room: usize) {
     let sel = app.switch_sel();
-    let s = &app.symbols;
-    let t = &app.theme;
-    let r = &app.campus.rooms[room];
-    let st = app.campus.room_stats(room, &app.clock);
+    let s = app.symbols();
+    let t = app.theme();
+    let r = &app.campus().rooms[room];
+    let st = app.campus().room_stats(room, app.clock());
     let place = match (&r.building, r.floor) {
         (Some(b), Some(f)) => format!(" {} {b}, floor {f}", s.sep),
         (Some(b), None) => format!(" {} {b}", s.sep),
@@ -114,7 +114,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, room: usize) {
                 "{} next scheduled: {} {} ({}) ",
                 s.rule,
                 sc.action,
-                crate::format::clock(at, app.settings.tz),
+                crate::format::clock(at, app.settings().tz),
                 fit(&sc.name, 24)
             ),
             t.dim,
@@ -126,7 +126,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, room: usize) {
 
 /// The column headings of the switch grid.
 pub fn grid_header(app: &App, wide: bool) -> Line<'static> {
-    let rupee = format!("Today {}", app.symbols.rupee);
+    let rupee = format!("Today {}", app.symbols().rupee);
     let mut header = vec![pad("  Switch", NAME_W)];
     if wide {
         header.push(pad("Type", TYPE_W));
@@ -138,7 +138,7 @@ pub fn grid_header(app: &App, wide: bool) -> Line<'static> {
     header.push(lpad("Power", POWER_W));
     header.push(lpad("Today kWh", KWH_W));
     header.push(lpad(&rupee, COST_W));
-    Line::styled(header.concat(), app.theme.dim)
+    Line::styled(header.concat(), app.theme().dim)
 }
 
 const NAME_W: usize = 19;
@@ -159,13 +159,13 @@ fn lpad(s: &str, w: usize) -> String {
 
 /// A board's heading: name, MAC, and whether its values are live or stale.
 fn board_line(app: &App, bi: usize) -> Line<'static> {
-    let s = &app.symbols;
-    let t = &app.theme;
-    let b = &app.campus.boards[bi];
-    let presence = app.clock.presence(b.last_seen);
+    let s = app.symbols();
+    let t = app.theme();
+    let b = &app.campus().boards[bi];
+    let presence = app.clock().presence(b.last_seen);
     let seen = b
         .last_seen
-        .map(|ts| age(app.clock.now, ts))
+        .map(|ts| age(app.clock().now, ts))
         .unwrap_or_else(|| "never".into());
     let (text, style) = match presence {
         Presence::Online if app.live_ok() => (
@@ -196,11 +196,11 @@ fn board_line(app: &App, bi: usize) -> Line<'static> {
 
 /// One switch: the state has a symbol and a word, never colour alone.
 pub fn switch_line(app: &App, bi: usize, si: usize, selected: bool, wide: bool) -> Line<'static> {
-    let s = &app.symbols;
-    let t = &app.theme;
-    let b = &app.campus.boards[bi];
+    let s = app.symbols();
+    let t = app.theme();
+    let b = &app.campus().boards[bi];
     let sw = &b.switches[si];
-    let presence = app.clock.presence(b.last_seen);
+    let presence = app.clock().presence(b.last_seen);
     let stale = presence != Presence::Online || !app.live_ok();
     let (state_text, state_style): (String, Style) = if sw.on {
         (format!("{} ON", s.on), t.on)
@@ -261,10 +261,10 @@ pub fn switch_line(app: &App, bi: usize, si: usize, selected: bool, wide: bool) 
     match tail {
         Some((text, style)) => spans.push(Span::styled(text, style)),
         None => {
-            let today = app.campus.switch_totals(b, sw).today;
+            let today = app.campus().switch_totals(b, sw).today;
             if wide {
                 let since = match (sw.on, sw.since) {
-                    (true, Some(ts)) => hhmm(ts, app.settings.tz),
+                    (true, Some(ts)) => hhmm(ts, app.settings().tz),
                     _ => s.dash.to_string(),
                 };
                 spans.push(Span::styled(pad(&since, SINCE_W), base));

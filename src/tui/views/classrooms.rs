@@ -12,8 +12,8 @@ use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let sel = app.rooms_sel();
-    let s = &app.symbols;
-    let t = &app.theme;
+    let s = app.symbols();
+    let t = app.theme();
     let rooms = app.visible_rooms();
     let rows_fit = list_rows(area);
     let offset = scroll_offset(sel, rows_fit);
@@ -28,8 +28,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             " Classrooms ({}) {} sort: {} {} ",
             rooms.len(),
             s.rule,
-            app.sort.label(),
-            if app.sort == super::super::app::SortKey::Name {
+            app.sort().label(),
+            if app.sort() == super::super::components::classrooms::SortKey::Name {
                 s.sort_asc
             } else {
                 s.sort_desc
@@ -37,20 +37,20 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         ),
         t.accent,
     )];
-    if !app.filter.is_empty() {
+    if !app.filter().is_empty() {
         title.push(Span::styled(
-            format!("{} filter: {} ", s.rule, app.filter),
+            format!("{} filter: {} ", s.rule, app.filter()),
             t.warn,
         ));
     }
-    if !app.loaded && !matches!(app.links.db, LinkState::Unusable(_)) {
+    if !app.loaded() && !matches!(app.links().db, LinkState::Unusable(_)) {
         title.push(Span::styled(
             format!("{} loading{} ", s.rule, s.pending),
             t.pending,
         ));
     }
     // A database without a schema has no campus to show: what to do instead, at any width.
-    if let (LinkState::Unusable(why), true) = (&app.links.db, app.campus.rooms.is_empty()) {
+    if let (LinkState::Unusable(why), true) = (&app.links().db, app.campus().rooms.is_empty()) {
         let text = vec![
             Line::from(""),
             Line::from(Span::styled(format!("{} {why}.", s.failed), t.error)),
@@ -80,8 +80,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .skip(offset)
         .take(rows_fit)
         .map(|(i, &ri)| {
-            let r = &app.campus.rooms[ri];
-            let st = app.campus.room_stats(ri, &app.clock);
+            let r = &app.campus().rooms[ri];
+            let st = app.campus().room_stats(ri, app.clock());
             let selected = i == sel;
             let offline = st.boards_total - st.boards_online;
             let mut alerts = Vec::new();

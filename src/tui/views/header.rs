@@ -9,8 +9,8 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
-    let s = &app.symbols;
-    let t = &app.theme;
+    let s = app.symbols();
+    let t = app.theme();
     let narrow = area.width < 100;
     let gap = if narrow { "  " } else { "   " };
     let link = |name: &str, state: &LinkState| -> Vec<Span<'static>> {
@@ -28,23 +28,26 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             ),
         ]
     };
-    let rate = app.campus.global_rate(app.clock.now);
+    let rate = app.campus().global_rate(app.clock().now);
     let mut top = vec![
         Span::styled(
-            format!(" AutoVolt {} {}", s.sep, app.settings.campus),
+            format!(" AutoVolt {} {}", s.sep, app.settings().campus),
             t.header,
         ),
         Span::styled(
             if narrow {
-                format!("  {}", crate::format::hhmm(app.clock.now, app.settings.tz))
+                format!(
+                    "  {}",
+                    crate::format::hhmm(app.clock().now, app.settings().tz)
+                )
             } else {
-                format!("   {}", clock(app.clock.now, app.settings.tz))
+                format!("   {}", clock(app.clock().now, app.settings().tz))
             },
             t.header,
         ),
     ];
-    top.extend(link("MQTT", &app.links.mqtt));
-    let feed = match (&app.links.db, &app.links.feed) {
+    top.extend(link("MQTT", &app.links().mqtt));
+    let feed = match (&app.links().db, &app.links().feed) {
         (LinkState::Up(_), f) => f.clone(),
         (other, _) => other.clone(),
     };
@@ -53,7 +56,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         format!("{gap}{}{rate:.2}/kWh", s.rupee),
         t.header,
     ));
-    if app.settings.read_only {
+    if app.settings().read_only {
         top.push(Span::styled(format!("{gap}READ-ONLY"), t.header));
     }
     let used: usize = top.iter().map(|s| s.content.chars().count()).sum();
@@ -62,10 +65,10 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         t.header,
     ));
 
-    let power: f64 = (0..app.campus.rooms.len())
-        .map(|r| app.campus.room_stats(r, &app.clock).power_w)
+    let power: f64 = (0..app.campus().rooms.len())
+        .map(|r| app.campus().room_stats(r, app.clock()).power_w)
         .sum();
-    let totals = &app.campus.totals;
+    let totals = &app.campus().totals;
     let campus = totals.campus();
     let waste: f64 = app.waste_rows().iter().map(|w| w.inr_per_hour).sum();
     let r = s.rupee;

@@ -12,9 +12,9 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
-    let s = &app.symbols;
-    let t = &app.theme;
-    let h = &app.db_health;
+    let s = app.symbols();
+    let t = app.theme();
+    let h = app.db_health();
     let dot = |state: &LinkState| match state {
         LinkState::Up(_) => Span::styled(format!("{} ", s.online), t.ok),
         LinkState::Connecting => Span::styled(format!("{} ", s.pending), t.pending),
@@ -29,7 +29,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .latency_ms
         .map(|l| format!("{l:.1} ms"))
         .unwrap_or_else(|| s.dash.into());
-    let feed = match &app.links.feed {
+    let feed = match &app.links().feed {
         LinkState::Up(mode) => format!("change feed: {mode}"),
         LinkState::Connecting => "change feed: starting".into(),
         LinkState::Down(e) | LinkState::Unusable(e) => format!("change feed: down ({e})"),
@@ -45,13 +45,13 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     };
     let mut db = vec![
         label("MongoDB"),
-        dot(&app.links.db),
+        dot(&app.links().db),
         Span::styled(
             format!("{latency}   {server} {} {feed}{schema}", s.sep),
             t.text,
         ),
     ];
-    if let LinkState::Down(e) | LinkState::Unusable(e) = &app.links.db {
+    if let LinkState::Down(e) | LinkState::Unusable(e) = &app.links().db {
         db.push(Span::styled(format!("   {e}"), t.error));
     }
     lines.push(Line::from(db));
@@ -62,19 +62,19 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         ]));
     }
 
-    let mqtt_state = match &app.links.mqtt {
-        LinkState::Up(_) => format!("connected {}", app.settings.mqtt_url),
-        LinkState::Connecting => format!("connecting to {}", app.settings.mqtt_url),
+    let mqtt_state = match &app.links().mqtt {
+        LinkState::Up(_) => format!("connected {}", app.settings().mqtt_url),
+        LinkState::Connecting => format!("connecting to {}", app.settings().mqtt_url),
         LinkState::Down(e) | LinkState::Unusable(e) => format!("down: {e}"),
     };
     lines.push(Line::from(vec![
         label("MQTT"),
-        dot(&app.links.mqtt),
+        dot(&app.links().mqtt),
         Span::styled(
             format!(
                 "{mqtt_state} {d} {} msg/min {d} {} rejected",
                 app.msgs_per_minute(),
-                app.rejected,
+                app.rejected(),
                 d = s.sep
             ),
             t.text,
@@ -83,12 +83,12 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
 
     let lag = h
         .newest_telemetry
-        .map(|n| format!("lag {}", age(app.clock.now, n)))
+        .map(|n| format!("lag {}", age(app.clock().now, n)))
         .unwrap_or_else(|| "no telemetry yet".into());
     let agg = h.last_aggregation.clone().unwrap_or_else(|| "never".into());
     let collector_ok = h
         .newest_telemetry
-        .is_some_and(|n| (app.clock.now - n).num_seconds() < 120);
+        .is_some_and(|n| (app.clock().now - n).num_seconds() < 120);
     lines.push(Line::from(vec![
         label("Collector"),
         if collector_ok {
@@ -99,7 +99,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Span::styled(format!("{lag} {} last aggregation {agg}", s.sep), t.text),
     ]));
 
-    let totals = &app.campus.totals;
+    let totals = &app.campus().totals;
     let today = if totals.is_today_loaded() {
         match (h.reconcile_took, h.reconcile_every) {
             (Some(took), Some(every)) => format!(
@@ -163,18 +163,18 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
 
     let mut offline = Vec::new();
     let mut online = 0;
-    for b in &app.campus.boards {
-        match app.clock.presence(b.last_seen) {
+    for b in &app.campus().boards {
+        match app.clock().presence(b.last_seen) {
             Presence::Offline => offline.push(b),
             _ => online += 1,
         }
     }
-    let total = app.campus.boards.len();
+    let total = app.campus().boards.len();
     let list: Vec<String> = offline
         .iter()
         .take(6)
         .map(|b| match b.last_seen {
-            Some(ts) => format!("{} {}", b.name, age(app.clock.now, ts)),
+            Some(ts) => format!("{} {}", b.name, age(app.clock().now, ts)),
             None => format!("{} never", b.name),
         })
         .collect();
@@ -200,15 +200,15 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 } else {
                     format!(" ({}{more})", list.join(", "))
                 },
-                app.campus.unregistered.len(),
+                app.campus().unregistered.len(),
                 d = s.sep
             ),
             t.text,
         ),
     ]));
-    if !app.campus.unregistered.is_empty() {
+    if !app.campus().unregistered.is_empty() {
         let macs: Vec<String> = app
-            .campus
+            .campus()
             .unregistered
             .iter()
             .rev()
@@ -221,12 +221,12 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         ]));
     }
     lines.push(Line::raw(""));
-    let sizes = &app.sizes;
+    let sizes = app.sizes();
     let measuring = sizes.loading.map(|since| {
         format!(
             "measuring every collection{} {}",
             s.pending,
-            age(app.clock.now, since)
+            age(app.clock().now, since)
         )
     });
     let failed = sizes
@@ -248,7 +248,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             let when = match sizes.measured {
                 Some((at, took)) => format!(
                     ", measured {} ago in {:.1} s",
-                    age(app.clock.now, at),
+                    age(app.clock().now, at),
                     took.as_secs_f64()
                 ),
                 None => String::new(),

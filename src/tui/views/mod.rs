@@ -13,7 +13,9 @@ mod tariff;
 mod trends;
 mod waste;
 
-use super::app::{AggregationState, App, NoticeKind, View};
+use super::app::{App, NoticeKind};
+use super::components::aggregate::AggregationState;
+use super::components::navigation::View;
 use super::event::LinkState;
 use super::keymap::Action;
 use super::widgets::spark::gauge;
@@ -76,11 +78,11 @@ pub fn render(frame: &mut Frame, app: &App) {
             "The dashboard needs at least {MIN_WIDTH}{x}{MIN_HEIGHT}; this terminal is {}{x}{}.",
             area.width,
             area.height,
-            x = app.symbols.times
+            x = app.symbols().times
         );
         frame.render_widget(
             Paragraph::new(msg)
-                .style(app.theme.warn)
+                .style(app.theme().warn)
                 .wrap(ratatui::widgets::Wrap { trim: true }),
             area,
         );
@@ -91,7 +93,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     if let (Some(r), Some((text, style))) = (a.banner, banner(app)) {
         frame.render_widget(Paragraph::new(text).style(style), r);
     }
-    match app.view {
+    match app.view() {
         View::Classrooms => classrooms::render(frame, app, a.body),
         View::Classroom(room) => classroom::render(frame, app, a.body, room),
         View::Board(b) => board::render(frame, app, a.body, b),
@@ -104,16 +106,16 @@ pub fn render(frame: &mut Frame, app: &App) {
     }
     status(frame, app, a.status);
     footer(frame, app, a.footer);
-    if let Some(m) = &app.modal {
+    if let Some(m) = app.modal() {
         modal::render(frame, app, m, area);
     }
 }
 
 /// The list index under screen row `y` in the current view, for mouse clicks.
 pub fn row_at(app: &App, y: u16) -> Option<usize> {
-    let area = Rect::new(0, 0, app.width, app.height);
+    let area = Rect::new(0, 0, app.width(), app.height());
     let body = areas(app, area).body;
-    match app.view {
+    match app.view() {
         View::Classrooms => list_index(y, body.y + 2, list_rows(body), app.rooms_sel()),
         View::Classroom(room) => classroom::switch_at(app, body, room, y),
         View::Board(_) => list_index(
@@ -153,20 +155,20 @@ fn list_index(y: u16, top: u16, rows: usize, selected: usize) -> Option<usize> {
 fn bordered<'a>(app: &App, title: Line<'a>) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
-        .border_set(app.symbols.borders)
-        .border_style(app.theme.border)
+        .border_set(app.symbols().borders)
+        .border_style(app.theme().border)
         .title(title)
 }
 
 /// The banner for a lost connection; the view below keeps the last known state.
 fn banner(app: &App) -> Option<(String, Style)> {
-    let w = app.symbols.warn;
+    let w = app.symbols().warn;
     let style = app
-        .theme
+        .theme()
         .error
         .add_modifier(ratatui::style::Modifier::REVERSED);
     // A database without a schema is reached: what to do about it comes first.
-    if let LinkState::Unusable(reason) = &app.links.db {
+    if let LinkState::Unusable(reason) = &app.links().db {
         return Some((format!(" {w} {reason}"), style));
     }
     let down = |what: &str, s: &LinkState| match s {
@@ -174,8 +176,8 @@ fn banner(app: &App) -> Option<(String, Style)> {
         _ => None,
     };
     let parts: Vec<String> = [
-        down("MQTT broker", &app.links.mqtt),
-        down("database", &app.links.db),
+        down("MQTT broker", &app.links().mqtt),
+        down("database", &app.links().db),
     ]
     .into_iter()
     .flatten()
@@ -193,52 +195,52 @@ fn banner(app: &App) -> Option<(String, Style)> {
 }
 
 fn status(frame: &mut Frame, app: &App, area: Rect) {
-    let s = &app.symbols;
-    let line = match (&app.notice, &app.aggregation) {
+    let s = app.symbols();
+    let line = match (app.notice(), app.aggregation()) {
         (Some((NoticeKind::Error, text)), _) => Line::from(vec![
-            Span::styled(format!(" {} {text}", s.failed), app.theme.error),
+            Span::styled(format!(" {} {text}", s.failed), app.theme().error),
             Span::styled(
-                format!("  ({} dismiss)", app.keymap.label(Action::Dismiss)),
-                app.theme.dim,
+                format!("  ({} dismiss)", app.keymap().label(Action::Dismiss)),
+                app.theme().dim,
             ),
         ]),
         (_, Some(AggregationState::Running { date, done, total })) => Line::from(vec![
-            Span::styled(format!(" Aggregating {date}  "), app.theme.accent),
+            Span::styled(format!(" Aggregating {date}  "), app.theme().accent),
             Span::styled(
                 gauge(*done, *total, 30, s.gauge_full, s.gauge_empty),
-                app.theme.ok,
+                app.theme().ok,
             ),
             Span::styled(
                 format!(
                     "  {done}/{total}  {} stops it",
-                    app.keymap.label(Action::Back)
+                    app.keymap().label(Action::Back)
                 ),
-                app.theme.dim,
+                app.theme().dim,
             ),
         ]),
         (_, Some(AggregationState::Stopped(summary))) => Line::from(Span::styled(
             format!(" {} aggregation stopped: {summary}", s.warn),
-            app.theme.warn,
+            app.theme().warn,
         )),
         (_, Some(AggregationState::Failed(e))) => Line::from(Span::styled(
             format!(" {} aggregation failed: {e}", s.failed),
-            app.theme.error,
+            app.theme().error,
         )),
         (Some((NoticeKind::Info, text)), _) => Line::from(Span::styled(
             format!(" {} {text}", s.confirmed),
-            app.theme.ok,
+            app.theme().ok,
         )),
         (None, Some(AggregationState::Done(summary))) => Line::from(Span::styled(
             format!(" {} aggregation done: {summary}", s.confirmed),
-            app.theme.ok,
+            app.theme().ok,
         )),
         (None, None) => {
-            let who = match (&app.operator, app.settings.read_only) {
+            let who = match (&app.operator(), app.settings().read_only) {
                 (_, true) => "read-only: nothing is sent".to_string(),
                 (Some(op), _) => format!("{} ({})", op.name, op.label()),
                 (None, _) => "not signed in".to_string(),
             };
-            Line::from(Span::styled(format!(" {who}"), app.theme.dim))
+            Line::from(Span::styled(format!(" {who}"), app.theme().dim))
         }
     };
     frame.render_widget(Paragraph::new(line), area);
@@ -246,7 +248,7 @@ fn status(frame: &mut Frame, app: &App, area: Rect) {
 
 fn footer(frame: &mut Frame, app: &App, area: Rect) {
     use Action::*;
-    let keys: &[(Action, &str)] = match app.view {
+    let keys: &[(Action, &str)] = match app.view() {
         View::Classrooms => &[
             (Down, "select"),
             (Open, "open"),
@@ -314,7 +316,7 @@ fn footer(frame: &mut Frame, app: &App, area: Rect) {
     };
     let mut items: Vec<(String, &str)> = keys
         .iter()
-        .map(|(a, l)| (app.keymap.label(*a), *l))
+        .map(|(a, l)| (app.keymap().label(*a), *l))
         .collect();
     // On a narrow terminal drop keys from the middle: help and quit always stay.
     let width = |items: &[(String, &str)]| {
@@ -328,26 +330,26 @@ fn footer(frame: &mut Frame, app: &App, area: Rect) {
     }
     let mut spans = vec![Span::raw(" ")];
     for (key, label) in items {
-        spans.push(Span::styled(key, app.theme.accent));
-        spans.push(Span::styled(format!(" {label}  "), app.theme.dim));
+        spans.push(Span::styled(key, app.theme().accent));
+        spans.push(Span::styled(format!(" {label}  "), app.theme().dim));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 /// Today's kWh of a scope, or `…` while today's closed rows are still loading.
 pub fn today_kwh(app: &App, kwh: f64) -> String {
-    if app.campus.totals.is_today_loaded() {
+    if app.campus().totals.is_today_loaded() {
         crate::format::kwh(kwh * 1000.0)
     } else {
-        app.symbols.pending.to_string()
+        app.symbols().pending.to_string()
     }
 }
 
 /// Today's ₹ of a scope (two decimals), or `…` while today's closed rows are still loading.
 pub fn today_money(app: &App, cost: f64) -> String {
-    if app.campus.totals.is_today_loaded() {
+    if app.campus().totals.is_today_loaded() {
         crate::format::money(cost)
     } else {
-        app.symbols.pending.to_string()
+        app.symbols().pending.to_string()
     }
 }

@@ -1,7 +1,8 @@
 //! Modals drawn over the view: help, filter, tariff edit, confirmation, aggregation, sign-in.
 //! In a text field the terminal cursor sits where the input says.
 
-use super::super::app::{App, Modal, TariffForm};
+use super::super::app::{App, Modal};
+use super::super::components::tariff_edit::TariffForm;
 use super::super::keymap::Action;
 use crate::format::date_time;
 use ratatui::layout::{Position, Rect};
@@ -24,9 +25,9 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 fn frame_block<'a>(app: &App, title: String) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
-        .border_set(app.symbols.borders)
-        .border_style(app.theme.accent)
-        .title(Span::styled(format!(" {title} "), app.theme.accent))
+        .border_set(app.symbols().borders)
+        .border_style(app.theme().accent)
+        .title(Span::styled(format!(" {title} "), app.theme().accent))
 }
 
 /// A labelled input line `Label  [ value█ ]`; returns the line and the cursor column in it.
@@ -46,25 +47,25 @@ fn field<'a>(
     let scroll = input.visual_scroll(width);
     let shown: String = value.chars().skip(scroll).take(width).collect();
     let style = if focused {
-        app.theme.accent
+        app.theme().accent
     } else {
-        app.theme.text
+        app.theme().text
     };
     let prefix = format!(" {label:<9}[ ");
     let cursor = (prefix.chars().count() + input.visual_cursor().saturating_sub(scroll)) as u16;
     (
         Line::from(vec![
-            Span::styled(prefix, app.theme.dim),
+            Span::styled(prefix, app.theme().dim),
             Span::styled(format!("{shown:<width$}"), style),
-            Span::styled(" ]", app.theme.dim),
+            Span::styled(" ]", app.theme().dim),
         ]),
         cursor,
     )
 }
 
 pub fn render(frame: &mut Frame, app: &App, modal: &Modal, area: Rect) {
-    let t = &app.theme;
-    let s = &app.symbols;
+    let t = app.theme();
+    let s = app.symbols();
     match modal {
         Modal::Help => {
             // One column when it fits, else two side by side (80×24 holds every key).
@@ -72,7 +73,7 @@ pub fn render(frame: &mut Frame, app: &App, modal: &Modal, area: Rect) {
             let (key_w, what_w) = if two { (10, 28) } else { (22, 56) };
             let entry = |i: usize| -> Vec<Span<'static>> {
                 let (action, _, what) = Action::ALL[i];
-                let keys = app.keymap.labels(action).join(" ");
+                let keys = app.keymap().labels(action).join(" ");
                 vec![
                     Span::styled(
                         format!(" {:<key_w$}", crate::format::fit(&keys, key_w - 1)),
@@ -107,7 +108,8 @@ pub fn render(frame: &mut Frame, app: &App, modal: &Modal, area: Rect) {
                 r,
             );
         }
-        Modal::Filter(input) => {
+        Modal::Filter(filter) => {
+            let input = filter.input();
             let r = Rect {
                 y: area.y + area.height.saturating_sub(3),
                 height: 3,
@@ -125,13 +127,14 @@ pub fn render(frame: &mut Frame, app: &App, modal: &Modal, area: Rect) {
             );
             frame.set_cursor_position(Position::new(r.x + 1 + cx, r.y + 1));
         }
-        Modal::ConfirmAllOff(room) => {
-            let name = &app.campus.rooms[*room].name;
-            let on: usize = app.campus.rooms[*room]
+        Modal::ConfirmAllOff(confirm) => {
+            let room = confirm.room();
+            let name = &app.campus().rooms[room].name;
+            let on: usize = app.campus().rooms[room]
                 .boards
                 .iter()
                 .map(|&b| {
-                    app.campus.boards[b]
+                    app.campus().boards[b]
                         .switches
                         .iter()
                         .filter(|s| s.on)
@@ -156,9 +159,9 @@ pub fn render(frame: &mut Frame, app: &App, modal: &Modal, area: Rect) {
                 r,
             );
         }
-        Modal::Aggregate(input) => {
+        Modal::Aggregate(form) => {
             let r = centered(area, 60, 6);
-            let (line, cx) = field(app, "Date", input, 30, true, false);
+            let (line, cx) = field(app, "Date", form.input(), 30, true, false);
             let lines = vec![
                 line,
                 Line::from(""),
@@ -180,9 +183,9 @@ pub fn render(frame: &mut Frame, app: &App, modal: &Modal, area: Rect) {
         Modal::TariffEdit(form) => tariff(frame, app, form, area),
         Modal::SignIn(f) => {
             let r = centered(area, 60, 9);
-            let (email, ce) = field(app, "E-mail", &f.email, 36, f.focus == 0, false);
-            let (pw, cp) = field(app, "Password", &f.password, 36, f.focus == 1, true);
-            let status = match (&f.error, f.busy) {
+            let (email, ce) = field(app, "E-mail", f.email(), 36, f.focus() == 0, false);
+            let (pw, cp) = field(app, "Password", f.password(), 36, f.focus() == 1, true);
+            let status = match (f.error(), f.busy()) {
                 (_, true) => Line::styled(format!(" checking{}", s.pending), t.pending),
                 (Some(e), _) => Line::styled(format!(" {} {e}", s.failed), t.error),
                 (None, _) => Line::from(""),
@@ -191,7 +194,7 @@ pub fn render(frame: &mut Frame, app: &App, modal: &Modal, area: Rect) {
                 Line::styled(
                     format!(
                         " {}: sign in to act (--read-only to only watch)",
-                        app.settings.campus
+                        app.settings().campus
                     ),
                     t.text,
                 ),
@@ -212,18 +215,18 @@ pub fn render(frame: &mut Frame, app: &App, modal: &Modal, area: Rect) {
                 Paragraph::new(lines).block(frame_block(app, "Sign in".into())),
                 r,
             );
-            let (cx, cy) = if f.focus == 0 { (ce, 3) } else { (cp, 4) };
+            let (cx, cy) = if f.focus() == 0 { (ce, 3) } else { (cp, 4) };
             frame.set_cursor_position(Position::new(r.x + 1 + cx, r.y + cy));
         }
     }
 }
 
 fn tariff(frame: &mut Frame, app: &App, form: &TariffForm, area: Rect) {
-    let t = &app.theme;
-    let s = &app.symbols;
-    let now = app.clock.now;
+    let t = app.theme();
+    let s = app.symbols();
+    let now = app.clock().now;
     let current = app
-        .campus
+        .campus()
         .tariff
         .versions
         .iter()
@@ -232,7 +235,7 @@ fn tariff(frame: &mut Frame, app: &App, form: &TariffForm, area: Rect) {
     let since = match current {
         Some(v) => format!(
             " since {} by {}",
-            date_time(v.effective_from, app.settings.tz),
+            date_time(v.effective_from, app.settings().tz),
             v.created_by
                 .as_ref()
                 .map(|c| c.username.as_str())
@@ -243,28 +246,28 @@ fn tariff(frame: &mut Frame, app: &App, form: &TariffForm, area: Rect) {
     let mut lines = vec![Line::from(vec![
         Span::styled(" Current  ", t.dim),
         Span::styled(
-            format!("{}{:.2}/kWh{since}", s.rupee, app.campus.global_rate(now)),
+            format!("{}{:.2}/kWh{since}", s.rupee, app.campus().global_rate(now)),
             t.text,
         ),
     ])];
     let mut cursor = (0, 0);
     for (i, label) in TariffForm::LABELS.iter().enumerate() {
-        let (mut line, cx) = field(app, label, &form.fields[i], 22, form.focus == i, false);
+        let (mut line, cx) = field(app, label, form.field(i), 22, form.focus() == i, false);
         if i == 0 {
             line.spans
                 .push(Span::styled(format!(" {}/kWh", s.rupee), t.dim));
         }
-        if form.focus == i {
+        if form.focus() == i {
             cursor = (cx, 2 + i as u16);
         }
         lines.push(line);
     }
     lines.push(Line::from(""));
     let check = match (
-        &form.error,
-        form.saving,
+        form.error(),
+        form.saving(),
         form.price(),
-        form.from(app.settings.tz),
+        form.from(app.settings().tz),
     ) {
         (_, true, _, _) => Line::styled(format!(" saving{}", s.pending), t.pending),
         (Some(e), _, _, _) => Line::styled(format!(" {} {e}", s.failed), t.error),

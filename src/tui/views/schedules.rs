@@ -14,13 +14,17 @@ fn rooms_of(app: &App, s: &Schedule) -> String {
     let mut names: Vec<&str> = s
         .switches
         .iter()
-        .filter_map(|w| app.campus.board_by_id(&w.device_id.to_hex()))
-        .map(|b| app.campus.rooms[app.campus.boards[b].room].name.as_str())
+        .filter_map(|w| app.campus().board_by_id(&w.device_id.to_hex()))
+        .map(|b| {
+            app.campus().rooms[app.campus().boards[b].room]
+                .name
+                .as_str()
+        })
         .collect();
     names.sort_unstable();
     names.dedup();
     if names.is_empty() {
-        app.symbols.dash.to_string()
+        app.symbols().dash.to_string()
     } else {
         names.join(", ")
     }
@@ -31,21 +35,21 @@ pub fn next_text(app: &App, s: &Schedule) -> String {
     if !s.enabled {
         return "disabled".into();
     }
-    match s.next_after(app.clock.now, app.settings.tz) {
-        Some(t) => clock(t, app.settings.tz),
-        None => format!("{} none left", app.symbols.dash),
+    match s.next_after(app.clock().now, app.settings().tz) {
+        Some(t) => clock(t, app.settings().tz),
+        None => format!("{} none left", app.symbols().dash),
     }
 }
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let sel = app.list_sel();
-    let s = &app.symbols;
-    let t = &app.theme;
-    let tz = app.settings.tz;
+    let s = app.symbols();
+    let t = app.theme();
+    let tz = app.settings().tz;
     let rows_fit = list_rows(area);
     let off = scroll_offset(sel, rows_fit);
     let rows: Vec<Row> = app
-        .schedules
+        .schedules()
         .iter()
         .enumerate()
         .skip(off)
@@ -74,10 +78,10 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             }
         })
         .collect();
-    let enabled = app.schedules.iter().filter(|s| s.enabled).count();
+    let enabled = app.schedules().iter().filter(|s| s.enabled).count();
     let title = Line::from(vec![
         Span::styled(
-            format!(" Schedules ({}, {enabled} enabled) ", app.schedules.len()),
+            format!(" Schedules ({}, {enabled} enabled) ", app.schedules().len()),
             t.accent,
         ),
         Span::styled(

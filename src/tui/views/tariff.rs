@@ -12,11 +12,11 @@ use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let sel = app.list_sel();
-    let s = &app.symbols;
-    let t = &app.theme;
-    let now = app.clock.now;
-    let tz = app.settings.tz;
-    let mut versions: Vec<_> = app.campus.tariff.versions.iter().collect();
+    let s = app.symbols();
+    let t = app.theme();
+    let now = app.clock().now;
+    let tz = app.settings().tz;
+    let mut versions: Vec<_> = app.campus().tariff.versions.iter().collect();
     versions.sort_by_key(|v| std::cmp::Reverse(v.effective_from));
     let rows_fit = list_rows(area);
     let off = scroll_offset(sel, rows_fit);
@@ -63,7 +63,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         })
         .collect();
     let fallback = app
-        .campus
+        .campus()
         .settings
         .as_ref()
         .map(|p| {
@@ -78,14 +78,14 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             format!(
                 " Tariff: {}{:.2}/kWh now ",
                 s.rupee,
-                app.campus.global_rate(now)
+                app.campus().global_rate(now)
             ),
             t.accent,
         ),
         Span::styled(
             format!(
                 "{r} fallback: {fallback} {r} {} change ",
-                app.keymap.label(Action::EditTariff),
+                app.keymap().label(Action::EditTariff),
                 r = s.rule
             ),
             t.dim,

@@ -29,7 +29,7 @@ const ASCII_BARS: bar::Set = bar::Set {
 };
 
 fn ascii(app: &App) -> bool {
-    app.symbols == super::super::theme::ASCII
+    *app.symbols() == super::super::theme::ASCII
 }
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
@@ -53,7 +53,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
 
 /// The scope the charts show, as people read it.
 fn scope_name(app: &App) -> String {
-    match &app.trends.scope {
+    match &app.trends().scope {
         None => "Campus".into(),
         Some(n) if n.is_empty() => super::super::model::UNASSIGNED.into(),
         Some(n) => n.clone(),
@@ -62,22 +62,22 @@ fn scope_name(app: &App) -> String {
 
 /// Today's running totals of the scope.
 fn today_totals(app: &App) -> crate::domain::totals::Totals {
-    match &app.trends.scope {
-        None => app.campus.totals.campus(),
-        Some(n) => app.campus.totals.classroom(n).unwrap_or_default(),
+    match &app.trends().scope {
+        None => app.campus().totals.campus(),
+        Some(n) => app.campus().totals.classroom(n).unwrap_or_default(),
     }
 }
 
 fn summary(frame: &mut Frame, app: &App, area: Rect) {
-    let s = &app.symbols;
-    let t = &app.theme;
+    let s = app.symbols();
+    let t = app.theme();
     let rupee = s.rupee;
-    let today = app.campus.totals.day();
+    let today = app.campus().totals.day();
     let totals = today_totals(app);
     let mut first = vec![Span::styled(format!(" {} ", scope_name(app)), t.header)];
     let mut second = vec![Span::raw(" ")];
     let history_ready =
-        app.campus.totals.is_history_loaded() && app.campus.totals.is_today_loaded();
+        app.campus().totals.is_history_loaded() && app.campus().totals.is_today_loaded();
     if history_ready {
         first.push(Span::raw(format!(
             "month {rupee}{}",
@@ -86,12 +86,12 @@ fn summary(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         first.push(Span::styled(format!("month {}", s.pending), t.dim));
     }
-    if let Some(data) = &app.trends.data {
-        let scope = app.trends.scope.as_deref();
+    if let Some(data) = &app.trends().data {
+        let scope = app.trends().scope.as_deref();
         // The projection of the header (the running totals' own days), with the range of those
         // days: month-to-date, then their lowest, average, highest.
-        let recent = app.campus.totals.recent_days(scope);
-        let left = app.campus.totals.days_left(app.clock.now);
+        let recent = app.campus().totals.recent_days(scope);
+        let left = app.campus().totals.days_left(app.clock().now);
         if let (true, Some(p)) = (history_ready, project(totals.month_to_date, &recent, left)) {
             let (low, high) = (money_whole(p.low.cost), money_whole(p.high.cost));
             // Days alike give no range.
@@ -154,13 +154,13 @@ fn summary(frame: &mut Frame, app: &App, area: Rect) {
             ));
         }
     }
-    if app.trends.loading && app.trends.data.is_none() {
+    if app.trends().loading && app.trends().data.is_none() {
         second.push(Span::styled(
             format!("reading the history {}", s.pending),
             t.dim,
         ));
     }
-    if let Some(e) = &app.trends.error {
+    if let Some(e) = &app.trends().error {
         second.push(Span::styled(format!("  {} {e}", s.failed), t.error));
     }
     frame.render_widget(
@@ -188,13 +188,13 @@ fn first_bar_day(today: NaiveDate, n: u64) -> NaiveDate {
 /// The days within `from..=to` on which a tariff version started, with its price (campus-wide
 /// versions and the scope's own).
 fn tariff_changes(app: &App, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, f64)> {
-    let tz = app.settings.tz;
+    let tz = app.settings().tz;
     let mut out: Vec<(NaiveDate, f64)> = app
-        .campus
+        .campus()
         .tariff
         .versions
         .iter()
-        .filter(|v| match &app.trends.scope {
+        .filter(|v| match &app.trends().scope {
             None => v.scope == crate::domain::TariffScope::Global,
             Some(room) => v.applies_to("", room) || v.scope == crate::domain::TariffScope::Global,
         })
@@ -207,15 +207,15 @@ fn tariff_changes(app: &App, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, 
 }
 
 fn daily_bars(frame: &mut Frame, app: &App, area: Rect) {
-    let s = &app.symbols;
-    let t = &app.theme;
-    let today = app.campus.totals.day();
+    let s = app.symbols();
+    let t = app.theme();
+    let today = app.campus().totals.day();
     let inner_w = area.width.saturating_sub(2);
     // Two columns a bar and one between: as many days as fit, at most 30.
     let n = ((inner_w + 1) / 3).clamp(1, super::super::trends::DAYS_SHOWN as u16) as u64;
     let from = first_bar_day(today, n);
-    let scope = app.trends.scope.as_deref();
-    let mut values: Vec<f64> = match &app.trends.data {
+    let scope = app.trends().scope.as_deref();
+    let mut values: Vec<f64> = match &app.trends().data {
         Some(d) => d
             .book
             .series(from, today.pred_opt().unwrap_or(today), scope)
@@ -239,7 +239,7 @@ fn daily_bars(frame: &mut Frame, app: &App, area: Rect) {
             t.header,
         ),
         Span::styled(
-            match &app.trends.data {
+            match &app.trends().data {
                 Some(d) if scope.is_some() && !d.book.has_rooms(d.from, d.to) => {
                     format!("reading the classrooms' days {} ", s.pending)
                 }
@@ -319,13 +319,13 @@ fn daily_bars(frame: &mut Frame, app: &App, area: Rect) {
 
 /// Today's load of the scope: the ledger's closed rows read with the trends, and what is on now.
 fn today_curve(app: &App) -> LoadCurve {
-    let tz = app.settings.tz;
-    let day = app.campus.totals.day();
+    let tz = app.settings().tz;
+    let day = app.campus().totals.day();
     let mut curve = LoadCurve::new(day, tz);
-    let read_today = app.trends.data.as_ref().is_some_and(|d| d.day == day);
-    if let Some(ledger) = app.trends.ledger.as_ref().filter(|_| read_today) {
+    let read_today = app.trends().data.as_ref().is_some_and(|d| d.day == day);
+    if let Some(ledger) = app.trends().ledger.as_ref().filter(|_| read_today) {
         for (room, c) in &ledger.curves {
-            if app.trends.scope.as_ref().is_some_and(|s| s != room) {
+            if app.trends().scope.as_ref().is_some_and(|s| s != room) {
                 continue;
             }
             for (acc, k) in curve.kwh.iter_mut().zip(&c.kwh) {
@@ -333,14 +333,14 @@ fn today_curve(app: &App) -> LoadCurve {
             }
         }
     }
-    let now = app.clock.now;
-    for (ri, room) in app.campus.rooms.iter().enumerate() {
-        let name = app.campus.ledger_classroom(ri);
-        if app.trends.scope.as_deref().is_some_and(|s| s != name) {
+    let now = app.clock().now;
+    for (ri, room) in app.campus().rooms.iter().enumerate() {
+        let name = app.campus().ledger_classroom(ri);
+        if app.trends().scope.as_deref().is_some_and(|s| s != name) {
             continue;
         }
         for &bi in &room.boards {
-            for sw in app.campus.boards[bi].switches.iter().filter(|s| s.on) {
+            for sw in app.campus().boards[bi].switches.iter().filter(|s| s.on) {
                 if let Some(since) = sw.since {
                     curve.add_power(since.max(curve.start), now, sw.watts);
                 }
@@ -351,8 +351,8 @@ fn today_curve(app: &App) -> LoadCurve {
 }
 
 fn load_curve(frame: &mut Frame, app: &App, area: Rect) {
-    let s = &app.symbols;
-    let t = &app.theme;
+    let s = app.symbols();
+    let t = app.theme();
     let curve = today_curve(app);
     let inner_w = area.width.saturating_sub(2) as usize;
     // One slot a column where they fit; else 30-minute or hourly bars.
@@ -364,7 +364,7 @@ fn load_curve(frame: &mut Frame, app: &App, area: Rect) {
     let merged = curve.merged(by);
     let per_hour = 60.0 / minutes as f64;
     let peak = merged.iter().map(|(_, k)| k * per_hour).fold(0.0, f64::max);
-    let rule = &app.settings.waste;
+    let rule = &app.settings().waste;
     let title = Line::from(vec![
         Span::styled(
             format!(
@@ -376,7 +376,7 @@ fn load_curve(frame: &mut Frame, app: &App, area: Rect) {
             t.header,
         ),
         Span::styled(
-            if app.trends.ledger.is_none() && app.trends.loading {
+            if app.trends().ledger.is_none() && app.trends().loading {
                 format!("reading today's ledger {} ", s.pending)
             } else {
                 format!(
@@ -427,7 +427,7 @@ fn load_curve(frame: &mut Frame, app: &App, area: Rect) {
         .map(|(start, _)| if rule.open_at(*start) { ' ' } else { shade })
         .collect();
     for (i, (start, _)) in merged.iter().enumerate() {
-        let local = start.with_timezone(&app.settings.tz);
+        let local = start.with_timezone(&app.settings().tz);
         if local.minute() == 0 && local.hour() % 6 == 0 {
             for (j, c) in format!("{:02}", local.hour()).chars().enumerate() {
                 if let Some(slot) = row.get_mut(i + j) {
@@ -448,8 +448,8 @@ fn load_curve(frame: &mut Frame, app: &App, area: Rect) {
 
 fn tops(frame: &mut Frame, app: &App, area: Rect) {
     let sel = app.list_sel();
-    let s = &app.symbols;
-    let t = &app.theme;
+    let s = app.symbols();
+    let t = app.theme();
     let halves = Layout::default()
         .direction(Direction::Horizontal)
         .constraints([Constraint::Percentage(50), Constraint::Percentage(50)])
@@ -513,12 +513,12 @@ fn tops(frame: &mut Frame, app: &App, area: Rect) {
         halves[1],
     );
     if empty {
-        let msg = if app.trends.ledger.is_some() {
+        let msg = if app.trends().ledger.is_some() {
             format!(
                 "  {} nothing used outside campus hours this month",
                 s.confirmed
             )
-        } else if app.trends.loading {
+        } else if app.trends().loading {
             format!("  reading this month's ledger {}", s.pending)
         } else {
             format!("  {}", s.dash)

@@ -10,15 +10,15 @@ use ratatui::Frame;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let sel = app.list_sel();
-    let s = &app.symbols;
-    let t = &app.theme;
+    let s = app.symbols();
+    let t = app.theme();
     let rows_all = app.waste_rows();
     let total: f64 = rows_all.iter().map(|w| w.inr_per_hour).sum();
     let rows_fit = list_rows(area);
     let off = scroll_offset(sel, rows_fit);
     let action = format!(
         "{}: all off",
-        app.keymap.label(super::super::keymap::Action::AllOff)
+        app.keymap().label(super::super::keymap::Action::AllOff)
     );
     let rows: Vec<Row> = rows_all
         .iter()
@@ -28,11 +28,11 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .map(|(i, w)| {
             let marker = if i == sel { s.selected } else { " " };
             let row = Row::new(vec![
-                format!("{marker}{}", fit(&app.campus.rooms[w.room].name, 12)),
+                format!("{marker}{}", fit(&app.campus().rooms[w.room].name, 12)),
                 fit(&w.loads, 18),
                 w.reason.describe(),
                 w.since
-                    .map(|t| hhmm(t, app.settings.tz))
+                    .map(|t| hhmm(t, app.settings().tz))
                     .unwrap_or_else(|| s.dash.into()),
                 format!("{:>8}", money(w.inr_per_hour)),
                 action.clone(),
