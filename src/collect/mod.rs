@@ -21,7 +21,7 @@ mod stats;
 mod sweep;
 
 pub use metrics::CollectorMetrics;
-pub use presence::PresenceWrites;
+pub use presence::{OnlineMarks, PresenceWrites};
 pub use process::{Cause, Faults, Incoming, Processor, Refusal, Step, Transition};
 pub use replay::{replay, Replayed};
 pub use schedules::SchedulerOptions;
@@ -292,6 +292,8 @@ pub async fn run(
     let mut sweep_refusal: Option<String> = None;
     // Presence is written by a task of its own, one round at a time, so that batches go on.
     let mut presence_job: Option<AbortOnDrop<(PresenceWrites, Result<(), StoreError>)>> = None;
+    // So are the online marks, a bounded number at a time, one after another while any wait.
+    let mut marks_job: Option<AbortOnDrop<(OnlineMarks, Result<(), StoreError>)>> = None;
     let mut batch: Vec<Incoming> = Vec::with_capacity(options.batch_max);
     let mut publishes: Vec<Publish> = Vec::with_capacity(options.batch_max);
     let mut arrivals: Vec<std::time::Instant> = Vec::with_capacity(options.batch_max);
@@ -344,11 +346,19 @@ pub async fn run(
                 }
                 metrics.acknowledged(&arrivals);
                 metrics.counted(processor.stats());
+                start_marks(&mut marks_job, &mut processor, &store);
                 if let Some(tx) = &on_commit {
                     let _ = tx.send(Committed { payloads: batch.iter().map(|m| m.payload.clone()).collect(), at: std::time::Instant::now() });
                 }
             }
+            done = async { (&mut marks_job.as_mut().expect("guarded").0).await }, if marks_job.is_some() => {
+                marks_job = None;
+                if settle_marks(&mut processor, done) {
+                    start_marks(&mut marks_job, &mut processor, &store);
+                }
+            }
             _ = presence.tick(), if presence_job.is_none() => {
+                start_marks(&mut marks_job, &mut processor, &store);
                 let writes = processor.take_presence(Some(clock.now()));
                 if !writes.is_empty() {
                     let store = store.clone();
@@ -387,6 +397,11 @@ pub async fn run(
     if let Some(mut job) = presence_job.take() {
         if let Ok(done) = tokio::time::timeout(EXIT_WRITES, &mut job.0).await {
             settle_presence(&mut processor, done);
+        }
+    }
+    if let Some(mut job) = marks_job.take() {
+        if let Ok(done) = tokio::time::timeout(EXIT_WRITES, &mut job.0).await {
+            settle_marks(&mut processor, done);
         }
     }
     match tokio::time::timeout(EXIT_WRITES, processor.flush_presence(None)).await {
@@ -562,6 +577,48 @@ fn settle_presence(
             }
         }
         Err(e) => tracing::warn!("presence writes did not finish: {e}"),
+    }
+}
+
+/// Starts writing the next online marks, unless some are being written or none wait.
+fn start_marks(
+    job: &mut Option<AbortOnDrop<(OnlineMarks, Result<(), StoreError>)>>,
+    processor: &mut Processor,
+    store: &Store,
+) {
+    if job.is_some() {
+        return;
+    }
+    let marks = processor.take_online_marks(false);
+    if marks.is_empty() {
+        return;
+    }
+    let store = store.clone();
+    *job = Some(AbortOnDrop(tokio::spawn(async move {
+        let result = marks.write(&store).await;
+        (marks, result)
+    })));
+}
+
+/// Records how online marks ended; whether they were written (failed ones wait for the next
+/// presence round).
+fn settle_marks(
+    processor: &mut Processor,
+    done: Result<(OnlineMarks, Result<(), StoreError>), tokio::task::JoinError>,
+) -> bool {
+    match done {
+        Ok((marks, result)) => {
+            let ok = result.is_ok();
+            processor.settle_online_marks(marks, ok);
+            if let Err(e) = result {
+                tracing::debug!("boards not marked online, kept for the next round: {e}");
+            }
+            ok
+        }
+        Err(e) => {
+            tracing::warn!("online marks did not finish: {e}");
+            false
+        }
     }
 }
 

@@ -32,10 +32,10 @@ pub struct Presence {
     marks: VecDeque<(Id, Instant)>,
 }
 
-/// At most this many boards are marked online per round: on FerretDB each costs a scan of the
-/// devices (~70 ms of the server's CPU at 2,000 boards), and a campus powering up at once must
-/// not hold a round's presence for minutes.
-const MARKS_AT_ONCE: usize = 100;
+/// At most this many boards are marked online in one update: on FerretDB each costs a scan of
+/// the devices (~70 ms of the server's CPU at 2,000 boards), and a campus powering up at once
+/// must not hold the database's writes in one long command.
+const MARKS_AT_ONCE: usize = 25;
 
 /// One round of presence writes.
 #[derive(Debug, Default)]
@@ -44,26 +44,39 @@ pub struct PresenceWrites {
     each: Vec<(Id, PresenceUpdate)>,
     /// Everything taken, to confirm or give back.
     taken: Vec<(Id, PresenceUpdate)>,
-    /// Boards marked online by these writes.
-    marks: Vec<(Id, Instant)>,
+}
+
+/// Boards to mark online in `devices`, each with the time it was first heard: taken a bounded
+/// number at a time, and written apart from the batches and the presence rounds.
+#[derive(Debug, Default)]
+pub struct OnlineMarks(Vec<(Id, Instant)>);
+
+impl OnlineMarks {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Marks them online (one update; a board already online or in maintenance is left).
+    pub async fn write(&self, store: &Store) -> Result<(), StoreError> {
+        if let Some(seen) = self.0.iter().map(|m| m.1).min() {
+            let ids: Vec<Id> = self.0.iter().map(|m| m.0).collect();
+            store.mark_online_many(&ids, seen).await?;
+        }
+        Ok(())
+    }
 }
 
 impl PresenceWrites {
     pub fn is_empty(&self) -> bool {
-        self.taken.is_empty() && self.marks.is_empty()
+        self.taken.is_empty()
     }
 
-    /// Writes them, one update per presence group (times only move forwards), then marks the
-    /// boards taken online.
+    /// Writes them, one update per presence group (times only move forwards).
     pub async fn write(&self, store: &Store) -> Result<(), StoreError> {
-        if !self.each.is_empty() {
-            store.write_presences(&self.each).await?;
+        if self.each.is_empty() {
+            return Ok(());
         }
-        if let Some(seen) = self.marks.iter().map(|m| m.1).min() {
-            let ids: Vec<Id> = self.marks.iter().map(|m| m.0).collect();
-            store.mark_online_many(&ids, seen).await?;
-        }
-        Ok(())
+        store.write_presences(&self.each).await
     }
 
     /// The clock anchors these writes store.
@@ -91,8 +104,8 @@ impl Presence {
         self.pending.entry(device).or_default().merge(update);
     }
 
-    /// Queues a board to be marked online with the next round (apart from the batches: on
-    /// FerretDB a campus powering up at once would hold them for minutes).
+    /// Queues a board to be marked online (apart from the batches: on FerretDB a campus powering
+    /// up at once would hold them for minutes).
     pub fn mark_online(&mut self, device: Id, seen: Instant) {
         if !self.marks.iter().any(|m| m.0 == device) {
             self.marks.push_back((device, seen));
@@ -140,11 +153,6 @@ impl Presence {
             self.last_round = now.or(self.last_round);
         }
         let mut writes = PresenceWrites::default();
-        let marks = match now {
-            None => self.marks.len(),
-            Some(_) => self.marks.len().min(MARKS_AT_ONCE),
-        };
-        writes.marks = self.marks.drain(..marks).collect();
         let ids: Vec<Id> = self.pending.keys().copied().collect();
         for id in ids {
             let Some(p) = self.pending.get(&id).copied() else {
@@ -169,11 +177,6 @@ impl Presence {
     /// Settles writes taken with [`Presence::take_due`]: confirmed, or given back to be written
     /// with the next ones.
     pub fn settle(&mut self, writes: PresenceWrites, written: bool) {
-        if !written {
-            for mark in writes.marks.into_iter().rev() {
-                self.marks.push_front(mark);
-            }
-        }
         for (id, p) in writes.taken {
             self.in_flight.remove(&id);
             if written {
@@ -186,6 +189,25 @@ impl Presence {
                     back.merge(*later);
                 }
                 self.pending.insert(id, back);
+            }
+        }
+    }
+
+    /// Takes the next online marks ([`MARKS_AT_ONCE`] of them; all when `all`).
+    pub fn take_marks(&mut self, all: bool) -> OnlineMarks {
+        let n = if all {
+            self.marks.len()
+        } else {
+            self.marks.len().min(MARKS_AT_ONCE)
+        };
+        OnlineMarks(self.marks.drain(..n).collect())
+    }
+
+    /// Settles marks taken with [`Presence::take_marks`]: failed ones go first next time.
+    pub fn settle_marks(&mut self, marks: OnlineMarks, written: bool) {
+        if !written {
+            for mark in marks.0.into_iter().rev() {
+                self.marks.push_front(mark);
             }
         }
     }
@@ -288,23 +310,24 @@ mod tests {
     }
 
     #[test]
-    fn online_marks_go_in_rounds_of_a_bounded_size_and_failed_ones_come_back_first() {
+    fn online_marks_go_a_bounded_number_at_a_time_and_failed_ones_come_back_first() {
         let mut p = Presence::new(chrono::Duration::seconds(30));
         let ids: Vec<Id> = (0..250).map(|_| Id::new()).collect();
         for id in &ids {
             p.mark_online(*id, t(0));
         }
-        let w = p.take_due(Some(t(0)), never_moved);
-        assert_eq!(w.marks.len(), MARKS_AT_ONCE);
-        assert_eq!(w.marks[0].0, ids[0]);
-        p.settle(w, false);
-        let w = p.take_due(Some(t(5)), never_moved);
-        assert_eq!(w.marks[0].0, ids[0], "a failed round is tried again first");
-        p.settle(w, true);
-        let w = p.take_due(None, never_moved);
-        assert_eq!(w.marks.len(), 150, "at exit, all of them");
-        p.settle(w, true);
-        assert!(p.take_due(None, never_moved).is_empty());
+        p.mark_online(ids[0], t(1));
+        let m = p.take_marks(false);
+        assert_eq!(m.0.len(), MARKS_AT_ONCE);
+        assert_eq!(m.0[0], (ids[0], t(0)), "a board queued twice is marked once");
+        p.settle_marks(m, false);
+        let m = p.take_marks(false);
+        assert_eq!(m.0[0].0, ids[0], "failed marks are tried again first");
+        p.settle_marks(m, true);
+        let m = p.take_marks(true);
+        assert_eq!(m.0.len(), 250 - MARKS_AT_ONCE, "at exit, all of them");
+        p.settle_marks(m, true);
+        assert!(p.take_marks(true).is_empty());
     }
 
     #[test]

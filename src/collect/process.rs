@@ -8,7 +8,7 @@
 //! after its `device_online` entry, and a retry times the messages with the clock anchors the failed
 //! attempt read, not with those it stored.
 
-use super::presence::{Presence, PresenceWrites, LAST_SEEN_EVERY};
+use super::presence::{OnlineMarks, Presence, PresenceWrites, LAST_SEEN_EVERY};
 use super::stats::Stats;
 use crate::domain::activity::action;
 use crate::domain::board_clock::{self, ClockStep};
@@ -772,12 +772,31 @@ impl Processor {
         self.presence.settle(writes, written);
     }
 
-    /// Writes the presence due at `now` (all of it when `None`) and waits for it.
+    /// Writes the presence due at `now` (all of it when `None`, and every online mark queued)
+    /// and waits for it.
     pub async fn flush_presence(&mut self, now: Option<Instant>) -> Result<(), StoreError> {
         let writes = self.take_presence(now);
         let result = writes.write(&self.store).await;
         self.settle_presence(writes, result.is_ok());
-        result
+        result?;
+        if now.is_none() {
+            let marks = self.take_online_marks(true);
+            let result = marks.write(&self.store).await;
+            self.settle_online_marks(marks, result.is_ok());
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Takes the next boards to mark online (all of them when `all`), to be written with
+    /// [`OnlineMarks::write`] and settled with [`Processor::settle_online_marks`].
+    pub fn take_online_marks(&mut self, all: bool) -> OnlineMarks {
+        self.presence.take_marks(all)
+    }
+
+    /// Records how online marks taken with [`Processor::take_online_marks`] ended.
+    pub fn settle_online_marks(&mut self, marks: OnlineMarks, written: bool) {
+        self.presence.settle_marks(marks, written);
     }
 
     /// The `lastSeen` heard for a board but not yet written, if any.
