@@ -53,6 +53,9 @@ const ANCHOR_SLACK_MS: i64 = 20;
 /// cost no device read (on FerretDB every read but one by `_id` scans the whole collection).
 pub const DEVICE_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// From this many boards of a batch not yet read, every device is read (and kept) at once.
+const FLEET_READ_FROM: usize = 8;
+
 /// A read of many devices is done again no sooner than this many times the last one took: on
 /// FerretDB a read of 2,000 devices costs the server about a second of CPU, and a 5 s sweep or
 /// a 30 s refresh would keep it busy with nothing new.
@@ -354,11 +357,21 @@ impl Processor {
             self.absent.clear();
             self.refreshed.done(now);
         }
-        let missing: Vec<Mac> = macs
+        let mut missing: Vec<Mac> = macs
             .iter()
             .filter(|m| !self.cache.contains_key(m) && !self.absent.contains(m))
             .copied()
             .collect();
+        if missing.len() >= FLEET_READ_FROM {
+            // Many boards at once (a campus powering up, a collector starting): one read of every
+            // device, where a lookup of several costs as much on a server that scans (FerretDB).
+            let started = std::time::Instant::now();
+            for d in self.store.fleet().await? {
+                self.cache_device(d);
+            }
+            self.refreshed.done(started);
+            missing.retain(|m| !self.cache.contains_key(m));
+        }
         if !missing.is_empty() {
             for d in self.store.devices_by_macs(&missing).await? {
                 self.cache_device(d);

@@ -223,24 +223,44 @@ impl Store {
     }
 
     /// Marks devices online unless they already are, or are in maintenance, with `lastSeen` at
-    /// least `seen`: one update for a batch's boards (on FerretDB one scan of the devices for all
-    /// of them, where a condition beside `_id` scans per board). Returns how many it changed.
+    /// least `seen`. Returns how many it changed. One update for all of them; on FerretDB one per
+    /// board, selected by `_id` (an `$in` there makes the server decode every device first, about
+    /// a second of its CPU at 2,000 boards, before it writes each one anyway).
     pub async fn mark_online_many(&self, devices: &[Id], seen: Instant) -> Result<u64, StoreError> {
-        if devices.is_empty() {
-            return Ok(0);
+        use futures::StreamExt;
+        let not_online = doc! {"$nin": [
+            DeviceStatus::Online.as_str(),
+            DeviceStatus::Maintenance.as_str(),
+        ]};
+        let update = doc! {"$set": {"status": "online", "updatedAt": date(dates::now_millis())},
+        "$max": {"lastSeen": date(seen)}};
+        let coll = self.collection::<Device>(collections::DEVICES);
+        if self.server().kind != super::ServerKind::FerretDb {
+            if devices.is_empty() {
+                return Ok(0);
+            }
+            let r = coll
+                .update_many(
+                    doc! {"_id": {"$in": devices}, "status": not_online},
+                    update,
+                )
+                .await?;
+            return Ok(r.modified_count);
         }
-        let r = self
-            .collection::<Device>(collections::DEVICES)
-            .update_many(
-                doc! {"_id": {"$in": devices}, "status": {"$nin": [
-                    DeviceStatus::Online.as_str(),
-                    DeviceStatus::Maintenance.as_str(),
-                ]}},
-                doc! {"$set": {"status": "online", "updatedAt": date(dates::now_millis())},
-                "$max": {"lastSeen": date(seen)}},
-            )
-            .await?;
-        Ok(r.modified_count)
+        let writes: Vec<_> = devices
+            .iter()
+            .map(|id| {
+                let filter = doc! {"_id": id, "status": not_online.clone()};
+                let (coll, update) = (coll.clone(), update.clone());
+                async move { coll.update_one(filter, update).await }
+            })
+            .collect();
+        let mut pending = futures::stream::iter(writes).buffer_unordered(PRESENCE_AT_ONCE);
+        let mut changed = 0;
+        while let Some(written) = pending.next().await {
+            changed += written?.modified_count;
+        }
+        Ok(changed)
     }
 
     /// Marks a device offline, with `lastSeen` at `last_seen`, if it is still online and has not
