@@ -316,6 +316,29 @@ pub async fn run(
                 metrics.counted(processor.stats());
                 metrics.upkeep();
             }
+            // Presence before the batches: while the collector is behind (a campus powering up
+            // at once) the batches would take every turn, and no board would be known as heard.
+            done = async { (&mut marks_job.as_mut().expect("guarded").0).await }, if marks_job.is_some() => {
+                marks_job = None;
+                if settle_marks(&mut processor, done) {
+                    start_marks(&mut marks_job, &mut processor, &store);
+                }
+            }
+            _ = presence.tick(), if presence_job.is_none() => {
+                start_marks(&mut marks_job, &mut processor, &store);
+                let writes = processor.take_presence(Some(clock.now()));
+                if !writes.is_empty() {
+                    let store = store.clone();
+                    presence_job = Some(AbortOnDrop(tokio::spawn(async move {
+                        let result = writes.write(&store).await;
+                        (writes, result)
+                    })));
+                }
+            }
+            done = async { (&mut presence_job.as_mut().expect("guarded").0).await }, if presence_job.is_some() => {
+                presence_job = None;
+                settle_presence(&mut processor, done);
+            }
             first = rx.recv() => {
                 let Some(first) = first else { break };
                 batch.clear();
@@ -350,27 +373,6 @@ pub async fn run(
                 if let Some(tx) = &on_commit {
                     let _ = tx.send(Committed { payloads: batch.iter().map(|m| m.payload.clone()).collect(), at: std::time::Instant::now() });
                 }
-            }
-            done = async { (&mut marks_job.as_mut().expect("guarded").0).await }, if marks_job.is_some() => {
-                marks_job = None;
-                if settle_marks(&mut processor, done) {
-                    start_marks(&mut marks_job, &mut processor, &store);
-                }
-            }
-            _ = presence.tick(), if presence_job.is_none() => {
-                start_marks(&mut marks_job, &mut processor, &store);
-                let writes = processor.take_presence(Some(clock.now()));
-                if !writes.is_empty() {
-                    let store = store.clone();
-                    presence_job = Some(AbortOnDrop(tokio::spawn(async move {
-                        let result = writes.write(&store).await;
-                        (writes, result)
-                    })));
-                }
-            }
-            done = async { (&mut presence_job.as_mut().expect("guarded").0).await }, if presence_job.is_some() => {
-                presence_job = None;
-                settle_presence(&mut processor, done);
             }
             _ = sweep.tick() => {
                 let now = clock.now();
