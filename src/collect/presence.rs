@@ -319,7 +319,11 @@ mod tests {
         p.mark_online(ids[0], t(1));
         let m = p.take_marks(false);
         assert_eq!(m.0.len(), MARKS_AT_ONCE);
-        assert_eq!(m.0[0], (ids[0], t(0)), "a board queued twice is marked once");
+        assert_eq!(
+            m.0[0],
+            (ids[0], t(0)),
+            "a board queued twice is marked once"
+        );
         p.settle_marks(m, false);
         let m = p.take_marks(false);
         assert_eq!(m.0[0].0, ids[0], "failed marks are tried again first");

@@ -240,10 +240,7 @@ impl Store {
                 return Ok(0);
             }
             let r = coll
-                .update_many(
-                    doc! {"_id": {"$in": devices}, "status": not_online},
-                    update,
-                )
+                .update_many(doc! {"_id": {"$in": devices}, "status": not_online}, update)
                 .await?;
             return Ok(r.modified_count);
         }
@@ -350,7 +347,9 @@ mod tests {
         }
         assert_eq!(per_group.len() as u32, PRESENCE_GROUPS);
         // Ids made one after another spread evenly: no group holds twice its share.
-        assert!(per_group.values().all(|n| *n < 2 * 2_000 / PRESENCE_GROUPS as usize));
+        assert!(per_group
+            .values()
+            .all(|n| *n < 2 * 2_000 / PRESENCE_GROUPS as usize));
         let fixed = Id::parse_str("65a1b2c3d4e5f60718293a4b").unwrap();
         assert_eq!(group_of(fixed), group_of(fixed));
     }
