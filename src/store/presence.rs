@@ -292,12 +292,13 @@ impl Store {
 
     /// Devices marked online that have not been heard of since `before`, and devices in
     /// maintenance with a switch on that have not either (their intervals close like an offline
-    /// board's, while their status stays as the administrator set it).
+    /// board's, while their status stays as the administrator set it). Judged by their presence:
+    /// a device's own `lastSeen` is as of its last status change (a board in maintenance may have
+    /// none).
     pub async fn silent_online_devices(&self, before: Instant) -> Result<Vec<Device>, StoreError> {
         let mut devices = self
             .find_devices(
                 doc! {
-                    "lastSeen": {"$lt": date(before)},
                     "$or": [
                         {"status": DeviceStatus::Online.as_str()},
                         {"status": DeviceStatus::Maintenance.as_str(), "switches.state": true},
