@@ -3,7 +3,7 @@
 use super::exit::{Failure, OK};
 use super::{confirm, Ctx};
 use crate::config::Source;
-use crate::store::error::redacted_uri;
+use crate::domain::uri::redacted_uri;
 use crate::tui::runtime::{self, Options};
 use clap::{Args, Subcommand};
 

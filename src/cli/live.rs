@@ -222,7 +222,8 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
             // Yesterday's rollups at `aggregate_at`, claimed once across every collector.
             let daily = crate::store::aggregation::spawn_daily_aggregation(
                 store.clone(),
-                ctx.config.clone(),
+                tz,
+                &ctx.config.aggregate_at,
                 Arc::new(SystemClock),
             )
             .map_err(|e| {
@@ -276,7 +277,7 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
             options.reboot_every = reboot_every;
             eprintln!(
                 "simulating {n} boards against {} (Ctrl-C to stop)",
-                crate::mqtt::connection::redact(&ctx.config.mqtt_url)
+                crate::domain::uri::redacted_uri(&ctx.config.mqtt_url)
             );
             let counters = simulate::run(ctx.config.mqtt_url.clone(), options, stop_signal())
                 .await

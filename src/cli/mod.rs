@@ -206,7 +206,7 @@ impl Ctx {
 
     /// How to get into the broker, from the configuration.
     pub fn broker_access(&self) -> crate::mqtt::connection::BrokerAccess {
-        crate::mqtt::connection::BrokerAccess::from_config(&self.config)
+        self.config.broker_access()
     }
 
     /// Connects, saying where the URI (and the password, if it has its own key) came from when

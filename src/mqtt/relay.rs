@@ -6,6 +6,8 @@ use super::connection::{self, BrokerAccess, ConnectionError};
 use super::message::{self, Event, SwitchSource};
 use super::topics;
 use crate::domain::activity::action;
+use crate::domain::actor::Forbidden;
+use crate::domain::uri::redacted_uri;
 use crate::domain::{
     ActivityLog, Actor, Authority, Device, DeviceStatus, Id, Instant, Mac, Permission, Secret,
     Switch, TriggeredBy,
@@ -353,9 +355,9 @@ impl Relay {
                 Err(ToggleError::Broker(match last {
                     Some(Err(e)) => format!(
                         "{} did not accept the connection in 10 s: {e}",
-                        connection::redact(url)
+                        redacted_uri(url)
                     ),
-                    _ => format!("{} did not answer in 10 s", connection::redact(url)),
+                    _ => format!("{} did not answer in 10 s", redacted_uri(url)),
                 }))
             }
         }

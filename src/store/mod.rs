@@ -152,7 +152,7 @@ impl Store {
         let client = Client::with_options(options)
             .map_err(|e| StoreError::BadUri(error::redact(&e.to_string(), uri)))?;
         let db = client.database(&db_name);
-        let address = error::redacted_uri(uri);
+        let address = crate::domain::uri::redacted_uri(uri);
         tokio::select! {
             answer = db.run_command(bson::doc! {"ping": 1}) => {
                 answer.map_err(|e| StoreError::from_connect(e, &address, timeout))?;

@@ -190,7 +190,8 @@ pub async fn run(
 
     let daily = crate::store::aggregation::spawn_daily_aggregation(
         store.clone(),
-        config.clone(),
+        tz,
+        &config.aggregate_at,
         Arc::new(crate::clock::SystemClock),
     )
     .context("scheduling the daily aggregation")?;
