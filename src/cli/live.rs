@@ -7,7 +7,7 @@ use crate::collect::{self, CollectorOptions};
 use crate::domain::Actor;
 use crate::mqtt::relay::{Confirmation, Relay, ToggleError};
 use crate::simulate::{self, SimulateOptions};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use clap::Subcommand;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -134,10 +134,11 @@ fn stop_signal() -> CancellationToken {
     token
 }
 
-impl From<ToggleError> for Failure {
-    fn from(e: ToggleError) -> Failure {
+impl<E: Into<Failure> + std::error::Error> From<ToggleError<E>> for Failure {
+    fn from(e: ToggleError<E>) -> Failure {
         match e {
-            ToggleError::Store(s) => s.into(),
+            ToggleError::Log(s) => s.into(),
+            ToggleError::Forbidden(f) => StoreError::from(f).into(),
             // The board said no, or said nothing: refused.
             ToggleError::Offline { .. } | ToggleError::Timeout { .. } => {
                 Failure::refused(e.to_string())

@@ -15,6 +15,7 @@ pub mod live;
 pub mod schedule;
 pub mod settings;
 pub mod users;
+mod switch_log;
 
 use crate::config::Config;
 use crate::domain::Actor;
