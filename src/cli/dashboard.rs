@@ -108,7 +108,7 @@ pub async fn run(command: DashboardCommand, ctx: &Ctx) -> Result<i32, Failure> {
                     args.yes,
                 )?;
             }
-            crate::tui::demo::run(config, args.dashboard.options(ctx)?, uri)
+            super::demo::run(config, args.dashboard.options(ctx)?, uri)
                 .await
                 .map(|()| OK)
                 .map_err(|e| Failure::unusable(format!("demo: {e:#}")))

@@ -6,6 +6,7 @@
 pub mod books;
 pub mod dashboard;
 pub mod data;
+pub mod demo;
 pub mod exit;
 pub mod export;
 pub mod firmware;
@@ -14,8 +15,8 @@ pub mod input;
 pub mod live;
 pub mod schedule;
 pub mod settings;
-pub mod users;
 mod switch_log;
+pub mod users;
 
 use crate::config::Config;
 use crate::domain::Actor;

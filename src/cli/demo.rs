@@ -2,13 +2,13 @@
 //! private FerretDB (SQLite) unless a MongoDB URI is given, the schema and a seeded campus, the
 //! simulated fleet and the collector in this process, then the dashboard. Quitting stops it all.
 
-use super::runtime::{self, Options};
 use crate::collect::{self, CollectorOptions};
 use crate::config::Config;
 use crate::seed::{self, SeedOptions};
 use crate::servers;
 use crate::simulate::{self, SimulateOptions};
 use crate::store::{Store, StoreError, DEFAULT_SELECTION_TIMEOUT};
+use crate::tui::runtime::{self, Options};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
