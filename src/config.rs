@@ -8,7 +8,9 @@
 //! environment, or a file of their own named by the `…_password_file` keys, and are held as
 //! [`Secret`]s that print as `<redacted>`.
 
+use crate::domain::secret::REDACTED;
 use crate::domain::Secret;
+use crate::mqtt::connection::{BrokerAccess, NamedFile};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -487,7 +489,7 @@ impl Config {
     /// The URI to connect with: `mongodb_uri`, with `mongodb_password` put in if it is set.
     pub fn mongodb_connection_uri(&self) -> String {
         match &self.mongodb_password {
-            Some(p) => crate::store::error::uri_with_password(&self.mongodb_uri, p.expose()),
+            Some(p) => crate::domain::uri::uri_with_password(&self.mongodb_uri, p.expose()),
             None => self.mongodb_uri.clone(),
         }
     }
@@ -570,13 +572,13 @@ impl Config {
                 return Err(ConfigError::Conflict(format!(
                     "{name} is set (from {}) but mqtt_url {} (from {}) is not TLS: use mqtts://host:port",
                     from(name),
-                    crate::mqtt::connection::redact(&self.mqtt_url),
+                    crate::domain::uri::redacted_uri(&self.mqtt_url),
                     from("mqtt_url")
                 )));
             }
         }
         if self.mongodb_password.is_some() {
-            match crate::store::error::uri_userinfo(&self.mongodb_uri) {
+            match crate::domain::uri::uri_userinfo(&self.mongodb_uri) {
                 Some((user, None)) if !user.is_empty() => {}
                 Some((_, Some(_))) => {
                     return Err(ConfigError::Conflict(format!(
@@ -611,8 +613,8 @@ impl Config {
                 let value = match key.name {
                     _ if key.is_secret() && set => serde_json::Value::from(REDACTED),
                     _ if key.is_secret() => serde_json::Value::Null,
-                    "mongodb_uri" => crate::store::error::redacted_uri(&self.mongodb_uri).into(),
-                    "mqtt_url" => crate::mqtt::connection::redact(&self.mqtt_url).into(),
+                    "mongodb_uri" => crate::domain::uri::redacted_uri(&self.mongodb_uri).into(),
+                    "mqtt_url" => crate::domain::uri::redacted_uri(&self.mqtt_url).into(),
                     name => values.get(name).cloned().unwrap_or_default(),
                 };
                 (key, value, self.source(key.name))
@@ -625,6 +627,26 @@ impl Config {
         std::time::Duration::from_secs(self.lock_lease_secs)
     }
 
+    /// How to reach the broker: the user, the password and the certificates this configuration
+    /// names, each with where it came from (for messages).
+    pub fn broker_access(&self) -> BrokerAccess {
+        let named = |name: &str, path: &Option<PathBuf>| {
+            path.as_ref().map(|p| NamedFile {
+                path: p.clone(),
+                origin: self.origin(name, &p.display().to_string()),
+            })
+        };
+        let cert = named("mqtt_client_cert_file", &self.mqtt_client_cert_file);
+        let key = named("mqtt_client_key_file", &self.mqtt_client_key_file);
+        BrokerAccess {
+            username: self.mqtt_username.clone(),
+            password: self.mqtt_password.clone(),
+            password_origin: self.source("mqtt_password").to_string(),
+            ca_file: named("mqtt_ca_file", &self.mqtt_ca_file),
+            client_cert: cert.zip(key),
+        }
+    }
+
     /// The campus time zone.
     pub fn tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
         self.timezone.parse().map_err(|_| ConfigError::Value {
@@ -634,9 +656,6 @@ impl Config {
         })
     }
 }
-
-/// What a secret looks like wherever it would be shown.
-pub const REDACTED: &str = "<redacted>";
 
 /// Fills `secret` from the file at `path` (its first line), unless both are set.
 fn read_password_file(

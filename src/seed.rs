@@ -7,7 +7,7 @@ use crate::domain::{
     dates, Classroom, CostVersion, CreatedBy, Device, DeviceConfig, DeviceStatus, DeviceType, Id,
     Instant, Mac, PowerSettings, Secret, Switch, SwitchType, TariffScope,
 };
-use crate::store::{collections, Store, StoreError};
+use crate::store::{Store, StoreError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashSet;
@@ -214,14 +214,7 @@ pub struct SeedReport {
 /// Inserts a generated campus into an empty campus. A database that already has classrooms or
 /// devices is refused (nothing is written), so seeding never mixes with real data.
 pub async fn seed(store: &Store, options: &SeedOptions) -> Result<SeedReport, StoreError> {
-    let existing_rooms = store
-        .collection::<bson::Document>(collections::CLASSROOMS)
-        .estimated_document_count()
-        .await?;
-    let existing_devices = store
-        .collection::<bson::Document>(collections::DEVICES)
-        .estimated_document_count()
-        .await?;
+    let (existing_rooms, existing_devices) = store.campus_size().await?;
     if existing_rooms > 0 || existing_devices > 0 {
         return Err(StoreError::Conflict(format!(
             "the database already holds {existing_rooms} classrooms and {existing_devices} devices; \
@@ -232,35 +225,13 @@ pub async fn seed(store: &Store, options: &SeedOptions) -> Result<SeedReport, St
     for c in &campus.classrooms {
         store.insert_classroom(c).await?;
     }
-    for chunk in campus.devices.chunks(500) {
-        if !chunk.is_empty() {
-            store
-                .collection::<Device>(collections::DEVICES)
-                .insert_many(chunk)
-                .await?;
-        }
-    }
-    // Existence checks on raw documents: another writer's odd table is still a table.
-    let present = |name: &'static str, filter: bson::Document| async move {
-        let found = store
-            .collection::<bson::Document>(name)
-            .find_one(filter)
-            .await?;
-        Ok::<_, StoreError>(found.is_some())
-    };
-    if !present(collections::POWER_SETTINGS, bson::doc! {"isActive": true}).await? {
-        store
-            .collection::<PowerSettings>(collections::POWER_SETTINGS)
-            .insert_one(&campus.power_settings)
-            .await?;
-    }
-    let current = bson::doc! {"scope": "global", "effective_until": null, "is_active": true};
-    if !present(collections::COST_VERSIONS, current).await? {
-        store
-            .collection::<CostVersion>(collections::COST_VERSIONS)
-            .insert_one(&campus.cost_version)
-            .await?;
-    }
+    store.insert_generated_devices(&campus.devices).await?;
+    store
+        .insert_power_settings_if_none(&campus.power_settings)
+        .await?;
+    store
+        .insert_global_tariff_if_none(&campus.cost_version)
+        .await?;
     Ok(SeedReport {
         classrooms: campus.classrooms.len(),
         devices: campus.devices.len(),

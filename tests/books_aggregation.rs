@@ -133,8 +133,8 @@ async fn the_early_morning_ist_window_lands_on_the_right_date() {
         .await;
 
     // The collectors' run at 00:10 IST on the 26th aggregates the 25th.
-    let config = Config::default();
-    let outcome = run_daily_aggregation(&c.store, &config, ist(2026, 11, 26, 0, 10))
+    let tz = Config::default().tz().unwrap();
+    let outcome = run_daily_aggregation(&c.store, tz, ist(2026, 11, 26, 0, 10))
         .await
         .unwrap();
     let DailyRun::Ran(summary) = outcome else {
@@ -147,7 +147,7 @@ async fn the_early_morning_ist_window_lands_on_the_right_date() {
     assert!(daily(&c.store, "2026-11-24").await.is_empty());
 
     // A run at 00:10 IST on the 25th (18:40 UTC on the 24th) aggregates the 24th, not the 23rd.
-    let DailyRun::Ran(s) = run_daily_aggregation(&c.store, &config, ist(2026, 11, 25, 0, 10))
+    let DailyRun::Ran(s) = run_daily_aggregation(&c.store, tz, ist(2026, 11, 25, 0, 10))
         .await
         .unwrap()
     else {
@@ -358,12 +358,12 @@ async fn the_daily_run_happens_once_across_collectors() {
     let c = campus("agg_once", 1, 1, 7.5).await;
     c.bill(0, 0, ist(2026, 11, 24, 9, 0), ist(2026, 11, 24, 10, 0))
         .await;
-    let config = Config::default();
+    let tz = Config::default().tz().unwrap();
     let now = ist(2026, 11, 25, 0, 10);
     let (a, b, d) = tokio::join!(
-        run_daily_aggregation(&c.store, &config, now),
-        run_daily_aggregation(&c.store, &config, now),
-        run_daily_aggregation(&c.store, &config, now),
+        run_daily_aggregation(&c.store, tz, now),
+        run_daily_aggregation(&c.store, tz, now),
+        run_daily_aggregation(&c.store, tz, now),
     );
     let outcomes = [a.unwrap(), b.unwrap(), d.unwrap()];
     let ran = outcomes
@@ -392,11 +392,11 @@ async fn the_daily_run_happens_once_across_collectors() {
             .await
             .unwrap();
     }
-    let taken = run_daily_aggregation(&c.store, &config, ist(2026, 11, 26, 0, 10))
+    let taken = run_daily_aggregation(&c.store, tz, ist(2026, 11, 26, 0, 10))
         .await
         .unwrap();
     assert!(matches!(taken, DailyRun::Ran(_)), "{taken:?}");
-    let left = run_daily_aggregation(&c.store, &config, ist(2026, 11, 27, 0, 10))
+    let left = run_daily_aggregation(&c.store, tz, ist(2026, 11, 27, 0, 10))
         .await
         .unwrap();
     assert_eq!(
@@ -447,7 +447,8 @@ async fn the_scheduler_catches_up_a_missed_day_at_start() {
     // Started at 00:15 IST, after the 00:10 run time: yesterday is aggregated at once.
     let handle = autovolt::store::aggregation::spawn_daily_aggregation(
         c.store.clone(),
-        Config::default(),
+        Config::default().tz().unwrap(),
+        &Config::default().aggregate_at,
         std::sync::Arc::new(autovolt::clock::ManualClock::new(ist(2026, 11, 25, 0, 15))),
     )
     .unwrap();

@@ -312,9 +312,13 @@ async fn the_nightly_run_completes_days_whose_runs_died() {
     .await
     .unwrap();
     // The run at 00:10 on the 25th: yesterday, and the 22nd that never finished.
-    let outcome = run_daily_aggregation(&c.store, &Config::default(), ist(2026, 11, 25, 0, 10))
-        .await
-        .unwrap();
+    let outcome = run_daily_aggregation(
+        &c.store,
+        Config::default().tz().unwrap(),
+        ist(2026, 11, 25, 0, 10),
+    )
+    .await
+    .unwrap();
     let DailyRun::Ran(summary) = outcome else {
         panic!("{outcome:?}")
     };
@@ -348,8 +352,8 @@ async fn a_failed_nightly_run_leaves_its_day_for_the_next_run() {
     )
     .await
     .unwrap();
-    let config = Config::default();
-    let err = run_daily_aggregation(&c.store, &config, ist(2026, 11, 25, 0, 10))
+    let tz = Config::default().tz().unwrap();
+    let err = run_daily_aggregation(&c.store, tz, ist(2026, 11, 25, 0, 10))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -361,7 +365,7 @@ async fn a_failed_nightly_run_leaves_its_day_for_the_next_run() {
     runs.delete_one(doc! {"_id": "lock:day:2026-11-24"})
         .await
         .unwrap();
-    let DailyRun::Ran(s) = run_daily_aggregation(&c.store, &config, ist(2026, 11, 26, 0, 10))
+    let DailyRun::Ran(s) = run_daily_aggregation(&c.store, tz, ist(2026, 11, 26, 0, 10))
         .await
         .unwrap()
     else {

@@ -424,11 +424,7 @@ async fn aggregate(
     let s = result?;
     let took = started.elapsed().as_secs_f64();
     let slow = if took > SLOW_SECS && store.server().kind == crate::store::ServerKind::FerretDb {
-        let ledger = store
-            .collection::<bson::Document>(crate::store::collections::LEDGER)
-            .estimated_document_count()
-            .await
-            .unwrap_or(0);
+        let ledger = store.ledger_rows_estimate().await.unwrap_or(0);
         Some(format!(
             "{} reads the whole ledger ({ledger} rows) for a date range; MongoDB answers it from the start_ts index",
             store.server()

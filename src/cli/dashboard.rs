@@ -3,7 +3,7 @@
 use super::exit::{Failure, OK};
 use super::{confirm, Ctx};
 use crate::config::Source;
-use crate::store::error::redacted_uri;
+use crate::domain::uri::redacted_uri;
 use crate::tui::runtime::{self, Options};
 use clap::{Args, Subcommand};
 
@@ -108,7 +108,7 @@ pub async fn run(command: DashboardCommand, ctx: &Ctx) -> Result<i32, Failure> {
                     args.yes,
                 )?;
             }
-            crate::tui::demo::run(config, args.dashboard.options(ctx)?, uri)
+            super::demo::run(config, args.dashboard.options(ctx)?, uri)
                 .await
                 .map(|()| OK)
                 .map_err(|e| Failure::unusable(format!("demo: {e:#}")))

@@ -192,7 +192,7 @@ pub async fn run(command: DataCommand, ctx: &Ctx) -> Result<i32, Failure> {
 }
 
 async fn health(ctx: &Ctx) -> Result<i32, Failure> {
-    let url = crate::mqtt::connection::redact(&ctx.config.mqtt_url);
+    let url = crate::domain::uri::redacted_uri(&ctx.config.mqtt_url);
     let access = ctx.broker_access();
     // Both at once: an on-call check waits for the slower of the two, not their sum.
     let (reached, connected) = tokio::join!(

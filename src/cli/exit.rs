@@ -80,6 +80,14 @@ impl From<StoreError> for Failure {
     }
 }
 
+/// What cannot fail (connecting to the broker writes nothing, so a relay's connection error has no
+/// log error in it).
+impl From<std::convert::Infallible> for Failure {
+    fn from(never: std::convert::Infallible) -> Failure {
+        match never {}
+    }
+}
+
 impl From<ValidationError> for Failure {
     fn from(e: ValidationError) -> Failure {
         Failure::unusable(e.to_string())

@@ -7,7 +7,7 @@ use crate::collect::{self, CollectorOptions};
 use crate::domain::Actor;
 use crate::mqtt::relay::{Confirmation, Relay, ToggleError};
 use crate::simulate::{self, SimulateOptions};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use clap::Subcommand;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -134,10 +134,11 @@ fn stop_signal() -> CancellationToken {
     token
 }
 
-impl From<ToggleError> for Failure {
-    fn from(e: ToggleError) -> Failure {
+impl<E: Into<Failure> + std::error::Error> From<ToggleError<E>> for Failure {
+    fn from(e: ToggleError<E>) -> Failure {
         match e {
-            ToggleError::Store(s) => s.into(),
+            ToggleError::Log(s) => s.into(),
+            ToggleError::Forbidden(f) => StoreError::from(f).into(),
             // The board said no, or said nothing: refused.
             ToggleError::Offline { .. } | ToggleError::Timeout { .. } => {
                 Failure::refused(e.to_string())
@@ -222,7 +223,8 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
             // Yesterday's rollups at `aggregate_at`, claimed once across every collector.
             let daily = crate::store::aggregation::spawn_daily_aggregation(
                 store.clone(),
-                ctx.config.clone(),
+                tz,
+                &ctx.config.aggregate_at,
                 Arc::new(SystemClock),
             )
             .map_err(|e| {
@@ -276,7 +278,7 @@ pub async fn run(command: LiveCommand, ctx: &Ctx) -> Result<i32, Failure> {
             options.reboot_every = reboot_every;
             eprintln!(
                 "simulating {n} boards against {} (Ctrl-C to stop)",
-                crate::mqtt::connection::redact(&ctx.config.mqtt_url)
+                crate::domain::uri::redacted_uri(&ctx.config.mqtt_url)
             );
             let counters = simulate::run(ctx.config.mqtt_url.clone(), options, stop_signal())
                 .await

@@ -6,6 +6,7 @@
 pub mod books;
 pub mod dashboard;
 pub mod data;
+pub mod demo;
 pub mod exit;
 pub mod export;
 pub mod firmware;
@@ -14,6 +15,7 @@ pub mod input;
 pub mod live;
 pub mod schedule;
 pub mod settings;
+mod switch_log;
 pub mod users;
 
 use crate::config::Config;
@@ -206,7 +208,7 @@ impl Ctx {
 
     /// How to get into the broker, from the configuration.
     pub fn broker_access(&self) -> crate::mqtt::connection::BrokerAccess {
-        crate::mqtt::connection::BrokerAccess::from_config(&self.config)
+        self.config.broker_access()
     }
 
     /// Connects, saying where the URI (and the password, if it has its own key) came from when

@@ -4,7 +4,8 @@
 
 use super::exit::{Failure, OK};
 use super::Ctx;
-use crate::config::{Flags, Source, REDACTED};
+use crate::config::{Flags, Source};
+use crate::domain::secret::REDACTED;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;

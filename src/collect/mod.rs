@@ -164,7 +164,7 @@ pub async fn run(
         let connected = connected.clone();
         let clock = clock.clone();
         let metrics = metrics.clone();
-        let url = connection::redact(&mqtt_url);
+        let url = crate::domain::uri::redacted_uri(&mqtt_url);
         let (broker, access) = (mqtt_url.clone(), options.access.clone());
         let wake = format!(
             "autovolt/collectors/{}/wake",

@@ -29,6 +29,7 @@ pub mod telemetry;
 pub mod totals;
 pub mod trends;
 pub mod typed_time;
+pub mod uri;
 pub mod user;
 pub mod validation;
 pub mod waste;

@@ -4,6 +4,10 @@ use super::{dates, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The largest device message read (and kept as a dead letter): the firmware's buffer is 1 KiB;
+/// anything beyond this is not a board talking.
+pub const MAX_PAYLOAD: usize = 64 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TelemetryEvent {
     /// The device's `_id` in hex, when the MAC is registered.

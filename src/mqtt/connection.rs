@@ -3,7 +3,7 @@
 //! certificate), as the user `mqtt_username` with the password from the configuration. What the
 //! broker or TLS refuses is said in one sentence that names the setting to check, never a password.
 
-use crate::config::Config;
+use crate::domain::uri::redacted_uri;
 use crate::domain::Secret;
 use rumqttc::tokio_rustls::rustls;
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
@@ -46,7 +46,7 @@ pub struct BrokerAddress {
 
 impl BrokerAddress {
     pub fn parse(url: &str) -> Result<BrokerAddress, ConnectionError> {
-        let bad = |why: &str| ConnectionError::BadUrl(redact(url), why.to_string());
+        let bad = |why: &str| ConnectionError::BadUrl(redacted_uri(url), why.to_string());
         let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
         let tls = match parsed.scheme() {
             "mqtt" | "tcp" => false,
@@ -101,37 +101,6 @@ impl BrokerAccess {
             ..BrokerAccess::default()
         }
     }
-
-    /// What the configuration says.
-    pub fn from_config(config: &Config) -> Self {
-        let named = |name: &str, path: &Option<PathBuf>| {
-            path.as_ref().map(|p| NamedFile {
-                path: p.clone(),
-                origin: config.origin(name, &p.display().to_string()),
-            })
-        };
-        let cert = named("mqtt_client_cert_file", &config.mqtt_client_cert_file);
-        let key = named("mqtt_client_key_file", &config.mqtt_client_key_file);
-        BrokerAccess {
-            username: config.mqtt_username.clone(),
-            password: config.mqtt_password.clone(),
-            password_origin: config.source("mqtt_password").to_string(),
-            ca_file: named("mqtt_ca_file", &config.mqtt_ca_file),
-            client_cert: cert.zip(key),
-        }
-    }
-}
-
-/// The URL without any user or password, for messages.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Err(_) => "<unparseable URL>".into(),
-    }
 }
 
 /// Options for a client `client_id` of the broker at `url`.
@@ -152,7 +121,7 @@ pub fn options(
     } else if access.ca_file.is_some() || access.client_cert.is_some() {
         return Err(ConnectionError::Tls(format!(
             "a CA or client certificate is configured but {} is not TLS: use mqtts://host:port",
-            redact(url)
+            redacted_uri(url)
         )));
     }
     if let Some(user) = &access.username {
@@ -254,7 +223,7 @@ fn tls_config(access: &BrokerAccess) -> Result<rustls::ClientConfig, ConnectionE
 /// port that does not speak TLS, a broker that cannot be reached.
 pub fn explain(e: &rumqttc::ConnectionError, url: &str, access: &BrokerAccess) -> String {
     use rumqttc::{ConnectReturnCode as Code, ConnectionError as E};
-    let at = redact(url);
+    let at = redacted_uri(url);
     if let Some(tls) = rustls_cause(e) {
         return explain_tls(tls, &at, access);
     }
@@ -367,7 +336,7 @@ pub async fn reachable(url: &str, access: &BrokerAccess, timeout: Duration) -> R
     .unwrap_or_else(|_| {
         Err(format!(
             "the broker at {} did not answer within {} s",
-            redact(url),
+            redacted_uri(url),
             timeout.as_secs()
         ))
     });

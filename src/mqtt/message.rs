@@ -5,12 +5,10 @@
 //! input: the payload is untrusted bytes from the network.
 
 use super::topics;
+use crate::domain::telemetry::MAX_PAYLOAD;
 use crate::domain::{Mac, Secret};
 use serde::Serialize;
 use serde_json::{Map, Value};
-
-/// The firmware's buffer is 1 KiB; anything beyond this is not a board talking.
-pub const MAX_PAYLOAD: usize = 64 * 1024;
 
 /// The firmware's `source` of a `switch_event`.
 #[derive(Debug, Clone, PartialEq, Eq)]

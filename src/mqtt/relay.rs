@@ -6,13 +6,15 @@ use super::connection::{self, BrokerAccess, ConnectionError};
 use super::message::{self, Event, SwitchSource};
 use super::topics;
 use crate::domain::activity::action;
+use crate::domain::actor::Forbidden;
+use crate::domain::uri::redacted_uri;
 use crate::domain::{
     ActivityLog, Actor, Authority, Device, DeviceStatus, Id, Instant, Mac, Permission, Secret,
     Switch, TriggeredBy,
 };
-use crate::store::{Store, StoreError};
 use rumqttc::{AsyncClient, Packet, QoS};
 use serde::Serialize;
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
@@ -179,8 +181,10 @@ pub fn action_entry(
     entry
 }
 
+/// Why a relay command failed. `E` is the error of the [`SwitchLog`] a toggle writes to; connecting
+/// writes nothing, so its errors have none.
 #[derive(Debug, thiserror::Error)]
-pub enum ToggleError {
+pub enum ToggleError<E = std::convert::Infallible> {
     #[error("{device} is offline (last heard {last_seen}); the command was not sent. Check the board's power and Wi-Fi")]
     Offline { device: String, last_seen: String },
     #[error("{device} has no switch {wanted:?} (by id, name or relay pin); it has: {known}")]
@@ -210,8 +214,31 @@ pub enum ToggleError {
     Broker(String),
     #[error(transparent)]
     Connection(#[from] ConnectionError),
+    /// The person may not switch relays; nothing was sent.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Forbidden(#[from] Forbidden),
+    /// The switch could not be written down (see [`SwitchLog`]).
+    #[error(transparent)]
+    Log(E),
+}
+
+/// Where a confirmed switch is written down: the name of the classroom a board is in, and the
+/// activity log. The relay knows no database; the store is one such log (wired where both are
+/// known, in `cli::switch_log`).
+pub trait SwitchLog: Sync {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The name of the classroom `id`, if it still exists.
+    fn classroom_name(
+        &self,
+        id: Id,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+
+    /// Records the one activity entry of a switch.
+    fn log_switch(
+        &self,
+        entry: &ActivityLog,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// The switch a person means: its id, else its name (any case) when one switch alone has it, else
@@ -353,9 +380,9 @@ impl Relay {
                 Err(ToggleError::Broker(match last {
                     Some(Err(e)) => format!(
                         "{} did not accept the connection in 10 s: {e}",
-                        connection::redact(url)
+                        redacted_uri(url)
                     ),
-                    _ => format!("{} did not answer in 10 s", connection::redact(url)),
+                    _ => format!("{} did not answer in 10 s", redacted_uri(url)),
                 }))
             }
         }
@@ -370,18 +397,18 @@ impl Relay {
     /// device, publishes, waits up to `timeout` for the acknowledgement, and records the one
     /// activity entry of the action.
     #[allow(clippy::too_many_arguments)]
-    pub async fn toggle(
+    pub async fn toggle<L: SwitchLog>(
         &self,
-        store: &Store,
+        log: &L,
         device: &Device,
         wanted: &str,
         state: bool,
         by: &Actor,
         timeout: Duration,
         now: Instant,
-    ) -> Result<Confirmation, ToggleError> {
+    ) -> Result<Confirmation, ToggleError<L::Error>> {
         self.toggle_with(
-            store,
+            log,
             device,
             wanted,
             state,
@@ -396,9 +423,9 @@ impl Relay {
     /// [`Relay::toggle`] with `detail` added to the activity entry's context (a schedule's id and
     /// the minute it was due, say).
     #[allow(clippy::too_many_arguments)]
-    pub async fn toggle_with(
+    pub async fn toggle_with<L: SwitchLog>(
         &self,
-        store: &Store,
+        log: &L,
         device: &Device,
         wanted: &str,
         state: bool,
@@ -406,9 +433,8 @@ impl Relay {
         detail: &serde_json::Map<String, serde_json::Value>,
         timeout: Duration,
         now: Instant,
-    ) -> Result<Confirmation, ToggleError> {
-        by.may(Permission::Toggle)
-            .map_err(|e| ToggleError::Store(e.into()))?;
+    ) -> Result<Confirmation, ToggleError<L::Error>> {
+        by.may(Permission::Toggle)?;
         if device.status != DeviceStatus::Online {
             return Err(ToggleError::Offline {
                 device: device.name.clone(),
@@ -497,7 +523,7 @@ impl Relay {
             }
         };
         let classroom = match device.classroom {
-            Some(id) => store.classroom_by_id(id).await?.map(|c| c.name),
+            Some(id) => log.classroom_name(id).await.map_err(ToggleError::Log)?,
             None => None,
         };
         let target = Target {
@@ -510,7 +536,7 @@ impl Relay {
         if let Some(serde_json::Value::Object(context)) = entry.context.as_mut() {
             context.extend(detail.clone());
         }
-        store.log_activity(&entry).await?;
+        log.log_switch(&entry).await.map_err(ToggleError::Log)?;
         Ok(confirmation)
     }
 

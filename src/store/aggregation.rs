@@ -9,7 +9,6 @@
 
 use super::collections::{DAILY, LEDGER, MONTHLY};
 use super::{AggregateQuery, Store, StoreError};
-use crate::config::Config;
 use crate::domain::activity::action;
 use crate::domain::interval::{local_date, local_midnight};
 use crate::domain::rollup::{self, SwitchGroup};
@@ -790,7 +789,7 @@ pub enum DailyRun {
     ClaimedElsewhere { owner: String },
 }
 
-/// The collectors' daily job: aggregates yesterday (campus time, relative to `now`) once across all
+/// The collectors' daily job: aggregates yesterday (campus time in `tz`, relative to `now`) once across all
 /// collectors, and any of the [`CATCH_UP_DAYS`] days before whose run died or failed unfinished.
 /// Each day is claimed with a lease (a claim document per date, renewed while its run works): the
 /// first to claim a day runs it, the others leave it; a claim whose lease expired unfinished (its
@@ -798,12 +797,9 @@ pub enum DailyRun {
 /// next run (or the next start) completes the day.
 pub async fn run_daily_aggregation(
     store: &Store,
-    config: &Config,
+    tz: Tz,
     now: Instant,
 ) -> Result<DailyRun, StoreError> {
-    let tz = config
-        .tz()
-        .map_err(|e| StoreError::Conflict(e.to_string()))?;
     let today = local_date(now, tz);
     let yesterday = today.pred_opt().unwrap_or(today);
     let first = yesterday
@@ -957,18 +953,16 @@ pub fn next_run(now: Instant, tz: Tz, at: (u32, u32)) -> Instant {
     now + chrono::Duration::days(1)
 }
 
-/// Starts the collectors' scheduler: at `config.aggregate_at` campus time every day (and at start
-/// when today's time has passed, to catch up a missed day) runs [`run_daily_aggregation`]. Abort the
-/// handle to stop it.
+/// Starts the collectors' scheduler: at `aggregate_at` (`HH:MM`) campus time in `tz` every day (and
+/// at start when today's time has passed, to catch up a missed day) runs
+/// [`run_daily_aggregation`]. Abort the handle to stop it.
 pub fn spawn_daily_aggregation(
     store: Store,
-    config: Config,
+    tz: Tz,
+    aggregate_at: &str,
     clock: std::sync::Arc<dyn crate::clock::Clock>,
 ) -> Result<tokio::task::JoinHandle<()>, StoreError> {
-    let tz = config
-        .tz()
-        .map_err(|e| StoreError::Conflict(e.to_string()))?;
-    let at = crate::domain::validation::time_of_day("aggregate_at", &config.aggregate_at)?;
+    let at = crate::domain::validation::time_of_day("aggregate_at", aggregate_at)?;
     Ok(tokio::spawn(async move {
         let start = clock.now();
         let first_today = next_run(local_midnight(local_date(start, tz), tz), tz, at);
@@ -1002,7 +996,7 @@ pub fn spawn_daily_aggregation(
                 + chrono::Duration::from_std(store.lock_lease() * 2)
                     .unwrap_or(chrono::Duration::minutes(2));
             next = next_run(now + chrono::Duration::seconds(1), tz, at);
-            match run_daily_aggregation(&store, &config, now).await {
+            match run_daily_aggregation(&store, tz, now).await {
                 Ok(DailyRun::Ran(s)) => {
                     tracing::info!(
                         days = s.days,

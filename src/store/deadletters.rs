@@ -28,7 +28,7 @@ pub const MAX_DEAD_LETTERS: u64 = 10_000;
 
 /// The most bytes of a payload kept (the protocol's own limit): a larger payload is kept cut, with
 /// its size, and cannot be replayed.
-pub const MAX_KEPT_BYTES: usize = crate::mqtt::message::MAX_PAYLOAD;
+pub const MAX_KEPT_BYTES: usize = crate::domain::telemetry::MAX_PAYLOAD;
 
 /// When this process last pruned dead letters (Unix milliseconds).
 static LAST_PRUNE_MS: AtomicI64 = AtomicI64::new(0);

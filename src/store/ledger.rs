@@ -7,6 +7,16 @@ use bson::{doc, Bson, Document};
 use futures::TryStreamExt;
 use mongodb::error::ErrorKind;
 
+impl Store {
+    /// About how many rows the ledger holds (the collection's metadata; for messages).
+    pub async fn ledger_rows_estimate(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .collection::<Document>(collections::LEDGER)
+            .estimated_document_count()
+            .await?)
+    }
+}
+
 /// What a batch insert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct InsertSummary {

@@ -7,6 +7,17 @@ use crate::domain::{dates, validation, Id, Instant, Role, User};
 use bson::{doc, Document};
 use mongodb::options::ReturnDocument;
 
+impl Store {
+    /// Whether any operator account exists (from the collection's metadata).
+    pub async fn has_users(&self) -> Result<bool, StoreError> {
+        let n = self
+            .collection::<Document>(collections::USERS)
+            .estimated_document_count()
+            .await?;
+        Ok(n > 0)
+    }
+}
+
 /// Serialises sign-ins within this process. The counting itself is an atomic `$inc` on MongoDB;
 /// FerretDB 1.24.2 (SQLite) does not isolate concurrent updates of one document (concurrent `$inc`s
 /// are lost), so sign-ins from one process must not overlap there.

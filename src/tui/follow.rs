@@ -218,11 +218,7 @@ async fn firmware(store: &Store) -> Vec<crate::domain::FirmwareUpdate> {
 
 /// Whether any operator account exists (then acting needs a sign-in).
 async fn has_users(store: &Store) -> anyhow::Result<bool> {
-    let n = store
-        .collection::<crate::domain::User>(collections::USERS)
-        .estimated_document_count()
-        .await?;
-    Ok(n > 0)
+    Ok(store.has_users().await?)
 }
 
 /// Turns feed events into dashboard events until an outage ends (then a fresh first screen is

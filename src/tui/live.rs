@@ -5,7 +5,6 @@ use super::event::Live;
 use crate::mqtt::message::{self, Event};
 use crate::mqtt::topics;
 
-pub use crate::mqtt::message::MAX_PAYLOAD;
 pub const STATE_TOPIC: &str = topics::STATE;
 pub const TELEMETRY_TOPIC: &str = topics::TELEMETRY;
 pub const SWITCHES_TOPIC: &str = topics::SWITCHES;
@@ -103,7 +102,7 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        let huge = vec![b' '; MAX_PAYLOAD + 1];
+        let huge = vec![b' '; crate::domain::telemetry::MAX_PAYLOAD + 1];
         assert_eq!(parse(STATE_TOPIC, &huge), Some(Live::Rejected));
         assert_eq!(parse("esp32/status", b"online"), None);
     }

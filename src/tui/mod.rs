@@ -5,7 +5,6 @@
 pub mod app;
 pub mod components;
 pub mod cursor;
-pub mod demo;
 pub mod effect;
 pub mod event;
 pub mod follow;

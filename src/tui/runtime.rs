@@ -71,7 +71,7 @@ pub fn build_app(config: &Config, opts: &Options, now: Instant) -> anyhow::Resul
         offline_after_secs: config.offline_after_secs as i64,
         tz,
         waste,
-        mqtt_url: crate::mqtt::connection::redact(&config.mqtt_url),
+        mqtt_url: crate::domain::uri::redacted_uri(&config.mqtt_url),
         local_operator: opts.operator.clone(),
     };
     Ok(App::new(settings, theme, symbols, keymap, now))
@@ -247,7 +247,7 @@ impl Services {
         cancel: CancellationToken,
         observer: Option<crate::store::CommandObserver>,
     ) -> anyhow::Result<Services> {
-        let access = crate::mqtt::connection::BrokerAccess::from_config(config);
+        let access = config.broker_access();
         let mqtt = spawn_mqtt(&config.mqtt_url, &access, tx.clone(), cancel.clone())?;
         let store = Arc::new(RwLock::new(None));
         let tz = config.tz()?;
@@ -646,7 +646,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_session_shows_the_broker_without_credentials_and_acts_as_the_command_line_says() {
+    fn the_session_shows_the_broker_without_its_password_and_acts_as_the_command_line_says() {
         let mut config = Config::default();
         config.mqtt_url = "mqtt://tech:s3cr3t@broker.campus:1883".into();
         let opts = Options {
@@ -655,7 +655,11 @@ mod tests {
             operator: Actor::at_database("priya"),
         };
         let app = build_app(&config, &opts, chrono::Utc::now()).unwrap();
-        assert_eq!(app.settings().mqtt_url, "mqtt://broker.campus:1883");
+        // Redacted by the one rule for every server address: the user stays, the password never shows.
+        assert_eq!(
+            app.settings().mqtt_url,
+            "mqtt://tech:<redacted>@broker.campus:1883"
+        );
         assert_eq!(app.settings().local_operator, Actor::at_database("priya"));
     }
 }

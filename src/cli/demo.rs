@@ -2,13 +2,13 @@
 //! private FerretDB (SQLite) unless a MongoDB URI is given, the schema and a seeded campus, the
 //! simulated fleet and the collector in this process, then the dashboard. Quitting stops it all.
 
-use super::runtime::{self, Options};
 use crate::collect::{self, CollectorOptions};
 use crate::config::Config;
 use crate::seed::{self, SeedOptions};
 use crate::servers;
 use crate::simulate::{self, SimulateOptions};
 use crate::store::{Store, StoreError, DEFAULT_SELECTION_TIMEOUT};
+use crate::tui::runtime::{self, Options};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -190,7 +190,8 @@ pub async fn run(
 
     let daily = crate::store::aggregation::spawn_daily_aggregation(
         store.clone(),
-        config.clone(),
+        tz,
+        &config.aggregate_at,
         Arc::new(crate::clock::SystemClock),
     )
     .context("scheduling the daily aggregation")?;
